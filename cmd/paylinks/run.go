@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/migrations"
+)
+
+const usage = `usage: paylinks [command]
+
+commands:
+  serve                      run the web application (the default)
+  migrate                    apply database migrations and exit
+  users create --email E --name N --role admin|finance|viewer [--password-stdin]
+  users list
+  users disable --email E
+  users enable --email E
+  users reset-password --email E [--password-stdin]
+
+Configuration comes from PAYLINKS_* environment variables; see README.md.`
+
+// run is the whole program; main only supplies the process's environment,
+// so tests can drive it end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd, rest := "serve", []string(nil)
+	if len(args) > 1 {
+		cmd, rest = args[1], args[2:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	case "serve", "migrate", "users":
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	switch cmd {
+	case "migrate":
+		st, err := openDB(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		fmt.Fprintln(stdout, "database is up to date:", cfg.DBPath)
+		return nil
+	case "users":
+		st, err := openDB(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return usersCmd(ctx, st, rest, stdin, stdout)
+	}
+	return serve(ctx, cfg, log, stdout)
+}
+
+// openDB opens the database and applies pending migrations.
+func openDB(ctx context.Context, cfg Config, log *slog.Logger) (*db.Store, error) {
+	st, err := db.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := st.Migrate(ctx, migrations.FS)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	for _, m := range applied {
+		log.Info("applied migration", "name", m)
+	}
+	return st, nil
+}
+
+// newLogger logs JSON, or text when stderr is a terminal.
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	format := cfg.LogFormat
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+var errUsage = errors.New("see `paylinks help`")

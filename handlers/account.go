@@ -1,0 +1,72 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/views"
+)
+
+func (a *app) dashboard(c echo.Context) error {
+	return a.render(c, http.StatusOK, views.Dashboard(views.DashboardPage{Layout: a.layout(c, "Dashboard", "home")}))
+}
+
+func (a *app) accountPage(c echo.Context, errs views.FieldErrors) views.AccountPage {
+	u := currentUser(c)
+	return views.AccountPage{
+		Layout: a.layout(c, "Your account", "account"), Action: a.url(RouteAccountPassword),
+		Name: u.Name, Email: u.Email, Role: u.Role, MustChange: u.MustChangePassword, Errors: errs,
+	}
+}
+
+func (a *app) account(c echo.Context) error {
+	return a.render(c, http.StatusOK, views.Account(a.accountPage(c, nil)))
+}
+
+type passwordForm struct {
+	Current   string `form:"current"`
+	Password  string `form:"password"`
+	Password2 string `form:"password2"`
+}
+
+// changePassword needs the current password; it ends every other session.
+func (a *app) changePassword(c echo.Context) error {
+	var f passwordForm
+	if err := c.Bind(&f); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	errs := views.FieldErrors{}
+	if len(f.Current) > MaxPasswordLen {
+		errs["current"] = "The current password is not correct."
+	} else if ok, _, err := a.hasher.Verify(ctx, f.Current, u.PasswordHash); err != nil && !ok {
+		if err == ErrHasherBusy {
+			return err
+		}
+		errs["current"] = "The current password is not correct."
+	} else if !ok {
+		errs["current"] = "The current password is not correct."
+	}
+	if msg := checkNewPassword(f.Password, f.Password2); msg != "" {
+		errs["password"] = msg
+	} else if f.Password == f.Current {
+		errs["password"] = "Choose a password different from the current one."
+	}
+	if len(errs) > 0 {
+		return a.render(c, http.StatusUnprocessableEntity, views.Account(a.accountPage(c, errs)))
+	}
+	hash, err := a.hasher.Hash(ctx, f.Password)
+	if err != nil {
+		return err
+	}
+	audit := a.auditEntry(c, "user.password_change")
+	if err := a.store.SetPassword(ctx, u.ID, hash, false, currentSession(c).ID, audit); err != nil {
+		return err
+	}
+	if err := a.flash(c, "ok", "Password changed. Your other sessions were signed out."); err != nil {
+		return err
+	}
+	return a.redirect(c, a.url(RouteHome))
+}

@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/views"
+)
+
+// statusFor maps an error to the status the user sees, in one table.
+func statusFor(err error) int {
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		return he.Code
+	case errors.Is(err, db.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, db.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrHasherBusy):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// errorText is the generic title and message for each status. Nothing from
+// the error itself reaches the page.
+func errorText(status int) (title, msg string) {
+	switch status {
+	case http.StatusBadRequest:
+		return "Bad request", "The request could not be understood. Go back, reload the page and try again."
+	case http.StatusForbidden:
+		return "Not allowed", "Your account does not have access to this page or action. If the form was open for a long time, reload it and try again."
+	case http.StatusNotFound:
+		return "Not found", "There is nothing at this address."
+	case http.StatusMethodNotAllowed:
+		return "Method not allowed", "This address does not accept that kind of request."
+	case http.StatusConflict:
+		return "Conflict", "That change clashes with something that already exists."
+	case http.StatusRequestEntityTooLarge:
+		return "Too large", "What you sent is larger than paylinks accepts."
+	case http.StatusTooManyRequests:
+		return "Slow down", "Too many requests in a short time. Wait a minute and try again."
+	case http.StatusServiceUnavailable:
+		return "Busy", "paylinks is busy or a service it needs is unavailable. Try again in a moment."
+	}
+	if status >= 500 {
+		return "Something went wrong", "paylinks could not complete the request. Nothing you did caused this; the error has been logged."
+	}
+	return http.StatusText(status), "The request could not be completed."
+}
+
+// handleError is the single HTTP error handler: status from the error, a log
+// line (Error for 5xx, Warn for 4xx), and a templ page with that status.
+func (a *app) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status := statusFor(err)
+	l := logFrom(c.Request().Context(), a.log)
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	l.Log(c.Request().Context(), level, "request failed", "status", status, "err", err)
+
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if status == http.StatusMethodNotAllowed {
+		c.Response().Header().Set(echo.HeaderAllow, "GET, POST")
+	}
+	title, msg := errorText(status)
+	page := views.ErrorPage{
+		Layout:    a.layout(c, title, ""),
+		Status:    status,
+		Title:     title,
+		Message:   msg,
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	if rerr := a.render(c, status, views.Error(page)); rerr != nil {
+		l.Error("render error page", "err", rerr)
+		_ = c.String(status, title)
+	}
+}

@@ -1,0 +1,107 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/static"
+	"github.com/paylinks/paylinks/views"
+)
+
+// render writes component into a pooled buffer first, so a failed render
+// never sends half a page, then sends it with status.
+func (a *app) render(c echo.Context, status int, component templ.Component) error {
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
+	if err := component.Render(c.Request().Context(), buf); err != nil {
+		return err
+	}
+	c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// layout builds the chrome for a page.
+func (a *app) layout(c echo.Context, title, active string) views.Layout {
+	l := views.Layout{
+		Title:       title,
+		CSRF:        csrfToken(c),
+		SandboxMode: a.opts.SandboxMode,
+		Active:      active,
+		Assets:      views.Assets{CSS: static.URL("css/app.css"), JS: static.URL("js/app.js")},
+		Nav: views.Nav{
+			Home:    a.url(RouteHome),
+			Account: a.url(RouteAccount),
+			Users:   a.url(RouteUsers),
+			Logout:  a.url(RouteLogout),
+			Login:   a.url(RouteLogin),
+		},
+	}
+	if u := currentUser(c); u != nil {
+		l.User = &views.Viewer{Name: u.Name, Email: u.Email, Role: u.Role}
+		l.Flashes = a.takeFlashes(c)
+	}
+	return l
+}
+
+// url builds a path from the route table.
+func (a *app) url(name string, params ...any) string {
+	return a.echo.Reverse(name, params...)
+}
+
+// redirect answers a successful POST with 303 See Other (HX-Redirect for htmx).
+func (a *app) redirect(c echo.Context, target string) error {
+	if c.Request().Header.Get("HX-Request") == "true" {
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// flash queues a message for the next page of the signed-in user.
+func (a *app) flash(c echo.Context, kind, text string) error {
+	sess := currentSession(c)
+	if sess == nil {
+		return nil
+	}
+	sess.AddFlash(kind + "|" + text)
+	return sess.Save(c.Request(), c.Response())
+}
+
+// takeFlashes reads and clears the pending messages.
+func (a *app) takeFlashes(c echo.Context) []views.Flash {
+	sess := currentSession(c)
+	if sess == nil {
+		return nil
+	}
+	raw := sess.Flashes()
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := sess.Save(c.Request(), c.Response()); err != nil {
+		logFrom(c.Request().Context(), a.log).Error("clear flashes", "err", err)
+	}
+	out := make([]views.Flash, 0, len(raw))
+	for _, r := range raw {
+		s, _ := r.(string)
+		kind, text, _ := strings.Cut(s, "|")
+		out = append(out, views.Flash{Kind: kind, Text: text})
+	}
+	return out
+}
+
+// safeNext accepts only a local absolute path, so ?next= cannot redirect
+// off-site (no scheme, no host, no //, no backslash).
+func safeNext(next, fallback string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return fallback
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return fallback
+	}
+	return next
+}

@@ -1,0 +1,116 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/static"
+)
+
+// Route names; URLs are always built from these with Echo's Reverse.
+const (
+	RouteHealth          = "health"
+	RouteHome            = "home"
+	RouteLogin           = "login"
+	RouteLoginPost       = "login.post"
+	RouteLogout          = "logout"
+	RouteSetup           = "setup"
+	RouteSetupPost       = "setup.post"
+	RouteAccount         = "account"
+	RouteAccountPassword = "account.password"
+	RouteUsers           = "users"
+	RouteUserCreate      = "users.create"
+	RouteUserRole        = "users.role"
+	RouteUserDisable     = "users.disable"
+	RouteUserEnable      = "users.enable"
+	RouteUserReset       = "users.reset"
+	RouteUserUnlock      = "users.unlock"
+	RouteUserSessions    = "users.sessions"
+)
+
+// Body limits (security.md A6).
+const (
+	bodyLimitGlobal = "1M"
+	bodyLimitLogin  = "8K"
+)
+
+// routes is the single route table: public, signed-in and admin groups,
+// each with its middleware; access control is never an if in a handler.
+func (a *app) routes(e *echo.Echo) error {
+	e.Pre(middleware.RemoveTrailingSlash())
+	e.Use(a.securityHeaders)
+	e.Use(middleware.RequestID())
+	e.Use(a.requestLogger)
+	e.Use(middleware.Recover()) // inside the logger, so a panic still gets its request line
+	e.Use(middleware.BodyLimit(bodyLimitGlobal))
+	e.Use(middleware.ContextTimeout(30 * time.Second))
+
+	// Static assets: no session, no CSRF, cached for a year, gzip only here
+	// (pages carry CSRF tokens beside reflected input: BREACH).
+	assets := e.Group(static.Prefix, middleware.Gzip(), func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+			return next(c)
+		}
+	})
+	assets.StaticFS("/", echo.MustSubFS(static.FS, "."))
+	e.GET("/favicon.ico", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, static.URL("img/favicon.svg"))
+	})
+
+	e.GET("/healthz", a.health).Name = RouteHealth
+
+	csrf, err := a.csrf()
+	if err != nil {
+		return err
+	}
+	pages := e.Group("", a.loadUser, csrf, a.bindCSRF)
+
+	limiter := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate:      rate.Limit(float64(a.opts.LoginRatePerMinute) / 60),
+			Burst:     a.opts.LoginRatePerMinute,
+			ExpiresIn: 3 * time.Minute,
+		}),
+		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+		DenyHandler: func(c echo.Context, _ string, _ error) error {
+			return echo.NewHTTPError(http.StatusTooManyRequests)
+		},
+	})
+	loginLimit := middleware.BodyLimit(bodyLimitLogin)
+	pages.GET("/login", a.loginForm).Name = RouteLogin
+	pages.POST("/login", a.login, loginLimit, limiter).Name = RouteLoginPost
+	pages.GET("/setup", a.setupForm).Name = RouteSetup
+	pages.POST("/setup", a.setup, loginLimit, limiter).Name = RouteSetupPost
+
+	signedIn := pages.Group("", a.requireSignedIn)
+	signedIn.GET("/", a.dashboard).Name = RouteHome
+	signedIn.POST("/logout", a.logout).Name = RouteLogout
+	signedIn.GET("/account", a.account).Name = RouteAccount
+	signedIn.POST("/account/password", a.changePassword, loginLimit).Name = RouteAccountPassword
+
+	admin := signedIn.Group("/admin", a.requireRole(db.RoleAdmin))
+	admin.GET("/users", a.users).Name = RouteUsers
+	admin.POST("/users", a.createUser).Name = RouteUserCreate
+	admin.POST("/users/:id/role", a.changeRole).Name = RouteUserRole
+	admin.POST("/users/:id/disable", a.disableUser).Name = RouteUserDisable
+	admin.POST("/users/:id/enable", a.enableUser).Name = RouteUserEnable
+	admin.POST("/users/:id/reset-password", a.resetPassword).Name = RouteUserReset
+	admin.POST("/users/:id/unlock", a.unlockUser).Name = RouteUserUnlock
+	admin.POST("/users/:id/end-sessions", a.endSessions).Name = RouteUserSessions
+	return nil
+}
+
+// health pings the database: 200 when it answers, 503 otherwise.
+func (a *app) health(c echo.Context) error {
+	if err := a.store.Ping(c.Request().Context()); err != nil {
+		logFrom(c.Request().Context(), a.log).Error("health check", "err", err)
+		return c.String(http.StatusServiceUnavailable, "unavailable\n")
+	}
+	return c.String(http.StatusOK, "ok\n")
+}

@@ -1,0 +1,151 @@
+// Package handlers is paylinks' web layer: the route table, middleware,
+// handlers and the single error handler. It depends on db, views and (later)
+// stablemint; nothing imports it but cmd.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
+)
+
+// Store is everything the handlers need from storage. *db.Store implements it.
+type Store interface {
+	SessionStore
+	Ping(ctx context.Context) error
+	Audit(ctx context.Context, e db.AuditEntry) error
+
+	CountUsers(ctx context.Context) (int, error)
+	ListUsers(ctx context.Context) ([]db.User, error)
+	UserByEmail(ctx context.Context, email string) (db.User, error)
+	UserByID(ctx context.Context, id int64) (db.User, error)
+	CreateUser(ctx context.Context, nu db.NewUser, a db.AuditEntry) (db.User, error)
+	SetUserRole(ctx context.Context, id int64, role string, a db.AuditEntry) error
+	SetUserDisabled(ctx context.Context, id int64, disabled bool, a db.AuditEntry) error
+	SetPassword(ctx context.Context, id int64, hash string, mustChange bool, keepSession string, a db.AuditEntry) error
+	UnlockUser(ctx context.Context, id int64, a db.AuditEntry) error
+	RehashPassword(ctx context.Context, id int64, oldHash, newHash string) error
+	RecordLoginFailure(ctx context.Context, id int64, lockFor func(int) time.Duration, a db.AuditEntry) (int, time.Time, error)
+
+	CreateSession(ctx context.Context, se db.Session, a db.AuditEntry) (db.Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	CountUserSessions(ctx context.Context, userID int64) (int, error)
+	EndUserSessions(ctx context.Context, userID int64, a db.AuditEntry) error
+
+	SetupTokenValid(ctx context.Context, tokenHash string) bool
+	CompleteSetup(ctx context.Context, tokenHash string, nu db.NewUser, a db.AuditEntry) (db.User, error)
+}
+
+// Options configures the web layer. Zero durations take the defaults.
+type Options struct {
+	Logger  *slog.Logger
+	Store   Store
+	Hasher  *Hasher
+	BaseURL *url.URL // the public URL; https turns on Secure cookies and HSTS
+	// SessionKeys are securecookie (hash key, block key) pairs, newest first.
+	SessionKeys     [][]byte
+	IdleTimeout     time.Duration // default 30 min
+	AbsoluteTimeout time.Duration // default 8 h
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []*net.IPNet
+	// LoginRate is the per-IP sign-in budget: requests per minute and burst.
+	LoginRatePerMinute int
+	SandboxMode        bool
+	Now                func() time.Time
+}
+
+func (o *Options) defaults() error {
+	if o.Store == nil || o.Hasher == nil || o.BaseURL == nil {
+		return errors.New("handlers: Store, Hasher and BaseURL are required")
+	}
+	if len(o.SessionKeys) == 0 || len(o.SessionKeys)%2 != 0 {
+		return errors.New("handlers: session keys come in (hash, block) pairs")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 30 * time.Minute
+	}
+	if o.AbsoluteTimeout == 0 {
+		o.AbsoluteTimeout = 8 * time.Hour
+	}
+	if o.LoginRatePerMinute == 0 {
+		o.LoginRatePerMinute = 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// secure reports whether the public URL is https.
+func (o *Options) secure() bool { return o.BaseURL.Scheme == "https" }
+
+// cookieName prefixes names with __Host- under https (Secure, Path=/, no Domain).
+func (o *Options) cookieName(base string) string {
+	if o.secure() {
+		return "__Host-" + base
+	}
+	return base
+}
+
+// app holds what handlers share; it has no per-request state.
+type app struct {
+	opts     Options
+	log      *slog.Logger
+	store    Store
+	hasher   *Hasher
+	sessions *dbStore
+	echo     *echo.Echo
+	now      func() time.Time
+}
+
+// New builds the Echo instance with every route and middleware.
+func New(opts Options) (*echo.Echo, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now}
+	a.sessions = newDBStore(opts.Store, sessions.Options{
+		Path:     "/",
+		MaxAge:   int(opts.AbsoluteTimeout / time.Second),
+		Secure:   opts.secure(),
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}, opts.SessionKeys...)
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Debug = false
+	e.IPExtractor = ipExtractor(opts.TrustedProxies)
+	e.HTTPErrorHandler = a.handleError
+	a.echo = e
+	if err := a.routes(e); err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return e, nil
+}
+
+// ipExtractor trusts X-Forwarded-For only from the configured proxies;
+// otherwise the TCP peer is the client.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
