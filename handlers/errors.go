@@ -64,6 +64,9 @@ func (a *app) handleError(err error, c echo.Context) {
 		return
 	}
 	status := statusFor(err)
+	// The request's context may already be cancelled (ContextTimeout ends it
+	// when the handler returns); the error page must still render.
+	c.SetRequest(c.Request().WithContext(context.WithoutCancel(c.Request().Context())))
 	l := logFrom(c.Request().Context(), a.log)
 	level := slog.LevelWarn
 	if status >= 500 {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -46,7 +47,12 @@ func (a *app) routes(e *echo.Echo) error {
 	e.Use(a.securityHeaders)
 	e.Use(middleware.RequestID())
 	e.Use(a.requestLogger)
-	e.Use(middleware.Recover()) // inside the logger, so a panic still gets its request line
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{ // inside the logger: a panic still gets its request line
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			logFrom(c.Request().Context(), a.log).Error("panic", "err", err, "stack", string(stack))
+			return err
+		},
+	}))
 	e.Use(middleware.BodyLimit(bodyLimitGlobal))
 	e.Use(middleware.ContextTimeout(30 * time.Second))
 
@@ -65,11 +71,15 @@ func (a *app) routes(e *echo.Echo) error {
 
 	e.GET("/healthz", a.health).Name = RouteHealth
 
+	// Everything but assets, the health check and (later) webhooks knows
+	// its user and checks CSRF; per-route middleware then decides access.
+	// (Echo groups with an empty prefix would also catch every unknown
+	// path and method, turning 404 and 405 into sign-in redirects.)
 	csrf, err := a.csrf()
 	if err != nil {
 		return err
 	}
-	pages := e.Group("", a.loadUser, csrf, a.bindCSRF)
+	e.Use(skipFor(a.loadUser), skipFor(csrf), skipFor(a.bindCSRF))
 
 	limiter := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
@@ -83,18 +93,18 @@ func (a *app) routes(e *echo.Echo) error {
 		},
 	})
 	loginLimit := middleware.BodyLimit(bodyLimitLogin)
-	pages.GET("/login", a.loginForm).Name = RouteLogin
-	pages.POST("/login", a.login, loginLimit, limiter).Name = RouteLoginPost
-	pages.GET("/setup", a.setupForm).Name = RouteSetup
-	pages.POST("/setup", a.setup, loginLimit, limiter).Name = RouteSetupPost
+	e.GET("/login", a.loginForm).Name = RouteLogin
+	e.POST("/login", a.login, loginLimit, limiter).Name = RouteLoginPost
+	e.GET("/setup", a.setupForm).Name = RouteSetup
+	e.POST("/setup", a.setup, loginLimit, limiter).Name = RouteSetupPost
 
-	signedIn := pages.Group("", a.requireSignedIn)
-	signedIn.GET("/", a.dashboard).Name = RouteHome
-	signedIn.POST("/logout", a.logout).Name = RouteLogout
-	signedIn.GET("/account", a.account).Name = RouteAccount
-	signedIn.POST("/account/password", a.changePassword, loginLimit).Name = RouteAccountPassword
+	signedIn := a.requireSignedIn
+	e.GET("/", a.dashboard, signedIn).Name = RouteHome
+	e.POST("/logout", a.logout, signedIn).Name = RouteLogout
+	e.GET("/account", a.account, signedIn).Name = RouteAccount
+	e.POST("/account/password", a.changePassword, signedIn, loginLimit).Name = RouteAccountPassword
 
-	admin := signedIn.Group("/admin", a.requireRole(db.RoleAdmin))
+	admin := e.Group("/admin", signedIn, a.requireRole(db.RoleAdmin))
 	admin.GET("/users", a.users).Name = RouteUsers
 	admin.POST("/users", a.createUser).Name = RouteUserCreate
 	admin.POST("/users/:id/role", a.changeRole).Name = RouteUserRole
@@ -104,6 +114,25 @@ func (a *app) routes(e *echo.Echo) error {
 	admin.POST("/users/:id/unlock", a.unlockUser).Name = RouteUserUnlock
 	admin.POST("/users/:id/end-sessions", a.endSessions).Name = RouteUserSessions
 	return nil
+}
+
+// sessionless reports paths that never use a session or CSRF: assets and
+// the health check.
+func sessionless(path string) bool {
+	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/favicon.ico"
+}
+
+// skipFor wraps page middleware so sessionless paths bypass it.
+func skipFor(m echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		wrapped := m(next)
+		return func(c echo.Context) error {
+			if sessionless(c.Request().URL.Path) {
+				return next(c)
+			}
+			return wrapped(c)
+		}
+	}
 }
 
 // health pings the database: 200 when it answers, 503 otherwise.

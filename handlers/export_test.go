@@ -1,0 +1,4 @@
+package handlers
+
+// LockFor exposes the throttling schedule to tests.
+var LockFor = lockFor

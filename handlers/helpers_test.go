@@ -1,0 +1,219 @@
+package handlers_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/alexedwards/argon2id"
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/migrations"
+)
+
+var _ handlers.Store = (*db.Store)(nil)
+
+// testParams keep hashing cheap in tests; one test uses the real ones.
+var testParams = argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+const testPassword = "correct horse battery staple"
+
+// clock is a settable time source shared by the store and the handlers.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type env struct {
+	t      *testing.T
+	store  *db.Store
+	hasher *handlers.Hasher
+	clock  *clock
+	srv    *httptest.Server
+	echo   *echo.Echo
+}
+
+// testLogger is silent unless the tests run with -v.
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+type envOption func(*handlers.Options)
+
+// newEnv builds the full router over a real SQLite file and serves it on
+// loopback.
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "paylinks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx, migrations.FS); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+	st.Now = clk.Now
+	h, err := handlers.NewHasher(testParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	o := handlers.Options{
+		Logger:      testLogger(),
+		Store:       st,
+		Hasher:      h,
+		BaseURL:     &url.URL{Scheme: "http", Host: "127.0.0.1"},
+		SessionKeys: [][]byte{key, key},
+		Now:         clk.Now,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	e, err := handlers.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &env{t: t, store: st, hasher: h, clock: clk, srv: srv, echo: e}
+}
+
+// addUser creates an account directly in the store.
+func (e *env) addUser(email, role string) db.User {
+	e.t.Helper()
+	hash, err := e.hasher.Hash(context.Background(), testPassword)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u, err := e.store.CreateUser(context.Background(), db.NewUser{Email: email, Name: "Test " + role, Role: role, PasswordHash: hash}, db.AuditEntry{Action: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+// browser is a client with its own cookie jar that does not follow redirects.
+type browser struct {
+	t *testing.T
+	e *env
+	c *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: e.t, e: e, c: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+type page struct {
+	resp *http.Response
+	body string
+	doc  *goquery.Document
+}
+
+func (p page) status() int                        { return p.resp.StatusCode }
+func (p page) location() string                   { return p.resp.Header.Get("Location") }
+func (p page) find(sel string) *goquery.Selection { return p.doc.Find(sel) }
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(string(raw)))
+	return page{resp: resp, body: string(raw), doc: doc}
+}
+
+func (b *browser) get(path string) page {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.e.srv.URL+path, nil)
+	return b.do(req)
+}
+
+// post sends a form as a browser without Sec-Fetch-Site would (token path).
+func (b *browser) post(path string, form url.Values, headers ...string) page {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return b.do(req)
+}
+
+// csrf fetches path and returns the form token it renders.
+func (b *browser) csrf(path string) string {
+	b.t.Helper()
+	p := b.get(path)
+	tok, ok := p.find(`input[name="_csrf"]`).First().Attr("value")
+	if !ok || tok == "" {
+		b.t.Fatalf("GET %s: no _csrf field (status %d)", path, p.status())
+	}
+	return tok
+}
+
+// submit GETs formPath for a token, then POSTs form to action with it.
+func (b *browser) submit(formPath, action string, form url.Values) page {
+	b.t.Helper()
+	form.Set("_csrf", b.csrf(formPath))
+	return b.post(action, form)
+}
+
+// login signs in and fails the test unless it succeeds.
+func (b *browser) login(email string) {
+	b.t.Helper()
+	p := b.submit("/login", "/login", url.Values{"email": {email}, "password": {testPassword}})
+	if p.status() != http.StatusSeeOther {
+		b.t.Fatalf("login %s: status %d, want 303; body: %s", email, p.status(), p.find("[data-testid=form-error]").Text())
+	}
+}
+
+// cookie returns the named cookie from the jar.
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.e.srv.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// setCookie replaces a cookie in the jar.
+func (b *browser) setCookie(c *http.Cookie) {
+	u, _ := url.Parse(b.e.srv.URL)
+	b.c.Jar.SetCookies(u, []*http.Cookie{c})
+}
