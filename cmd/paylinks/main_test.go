@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is an io.Writer safe to read while run writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// startServe runs `paylinks serve` on a free port and waits for /healthz.
+func startServe(t *testing.T, env map[string]string) (base string, stdout *syncBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"paylinks", "serve"}, envFrom(env), strings.NewReader(""), stdout, io.Discard)
+	}()
+	re := regexp.MustCompile(`listening on (http://\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+			if resp, err := http.Get(base + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					stop = func() error { cancel(); return <-done }
+					t.Cleanup(func() { cancel() })
+					return base, stdout, stop
+				}
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v\n%s", err, stdout.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("serve did not become healthy:\n%s", stdout.String())
+	return
+}
+
+func TestServeFirstRunPrintsSingleUseSetupLink(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PAYLINKS_ADDR": "127.0.0.1:0", "PAYLINKS_DB": filepath.Join(dir, "paylinks.db")}
+	base, out, stop := startServe(t, env)
+	m := regexp.MustCompile(`(http://\S+/setup\?token=\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no setup link printed:\n%s", out.String())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("setup link: %d", resp.StatusCode)
+	}
+	resp, _ = http.Get(base + "/setup?token=guessed")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("guessed token: %d", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown: %v", err)
+	}
+	// Keys were generated beside the database, private to the owner.
+	if fi, err := statMode(filepath.Join(dir, "session.keys")); err != nil || fi != 0o600 {
+		t.Fatalf("session.keys mode %o, err %v", fi, err)
+	}
+}
+
+func TestUsersCommandsScriptAccounts(t *testing.T) {
+	dir := t.TempDir()
+	env := envFrom(map[string]string{"PAYLINKS_DB": filepath.Join(dir, "paylinks.db")})
+	ctx := context.Background()
+	var out bytes.Buffer
+	err := run(ctx, []string{"paylinks", "users", "create", "--email", "ops@example.com", "--name", "Ops", "--role", "admin", "--password-stdin"},
+		env, strings.NewReader("a long enough password\n"), &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "a long enough password") {
+		t.Fatal("the password was echoed")
+	}
+	err = run(ctx, []string{"paylinks", "users", "create", "--email", "OPS@example.com", "--name", "Dup", "--role", "viewer"}, env, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate: %v", err)
+	}
+	err = run(ctx, []string{"paylinks", "users", "create", "--email", "x@example.com", "--name", "X", "--role", "viewer", "--password-stdin"}, env, strings.NewReader("short\n"), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "12 characters") {
+		t.Fatalf("short password: %v", err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"paylinks", "users", "create", "--email", "fin@example.com", "--name", "Fin", "--role", "finance"}, env, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "one-time password") {
+		t.Fatalf("generated password not shown: %s", out.String())
+	}
+	if err := run(ctx, []string{"paylinks", "users", "disable", "--email", "fin@example.com"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"paylinks", "users", "list"}, env, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`fin@example.com\s+Fin\s+finance\s+disabled`).MatchString(out.String()) ||
+		!regexp.MustCompile(`ops@example.com\s+Ops\s+admin\s+active`).MatchString(out.String()) {
+		t.Fatalf("list:\n%s", out.String())
+	}
+	if err := run(ctx, []string{"paylinks", "users", "reset-password", "--email", "nobody@example.com"}, env, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("reset of an unknown account succeeded")
+	}
+}
+
+func TestBadConfigurationNamesTheVariable(t *testing.T) {
+	cases := map[string]string{
+		"PAYLINKS_ADDR":            "no-port",
+		"PAYLINKS_BASE_URL":        "ftp://x",
+		"PAYLINKS_SESSION_IDLE":    "soon",
+		"PAYLINKS_SESSION_KEYS":    "abcd",
+		"PAYLINKS_TRUSTED_PROXIES": "10.0.0.0/99",
+		"PAYLINKS_LOG_LEVEL":       "loud",
+		"PAYLINKS_LOGIN_RATE":      "0",
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"PAYLINKS_DB": filepath.Join(t.TempDir(), "x.db"), name: value}
+			err := run(context.Background(), []string{"paylinks", "migrate"}, envFrom(env), nil, io.Discard, io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), name+":") || strings.Count(err.Error(), "\n") != 0 {
+				t.Fatalf("got %v, want one line starting with %s:", err, name)
+			}
+		})
+	}
+}
+
+func TestMigrateAndUnknownCommand(t *testing.T) {
+	env := envFrom(map[string]string{"PAYLINKS_DB": filepath.Join(t.TempDir(), "m.db")})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"paylinks", "migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "up to date") {
+		t.Fatalf("migrate: %v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"paylinks", "frobnicate"}, env, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
