@@ -169,3 +169,29 @@ func TestMigrateAndUnknownCommand(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	env := map[string]string{"PAYLINKS_ADDR": "127.0.0.1:0", "PAYLINKS_DB": filepath.Join(t.TempDir(), "h.db")}
+	base, _, stop := startServe(t, env)
+	env["PAYLINKS_ADDR"] = strings.TrimPrefix(base, "http://")
+	if err := run(context.Background(), []string{"paylinks", "healthcheck"}, envFrom(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("healthy server: %v", err)
+	}
+	stop()
+	if err := run(context.Background(), []string{"paylinks", "healthcheck"}, envFrom(env), nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("healthcheck passed with the server stopped")
+	}
+}
+
+// The README's configuration table must list every variable paylinks reads.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := readFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range envVars {
+		if !strings.Contains(readme, "| `"+v.Name+"` |") {
+			t.Errorf("README.md has no table row for %s", v.Name)
+		}
+	}
+}

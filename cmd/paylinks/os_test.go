@@ -9,3 +9,8 @@ func statMode(path string) (os.FileMode, error) {
 	}
 	return fi.Mode().Perm(), nil
 }
+
+func readFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}

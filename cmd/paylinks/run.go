@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/migrations"
@@ -22,6 +25,7 @@ commands:
   users disable --email E
   users enable --email E
   users reset-password --email E [--password-stdin]
+  healthcheck                exit 0 when the server at PAYLINKS_ADDR answers /healthz
 
 Configuration comes from PAYLINKS_* environment variables; see README.md.`
 
@@ -36,7 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "serve", "migrate", "users":
+	case "serve", "migrate", "users", "healthcheck":
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
@@ -46,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	log := newLogger(cfg, stderr)
 	switch cmd {
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
 	case "migrate":
 		st, err := openDB(ctx, cfg, log)
 		if err != nil {
@@ -98,6 +104,30 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// healthcheck asks the local server for /healthz (for container health
+// checks, where no curl exists).
+func healthcheck(ctx context.Context, cfg Config) error {
+	host, port, _ := net.SplitHostPort(cfg.Addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: status %d", resp.StatusCode)
+	}
+	return nil
 }
 
 var errUsage = errors.New("see `paylinks help`")
