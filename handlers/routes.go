@@ -58,7 +58,7 @@ func (a *app) routes(e *echo.Echo) error {
 
 	// Static assets: no session, no CSRF, cached for a year, gzip only here
 	// (pages carry CSRF tokens beside reflected input: BREACH).
-	assets := e.Group(static.Prefix, middleware.Gzip(), func(next echo.HandlerFunc) echo.HandlerFunc {
+	assets := e.Group(strings.TrimSuffix(static.Prefix, "/"), middleware.Gzip(), func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 			return next(c)

@@ -233,3 +233,26 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("closed database: %d, want 503", p.status())
 	}
 }
+
+func TestStaticAssetsServedFromLayoutURLs(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	p := b.get("/login")
+	css, _ := p.find(`link[rel="stylesheet"]`).Attr("href")
+	js, _ := p.find(`script[src]`).Attr("src")
+	for _, u := range []string{css, js} {
+		a := b.get(u)
+		if a.status() != http.StatusOK || len(a.body) < 100 {
+			t.Fatalf("GET %s: %d (%d bytes)", u, a.status(), len(a.body))
+		}
+		if cc := a.resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s Cache-Control %q", u, cc)
+		}
+		if a.resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s sets a cookie", u)
+		}
+	}
+	if ct := b.get(css).resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
+		t.Errorf("css content type %q", ct)
+	}
+}
