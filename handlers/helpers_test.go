@@ -2,6 +2,9 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +25,8 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/sandbox"
+	"github.com/paylinks/paylinks/stablemint"
 )
 
 var _ handlers.Store = (*db.Store)(nil)
@@ -45,12 +50,64 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t      *testing.T
-	store  *db.Store
-	hasher *handlers.Hasher
-	clock  *clock
-	srv    *httptest.Server
-	echo   *echo.Echo
+	t       *testing.T
+	store   *db.Store
+	hasher  *handlers.Hasher
+	clock   *clock
+	srv     *httptest.Server
+	echo    *echo.Echo
+	sandbox *sandbox.Server
+	client  *stablemint.Client
+	minter  *handlers.Minter
+}
+
+// Keys are slow to make under -race: one set per test binary.
+var (
+	keysOnce          sync.Once
+	partnerKey, sbKey *rsa.PrivateKey
+)
+
+func testKeys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
+	keysOnce.Do(func() {
+		var err error
+		if partnerKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+		if sbKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+	})
+	return partnerKey, sbKey
+}
+
+// newProvider starts the in-process StableMint sandbox on loopback and a
+// real client signed with the partner key it trusts.
+func newProvider(t *testing.T) (*sandbox.Server, *stablemint.Client) {
+	t.Helper()
+	partner, sbk := testKeys(t)
+	sb, err := sandbox.New(sandbox.Config{
+		Addr: "127.0.0.1:0", APIKey: "test", APISecret: "secret", PartnerPublicKey: &partner.PublicKey,
+		PrivateKey: sbk, TimeScale: 0.0001, Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	u, _ := url.Parse(sb.URL())
+	client, err := stablemint.New(stablemint.Config{
+		BaseURL: sb.URL(), APIKey: "test", APISecret: "secret", PrivateKey: partner,
+		CheckoutHosts: []string{u.Host}, WebhookKeys: []*rsa.PublicKey{&sbk.PublicKey},
+		MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffCap: 5 * time.Millisecond,
+		CallTimeout: 5 * time.Second, BreakerThreshold: 1000,
+		Logger: testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb, client
 }
 
 // testLogger is silent unless the tests run with -v.
@@ -82,6 +139,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sb, client := newProvider(t)
+	minter := handlers.NewMinter(st, client, testLogger())
 	key := make([]byte, 32)
 	for i := range key {
 		key[i] = byte(i)
@@ -93,6 +152,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		BaseURL:     &url.URL{Scheme: "http", Host: "127.0.0.1"},
 		SessionKeys: [][]byte{key, key},
 		Now:         clk.Now,
+		Client:      client,
+		Minter:      minter,
 	}
 	for _, f := range opts {
 		f(&o)
@@ -103,7 +164,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: st, hasher: h, clock: clk, srv: srv, echo: e}
+	return &env{t: t, store: st, hasher: h, clock: clk, srv: srv, echo: e, sandbox: sb, client: client, minter: minter}
 }
 
 // addUser creates an account directly in the store.
@@ -217,3 +278,7 @@ func (b *browser) setCookie(c *http.Cookie) {
 	u, _ := url.Parse(b.e.srv.URL)
 	b.c.Jar.SetCookies(u, []*http.Cookie{c})
 }
+
+type goquerySelection = goquery.Selection
+
+func fmtSscanf(s, format string, args ...any) (int, error) { return fmt.Sscanf(s, format, args...) }

@@ -33,11 +33,13 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 		Active:      active,
 		Assets:      views.Assets{CSS: static.URL("css/app.css"), JS: static.URL("js/app.js")},
 		Nav: views.Nav{
-			Home:    a.url(RouteHome),
-			Account: a.url(RouteAccount),
-			Users:   a.url(RouteUsers),
-			Logout:  a.url(RouteLogout),
-			Login:   a.url(RouteLogin),
+			Home:     a.url(RouteHome),
+			Links:    a.url(RouteLinks),
+			Account:  a.url(RouteAccount),
+			Users:    a.url(RouteUsers),
+			Settings: a.url(RouteSettings),
+			Logout:   a.url(RouteLogout),
+			Login:    a.url(RouteLogin),
 		},
 	}
 	if u := currentUser(c); u != nil {

@@ -32,6 +32,15 @@ const (
 	RouteUserReset       = "users.reset"
 	RouteUserUnlock      = "users.unlock"
 	RouteUserSessions    = "users.sessions"
+	RouteLinks           = "links"
+	RouteLinkNew         = "links.new"
+	RouteLinkCreate      = "links.create"
+	RouteLink            = "link"
+	RouteLinkRetry       = "link.retry"
+	RouteLinkQR          = "link.qr"
+	RouteSettings        = "settings"
+	RouteSettingsSave    = "settings.save"
+	RouteCustomer        = "customer"
 )
 
 // Body limits (security.md A6).
@@ -104,7 +113,20 @@ func (a *app) routes(e *echo.Echo) error {
 	e.GET("/account", a.account, signedIn).Name = RouteAccount
 	e.POST("/account/password", a.changePassword, signedIn, loginLimit).Name = RouteAccountPassword
 
+	finance := a.requireRole(db.RoleFinance)
+	e.GET("/links", a.links, signedIn).Name = RouteLinks
+	e.GET("/links/new", a.newLinkForm, signedIn, finance).Name = RouteLinkNew
+	e.POST("/links", a.createLink, signedIn, finance).Name = RouteLinkCreate
+	e.GET("/links/:id", a.link, signedIn).Name = RouteLink
+	e.POST("/links/:id/retry", a.retryLink, signedIn, finance).Name = RouteLinkRetry
+	e.GET("/links/:id/qr.png", a.linkQR, signedIn).Name = RouteLinkQR
+
+	// Where StableMint sends customers back: public, no session needed.
+	e.GET("/pay/:page", a.customerPage).Name = RouteCustomer
+
 	admin := e.Group("/admin", signedIn, a.requireRole(db.RoleAdmin))
+	admin.GET("/settings", a.settings).Name = RouteSettings
+	admin.POST("/settings", a.saveSettings).Name = RouteSettingsSave
 	admin.GET("/users", a.users).Name = RouteUsers
 	admin.POST("/users", a.createUser).Name = RouteUserCreate
 	admin.POST("/users/:id/role", a.changeRole).Name = RouteUserRole

@@ -17,11 +17,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/stablemint"
+	"github.com/paylinks/paylinks/views"
 )
 
 // Store is everything the handlers need from storage. *db.Store implements it.
 type Store interface {
 	SessionStore
+	LinkStore
+	MintStore
 	Ping(ctx context.Context) error
 	Audit(ctx context.Context, e db.AuditEntry) error
 
@@ -62,11 +66,14 @@ type Options struct {
 	LoginRatePerMinute int
 	SandboxMode        bool
 	Now                func() time.Time
+	// Client is StableMint (or the sandbox); Minter mints links with it.
+	Client HostedSessions
+	Minter *Minter
 }
 
 func (o *Options) defaults() error {
-	if o.Store == nil || o.Hasher == nil || o.BaseURL == nil {
-		return errors.New("handlers: Store, Hasher and BaseURL are required")
+	if o.Store == nil || o.Hasher == nil || o.BaseURL == nil || o.Client == nil {
+		return errors.New("handlers: Store, Hasher, BaseURL and Client are required")
 	}
 	if len(o.SessionKeys) == 0 || len(o.SessionKeys)%2 != 0 {
 		return errors.New("handlers: session keys come in (hash, block) pairs")
@@ -86,7 +93,18 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Minter == nil {
+		o.Minter = NewMinter(o.Store, o.Client, o.Logger)
+	}
 	return nil
+}
+
+// countryName is "Germany" for "DE", or the code when unknown.
+func (a *app) countryName(code string) string {
+	if n, ok := a.countryNames[code]; ok {
+		return n + " (" + code + ")"
+	}
+	return code
 }
 
 // secure reports whether the public URL is https.
@@ -109,6 +127,12 @@ type app struct {
 	sessions *dbStore
 	echo     *echo.Echo
 	now      func() time.Time
+	client   HostedSessions
+	minter   *Minter
+
+	countryOptions  []views.Option
+	currencyOptions []views.Option
+	countryNames    map[string]string
 }
 
 // New builds the Echo instance with every route and middleware.
@@ -116,7 +140,15 @@ func New(opts Options) (*echo.Echo, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now}
+	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now,
+		client: opts.Client, minter: opts.Minter, countryNames: map[string]string{}}
+	for _, c := range stablemint.Countries() {
+		a.countryOptions = append(a.countryOptions, views.Option{Value: c.Code, Label: c.Name + " (" + c.Code + ")"})
+		a.countryNames[c.Code] = c.Name
+	}
+	for _, c := range stablemint.Currencies() {
+		a.currencyOptions = append(a.currencyOptions, views.Option{Value: c.Code, Label: c.Code + " — " + c.Name})
+	}
 	a.sessions = newDBStore(opts.Store, sessions.Options{
 		Path:     "/",
 		MaxAge:   int(opts.AbsoluteTimeout / time.Second),

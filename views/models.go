@@ -19,7 +19,7 @@ type Layout struct {
 
 // Nav holds the URLs of the navigation, built from the route table.
 type Nav struct {
-	Home, Account, Users, Logout, Login string
+	Home, Links, Account, Users, Settings, Logout, Login string
 }
 
 // Assets are content-hashed static URLs.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/paylinks/paylinks/stablemint"
 )
 
 // syncBuffer is an io.Writer safe to read while run writes to it.
@@ -190,6 +192,11 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range envVars {
+		if !strings.Contains(readme, "| `"+v.Name+"` |") {
+			t.Errorf("README.md has no table row for %s", v.Name)
+		}
+	}
+	for _, v := range stablemint.EnvVars() {
 		if !strings.Contains(readme, "| `"+v.Name+"` |") {
 			t.Errorf("README.md has no table row for %s", v.Name)
 		}

@@ -25,6 +25,7 @@ commands:
   users disable --email E
   users enable --email E
   users reset-password --email E [--password-stdin]
+  sandbox [flags]            run the StableMint sandbox alone (see paylinks sandbox --help)
   healthcheck                exit 0 when the server at PAYLINKS_ADDR answers /healthz
 
 Configuration comes from PAYLINKS_* environment variables; see README.md.`
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintln(stdout, usage)
 		return nil
 	case "serve", "migrate", "users", "healthcheck":
+	case "sandbox":
+		return runSandbox(ctx, rest, stdout, stderr)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
@@ -68,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer st.Close()
 		return usersCmd(ctx, st, rest, stdin, stdout)
 	}
-	return serve(ctx, cfg, log, stdout)
+	return serve(ctx, cfg, getenv, log, stdout)
 }
 
 // openDB opens the database and applies pending migrations.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
@@ -23,10 +24,14 @@ const (
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 10 * time.Second
 	setupTokenTTL     = 24 * time.Hour
+	// Links left in creating (security.md A10): re-sent with their key.
+	recoveryInterval = 15 * time.Minute
+	stuckAfter       = 10 * time.Minute
 )
 
 // serve runs the web application until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+	startedAt := time.Now()
 	st, err := openDB(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -56,10 +61,19 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		base = &url.URL{Scheme: "http", Host: ln.Addr().String()}
 	}
 
+	// Webhooks from the in-process sandbox go straight to the listener.
+	prov, err := newProvider(getenv, filepath.Dir(cfg.DBPath), "http://"+ln.Addr().String()+"/webhooks/stablemint", log, stdout)
+	if err != nil {
+		return err
+	}
+	defer prov.Close()
+	minter := handlers.NewMinter(st, prov.Client, log)
+
 	e, err := handlers.New(handlers.Options{
 		Logger: log, Store: st, Hasher: hasher, BaseURL: base, SessionKeys: keys,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
 		TrustedProxies: cfg.TrustedProxies, LoginRatePerMinute: cfg.LoginRate,
+		Client: prov.Client, Minter: minter, SandboxMode: prov.Sandbox != nil,
 	})
 	if err != nil {
 		return err
@@ -80,6 +94,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 	}
 
 	go sweepSessions(ctx, st, cfg, log)
+	go minter.RunRecovery(ctx, startedAt, recoveryInterval, stuckAfter)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,0 +1,408 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Link statuses. creating, error, open and expired are set locally; the
+// others only by StableMint's webhooks.
+const (
+	StatusCreating   = "creating"
+	StatusError      = "error"
+	StatusOpen       = "open"
+	StatusProcessing = "processing"
+	StatusPaid       = "paid"
+	StatusSettled    = "settled"
+	StatusFailed     = "failed"
+	StatusExpired    = "expired"
+)
+
+// Link is one payment link.
+type Link struct {
+	ID               int64
+	IdempotencyKey   string
+	FormToken        string
+	Status           string
+	CustomerID       string
+	CustomerEmail    string
+	Country          string
+	AmountMinor      int64
+	Currency         string
+	WebsiteReference string
+	Note             string
+	CustomFields     map[string]string
+	KYC              map[string]string
+	SuccessURL       string
+	SupportURL       string
+	ExitURL          string
+	ErrorURL         string
+	SMReference      string
+	CheckoutURL      string
+	ExpiresAt        time.Time
+	SMSessionID      string
+	DepositReference string
+	LastError        string
+	Attempts         int
+	PaidAfterExpiry  bool
+	NeedsReview      bool
+	ReissueOf        int64
+	ReissuedAs       int64 // the newest link that re-issued this one, if any
+	CreatedBy        int64
+	CreatedByName    string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// NewLink is what staff submit; the store fills the rest.
+type NewLink struct {
+	IdempotencyKey   string
+	FormToken        string
+	CustomerID       string
+	CustomerEmail    string
+	Country          string
+	AmountMinor      int64
+	Currency         string
+	WebsiteReference string
+	Note             string
+	CustomFields     map[string]string
+	KYC              map[string]string
+	SuccessURL       string
+	SupportURL       string
+	ExitURL          string
+	ErrorURL         string
+	ReissueOf        int64
+	CreatedBy        int64
+	// AllowDuplicate skips the duplicate guard (the user confirmed).
+	AllowDuplicate bool
+}
+
+// DuplicateError refuses a new link because links for the same customer,
+// website reference and amount are still in progress; the user may confirm.
+type DuplicateError struct {
+	Links []Link
+}
+
+func (e *DuplicateError) Error() string {
+	return "a link for the same customer, reference and amount is in progress"
+}
+
+// LinkEvent is one line of a link's timeline.
+type LinkEvent struct {
+	ID        int64
+	LinkID    int64
+	At        time.Time
+	Kind      string
+	ActorID   int64
+	ActorName string
+	Message   string
+	RefID     int64
+}
+
+const linkCols = `l.id, l.idempotency_key, COALESCE(l.form_token, ''), l.status, l.customer_id, l.customer_email,
+	l.country, l.amount_minor, l.currency, l.website_reference, l.note, l.custom_fields, l.kyc,
+	l.success_url, l.support_url, l.exit_url, l.error_url, COALESCE(l.sm_reference, ''),
+	COALESCE(l.checkout_url, ''), l.expires_at, COALESCE(l.sm_session_id, ''), COALESCE(l.deposit_reference, ''),
+	l.last_error, l.attempts, l.paid_after_expiry, l.needs_review, COALESCE(l.reissue_of, 0),
+	COALESCE((SELECT max(r.id) FROM links r WHERE r.reissue_of = l.id), 0),
+	l.created_by, COALESCE(u.name, ''), l.created_at, l.updated_at`
+
+const linkFrom = ` FROM links l LEFT JOIN users u ON u.id = l.created_by`
+
+func scanLink(r scanner) (Link, error) {
+	var l Link
+	var custom, kyc string
+	var expires sql.NullInt64
+	var created, updated int64
+	err := r.Scan(&l.ID, &l.IdempotencyKey, &l.FormToken, &l.Status, &l.CustomerID, &l.CustomerEmail,
+		&l.Country, &l.AmountMinor, &l.Currency, &l.WebsiteReference, &l.Note, &custom, &kyc,
+		&l.SuccessURL, &l.SupportURL, &l.ExitURL, &l.ErrorURL, &l.SMReference,
+		&l.CheckoutURL, &expires, &l.SMSessionID, &l.DepositReference,
+		&l.LastError, &l.Attempts, &l.PaidAfterExpiry, &l.NeedsReview, &l.ReissueOf,
+		&l.ReissuedAs, &l.CreatedBy, &l.CreatedByName, &created, &updated)
+	if err != nil {
+		return Link{}, mapErr(err)
+	}
+	l.ExpiresAt = nullMS(expires)
+	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
+	l.CustomFields, l.KYC = decodeMap(custom), decodeMap(kyc)
+	return l, nil
+}
+
+func decodeMap(s string) map[string]string {
+	m := map[string]string{}
+	_ = json.Unmarshal([]byte(s), &m)
+	return m
+}
+
+func encodeMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return string(b)
+}
+
+func linkTarget(id int64) string { return "link:" + itoa(id) }
+
+// CreateLink commits a new link in state creating, with its idempotency key,
+// a "created" timeline entry and the audit entry, in one transaction, before
+// anything is sent to StableMint. A second submission of the same form
+// (same FormToken) creates nothing and returns the first link with
+// created=false. Unless AllowDuplicate, open links for the same customer,
+// website reference and amount (other than the one being re-issued) refuse
+// it with a *DuplicateError; both checks run inside the transaction, so
+// concurrent submissions cannot slip past them.
+func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Link, created bool, err error) {
+	err = s.withTx(ctx, func(tx *Tx) error {
+		var formToken any
+		if nl.FormToken != "" {
+			formToken = nl.FormToken
+			var existing int64
+			err := tx.QueryRowContext(ctx, "SELECT id FROM links WHERE form_token = ?", nl.FormToken).Scan(&existing)
+			if err == nil {
+				l.ID = existing
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if !nl.AllowDuplicate {
+			dups, err := queryLinks(ctx, tx, "SELECT "+linkCols+linkFrom+` WHERE l.customer_id = ? AND l.website_reference = ?
+				AND l.amount_minor = ? AND l.currency = ? AND l.id <> ?
+				AND l.status NOT IN ('failed', 'expired', 'paid', 'settled') ORDER BY l.id DESC LIMIT 10`,
+				nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency, nl.ReissueOf)
+			if err != nil {
+				return err
+			}
+			if len(dups) > 0 {
+				return &DuplicateError{Links: dups}
+			}
+		}
+		var reissue any
+		if nl.ReissueOf != 0 {
+			reissue = nl.ReissueOf
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO links (idempotency_key, form_token, status, customer_id,
+			customer_email, country, amount_minor, currency, website_reference, note, custom_fields, kyc,
+			success_url, support_url, exit_url, error_url, reissue_of, created_by, created_at, updated_at)
+			VALUES (?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nl.IdempotencyKey, formToken, nl.CustomerID, nl.CustomerEmail, nl.Country, nl.AmountMinor,
+			nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields), encodeMap(nl.KYC),
+			nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, reissue, nl.CreatedBy, ms(tx.now), ms(tx.now))
+		if err != nil {
+			return mapErr(err)
+		}
+		if l.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		created = true
+		msg := "Link created; asking StableMint for a checkout session."
+		if nl.ReissueOf != 0 {
+			msg = "Link created as a re-issue of #" + itoa(nl.ReissueOf) + "; asking StableMint for a checkout session."
+			if err := insertLinkEvent(ctx, tx, nl.ReissueOf, "reissued", nl.CreatedBy, "Re-issued as #"+itoa(l.ID)+".", l.ID); err != nil {
+				return err
+			}
+		}
+		if err := insertLinkEvent(ctx, tx, l.ID, "created", nl.CreatedBy, msg, 0); err != nil {
+			return err
+		}
+		a.Target = linkTarget(l.ID)
+		return insertAudit(ctx, tx, a)
+	})
+	if err != nil {
+		return Link{}, false, err
+	}
+	l, err = s.LinkByID(ctx, l.ID)
+	return l, created, err
+}
+
+func insertLinkEvent(ctx context.Context, tx *Tx, linkID int64, kind string, actor int64, msg string, ref int64) error {
+	var actorArg, refArg any
+	if actor != 0 {
+		actorArg = actor
+	}
+	if ref != 0 {
+		refArg = ref
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO link_events (link_id, at, kind, actor_id, message, ref_id) VALUES (?, ?, ?, ?, ?, ?)",
+		linkID, ms(tx.now), kind, actorArg, clean(msg), refArg)
+	return err
+}
+
+// LinkByID loads one link.
+func (s *Store) LinkByID(ctx context.Context, id int64) (Link, error) {
+	return scanLink(s.read.QueryRowContext(ctx, "SELECT "+linkCols+linkFrom+" WHERE l.id = ?", id))
+}
+
+// BeginLinkAttempt counts a call to StableMint about to be made for a link
+// still creating (or in error and being retried). It is committed before the
+// call, so a crash mid-call leaves the link creating, to be retried with the
+// same idempotency key.
+func (s *Store) BeginLinkAttempt(ctx context.Context, id int64) (Link, error) {
+	err := s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE links SET attempts = attempts + 1, updated_at = ?
+			WHERE id = ? AND status = 'creating'`, ms(tx.now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrConflict
+		}
+		return nil
+	})
+	if err != nil {
+		return Link{}, err
+	}
+	return s.LinkByID(ctx, id)
+}
+
+// CompleteLinkCreation stores StableMint's session and opens the link. It
+// changes nothing unless the link is still creating (or in error): an answer
+// that arrives twice is applied once.
+func (s *Store) CompleteLinkCreation(ctx context.Context, id int64, reference, checkoutURL string, expires time.Time) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE links SET status = 'open', sm_reference = ?, checkout_url = ?,
+			expires_at = ?, last_error = '', updated_at = ? WHERE id = ? AND status IN ('creating', 'error')`,
+			reference, checkoutURL, ms(expires), ms(tx.now), id)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return insertLinkEvent(ctx, tx, id, "answered", 0,
+			"StableMint created session "+reference+", valid until "+expires.UTC().Format("2006-01-02 15:04 MST")+".", 0)
+	})
+}
+
+// FailLinkCreation moves a creating link to error with a reason staff can
+// read; it keeps its idempotency key for the retry.
+func (s *Store) FailLinkCreation(ctx context.Context, id int64, reason string) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE links SET status = 'error', last_error = ?, updated_at = ?
+			WHERE id = ? AND status = 'creating'`, reason, ms(tx.now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return insertLinkEvent(ctx, tx, id, "error", 0, reason, 0)
+	})
+}
+
+// RetryLink moves a link in error back to creating, with a timeline entry
+// and an audit entry. The idempotency key stays the same.
+func (s *Store) RetryLink(ctx context.Context, id int64, actor int64, a AuditEntry) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE links SET status = 'creating', updated_at = ?
+			WHERE id = ? AND status = 'error'`, ms(tx.now), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrConflict
+		}
+		if err := insertLinkEvent(ctx, tx, id, "retried", actor, "Retry requested with the same idempotency key.", 0); err != nil {
+			return err
+		}
+		a.Target = linkTarget(id)
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+// LinksCreating lists links left in creating since before olderThan: after a
+// crash, or while StableMint was slow. The recovery worker re-sends them.
+func (s *Store) LinksCreating(ctx context.Context, olderThan time.Time) ([]Link, error) {
+	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+" WHERE l.status = 'creating' AND l.updated_at < ? ORDER BY l.id", ms(olderThan))
+}
+
+// LinkPage is a keyset page of links, newest first.
+type LinkPage struct {
+	Links   []Link
+	HasMore bool
+}
+
+// ListLinks returns up to limit links created before the cursor (the id of
+// the last link of the previous page; 0 for the first page), newest first.
+// Keyset pagination: stable under concurrent inserts and as fast at any depth.
+func (s *Store) ListLinks(ctx context.Context, beforeID int64, limit int) (LinkPage, error) {
+	q := "SELECT " + linkCols + linkFrom
+	args := []any{}
+	if beforeID > 0 {
+		q += " WHERE l.id < ?"
+		args = append(args, beforeID)
+	}
+	q += " ORDER BY l.id DESC LIMIT ?"
+	args = append(args, limit+1)
+	links, err := queryLinks(ctx, s.read, q, args...)
+	if err != nil {
+		return LinkPage{}, err
+	}
+	p := LinkPage{Links: links}
+	if len(links) > limit {
+		p.Links, p.HasMore = links[:limit], true
+	}
+	return p, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func queryLinks(ctx context.Context, db querier, q string, args ...any) ([]Link, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		l, err := scanLink(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// LinkTimeline lists a link's events, oldest first.
+func (s *Store) LinkTimeline(ctx context.Context, linkID int64) ([]LinkEvent, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT e.id, e.link_id, e.at, e.kind, COALESCE(e.actor_id, 0),
+		COALESCE(u.name, ''), e.message, COALESCE(e.ref_id, 0)
+		FROM link_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.link_id = ? ORDER BY e.id`, linkID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LinkEvent
+	for rows.Next() {
+		var e LinkEvent
+		var at int64
+		if err := rows.Scan(&e.ID, &e.LinkID, &at, &e.Kind, &e.ActorID, &e.ActorName, &e.Message, &e.RefID); err != nil {
+			return nil, err
+		}
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AddLinkEvent appends a timeline entry outside any other change.
+func (s *Store) AddLinkEvent(ctx context.Context, linkID int64, kind string, actor int64, msg string) error {
+	return s.withTx(ctx, func(tx *Tx) error { return insertLinkEvent(ctx, tx, linkID, kind, actor, msg, 0) })
+}
+
+// CountLinks counts all links.
+func (s *Store) CountLinks(ctx context.Context) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM links").Scan(&n)
+	return n, err
+}

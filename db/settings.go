@@ -1,0 +1,57 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Settings are the admin-editable defaults. Zero values mean "use the
+// built-in default" (the caller decides what that is).
+type Settings struct {
+	SuccessURL      string `json:"successUrl,omitempty"`
+	SupportURL      string `json:"supportUrl,omitempty"`
+	ExitURL         string `json:"exitUrl,omitempty"`
+	ErrorURL        string `json:"errorUrl,omitempty"`
+	DefaultCurrency string `json:"defaultCurrency,omitempty"`
+	DefaultCountry  string `json:"defaultCountry,omitempty"`
+	MinAmount       string `json:"minAmount,omitempty"` // decimal text, in units of the link's currency
+	MaxAmount       string `json:"maxAmount,omitempty"`
+}
+
+const settingsKey = "links"
+
+// GetSettings reads the saved settings (zero value when never saved).
+func (s *Store) GetSettings(ctx context.Context) (Settings, error) {
+	var raw string
+	err := s.read.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&raw)
+	if err != nil {
+		if err = mapErr(err); err == ErrNotFound {
+			return Settings{}, nil
+		}
+		return Settings{}, err
+	}
+	var st Settings
+	err = json.Unmarshal([]byte(raw), &st)
+	return st, err
+}
+
+// SaveSettings replaces the settings and audits the change with the old and
+// new values.
+func (s *Store) SaveSettings(ctx context.Context, st Settings, actor int64, a AuditEntry) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		var old string
+		_ = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&old)
+		b, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+			settingsKey, string(b), actor, ms(tx.now)); err != nil {
+			return err
+		}
+		a.Target = "settings"
+		a.Details = "from " + old + " to " + string(b)
+		return insertAudit(ctx, tx, a)
+	})
+}

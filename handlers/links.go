@@ -1,0 +1,586 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/stablemint"
+	"github.com/paylinks/paylinks/views"
+)
+
+// LinkStore is the storage the link pages need.
+type LinkStore interface {
+	CreateLink(ctx context.Context, nl db.NewLink, a db.AuditEntry) (db.Link, bool, error)
+	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
+	ListLinks(ctx context.Context, beforeID int64, limit int) (db.LinkPage, error)
+	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
+	GetSettings(ctx context.Context) (db.Settings, error)
+	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
+}
+
+// linksPerPage is the list's page size.
+const linksPerPage = 50
+
+// Form limits beyond the API's own.
+const (
+	maxNoteLength    = 2000
+	maxCustomFields  = 20
+	maxFormTokenSize = 64
+)
+
+// linkInput is the new-link form as submitted: raw strings only, never a db
+// struct, so no form field can set status, owner or StableMint's fields.
+type linkInput struct {
+	Values       map[string]string
+	CustomFields []views.KV
+	FormToken    string
+	ReissueOf    int64
+	Confirmed    bool
+	AddField     bool
+	RemoveField  int // -1 when none
+}
+
+// linkFields are the plain form fields, named as the API names them.
+var linkFields = []string{"userId", "userEmail", "userCountryCode", "currency", "amount", "websiteReference",
+	"note", "successUrl", "supportUrl", "exitUrl", "errorUrl"}
+
+func parseLinkInput(form url.Values) linkInput {
+	in := linkInput{Values: map[string]string{}, RemoveField: -1}
+	for _, f := range linkFields {
+		in.Values[f] = strings.TrimSpace(form.Get(f))
+	}
+	in.Values["userCountryCode"] = strings.ToUpper(in.Values["userCountryCode"])
+	in.Values["currency"] = strings.ToUpper(in.Values["currency"])
+	for _, f := range kycFields {
+		name := "userKyc." + f.Key
+		in.Values[name] = strings.TrimSpace(form.Get(name))
+	}
+	in.Values["userKyc.citizenshipCountryCode"] = strings.ToUpper(in.Values["userKyc.citizenshipCountryCode"])
+	keys, vals := form["customFields.key"], form["customFields.value"]
+	for i := 0; i < len(keys) && i < maxCustomFields+1; i++ {
+		v := ""
+		if i < len(vals) {
+			v = vals[i]
+		}
+		in.CustomFields = append(in.CustomFields, views.KV{Key: strings.TrimSpace(keys[i]), Value: strings.TrimSpace(v)})
+	}
+	in.FormToken = truncate(form.Get("form_token"), maxFormTokenSize)
+	in.ReissueOf, _ = strconv.ParseInt(form.Get("reissue_of"), 10, 64)
+	in.Confirmed = form.Get("confirm_duplicate") == "1"
+	in.AddField = form.Get("add_field") != ""
+	if r := form.Get("remove_field"); r != "" {
+		if i, err := strconv.Atoi(r); err == nil {
+			in.RemoveField = i
+		}
+	}
+	return in
+}
+
+var phoneRE = regexp.MustCompile(`^\+?[0-9][0-9 ()./-]{5,24}$`)
+
+// validate builds the StableMint request from the input and collects every
+// problem by field name. The amount is parsed exactly in the chosen currency.
+func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemint.Request, views.FieldErrors) {
+	errs := views.FieldErrors{}
+	v := in.Values
+	req := stablemint.Request{
+		UserID: v["userId"], UserEmail: v["userEmail"], UserCountryCode: v["userCountryCode"], Currency: v["currency"],
+		SuccessURL: v["successUrl"], SupportURL: v["supportUrl"], ExitURL: v["exitUrl"], ErrorURL: v["errorUrl"],
+		WebsiteReference: v["websiteReference"],
+		IdempotencyKey:   "00000000-0000-4000-8000-000000000000", // placeholder: the real key is minted on commit
+	}
+	if v["amount"] == "" {
+		errs["amount"] = "Enter an amount."
+	} else if stablemint.ValidCurrency(v["currency"]) {
+		a, err := stablemint.ParseAmount(v["amount"], v["currency"])
+		if err != nil {
+			errs["amount"] = amountMessage(err, v["currency"])
+		} else {
+			req.Amount = a
+		}
+	}
+	seen := map[string]bool{}
+	for _, kv := range in.CustomFields {
+		if kv.Key == "" && kv.Value == "" {
+			continue
+		}
+		if kv.Key == "" {
+			errs["customFields"] = "Give every custom field a name (or clear its value)."
+			continue
+		}
+		if seen[kv.Key] {
+			errs["customFields"] = "Custom field names must be unique: " + strconv.Quote(kv.Key) + " appears twice."
+		}
+		seen[kv.Key] = true
+		if req.CustomFields == nil {
+			req.CustomFields = map[string]string{}
+		}
+		req.CustomFields[kv.Key] = kv.Value
+	}
+	if len(seen) > maxCustomFields {
+		errs["customFields"] = fmt.Sprintf("At most %d custom fields.", maxCustomFields)
+	}
+	kyc := kycFromMap(in.kyc())
+	if !kyc.IsZero() {
+		req.UserKYC = &kyc
+	}
+	if p := kyc.MobilePhone; p != "" && !validPhone(p) {
+		errs["userKyc.mobilePhone"] = "Enter a phone number with its country code, like +44 20 7946 0958."
+	}
+	if d := kyc.DateOfBirth; d != "" {
+		if t, err := time.Parse(time.DateOnly, d); err == nil && t.After(now) {
+			errs["userKyc.dateOfBirth"] = "The date of birth cannot be in the future."
+		}
+	}
+	if len(v["note"]) > maxNoteLength {
+		errs["note"] = fmt.Sprintf("Keep the note under %d characters.", maxNoteLength)
+	}
+	if err := req.Validate(limits); err != nil {
+		var list stablemint.ValidationErrors
+		if errors.As(err, &list) {
+			for _, fe := range list {
+				if _, taken := errs[fe.Field]; !taken && !(fe.Field == "amount" && req.Amount.IsZero()) {
+					errs[fe.Field] = fe.Message
+				}
+			}
+		}
+	}
+	if errs["amount"] == "" && req.Amount.IsZero() && v["amount"] != "" && !stablemint.ValidCurrency(v["currency"]) {
+		errs["amount"] = "Choose a currency first."
+	}
+	return req, errs
+}
+
+func validPhone(p string) bool {
+	if !phoneRE.MatchString(p) {
+		return false
+	}
+	digits := 0
+	for _, r := range p {
+		if r >= '0' && r <= '9' {
+			digits++
+		}
+	}
+	return digits >= 7 && digits <= 15
+}
+
+// amountMessage explains an amount the parser refused.
+func amountMessage(err error, currency string) string {
+	exp, _ := stablemint.CurrencyExponent(currency)
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "decimal"), strings.Contains(msg, "digits"):
+		if exp == 0 {
+			return currency + " has no minor unit: enter a whole number."
+		}
+		return fmt.Sprintf("%s has %d decimal places at most.", currency, exp)
+	case strings.Contains(msg, "negative"):
+		return "The amount must be positive."
+	case strings.Contains(msg, "ambiguous"):
+		return "This amount is ambiguous in " + currency + ": write 1250 for one thousand two hundred fifty, or 1.250 with a point for the decimals."
+	}
+	return "Enter the amount as a number, like 10.50 or 1 250."
+}
+
+func (in linkInput) kyc() map[string]string {
+	m := map[string]string{}
+	for _, f := range kycFields {
+		if v := in.Values["userKyc."+f.Key]; v != "" {
+			m[f.Key] = v
+		}
+	}
+	return m
+}
+
+// newFormToken is the random id of one form submission: a double click, a
+// resubmit or a second tab posting the same form finds the link it made.
+func newFormToken() string { return rand.Text() }
+
+// effectiveLimits narrows the provider's limits by the admin settings.
+func (a *app) effectiveLimits(st db.Settings) stablemint.Limits {
+	l := a.client.Limits()
+	if d, err := stablemint.ParseDecimal(st.MinAmount); err == nil && st.MinAmount != "" && d.Cmp(l.Min) > 0 {
+		l.Min = d
+	}
+	if d, err := stablemint.ParseDecimal(st.MaxAmount); err == nil && st.MaxAmount != "" && (l.Max.IsZero() || d.Cmp(l.Max) < 0) {
+		l.Max = d
+	}
+	return l
+}
+
+func limitsText(l stablemint.Limits) string {
+	switch {
+	case !l.Min.IsZero() && !l.Max.IsZero():
+		return "Allowed: " + l.Min.String() + " to " + l.Max.String() + "."
+	case !l.Max.IsZero():
+		return "At most " + l.Max.String() + "."
+	case !l.Min.IsZero():
+		return "At least " + l.Min.String() + "."
+	}
+	return ""
+}
+
+// defaults are the settings with built-in fallbacks: paylinks' own customer
+// pages for the redirects, EUR.
+func (a *app) defaults(st db.Settings) db.Settings {
+	base := strings.TrimSuffix(a.opts.BaseURL.String(), "/")
+	def := func(v, fallback string) string {
+		if v == "" {
+			return fallback
+		}
+		return v
+	}
+	st.SuccessURL = def(st.SuccessURL, base+a.url(RouteCustomer, "success"))
+	st.SupportURL = def(st.SupportURL, base+a.url(RouteCustomer, "support"))
+	st.ExitURL = def(st.ExitURL, base+a.url(RouteCustomer, "exit"))
+	st.ErrorURL = def(st.ErrorURL, base+a.url(RouteCustomer, "error"))
+	st.DefaultCurrency = def(st.DefaultCurrency, "EUR")
+	return st
+}
+
+// formPage builds the new-link form view.
+func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dups []db.Link, limits stablemint.Limits) views.LinkFormPage {
+	p := views.LinkFormPage{
+		Layout: a.layout(c, "New payment link", "links"), Action: a.url(RouteLinkCreate),
+		Values: in.Values, CustomFields: in.CustomFields, Errors: errs,
+		Countries: a.countryOptions, Currencies: a.currencyOptions,
+		FormToken: in.FormToken, ReissueOf: in.ReissueOf, Confirmed: in.Confirmed,
+		AmountLimits: limitsText(limits),
+	}
+	if in.ReissueOf != 0 {
+		p.ReissueURL = a.url(RouteLink, in.ReissueOf)
+	}
+	if len(p.CustomFields) == 0 {
+		p.CustomFields = []views.KV{{}}
+	}
+	for _, f := range kycFields {
+		name := "userKyc." + f.Key
+		kf := views.KYCField{Name: name, Label: f.Label, Type: "text", Value: in.Values[name]}
+		switch f.Key {
+		case "dateOfBirth":
+			kf.Type = "date"
+		case "mobilePhone":
+			kf.Type = "tel"
+		case "citizenshipCountryCode":
+			kf.Options = a.countryOptions
+		}
+		if kf.Value != "" || errs[name] != "" {
+			p.KYCOpen = true
+		}
+		p.KYC = append(p.KYC, kf)
+	}
+	for _, d := range dups {
+		p.Duplicates = append(p.Duplicates, a.linkRow(d))
+	}
+	return p
+}
+
+func (a *app) newLinkForm(c echo.Context) error {
+	ctx := c.Request().Context()
+	st, err := a.store.GetSettings(ctx)
+	if err != nil {
+		return err
+	}
+	st = a.defaults(st)
+	in := linkInput{FormToken: newFormToken(), RemoveField: -1, Values: map[string]string{
+		"currency": st.DefaultCurrency, "userCountryCode": st.DefaultCountry,
+		"successUrl": st.SuccessURL, "supportUrl": st.SupportURL, "exitUrl": st.ExitURL, "errorUrl": st.ErrorURL,
+	}}
+	if from := c.QueryParam("from"); from != "" {
+		id, _ := strconv.ParseInt(from, 10, 64)
+		old, err := a.store.LinkByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !reissuable(old.Status) {
+			return echo.NewHTTPError(http.StatusConflict, "only expired, failed or errored links can be re-issued")
+		}
+		in = inputFromLink(old, in)
+	}
+	return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, a.effectiveLimits(st))))
+}
+
+// inputFromLink prefills the form from an earlier link (re-issue).
+func inputFromLink(l db.Link, in linkInput) linkInput {
+	stored, _ := stablemint.NewAmount(l.AmountMinor, l.Currency)
+	v := map[string]string{
+		"userId": l.CustomerID, "userEmail": l.CustomerEmail, "userCountryCode": l.Country,
+		"currency": l.Currency, "amount": stored.String(), "websiteReference": l.WebsiteReference, "note": l.Note,
+		"successUrl": l.SuccessURL, "supportUrl": l.SupportURL, "exitUrl": l.ExitURL, "errorUrl": l.ErrorURL,
+	}
+	for k, val := range l.KYC {
+		v["userKyc."+k] = val
+	}
+	in.Values = v
+	keys := make([]string, 0, len(l.CustomFields))
+	for k := range l.CustomFields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		in.CustomFields = append(in.CustomFields, views.KV{Key: k, Value: l.CustomFields[k]})
+	}
+	in.ReissueOf = l.ID
+	return in
+}
+
+func reissuable(status string) bool {
+	return status == db.StatusExpired || status == db.StatusFailed || status == db.StatusError
+}
+
+// createLink validates, guards against duplicates, commits the link in
+// state creating with a fresh idempotency key, then mints it and shows it.
+func (a *app) createLink(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	ctx := c.Request().Context()
+	in := parseLinkInput(form)
+	if in.FormToken == "" {
+		in.FormToken = newFormToken()
+	}
+	st, err := a.store.GetSettings(ctx)
+	if err != nil {
+		return err
+	}
+	limits := a.effectiveLimits(st)
+
+	// Adding or removing a custom-field row re-renders the form: no link.
+	if in.AddField || in.RemoveField >= 0 {
+		if in.RemoveField >= 0 && in.RemoveField < len(in.CustomFields) {
+			in.CustomFields = slices.Delete(in.CustomFields, in.RemoveField, in.RemoveField+1)
+		}
+		if in.AddField && len(in.CustomFields) < maxCustomFields {
+			in.CustomFields = append(in.CustomFields, views.KV{})
+		}
+		return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, limits)))
+	}
+
+	req, errs := in.validate(limits, a.now())
+	if len(errs) > 0 {
+		return a.render(c, http.StatusUnprocessableEntity, views.LinkForm(a.formPage(c, in, errs, nil, limits)))
+	}
+	if in.ReissueOf != 0 {
+		old, err := a.store.LinkByID(ctx, in.ReissueOf)
+		if err != nil || !reissuable(old.Status) {
+			in.ReissueOf = 0
+		}
+	}
+	u := currentUser(c)
+	audit := a.auditEntry(c, "link.create")
+	if in.ReissueOf != 0 {
+		audit.Action = "link.reissue"
+		audit.Details = "reissue of link:" + itoa(in.ReissueOf)
+	}
+	l, created, err := a.store.CreateLink(ctx, db.NewLink{
+		IdempotencyKey: uuid.NewString(), FormToken: in.FormToken,
+		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
+		AmountMinor: req.Amount.Minor, Currency: req.Currency, WebsiteReference: req.WebsiteReference,
+		Note: in.Values["note"], CustomFields: req.CustomFields, KYC: in.kyc(),
+		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
+		ReissueOf: in.ReissueOf, CreatedBy: u.ID, AllowDuplicate: in.Confirmed,
+	}, audit)
+	var dup *db.DuplicateError
+	if errors.As(err, &dup) {
+		return a.render(c, http.StatusConflict, views.LinkForm(a.formPage(c, in, nil, dup.Links, limits)))
+	}
+	if err != nil {
+		return err
+	}
+	if created {
+		if err := a.minter.Mint(ctx, l.ID); err != nil {
+			logFrom(ctx, a.log).Warn("mint", "link_id", l.ID, "err", err)
+		}
+	}
+	return a.redirect(c, a.url(RouteLink, l.ID))
+}
+
+// retryLink re-sends a link in error with its idempotency key.
+func (a *app) retryLink(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	err = a.store.RetryLink(ctx, l.ID, currentUser(c).ID, a.auditEntry(c, "link.retry"))
+	if errors.Is(err, db.ErrConflict) {
+		return a.redirect(c, a.url(RouteLink, l.ID)) // not in error any more (a double click): show it
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.minter.Mint(ctx, l.ID); err != nil {
+		logFrom(ctx, a.log).Warn("mint retry", "link_id", l.ID, "err", err)
+	}
+	return a.redirect(c, a.url(RouteLink, l.ID))
+}
+
+// linkParam loads the :id link; a malformed or unknown id is 404.
+func (a *app) linkParam(c echo.Context) (db.Link, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return db.Link{}, echo.NewHTTPError(http.StatusNotFound)
+	}
+	return a.store.LinkByID(c.Request().Context(), id)
+}
+
+func (a *app) linkRow(l db.Link) views.LinkRow {
+	r := views.LinkRow{
+		ID: l.ID, URL: a.url(RouteLink, l.ID), Status: l.Status, Amount: formatMoney(l.AmountMinor, l.Currency),
+		Customer: l.CustomerID, CustomerEmail: l.CustomerEmail, WebsiteReference: l.WebsiteReference,
+		Reference: l.SMReference, Created: l.CreatedAt.UTC().Format("2 Jan 2006 15:04"),
+	}
+	if !l.ExpiresAt.IsZero() {
+		r.Expires = l.ExpiresAt.UTC().Format("2 Jan 2006 15:04")
+	}
+	return r
+}
+
+func (a *app) links(c echo.Context) error {
+	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
+	page, err := a.store.ListLinks(c.Request().Context(), before, linksPerPage)
+	if err != nil {
+		return err
+	}
+	p := views.LinksPage{Layout: a.layout(c, "Payment links", "links")}
+	for _, l := range page.Links {
+		p.Rows = append(p.Rows, a.linkRow(l))
+	}
+	if page.HasMore {
+		p.NextURL = a.url(RouteLinks) + "?before=" + itoa(page.Links[len(page.Links)-1].ID)
+	}
+	if before > 0 {
+		p.FirstURL = a.url(RouteLinks)
+	}
+	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {
+		p.NewURL = a.url(RouteLinkNew)
+	}
+	return a.render(c, http.StatusOK, views.Links(p))
+}
+
+func (a *app) link(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	events, err := a.store.LinkTimeline(ctx, l.ID)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	canWrite := roleRank[u.Role] >= roleRank[db.RoleFinance]
+	now := a.now()
+	p := views.LinkPage{
+		Layout: a.layout(c, "Link #"+itoa(l.ID), "links"),
+		ID:     l.ID, Status: l.Status, Amount: formatMoney(l.AmountMinor, l.Currency),
+		CustomerID: l.CustomerID, CustomerEmail: l.CustomerEmail, Country: a.countryName(l.Country),
+		WebsiteReference: l.WebsiteReference, Reference: l.SMReference, SessionID: l.SMSessionID,
+		DepositReference: l.DepositReference, IdempotencyKey: l.IdempotencyKey, Note: l.Note,
+		CreatedBy: l.CreatedByName, Created: when(l.CreatedAt),
+		CheckoutURL: l.CheckoutURL, LastError: l.LastError,
+		PaidAfterExpiry: l.PaidAfterExpiry, NeedsReview: l.NeedsReview,
+		KYCMasked: !canWrite,
+		RedirectURLs: []views.KV{{Key: "Success", Value: l.SuccessURL}, {Key: "Support", Value: l.SupportURL},
+			{Key: "Exit", Value: l.ExitURL}, {Key: "Error", Value: l.ErrorURL}},
+	}
+	if l.CheckoutURL != "" {
+		p.QRURL = a.url(RouteLinkQR, l.ID)
+	}
+	if !l.ExpiresAt.IsZero() {
+		p.Expires = when(l.ExpiresAt)
+		if l.ExpiresAt.After(now) {
+			p.ExpiresRelative = relative(l.ExpiresAt, now)
+		} else {
+			p.ExpiresRelative = "expired " + relative(l.ExpiresAt, now)
+		}
+	}
+	if canWrite && l.Status == db.StatusError {
+		p.RetryURL = a.url(RouteLinkRetry, l.ID)
+	}
+	if canWrite && reissuable(l.Status) {
+		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + itoa(l.ID)
+	}
+	if l.ReissueOf != 0 {
+		p.ReissueOfID, p.ReissueOfURL = l.ReissueOf, a.url(RouteLink, l.ReissueOf)
+	}
+	if l.ReissuedAs != 0 {
+		p.ReissuedAsID, p.ReissuedAsURL = l.ReissuedAs, a.url(RouteLink, l.ReissuedAs)
+	}
+	for _, k := range slices.Sorted(mapKeys(l.CustomFields)) {
+		p.CustomFields = append(p.CustomFields, views.KV{Key: k, Value: l.CustomFields[k]})
+	}
+	for _, f := range kycFields {
+		if v := l.KYC[f.Key]; v != "" {
+			if !canWrite {
+				v = mask(v)
+			} else if f.Key == "citizenshipCountryCode" {
+				v = a.countryName(v)
+			}
+			p.KYC = append(p.KYC, views.KV{Key: f.Label, Value: v})
+		}
+	}
+	for _, e := range events {
+		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
+	}
+	return a.render(c, http.StatusOK, views.Link(p))
+}
+
+// linkQR renders the checkout URL as a PNG QR code.
+func (a *app) linkQR(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	if l.CheckoutURL == "" {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	png, err := qrcode.Encode(l.CheckoutURL, qrcode.Medium, 256)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "private, no-store")
+	return c.Blob(http.StatusOK, "image/png", png)
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// customerPage is the public page StableMint's redirects land on. It proves
+// nothing about a payment: only a verified webhook changes a status.
+func (a *app) customerPage(c echo.Context) error {
+	texts := map[string][2]string{
+		"success": {"Thank you", "Your payment was submitted. You will receive a confirmation once it has been processed; you can close this page."},
+		"support": {"Need help with your payment?", "Reply to the email that brought you the payment link, quoting its reference, and we will help."},
+		"exit":    {"Payment not completed", "You left the checkout before paying. You can use the same payment link again until it expires."},
+		"error":   {"The payment did not go through", "Nothing was charged. You can try again with the same payment link, or contact us."},
+	}
+	t, ok := texts[c.Param("page")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	return a.render(c, http.StatusOK, views.Customer(views.CustomerPage{Layout: a.layout(c, t[0], ""), Title: t[0], Message: t[1]}))
+}

@@ -1,0 +1,180 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/stablemint"
+)
+
+// HostedSessions is the part of the StableMint client paylinks mints with.
+// *stablemint.Client implements it.
+type HostedSessions interface {
+	CreateHostedSession(ctx context.Context, req stablemint.Request) (stablemint.Session, error)
+	Limits() stablemint.Limits
+}
+
+// MintStore is the storage the minter needs.
+type MintStore interface {
+	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	BeginLinkAttempt(ctx context.Context, id int64) (db.Link, error)
+	CompleteLinkCreation(ctx context.Context, id int64, reference, checkoutURL string, expires time.Time) error
+	FailLinkCreation(ctx context.Context, id int64, reason string) error
+	LinksCreating(ctx context.Context, olderThan time.Time) ([]db.Link, error)
+}
+
+// Minter turns a committed link in state creating into a StableMint
+// session. The link row and its idempotency key are committed before any
+// call; the outcome is committed after it, in a second short transaction;
+// no transaction is ever open during the call. A crash between the two
+// leaves the link creating, and Recover re-sends it with the same key, so
+// StableMint holds exactly one session per link.
+type Minter struct {
+	store  MintStore
+	client HostedSessions
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewMinter builds a minter.
+func NewMinter(store MintStore, client HostedSessions, log *slog.Logger) *Minter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Minter{store: store, client: client, log: log.With("component", "minter"), now: time.Now}
+}
+
+// requestFor builds the StableMint request of a stored link.
+func requestFor(l db.Link) (stablemint.Request, error) {
+	amount, err := stablemint.NewAmount(l.AmountMinor, l.Currency)
+	if err != nil {
+		return stablemint.Request{}, err
+	}
+	req := stablemint.Request{
+		UserID: l.CustomerID, UserEmail: l.CustomerEmail, UserCountryCode: l.Country,
+		Currency: l.Currency, Amount: amount,
+		SuccessURL: l.SuccessURL, SupportURL: l.SupportURL, ExitURL: l.ExitURL, ErrorURL: l.ErrorURL,
+		IdempotencyKey: l.IdempotencyKey, WebsiteReference: l.WebsiteReference, CustomFields: l.CustomFields,
+	}
+	if k := kycFromMap(l.KYC); !k.IsZero() {
+		req.UserKYC = &k
+	}
+	return req, nil
+}
+
+// Mint calls StableMint for a link in state creating and records the
+// outcome. It returns the outcome error for logging only: the link row
+// already says what happened. The call is detached from ctx's cancellation
+// (a closed browser tab must not leave a link half made) but keeps its
+// values.
+func (m *Minter) Mint(ctx context.Context, id int64) error {
+	ctx = context.WithoutCancel(ctx)
+	l, err := m.store.BeginLinkAttempt(ctx, id)
+	if errors.Is(err, db.ErrConflict) {
+		return nil // not creating any more: someone else finished it
+	}
+	if err != nil {
+		return err
+	}
+	req, err := requestFor(l)
+	if err != nil {
+		return m.store.FailLinkCreation(ctx, id, "The stored amount is invalid: "+err.Error())
+	}
+	start := m.now()
+	sess, callErr := m.client.CreateHostedSession(ctx, req)
+	if callErr != nil {
+		m.log.Warn("mint failed", "link_id", id, "attempt", l.Attempts, "err", callErr, "ms", m.now().Sub(start).Milliseconds())
+		return errors.Join(callErr, m.store.FailLinkCreation(ctx, id, mintFailure(callErr)))
+	}
+	m.log.Info("minted", "link_id", id, "reference", sess.Reference, "ms", m.now().Sub(start).Milliseconds())
+	return m.store.CompleteLinkCreation(ctx, id, sess.Reference, sess.URL, sess.ExpiresAt)
+}
+
+// mintFailure is the sentence staff read on the link page.
+func mintFailure(err error) string {
+	var rej *stablemint.RejectedError
+	var un *stablemint.UnavailableError
+	var resp *stablemint.ResponseError
+	var val stablemint.ValidationErrors
+	var one *stablemint.ValidationError
+	switch {
+	case errors.As(err, &rej):
+		return fmt.Sprintf("StableMint refused the request (HTTP %d): %s", rej.Status, truncate(rej.Body, 500))
+	case errors.Is(err, stablemint.ErrCircuitOpen):
+		return "StableMint is unavailable (several calls in a row failed); paylinks is waiting before trying again. Retry in a minute."
+	case errors.As(err, &un):
+		return "StableMint could not be reached: " + truncate(un.Error(), 300) + ". Retry when it is back; the same idempotency key is reused."
+	case errors.As(err, &resp):
+		return "StableMint answered with something paylinks cannot use: " + truncate(resp.Error(), 300)
+	case errors.As(err, &val), errors.As(err, &one):
+		return "The link did not pass validation: " + truncate(err.Error(), 300)
+	}
+	return "Creating the checkout session failed: " + truncate(err.Error(), 300)
+}
+
+// Recover re-sends every link left in creating since before olderThan
+// (after a crash, or a call that never returned), each with its stored
+// idempotency key, and reports how many it tried.
+func (m *Minter) Recover(ctx context.Context, olderThan time.Time) (int, error) {
+	links, err := m.store.LinksCreating(ctx, olderThan)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range links {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		m.log.Info("recovering link left in creating", "link_id", l.ID, "attempts", l.Attempts)
+		if err := m.Mint(ctx, l.ID); err != nil {
+			m.log.Warn("recovery attempt failed", "link_id", l.ID, "err", err)
+		}
+	}
+	return len(links), nil
+}
+
+// RunRecovery recovers the links left in creating by an earlier process
+// (last touched before startedAt: no request of this process can be
+// minting them), then every interval those stuck longer than stuckAfter,
+// until ctx ends.
+func (m *Minter) RunRecovery(ctx context.Context, startedAt time.Time, interval, stuckAfter time.Duration) {
+	if _, err := m.Recover(ctx, startedAt); err != nil && ctx.Err() == nil {
+		m.log.Error("start-up recovery", "err", err)
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.Recover(ctx, m.now().Add(-stuckAfter)); err != nil && ctx.Err() == nil {
+				m.log.Error("recovery", "err", err)
+			}
+		}
+	}
+}
+
+// kycFromMap and kycToMap convert between the stored map and the API struct.
+func kycFromMap(m map[string]string) stablemint.KYC {
+	return stablemint.KYC{
+		FullName: m["fullName"], CitizenshipCountryCode: m["citizenshipCountryCode"],
+		ResidenceAddress: m["residenceAddress"], DateOfBirth: m["dateOfBirth"], PlaceOfBirth: m["placeOfBirth"],
+		Gender: m["gender"], MobilePhone: m["mobilePhone"], PersonalIdentificationNumber: m["personalIdentificationNumber"],
+	}
+}
+
+// kycFields are the KYC keys in form order, with their labels.
+var kycFields = []struct{ Key, Label string }{
+	{"fullName", "Full name"},
+	{"citizenshipCountryCode", "Citizenship country"},
+	{"residenceAddress", "Residence address"},
+	{"dateOfBirth", "Date of birth"},
+	{"placeOfBirth", "Place of birth"},
+	{"gender", "Gender"},
+	{"mobilePhone", "Mobile phone"},
+	{"personalIdentificationNumber", "Personal identification number"},
+}

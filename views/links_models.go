@@ -1,0 +1,133 @@
+package views
+
+// Option is one entry of a select.
+type Option struct {
+	Value, Label string
+}
+
+// KV is a key/value row (custom fields, KYC).
+type KV struct {
+	Key, Value string
+}
+
+// KYCField is one field of the optional KYC section.
+type KYCField struct {
+	Name  string // form name, e.g. "userKyc.fullName"
+	Label string
+	Type  string // input type
+	Value string
+	Hint  string
+	// Options makes it a select (the citizenship country).
+	Options []Option
+}
+
+// LinkFormPage is the new-link form, its values and errors.
+type LinkFormPage struct {
+	Layout       Layout
+	Action       string
+	Values       map[string]string // by form name
+	CustomFields []KV
+	KYC          []KYCField
+	KYCOpen      bool
+	Errors       FieldErrors
+	Countries    []Option
+	Currencies   []Option
+	FormToken    string
+	ReissueOf    int64
+	ReissueURL   string
+	Duplicates   []LinkRow
+	Confirmed    bool // the user already confirmed a duplicate
+	AmountLimits string
+}
+
+// Value returns the typed value of a field.
+func (p LinkFormPage) Value(name string) string { return p.Values[name] }
+
+// LinkRow is one link in a table.
+type LinkRow struct {
+	ID               int64
+	URL              string
+	Status           string
+	Amount           string
+	Customer         string
+	CustomerEmail    string
+	WebsiteReference string
+	Reference        string
+	Created          string
+	Expires          string
+}
+
+// LinksPage is the list of links.
+type LinksPage struct {
+	Layout   Layout
+	Rows     []LinkRow
+	NextURL  string // older links; "" on the last page
+	FirstURL string // back to the newest; "" on the first page
+	NewURL   string // "" when the viewer may not create links
+}
+
+// TimelineEntry is one line of a link's history.
+type TimelineEntry struct {
+	At      string
+	Kind    string
+	Actor   string
+	Message string
+}
+
+// LinkPage is one link.
+type LinkPage struct {
+	Layout           Layout
+	ID               int64
+	Status           string
+	Amount           string
+	CustomerID       string
+	CustomerEmail    string
+	Country          string
+	WebsiteReference string
+	Reference        string
+	SessionID        string
+	DepositReference string
+	IdempotencyKey   string
+	Note             string
+	CreatedBy        string
+	Created          string
+	Expires          string
+	ExpiresRelative  string
+	CheckoutURL      string
+	QRURL            string
+	LastError        string
+	PaidAfterExpiry  bool
+	NeedsReview      bool
+	CustomFields     []KV
+	KYC              []KV
+	KYCMasked        bool
+	Timeline         []TimelineEntry
+	RetryURL         string // set when the link can be retried
+	ReissueURL       string // set when the link can be re-issued
+	ReissueOfURL     string
+	ReissueOfID      int64
+	ReissuedAsURL    string
+	ReissuedAsID     int64
+	RedirectURLs     []KV
+}
+
+// SettingsPage is the admin settings form.
+type SettingsPage struct {
+	Layout     Layout
+	Action     string
+	Values     map[string]string
+	Errors     FieldErrors
+	Countries  []Option
+	Currencies []Option
+	Limits     string // the provider's limits, for the hint
+}
+
+// Value returns a field's value.
+func (p SettingsPage) Value(name string) string { return p.Values[name] }
+
+// CustomerPage is what a customer sees when StableMint sends them back.
+type CustomerPage struct {
+	Layout  Layout
+	Title   string
+	Message string
+}
