@@ -1,0 +1,281 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Webhook payload families.
+const (
+	FamilyV2      = "v2"
+	FamilyPartner = "partner"
+	FamilyLegacy  = "legacy"
+)
+
+const (
+	sandboxPartnerID     = "PARTNER-SANDBOX"
+	sandboxPaymentMethod = "BANK_TRANSFER"
+	sandboxBIC           = "SMNTDEFFXXX"
+	sandboxIBAN          = "DE89370400440532013000"
+	depositPrefix        = "partner.customer.deposit."
+)
+
+// family describes one webhook payload family.
+type family struct {
+	name    string
+	success []string // event types emitted on Pay, in order
+	failure []string // event types emitted on Fail, in order
+	paid    []string // types that mark the session paid (SendInOrder)
+	failed  []string // types that mark the session failed (SendInOrder)
+	build   func(ev *event, ss *session) any
+}
+
+var families = map[string]family{
+	FamilyV2: {
+		name:    FamilyV2,
+		success: deposit("created", "initiated", "submitted", "accepted", "completed"),
+		failure: deposit("created", "failed"),
+		paid:    deposit("accepted", "completed"),
+		failed:  deposit("failed"),
+		build:   buildV2,
+	},
+	FamilyPartner: {
+		name:    FamilyPartner,
+		success: deposit("created", "submitted", "reconciled", "accepted"),
+		failure: deposit("created", "failed"),
+		paid:    deposit("reconciled", "accepted"),
+		failed:  deposit("failed"),
+		build:   buildPartner,
+	},
+	FamilyLegacy: {
+		name:    FamilyLegacy,
+		success: []string{"InwardPaymentReconciled"},
+		failure: []string{"InwardPaymentFailed"},
+		paid:    []string{"InwardPaymentReconciled"},
+		failed:  []string{"InwardPaymentFailed"},
+		build:   buildLegacy,
+	},
+}
+
+func deposit(stages ...string) []string {
+	out := make([]string, len(stages))
+	for i, st := range stages {
+		out[i] = depositPrefix + st
+	}
+	return out
+}
+
+// types is every event type the family can emit.
+func (f family) types() []string {
+	out := slices.Clone(f.success)
+	for _, t := range f.failure {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// event is one webhook event. Its body is fixed when it is created: every
+// delivery of the event sends these bytes.
+type event struct {
+	id         string
+	typ        string
+	sessionRef string
+	createdAt  time.Time
+	body       []byte
+	// last correctly signed headers sent for it; a Duplicate reuses them
+	lastTimestamp, lastSignature string
+}
+
+// EventInfo describes a webhook event.
+type EventInfo struct {
+	ID         string          `json:"id"` // v2: the body's eventId; other families: the sandbox's own id
+	Type       string          `json:"type"`
+	SessionRef string          `json:"sessionRef"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// newEventLocked builds an event of type typ for ss, stores it and returns
+// it. Callers hold s.mu.
+func (s *Server) newEventLocked(ss *session, typ string) *event {
+	if ss.depositRef == "" {
+		ss.depositRef = newID("DEP", 16)
+		ss.endToEndID = newID("E2E", 24)
+		ss.externalID = newID("EXT", 16)
+	}
+	ev := &event{id: newUUID(), typ: typ, sessionRef: ss.ref, createdAt: s.now()}
+	ev.body = marshalBody(s.family.build(ev, ss))
+	ss.events = append(ss.events, ev)
+	s.events[ev.id] = ev
+	s.eventOrder = append(s.eventOrder, ev)
+	return ev
+}
+
+// marshalBody is compact JSON without HTML escaping.
+func marshalBody(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // cannot happen: strings, maps and valid numbers
+		panic(err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// optional is nil (JSON null) for "".
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// hasEndToEnd reports whether the payment has reached the bank by this
+// event: endToEndId and externalPaymentId are null before submission and on
+// failure.
+func hasEndToEnd(typ string) bool {
+	switch typ {
+	case depositPrefix + "created", depositPrefix + "initiated", depositPrefix + "failed":
+		return false
+	}
+	return true
+}
+
+type v2Envelope struct {
+	EventID string `json:"eventId"`
+	Data    v2Data `json:"data"`
+}
+
+type v2Data struct {
+	EventType          string            `json:"eventType"`
+	Timestamp          string            `json:"timestamp"`
+	SessionID          string            `json:"sessionId"`
+	Reference          string            `json:"reference"`
+	IdempotencyKey     *string           `json:"idempotencyKey"`
+	WebsiteReference   *string           `json:"websiteReference"`
+	CustomFields       map[string]string `json:"customFields"`
+	Amount             json.Number       `json:"amount"`
+	Currency           string            `json:"currency"`
+	CustomerID         string            `json:"customerId"`
+	CustomerEmail      string            `json:"customerEmail"`
+	EndToEndID         *string           `json:"endToEndId"`
+	PaymentMethod      string            `json:"paymentMethod"`
+	PaymentCountryCode string            `json:"paymentCountryCode"`
+}
+
+func buildV2(ev *event, ss *session) any {
+	d := v2Data{
+		EventType:          ev.typ,
+		Timestamp:          ev.createdAt.UTC().Format(time.RFC3339),
+		SessionID:          ss.ref,
+		Reference:          ss.depositRef,
+		IdempotencyKey:     optional(ss.req.IdempotencyKey),
+		WebsiteReference:   optional(ss.req.WebsiteReference),
+		CustomFields:       ss.req.CustomFields,
+		Amount:             ss.req.Amount,
+		Currency:           ss.req.Currency,
+		CustomerID:         ss.req.UserID,
+		CustomerEmail:      ss.req.UserEmail,
+		PaymentMethod:      sandboxPaymentMethod,
+		PaymentCountryCode: ss.req.UserCountryCode,
+	}
+	if hasEndToEnd(ev.typ) {
+		d.EndToEndID = &ss.endToEndID
+	}
+	return v2Envelope{EventID: ev.id, Data: d}
+}
+
+type partnerEvent struct {
+	NotificationType  string            `json:"notificationType"`
+	PartnerID         string            `json:"partnerId"`
+	CustomerID        string            `json:"customerId"`
+	Reference         string            `json:"reference"`
+	Amount            json.Number       `json:"amount"`
+	Currency          string            `json:"currency"`
+	SessionID         string            `json:"sessionId"`
+	EndToEndID        *string           `json:"endToEndId"`
+	ExternalPaymentID *string           `json:"externalPaymentId"`
+	PaymentCountry    string            `json:"paymentCountry"`
+	PaymentMethod     string            `json:"paymentMethod"`
+	CustomerEmail     string            `json:"customerEmail"`
+	CustomerFullName  *string           `json:"customerFullName"`
+	IdempotencyKey    *string           `json:"idempotencyKey"`
+	WebsiteReference  *string           `json:"websiteReference"`
+	CustomFields      map[string]string `json:"customFields"`
+}
+
+func buildPartner(ev *event, ss *session) any {
+	p := partnerEvent{
+		NotificationType: ev.typ,
+		PartnerID:        sandboxPartnerID,
+		CustomerID:       ss.req.UserID,
+		Reference:        ss.depositRef,
+		Amount:           ss.req.Amount,
+		Currency:         ss.req.Currency,
+		SessionID:        ss.ref,
+		PaymentCountry:   ss.req.UserCountryCode,
+		PaymentMethod:    sandboxPaymentMethod,
+		CustomerEmail:    ss.req.UserEmail,
+		CustomerFullName: optional(ss.req.UserKyc["fullName"]),
+		IdempotencyKey:   optional(ss.req.IdempotencyKey),
+		WebsiteReference: optional(ss.req.WebsiteReference),
+		CustomFields:     ss.req.CustomFields,
+	}
+	if hasEndToEnd(ev.typ) {
+		p.EndToEndID = &ss.endToEndID
+		p.ExternalPaymentID = &ss.externalID
+	}
+	return p
+}
+
+type legacyEvent struct {
+	NotificationType string            `json:"notificationType"`
+	SessionID        string            `json:"sessionId"`
+	Amount           json.Number       `json:"amount"`
+	Currency         string            `json:"currency"`
+	PaymentMethod    string            `json:"paymentMethod"`
+	PaymentReference string            `json:"paymentReference"`
+	UserID           string            `json:"userId"`
+	UserCountryCode  string            `json:"userCountryCode"`
+	IdempotencyKey   *string           `json:"idempotencyKey"`
+	WebsiteReference *string           `json:"websiteReference"`
+	CustomFields     map[string]string `json:"customFields"`
+	AccountBicCode   string            `json:"accountBicCode"`
+	AccountName      string            `json:"accountName"`
+	AccountAddress   *string           `json:"accountAddress"`
+	AccountIban      string            `json:"accountIban"`
+	Status           string            `json:"status"`
+}
+
+func buildLegacy(ev *event, ss *session) any {
+	status := "RECONCILED"
+	if ev.typ == "InwardPaymentFailed" {
+		status = "FAILED"
+	}
+	name := ss.req.UserKyc["fullName"]
+	if name == "" {
+		name = "Sandbox Customer"
+	}
+	return legacyEvent{
+		NotificationType: ev.typ,
+		SessionID:        ss.ref,
+		Amount:           ss.req.Amount,
+		Currency:         ss.req.Currency,
+		PaymentMethod:    sandboxPaymentMethod,
+		PaymentReference: ss.depositRef,
+		UserID:           ss.req.UserID,
+		UserCountryCode:  ss.req.UserCountryCode,
+		IdempotencyKey:   optional(ss.req.IdempotencyKey),
+		WebsiteReference: optional(ss.req.WebsiteReference),
+		CustomFields:     ss.req.CustomFields,
+		AccountBicCode:   sandboxBIC,
+		AccountName:      name,
+		AccountAddress:   optional(ss.req.UserKyc["residenceAddress"]),
+		AccountIban:      sandboxIBAN,
+		Status:           status,
+	}
+}
