@@ -65,6 +65,7 @@ type NewLink struct {
 	CustomerEmail    string
 	Country          string
 	AmountMinor      int64
+	AmountText       string // the amount in major units, "12.50": exact-match search key
 	Currency         string
 	WebsiteReference string
 	Note             string
@@ -188,10 +189,10 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Lin
 			reissue = nl.ReissueOf
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO links (idempotency_key, form_token, status, customer_id,
-			customer_email, country, amount_minor, currency, website_reference, note, custom_fields, kyc,
+			customer_email, country, amount_minor, amount_text, currency, website_reference, note, custom_fields, kyc,
 			success_url, support_url, exit_url, error_url, reissue_of, created_by, created_at, updated_at)
-			VALUES (?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			nl.IdempotencyKey, formToken, nl.CustomerID, nl.CustomerEmail, nl.Country, nl.AmountMinor,
+			VALUES (?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			nl.IdempotencyKey, formToken, nl.CustomerID, nl.CustomerEmail, nl.Country, nl.AmountMinor, nl.AmountText,
 			nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields), encodeMap(nl.KYC),
 			nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, reissue, nl.CreatedBy, ms(tx.now), ms(tx.now))
 		if err != nil {
@@ -320,35 +321,6 @@ func (s *Store) RetryLink(ctx context.Context, id int64, actor int64, a AuditEnt
 // crash, or while StableMint was slow. The recovery worker re-sends them.
 func (s *Store) LinksCreating(ctx context.Context, olderThan time.Time) ([]Link, error) {
 	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+" WHERE l.status = 'creating' AND l.updated_at < ? ORDER BY l.id", ms(olderThan))
-}
-
-// LinkPage is a keyset page of links, newest first.
-type LinkPage struct {
-	Links   []Link
-	HasMore bool
-}
-
-// ListLinks returns up to limit links created before the cursor (the id of
-// the last link of the previous page; 0 for the first page), newest first.
-// Keyset pagination: stable under concurrent inserts and as fast at any depth.
-func (s *Store) ListLinks(ctx context.Context, beforeID int64, limit int) (LinkPage, error) {
-	q := "SELECT " + linkCols + linkFrom
-	args := []any{}
-	if beforeID > 0 {
-		q += " WHERE l.id < ?"
-		args = append(args, beforeID)
-	}
-	q += " ORDER BY l.id DESC LIMIT ?"
-	args = append(args, limit+1)
-	links, err := queryLinks(ctx, s.read, q, args...)
-	if err != nil {
-		return LinkPage{}, err
-	}
-	p := LinkPage{Links: links}
-	if len(links) > limit {
-		p.Links, p.HasMore = links[:limit], true
-	}
-	return p, nil
 }
 
 // querier is a pool or a transaction.

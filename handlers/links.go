@@ -27,14 +27,14 @@ type LinkStore interface {
 	CreateLink(ctx context.Context, nl db.NewLink, a db.AuditEntry) (db.Link, bool, error)
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
 	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
-	ListLinks(ctx context.Context, beforeID int64, limit int) (db.LinkPage, error)
+	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
+	CountLinksMatching(ctx context.Context, q db.LinkQuery, limit int) (int, error)
+	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
+	StreamLinks(ctx context.Context, q db.LinkQuery, fn func(db.Link) error) error
 	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
 	GetSettings(ctx context.Context) (db.Settings, error)
 	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
 }
-
-// linksPerPage is the list's page size.
-const linksPerPage = 50
 
 // Form limits beyond the API's own.
 const (
@@ -391,7 +391,7 @@ func (a *app) createLink(c echo.Context) error {
 	l, created, err := a.store.CreateLink(ctx, db.NewLink{
 		IdempotencyKey: uuid.NewString(), FormToken: in.FormToken,
 		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
-		AmountMinor: req.Amount.Minor, Currency: req.Currency, WebsiteReference: req.WebsiteReference,
+		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
 		Note: in.Values["note"], CustomFields: req.CustomFields, KYC: in.kyc(),
 		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
 		ReissueOf: in.ReissueOf, CreatedBy: u.ID, AllowDuplicate: in.Confirmed,
@@ -450,28 +450,6 @@ func (a *app) linkRow(l db.Link) views.LinkRow {
 		r.Expires = l.ExpiresAt.UTC().Format("2 Jan 2006 15:04")
 	}
 	return r
-}
-
-func (a *app) links(c echo.Context) error {
-	before, _ := strconv.ParseInt(c.QueryParam("before"), 10, 64)
-	page, err := a.store.ListLinks(c.Request().Context(), before, linksPerPage)
-	if err != nil {
-		return err
-	}
-	p := views.LinksPage{Layout: a.layout(c, "Payment links", "links")}
-	for _, l := range page.Links {
-		p.Rows = append(p.Rows, a.linkRow(l))
-	}
-	if page.HasMore {
-		p.NextURL = a.url(RouteLinks) + "?before=" + itoa(page.Links[len(page.Links)-1].ID)
-	}
-	if before > 0 {
-		p.FirstURL = a.url(RouteLinks)
-	}
-	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {
-		p.NewURL = a.url(RouteLinkNew)
-	}
-	return a.render(c, http.StatusOK, views.Links(p))
 }
 
 func (a *app) link(c echo.Context) error {

@@ -31,7 +31,7 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 		CSRF:        csrfToken(c),
 		SandboxMode: a.opts.SandboxMode,
 		Active:      active,
-		Assets:      views.Assets{CSS: static.URL("css/app.css"), JS: static.URL("js/app.js")},
+		Assets:      views.Assets{CSS: static.URL("css/app.css"), JS: static.URL("js/app.js"), HTMX: static.URL("js/htmx.min.js")},
 		Nav: views.Nav{
 			Home:     a.url(RouteHome),
 			Links:    a.url(RouteLinks),

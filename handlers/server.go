@@ -130,6 +130,7 @@ type app struct {
 	client   HostedSessions
 	minter   *Minter
 
+	exports         exportLimiter
 	countryOptions  []views.Option
 	currencyOptions []views.Option
 	countryNames    map[string]string

@@ -57,13 +57,38 @@ type LinkRow struct {
 	Expires          string
 }
 
-// LinksPage is the list of links.
+// LinksPage is the list of links with its search and filters.
 type LinksPage struct {
-	Layout   Layout
-	Rows     []LinkRow
-	NextURL  string // older links; "" on the last page
-	FirstURL string // back to the newest; "" on the first page
-	NewURL   string // "" when the viewer may not create links
+	Layout  Layout
+	Action  string // the list URL (the search form's target)
+	Filter  LinkFilter
+	Rows    []LinkRow
+	Total   string // "1,234" or "10,000+"
+	NextURL string // the following page; "" on the last page
+	PrevURL string // the preceding page; "" on the first page
+	NewURL  string // "" when the viewer may not create links
+	// ExportCSV downloads the rows the filters select.
+	ExportCSV string
+	ClearURL  string
+	Statuses  []Option
+	Currencies []Option
+	Creators  []Option
+	Sorts     []Option
+	Searched  bool // a term or a filter is set
+}
+
+// LinkFilter is the search form's state, as in the URL.
+type LinkFilter struct {
+	Q           string
+	Statuses    map[string]bool
+	Currency    string
+	CreatedFrom string // YYYY-MM-DD
+	CreatedTo   string
+	ExpiresFrom string
+	ExpiresTo   string
+	CreatedBy   string
+	Sort        string
+	Errors      FieldErrors
 }
 
 // TimelineEntry is one line of a link's history.

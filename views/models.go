@@ -24,7 +24,7 @@ type Nav struct {
 
 // Assets are content-hashed static URLs.
 type Assets struct {
-	CSS, JS string
+	CSS, JS, HTMX string
 }
 
 // Viewer is the signed-in user as the chrome shows them.

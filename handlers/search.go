@@ -1,0 +1,253 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/stablemint"
+	"github.com/paylinks/paylinks/views"
+)
+
+// Search limits.
+const (
+	linksPerPage  = 50
+	countCap      = 10000 // exact totals up to here, then "10,000+"
+	maxSearchTerm = 200
+)
+
+// allStatuses in lifecycle order, for the filter.
+var allStatuses = []string{db.StatusCreating, db.StatusError, db.StatusOpen, db.StatusProcessing,
+	db.StatusPaid, db.StatusSettled, db.StatusFailed, db.StatusExpired}
+
+// linkSearch is the list's URL state: the search term, filters, sort and
+// page, parsed from the query string and written back into every link.
+type linkSearch struct {
+	filter views.LinkFilter
+	query  db.LinkQuery
+}
+
+// parseLinkSearch reads the query string. A bad date becomes a message
+// beside its field and is ignored, never a 400.
+func parseLinkSearch(v url.Values) linkSearch {
+	f := views.LinkFilter{
+		Q:        strings.TrimSpace(v.Get("q")),
+		Currency: strings.ToUpper(strings.TrimSpace(v.Get("currency"))), Statuses: map[string]bool{},
+		CreatedFrom: v.Get("created_from"), CreatedTo: v.Get("created_to"),
+		ExpiresFrom: v.Get("expires_from"), ExpiresTo: v.Get("expires_to"),
+		CreatedBy: v.Get("created_by"), Sort: v.Get("sort"), Errors: views.FieldErrors{},
+	}
+	if len(f.Q) > maxSearchTerm {
+		f.Q = f.Q[:maxSearchTerm]
+	}
+	f.Q = strings.ToValidUTF8(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, f.Q), "")
+	q := db.LinkQuery{Term: f.Q, Limit: linksPerPage, After: v.Get("after"), Before: v.Get("before")}
+	q.AmountTexts = amountCandidates(f.Q)
+	for _, s := range v["status"] {
+		for _, known := range allStatuses {
+			if s == known && !f.Statuses[s] {
+				f.Statuses[s] = true
+				q.Statuses = append(q.Statuses, s)
+			}
+		}
+	}
+	if stablemint.ValidCurrency(f.Currency) {
+		q.Currency = f.Currency
+	} else {
+		f.Currency = ""
+	}
+	day := func(name, val string) time.Time {
+		if val == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.DateOnly, val)
+		if err != nil {
+			f.Errors[name] = "Use a date like 2026-11-25."
+			return time.Time{}
+		}
+		return t
+	}
+	q.CreatedFrom = day("created_from", f.CreatedFrom)
+	if t := day("created_to", f.CreatedTo); !t.IsZero() {
+		q.CreatedTo = t.AddDate(0, 0, 1) // "before" the end of that day: inclusive for people
+	}
+	q.ExpiresFrom = day("expires_from", f.ExpiresFrom)
+	if t := day("expires_to", f.ExpiresTo); !t.IsZero() {
+		q.ExpiresTo = t.AddDate(0, 0, 1)
+	}
+	q.CreatedBy, _ = strconv.ParseInt(f.CreatedBy, 10, 64)
+	switch f.Sort {
+	case db.SortAmount, db.SortStatus:
+	default:
+		f.Sort = db.SortCreated
+	}
+	q.Sort = f.Sort
+	return linkSearch{filter: f, query: q}
+}
+
+// amountCandidates reads the term as an amount in each currency exponent
+// (0, 2, 3) and returns the distinct major-unit spellings it could mean.
+func amountCandidates(term string) []string {
+	if term == "" || strings.IndexFunc(term, func(r rune) bool {
+		return !(unicode.IsDigit(r) || r == '.' || r == ',' || r == ' ' || r == '\u00a0' || r == '\u202f' || r == '\'')
+	}) >= 0 {
+		return nil
+	}
+	var out []string
+	for _, cur := range []string{"JPY", "EUR", "KWD"} { // exponents 0, 2, 3
+		a, err := stablemint.ParseAmount(term, cur)
+		if err != nil {
+			continue
+		}
+		s := a.String()
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// searched reports whether any term or filter narrows the list.
+func (s linkSearch) searched() bool {
+	f := s.filter
+	return f.Q != "" || len(f.Statuses) > 0 || f.Currency != "" || f.CreatedFrom != "" || f.CreatedTo != "" ||
+		f.ExpiresFrom != "" || f.ExpiresTo != "" || f.CreatedBy != "" || f.Sort != db.SortCreated
+}
+
+// values writes the search back as a query string (without the page).
+func (s linkSearch) values() url.Values {
+	v := url.Values{}
+	f := s.filter
+	set := func(k, val string) {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	set("q", f.Q)
+	for _, st := range allStatuses {
+		if f.Statuses[st] {
+			v.Add("status", st)
+		}
+	}
+	set("currency", f.Currency)
+	set("created_from", f.CreatedFrom)
+	set("created_to", f.CreatedTo)
+	set("expires_from", f.ExpiresFrom)
+	set("expires_to", f.ExpiresTo)
+	set("created_by", f.CreatedBy)
+	if f.Sort != db.SortCreated {
+		set("sort", f.Sort)
+	}
+	return v
+}
+
+func withQuery(path string, v url.Values) string {
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
+}
+
+// formatCount writes 1234 as "1,234" and the cap as "10,000+".
+func formatCount(n, cap int) string {
+	plus := ""
+	if n > cap {
+		n, plus = cap, "+"
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s + plus
+}
+
+// links is the list with search, filters, sort and keyset pages. A single
+// exact hit on a reference goes straight to the link. htmx requests get only
+// the results fragment.
+func (a *app) links(c echo.Context) error {
+	ctx := c.Request().Context()
+	s := parseLinkSearch(c.QueryParams())
+	firstPage := s.query.After == "" && s.query.Before == ""
+	onlyTerm := s.filter.Q != "" && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
+		s.query.CreatedFrom.IsZero() && s.query.CreatedTo.IsZero() && s.query.ExpiresFrom.IsZero() && s.query.ExpiresTo.IsZero()
+	if firstPage && onlyTerm && c.Request().Header.Get("HX-Request") != "true" {
+		if id, ok, err := a.store.SingleReferenceHit(ctx, s.filter.Q); err != nil {
+			return err
+		} else if ok {
+			return c.Redirect(http.StatusSeeOther, a.url(RouteLink, id))
+		}
+	}
+	page, err := a.store.SearchLinks(ctx, s.query)
+	if err != nil {
+		return err
+	}
+	total, err := a.store.CountLinksMatching(ctx, s.query, countCap)
+	if err != nil {
+		return err
+	}
+	base := a.url(RouteLinks)
+	vals := s.values()
+	p := views.LinksPage{
+		Layout: a.layout(c, "Payment links", "links"), Action: base, Filter: s.filter,
+		Total: formatCount(total, countCap), ClearURL: base, Searched: s.searched(),
+		ExportCSV: withQuery(a.url(RouteLinksCSV), vals),
+		Statuses:  a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
+			{Value: db.SortCreated, Label: "Newest first"}, {Value: db.SortAmount, Label: "Largest amount first"},
+			{Value: db.SortStatus, Label: "Status"}},
+	}
+	users, err := a.store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		p.Creators = append(p.Creators, views.Option{Value: itoa(u.ID), Label: u.Name})
+	}
+	for _, l := range page.Links {
+		p.Rows = append(p.Rows, a.linkRow(l))
+	}
+	if page.Next != "" {
+		v := s.values()
+		v.Set("after", page.Next)
+		p.NextURL = withQuery(base, v)
+	}
+	if page.Prev != "" {
+		v := s.values()
+		v.Set("before", page.Prev)
+		p.PrevURL = withQuery(base, v)
+	}
+	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {
+		p.NewURL = a.url(RouteLinkNew)
+	}
+	if c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") == "" {
+		return a.render(c, http.StatusOK, views.LinksResults(p))
+	}
+	return a.render(c, http.StatusOK, views.Links(p))
+}
+
+func (a *app) statusOptions() []views.Option {
+	out := make([]views.Option, len(allStatuses))
+	for i, s := range allStatuses {
+		out[i] = views.Option{Value: s, Label: s}
+	}
+	return out
+}

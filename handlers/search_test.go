@@ -1,0 +1,230 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/paylinks/paylinks/db"
+)
+
+// seedLinks makes links directly in the store (no StableMint call).
+func seedLinks(t *testing.T, e *env, user int64, refs ...string) []db.Link {
+	t.Helper()
+	var out []db.Link
+	for i, ref := range refs {
+		l, _, err := e.store.CreateLink(context.Background(), db.NewLink{
+			IdempotencyKey: "k-" + ref + "-" + itoa(i), CustomerID: "C-" + itoa(i), CustomerEmail: "c" + itoa(i) + "@example.com",
+			Country: "DE", AmountMinor: 500 + int64(i), AmountText: "5.0" + itoa(i%10), Currency: "EUR", WebsiteReference: ref,
+			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
+			CreatedBy: user, AllowDuplicate: true,
+		}, db.AuditEntry{Action: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestSearchSingleReferenceGoesToTheLink(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	links := seedLinks(t, e, u.ID, "INV-100", "INV-1000", "INV-200")
+	b := e.browser()
+	b.login("fin@example.com")
+	p := b.get("/links?q=inv-100")
+	if p.status() != http.StatusSeeOther || p.location() != "/links/"+itoa(int(links[0].ID)) {
+		t.Fatalf("exact reference: %d %q", p.status(), p.location())
+	}
+	p = b.get("/links?q=INV-10")
+	if p.status() != http.StatusOK || p.find("[data-testid=links-row]").Length() != 2 {
+		t.Fatalf("prefix: %d, %d rows", p.status(), p.find("[data-testid=links-row]").Length())
+	}
+	if got := p.find("[data-testid=total]").Text(); !strings.HasPrefix(got, "2 ") {
+		t.Errorf("total %q", got)
+	}
+}
+
+func TestSearchURLRoundTripAndPages(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	refs := make([]string, 60)
+	for i := range refs {
+		refs[i] = "BATCH-" + itoa(1000+i)
+	}
+	seedLinks(t, e, u.ID, refs...)
+	b := e.browser()
+	b.login("fin@example.com")
+	q := url.Values{"q": {"BATCH"}, "status": {"creating"}, "currency": {"EUR"}, "created_by": {itoa(int(u.ID))}, "sort": {"amount"}}
+	p := b.get("/links?" + q.Encode())
+	if p.status() != http.StatusOK {
+		t.Fatalf("%d", p.status())
+	}
+	if v, _ := p.find("#q").Attr("value"); v != "BATCH" {
+		t.Errorf("term not kept: %q", v)
+	}
+	if _, ok := p.find(`input[name=status][value=creating]`).Attr("checked"); !ok {
+		t.Error("status filter not kept")
+	}
+	if v, _ := p.find(`select[name=sort] option[selected]`).Attr("value"); v != "amount" {
+		t.Errorf("sort not kept: %q", v)
+	}
+	if n := p.find("[data-testid=links-row]").Length(); n != 50 {
+		t.Fatalf("page 1 has %d rows", n)
+	}
+	if got := p.find("[data-testid=total]").Text(); !strings.HasPrefix(got, "60 ") {
+		t.Errorf("total %q", got)
+	}
+	next, ok := p.find("[data-testid=next-page]").Attr("href")
+	if !ok || !strings.Contains(next, "q=BATCH") || !strings.Contains(next, "sort=amount") {
+		t.Fatalf("next link %q loses the search", next)
+	}
+	p2 := b.get(next)
+	if n := p2.find("[data-testid=links-row]").Length(); n != 10 {
+		t.Fatalf("page 2 has %d rows", n)
+	}
+	if _, ok := p2.find("[data-testid=prev-page]").Attr("href"); !ok {
+		t.Error("no previous link on page 2")
+	}
+	if p2.find("[data-testid=next-page]").Length() != 0 {
+		t.Error("next link on the last page")
+	}
+	// Amount sort: the first row of page 1 is the largest amount.
+	if first := p.find("[data-testid=links-row]").First().Text(); !strings.Contains(first, "€5.59") {
+		t.Errorf("largest amount first, got %q", first)
+	}
+}
+
+func TestSearchHtmxGetsOnlyTheResults(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	seedLinks(t, e, u.ID, "HX-1", "HX-2")
+	b := e.browser()
+	b.login("fin@example.com")
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/links?q=HX-", nil)
+	req.Header.Set("HX-Request", "true")
+	p := b.do(req)
+	if p.status() != http.StatusOK || strings.Contains(p.body, "<html") || p.find("#results").Length() != 1 {
+		t.Fatalf("fragment: %d, full page=%v", p.status(), strings.Contains(p.body, "<html"))
+	}
+	if vary := strings.Join(p.resp.Header.Values("Vary"), ","); !strings.Contains(vary, "HX-Request") {
+		t.Errorf("Vary %q", vary)
+	}
+	full := b.get("/links?q=HX-")
+	if !strings.Contains(full.body, "<html") || full.find("[data-testid=search-form]").Length() != 1 {
+		t.Fatal("no-JavaScript request did not get the full page")
+	}
+}
+
+func TestSearchInjectionIsLiteral(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	seedLinks(t, e, u.ID, "NORMAL-1")
+	b := e.browser()
+	b.login("fin@example.com")
+	for _, q := range []string{"%", "_", "' OR 1=1 --", `"`, "\\", strings.Repeat("z", 10000), "NUL\x00"} {
+		p := b.get("/links?q=" + url.QueryEscape(q))
+		if p.status() != http.StatusOK || p.find("[data-testid=links-row]").Length() != 0 {
+			t.Errorf("q=%.20q: status %d, %d rows", q, p.status(), p.find("[data-testid=links-row]").Length())
+		}
+		if strings.Contains(p.body, "SQL") {
+			t.Errorf("q=%.20q: SQL text on the page", q)
+		}
+	}
+	if p := b.get("/links?created_from=yesterday"); p.status() != http.StatusOK || p.find(`[data-field="created_from"]`).Length() != 1 {
+		t.Errorf("bad date: %d", p.status())
+	}
+}
+
+func TestExportCSV(t *testing.T) {
+	e := newEnv(t)
+	admin := e.addUser("admin@example.com", db.RoleAdmin)
+	e.addUser("fin@example.com", db.RoleFinance)
+	ctx := context.Background()
+	_, _, err := e.store.CreateLink(ctx, db.NewLink{
+		IdempotencyKey: "k1", CustomerID: "Doe, \"Jane\"\nSecond line", CustomerEmail: "j@example.com", Country: "FR",
+		AmountMinor: 1050, AmountText: "10.50", Currency: "EUR", WebsiteReference: `=HYPERLINK("http://x")`,
+		Note: "+1 call", KYC: map[string]string{"fullName": "Jane Doe"},
+		SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r", CreatedBy: admin.ID,
+	}, db.AuditEntry{Action: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedLinks(t, e, admin.ID, "CSV-A", "CSV-B", "OTHER")
+
+	read := func(b *browser, query string) ([][]string, *http.Response) {
+		p := b.get("/links/export.csv?" + query)
+		if p.status() != http.StatusOK {
+			t.Fatalf("export: %d", p.status())
+		}
+		rows, err := csv.NewReader(strings.NewReader(p.body)).ReadAll()
+		if err != nil {
+			t.Fatalf("not RFC 4180: %v", err)
+		}
+		return rows, p.resp
+	}
+	a := e.browser()
+	a.login("admin@example.com")
+	rows, resp := read(a, "")
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers: %v", resp.Header)
+	}
+	if len(rows) != 5 || rows[0][0] != "id" {
+		t.Fatalf("%d rows, header %v", len(rows), rows[0])
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	var jane []string
+	for _, r := range rows[1:] {
+		if strings.HasPrefix(r[col["customer_id"]], "Doe") {
+			jane = r
+		}
+	}
+	if jane == nil {
+		t.Fatal("row missing")
+	}
+	if got := jane[col["customer_id"]]; got != "Doe, \"Jane\"\nSecond line" {
+		t.Errorf("commas, quotes and newline did not round-trip: %q", got)
+	}
+	if got := jane[col["website_reference"]]; got != `'=HYPERLINK("http://x")` {
+		t.Errorf("formula not neutralised: %q", got)
+	}
+	if got := jane[col["note"]]; got != "'+1 call" {
+		t.Errorf("note %q", got)
+	}
+	if got := jane[col["amount"]]; got != "10.50" || jane[col["currency"]] != "EUR" {
+		t.Errorf("amount %q %q", got, jane[col["currency"]])
+	}
+	if got := jane[col["kyc_fullName"]]; got != "Jane Doe" {
+		t.Errorf("admin KYC column %q", got)
+	}
+
+	f := e.browser()
+	f.login("fin@example.com")
+	frows, _ := read(f, "")
+	for _, h := range frows[0] {
+		if strings.HasPrefix(h, "kyc_") {
+			t.Fatalf("finance export has KYC column %s", h)
+		}
+	}
+	// Same filters as the page: same count.
+	filtered, _ := read(f, "q=CSV-")
+	page := f.get("/links?q=CSV-")
+	if total := page.find("[data-testid=total]").Text(); !strings.HasPrefix(total, itoa(len(filtered)-1)+" ") {
+		t.Errorf("export has %d rows, page says %q", len(filtered)-1, total)
+	}
+	exportHref, _ := page.find("[data-testid=export-csv]").Attr("href")
+	if !strings.Contains(exportHref, "q=CSV-") {
+		t.Errorf("export link %q drops the search", exportHref)
+	}
+	entries, _ := e.store.ListAudit(ctx, 50)
+	if !hasAudit(entries, "links.export", "links") {
+		t.Error("export not audited")
+	}
+}
