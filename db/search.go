@@ -395,3 +395,9 @@ func (s *Store) StreamLinks(ctx context.Context, q LinkQuery, fn func(Link) erro
 		q.After = p.Next
 	}
 }
+
+// CursorAt is the keyset cursor just after l in the given sort, for
+// starting a page at any depth (benchmarks, deep links).
+func CursorAt(l Link, sort string) string {
+	return encodeCursor(cursor{Val: sortValue(l, sort), ID: l.ID})
+}

@@ -67,7 +67,7 @@ var (
 	partnerKey, sbKey *rsa.PrivateKey
 )
 
-func testKeys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
+func testKeys(testing.TB) (*rsa.PrivateKey, *rsa.PrivateKey) {
 	keysOnce.Do(func() {
 		var err error
 		if partnerKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
@@ -82,7 +82,9 @@ func testKeys(t *testing.T) (*rsa.PrivateKey, *rsa.PrivateKey) {
 
 // newProvider starts the in-process StableMint sandbox on loopback and a
 // real client signed with the partner key it trusts.
-func newProvider(t *testing.T) (*sandbox.Server, *stablemint.Client) {
+func newProvider(t *testing.T) (*sandbox.Server, *stablemint.Client) { return newProviderTB(t) }
+
+func newProviderTB(t testing.TB) (*sandbox.Server, *stablemint.Client) {
 	t.Helper()
 	partner, sbk := testKeys(t)
 	sb, err := sandbox.New(sandbox.Config{

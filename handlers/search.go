@@ -201,9 +201,18 @@ func (a *app) links(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	total, err := a.store.CountLinksMatching(ctx, s.query, countCap)
-	if err != nil {
-		return err
+	// The total is counted on the first page and carried in the page links,
+	// so a deep page costs one keyset query, not a count of 10,000 rows.
+	total, carried := -1, c.QueryParam("total")
+	if !firstPage {
+		if n, err := strconv.Atoi(carried); err == nil && n >= 0 {
+			total = n
+		}
+	}
+	if total < 0 {
+		if total, err = a.store.CountLinksMatching(ctx, s.query, countCap); err != nil {
+			return err
+		}
 	}
 	base := a.url(RouteLinks)
 	vals := s.values()
@@ -228,11 +237,13 @@ func (a *app) links(c echo.Context) error {
 	if page.Next != "" {
 		v := s.values()
 		v.Set("after", page.Next)
+		v.Set("total", strconv.Itoa(total))
 		p.NextURL = withQuery(base, v)
 	}
 	if page.Prev != "" {
 		v := s.values()
 		v.Set("before", page.Prev)
+		v.Set("total", strconv.Itoa(total))
 		p.PrevURL = withQuery(base, v)
 	}
 	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {

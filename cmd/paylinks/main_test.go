@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -200,5 +201,39 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		if !strings.Contains(readme, "| `"+v.Name+"` |") {
 			t.Errorf("README.md has no table row for %s", v.Name)
 		}
+	}
+}
+
+func TestSeedRefusesRealLinksWithoutForce(t *testing.T) {
+	env := envFrom(map[string]string{"PAYLINKS_DB": filepath.Join(t.TempDir(), "s.db")})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"paylinks", "seed", "--links", "300"}, env, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "seeded 300 links") {
+		t.Fatalf("output %q", out.String())
+	}
+	// Seeding again on seeded data continues the sequence.
+	if err := run(context.Background(), []string{"paylinks", "seed", "--links", "10"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	// A real link makes it refuse, unless forced.
+	st, err := db.Open(context.Background(), env("PAYLINKS_DB"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := st.UserByEmail(context.Background(), "seed-data@paylinks.invalid")
+	if _, _, err := st.CreateLink(context.Background(), db.NewLink{IdempotencyKey: "real-1", CustomerID: "C", CustomerEmail: "c@example.com",
+		Country: "DE", AmountMinor: 100, AmountText: "1.00", Currency: "EUR", SuccessURL: "https://x/s", SupportURL: "https://x/h",
+		ExitURL: "https://x/e", ErrorURL: "https://x/r", CreatedBy: u.ID}, db.AuditEntry{Action: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	err = run(context.Background(), []string{"paylinks", "seed", "--links", "10"}, env, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "real links") {
+		t.Fatalf("seeding over real links: %v", err)
+	}
+	if err := run(context.Background(), []string{"paylinks", "seed", "--links", "10", "--force"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("--force: %v", err)
 	}
 }

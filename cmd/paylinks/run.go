@@ -25,6 +25,7 @@ commands:
   users disable --email E
   users enable --email E
   users reset-password --email E [--password-stdin]
+  seed --links N [--force]   add N realistic fake links (run while paylinks is stopped)
   sandbox [flags]            run the StableMint sandbox alone (see paylinks sandbox --help)
   healthcheck                exit 0 when the server at PAYLINKS_ADDR answers /healthz
 
@@ -41,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "serve", "migrate", "users", "healthcheck":
+	case "serve", "migrate", "users", "healthcheck", "seed":
 	case "sandbox":
 		return runSandbox(ctx, rest, stdout, stderr)
 	default:
@@ -63,12 +64,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer st.Close()
 		fmt.Fprintln(stdout, "database is up to date:", cfg.DBPath)
 		return nil
-	case "users":
+	case "users", "seed":
 		st, err := openDB(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
+		if cmd == "seed" {
+			return seedCmd(ctx, st, rest, stdout)
+		}
 		return usersCmd(ctx, st, rest, stdin, stdout)
 	}
 	return serve(ctx, cfg, getenv, log, stdout)
