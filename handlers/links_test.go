@@ -531,3 +531,18 @@ func TestAmbiguousAmountExplained(t *testing.T) {
 		t.Fatalf("%d %q", p.status(), msg)
 	}
 }
+
+func TestCountryIsNeverChosenSilently(t *testing.T) {
+	e := newEnv(t)
+	b := financeBrowser(t, e)
+	form := b.get("/links/new")
+	if v, _ := form.find(`select[name="userCountryCode"] option[selected]`).Attr("value"); v != "" {
+		t.Fatalf("a country is preselected without a default: %q", v)
+	}
+	f := validLink()
+	f.Del("userCountryCode")
+	p := b.post("/links", b.fillLinkForm(f))
+	if p.status() != http.StatusUnprocessableEntity || p.find(`[data-field="userCountryCode"]`).Length() != 1 {
+		t.Fatalf("missing country: %d", p.status())
+	}
+}
