@@ -135,7 +135,9 @@ func scanLink(r scanner) (Link, error) {
 
 func decodeMap(s string) map[string]string {
 	m := map[string]string{}
-	_ = json.Unmarshal([]byte(s), &m)
+	if s != "{}" && s != "" { // most links have none: skip the decoder
+		_ = json.Unmarshal([]byte(s), &m)
+	}
 	return m
 }
 
