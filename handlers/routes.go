@@ -34,6 +34,7 @@ const (
 	RouteUserSessions    = "users.sessions"
 	RouteLinks           = "links"
 	RouteLinksCSV        = "links.csv"
+	RouteLinksXLSX       = "links.xlsx"
 	RouteLinkNew         = "links.new"
 	RouteLinkCreate      = "links.create"
 	RouteLink            = "link"
@@ -117,6 +118,7 @@ func (a *app) routes(e *echo.Echo) error {
 	finance := a.requireRole(db.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
 	e.GET("/links/export.csv", a.exportCSV, signedIn).Name = RouteLinksCSV
+	e.GET("/links/export.xlsx", a.exportXLSX, signedIn).Name = RouteLinksXLSX
 	e.GET("/links/new", a.newLinkForm, signedIn, finance).Name = RouteLinkNew
 	e.POST("/links", a.createLink, signedIn, finance).Name = RouteLinkCreate
 	e.GET("/links/:id", a.link, signedIn).Name = RouteLink

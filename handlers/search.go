@@ -219,8 +219,8 @@ func (a *app) links(c echo.Context) error {
 	p := views.LinksPage{
 		Layout: a.layout(c, "Payment links", "links"), Action: base, Filter: s.filter,
 		Total: formatCount(total, countCap), ClearURL: base, Searched: s.searched(),
-		ExportCSV: withQuery(a.url(RouteLinksCSV), vals),
-		Statuses:  a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
+		ExportCSV: withQuery(a.url(RouteLinksCSV), vals), ExportXLSX: withQuery(a.url(RouteLinksXLSX), vals),
+		Statuses: a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
 			{Value: db.SortCreated, Label: "Newest first"}, {Value: db.SortAmount, Label: "Largest amount first"},
 			{Value: db.SortStatus, Label: "Status"}},
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/xuri/excelize/v2"
+
 	"github.com/paylinks/paylinks/db"
 )
 
@@ -226,5 +228,34 @@ func TestExportCSV(t *testing.T) {
 	entries, _ := e.store.ListAudit(ctx, 50)
 	if !hasAudit(entries, "links.export", "links") {
 		t.Error("export not audited")
+	}
+}
+
+func TestExportXLSX(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	seedLinks(t, e, u.ID, "XL-1", `=CMD("x")`, "OTHER")
+	b := e.browser()
+	b.login("fin@example.com")
+	p := b.get("/links?q=XL-")
+	href, _ := p.find("[data-testid=export-xlsx]").Attr("href")
+	x := b.get(href)
+	if x.status() != http.StatusOK || !strings.Contains(x.resp.Header.Get("Content-Disposition"), ".xlsx") {
+		t.Fatalf("xlsx: %d %v", x.status(), x.resp.Header)
+	}
+	f, err := excelize.OpenReader(strings.NewReader(x.body))
+	if err != nil {
+		t.Fatalf("not a workbook: %v", err)
+	}
+	rows, err := f.GetRows("Links")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0][0] != "id" || rows[1][7] != "XL-1" {
+		t.Fatalf("rows %v", rows)
+	}
+	formulas, _ := f.GetCellFormula("Links", "H2")
+	if formulas != "" {
+		t.Fatalf("a cell became a formula: %q", formulas)
 	}
 }

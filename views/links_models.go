@@ -67,14 +67,15 @@ type LinksPage struct {
 	NextURL string // the following page; "" on the last page
 	PrevURL string // the preceding page; "" on the first page
 	NewURL  string // "" when the viewer may not create links
-	// ExportCSV downloads the rows the filters select.
-	ExportCSV string
-	ClearURL  string
-	Statuses  []Option
+	// ExportCSV and ExportXLSX download the rows the filters select.
+	ExportCSV  string
+	ExportXLSX string
+	ClearURL   string
+	Statuses   []Option
 	Currencies []Option
-	Creators  []Option
-	Sorts     []Option
-	Searched  bool // a term or a filter is set
+	Creators   []Option
+	Sorts      []Option
+	Searched   bool // a term or a filter is set
 }
 
 // LinkFilter is the search form's state, as in the URL.
