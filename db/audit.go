@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 )
@@ -18,6 +19,9 @@ type AuditEntry struct {
 	IP         string
 	RequestID  string
 	Details    string
+	// Hash chains the entry to the one before it (db/audit_chain.go); set
+	// when read, ignored when written.
+	Hash string
 }
 
 // clean escapes CR and LF so one entry is always one line when exported.
@@ -29,16 +33,11 @@ func insertAudit(ctx context.Context, tx *Tx, e AuditEntry) error {
 	if e.Outcome == "" {
 		e.Outcome = "ok"
 	}
-	var actor any
-	if e.ActorID != 0 {
-		actor = e.ActorID
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log
-		(at, actor_id, actor_email, action, target, outcome, ip, request_id, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(tx.now), actor, clean(e.ActorEmail), clean(e.Action), clean(e.Target), clean(e.Outcome),
-		clean(e.IP), clean(e.RequestID), clean(e.Details))
-	return err
+	return appendAudit(ctx, tx, chainRow{
+		At: ms(tx.now), ActorID: sql.NullInt64{Int64: e.ActorID, Valid: e.ActorID != 0},
+		ActorEmail: clean(e.ActorEmail), Action: clean(e.Action), Target: clean(e.Target), Outcome: clean(e.Outcome),
+		IP: clean(e.IP), RequestID: clean(e.RequestID), Details: clean(e.Details),
+	})
 }
 
 // Audit records an entry on its own, for events that change nothing else

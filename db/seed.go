@@ -17,7 +17,7 @@ type SeedLink struct {
 	WebsiteReference, Note             string
 	Status                             string
 	SMReference, CheckoutURL           string
-	CreatedAt, ExpiresAt               time.Time
+	CreatedAt, ExpiresAt, PaidAt       time.Time
 }
 
 // SeedKeyPrefix marks seeded links' idempotency keys, so seeding can tell
@@ -133,9 +133,9 @@ func (s *Store) seedRows(ctx context.Context, offset, n, batch int, user int64, 
 			}
 			ins, err := tx.PrepareContext(ctx, `INSERT INTO links (idempotency_key, status, customer_id, customer_email,
 				country, amount_minor, amount_text, currency, website_reference, note, success_url, support_url,
-				exit_url, error_url, sm_reference, checkout_url, expires_at, attempts, created_by, created_at, updated_at)
+				exit_url, error_url, sm_reference, checkout_url, expires_at, attempts, created_by, created_at, updated_at, paid_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'https://shop.example/thanks', 'https://shop.example/help',
-				'https://shop.example/cart', 'https://shop.example/error', ?, ?, ?, 1, ?, ?, ?)`)
+				'https://shop.example/cart', 'https://shop.example/error', ?, ?, ?, 1, ?, ?, ?, ?)`)
 			if err != nil {
 				return err
 			}
@@ -148,7 +148,7 @@ func (s *Store) seedRows(ctx context.Context, offset, n, batch int, user int64, 
 				}
 				if _, err := ins.ExecContext(ctx, fmt.Sprintf("%s%08d", SeedKeyPrefix, i), l.Status, l.CustomerID, l.CustomerEmail,
 					l.Country, l.AmountMinor, l.AmountText, l.Currency, l.WebsiteReference, l.Note, ref, url,
-					optMS(l.ExpiresAt), user, ms(l.CreatedAt), ms(l.CreatedAt)); err != nil {
+					optMS(l.ExpiresAt), user, ms(l.CreatedAt), ms(l.CreatedAt), optMS(l.PaidAt)); err != nil {
 					return err
 				}
 			}
@@ -234,6 +234,9 @@ func (g *seedGen) link(i int) SeedLink {
 		s.SMReference = fmt.Sprintf("SM%012X", r.Uint64()&0xFFFFFFFFFFFF)
 		s.CheckoutURL = "https://checkout.stablemint.invalid/" + s.SMReference
 		s.ExpiresAt = created.Add(24 * time.Hour)
+	}
+	if status == StatusPaid || status == StatusSettled {
+		s.PaidAt = created.Add(time.Duration(5+r.IntN(600)) * time.Minute)
 	}
 	return s
 }

@@ -117,3 +117,57 @@ func deleteUserSessions(ctx context.Context, tx *Tx, userID int64, except string
 	_, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", userID, except)
 	return err
 }
+
+// ListUserSessions returns a user's sessions, most recently active first.
+func (s *Store) ListUserSessions(ctx context.Context, userID int64) ([]Session, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, user_id, csrf_token, ip, user_agent, created_at, last_seen_at
+		FROM sessions WHERE user_id = ? ORDER BY last_seen_at DESC, created_at DESC`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		var se Session
+		var created, seen int64
+		if err := rows.Scan(&se.ID, &se.UserID, &se.CSRFToken, &se.IP, &se.UserAgent, &created, &seen); err != nil {
+			return nil, err
+		}
+		se.CreatedAt, se.LastSeenAt = fromMS(created), fromMS(seen)
+		out = append(out, se)
+	}
+	return out, rows.Err()
+}
+
+// EndUserSession ends one session of userID (a user signing out another
+// of their browsers); ErrNotFound when it is not theirs or already gone.
+func (s *Store) EndUserSession(ctx context.Context, userID int64, id string, a AuditEntry) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = ? AND user_id = ?", id, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		a.Target = userTarget(userID)
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+// EndOtherSessions ends every session of userID but keep, and reports how
+// many ended.
+func (s *Store) EndOtherSessions(ctx context.Context, userID int64, keep string, a AuditEntry) (int64, error) {
+	var n int64
+	err := s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = ? AND id <> ?", userID, keep)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		a.Target = userTarget(userID)
+		a.Details = "ended=" + itoa(n)
+		return insertAudit(ctx, tx, a)
+	})
+	return n, err
+}

@@ -8,20 +8,22 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-func (a *app) dashboard(c echo.Context) error {
-	return a.render(c, http.StatusOK, views.Dashboard(views.DashboardPage{Layout: a.layout(c, "Dashboard", "home")}))
-}
-
-func (a *app) accountPage(c echo.Context, errs views.FieldErrors) views.AccountPage {
+func (a *app) accountPage(c echo.Context, errs views.FieldErrors) (views.AccountPage, error) {
 	u := currentUser(c)
+	sec, err := a.accountSecurity(c) // two-factor sign-in and sessions (account_sessions.go)
 	return views.AccountPage{
 		Layout: a.layout(c, "Your account", "account"), Action: a.url(RouteAccountPassword),
 		Name: u.Name, Email: u.Email, Role: u.Role, MustChange: u.MustChangePassword, Errors: errs,
-	}
+		Security: sec,
+	}, err
 }
 
 func (a *app) account(c echo.Context) error {
-	return a.render(c, http.StatusOK, views.Account(a.accountPage(c, nil)))
+	p, err := a.accountPage(c, nil)
+	if err != nil {
+		return err
+	}
+	return a.render(c, http.StatusOK, views.Account(p))
 }
 
 type passwordForm struct {
@@ -55,7 +57,11 @@ func (a *app) changePassword(c echo.Context) error {
 		errs["password"] = "Choose a password different from the current one."
 	}
 	if len(errs) > 0 {
-		return a.render(c, http.StatusUnprocessableEntity, views.Account(a.accountPage(c, errs)))
+		p, err := a.accountPage(c, errs)
+		if err != nil {
+			return err
+		}
+		return a.render(c, http.StatusUnprocessableEntity, views.Account(p))
 	}
 	hash, err := a.hasher.Hash(ctx, f.Password)
 	if err != nil {

@@ -21,6 +21,14 @@ func (a *app) usersPage(c echo.Context, form views.NewUserForm, errs views.Field
 	}
 	me := currentUser(c)
 	now := a.now()
+	with2FA, err := a.store.UsersWithTOTP(ctx)
+	if err != nil {
+		return views.UsersPage{}, err
+	}
+	require2FA, err := a.store.TwoFactorRequired(ctx)
+	if err != nil {
+		return views.UsersPage{}, err
+	}
 	rows := make([]views.UserRow, 0, len(users))
 	for _, u := range users {
 		n, err := a.store.CountUserSessions(ctx, u.ID)
@@ -36,6 +44,8 @@ func (a *app) usersPage(c echo.Context, form views.NewUserForm, errs views.Field
 			ResetURL:    a.url(RouteUserReset, u.ID),
 			UnlockURL:   a.url(RouteUserUnlock, u.ID),
 			EndSessions: a.url(RouteUserSessions, u.ID),
+			TwoFactor:   with2FA[u.ID],
+			Reset2FAURL: a.url(RouteUserReset2FA, u.ID),
 		})
 	}
 	if form.Role == "" {
@@ -43,7 +53,8 @@ func (a *app) usersPage(c echo.Context, form views.NewUserForm, errs views.Field
 	}
 	return views.UsersPage{
 		Layout: a.layout(c, "Users", "users"), Users: rows, Create: form, Errors: errs, Secret: secret,
-		Actions: views.UserActions{Create: a.url(RouteUserCreate)},
+		Actions:    views.UserActions{Create: a.url(RouteUserCreate)},
+		Require2FA: views.Require2FAToggle{On: require2FA, Action: a.url(RouteRequire2FA)},
 	}, nil
 }
 

@@ -139,6 +139,9 @@ func (a *app) login(c echo.Context) error {
 			}
 		}
 	}
+	if pending, err := a.beginSecondFactor(c, u, f.Next, audit); pending || err != nil {
+		return err // on to the code step (handlers/totp.go)
+	}
 	audit.Outcome, audit.Details = "ok", ""
 	if err := a.startSession(c, u, audit); err != nil {
 		return err

@@ -50,7 +50,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	store   *db.Store
 	hasher  *handlers.Hasher
 	clock   *clock
@@ -124,7 +124,7 @@ type envOption func(*handlers.Options)
 
 // newEnv builds the full router over a real SQLite file and serves it on
 // loopback.
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "paylinks.db"))
@@ -141,7 +141,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, client := newProvider(t)
+	sb, client := newProviderTB(t)
 	minter := handlers.NewMinter(st, client, testLogger())
 	key := make([]byte, 32)
 	for i := range key {
@@ -185,7 +185,7 @@ func (e *env) addUser(email, role string) db.User {
 
 // browser is a client with its own cookie jar that does not follow redirects.
 type browser struct {
-	t *testing.T
+	t testing.TB
 	e *env
 	c *http.Client
 }

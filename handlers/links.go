@@ -517,6 +517,9 @@ func (a *app) link(c echo.Context) error {
 	for _, e := range events {
 		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
 	}
+	if p.Email, err = a.emailPanel(c, l); err != nil {
+		return err
+	}
 	return a.render(c, http.StatusOK, views.Link(p))
 }
 

@@ -162,6 +162,12 @@ func (a *app) requireSignedIn(next echo.HandlerFunc) echo.HandlerFunc {
 		if u.MustChangePassword && c.Path() != a.echo.Reverse(RouteAccount) && c.Path() != a.echo.Reverse(RouteAccountPassword) && c.Path() != a.echo.Reverse(RouteLogout) {
 			return a.redirect(c, a.url(RouteAccount))
 		}
+		// When an admin requires two-factor sign-in, enrolment comes next.
+		if enrol, err := a.needsTOTPEnrolment(c, u); err != nil {
+			return err
+		} else if enrol {
+			return a.redirect(c, a.url(RouteAccount))
+		}
 		return next(c)
 	}
 }

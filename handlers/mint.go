@@ -38,6 +38,19 @@ type Minter struct {
 	client HostedSessions
 	log    *slog.Logger
 	now    func() time.Time
+	// observe, when set, hears each attempt's outcome (LinkOutcomes).
+	observe func(outcome string)
+}
+
+// ObserveOutcomes makes Mint report every attempt's outcome to f ("ok",
+// "refused", "unavailable", "invalid-response", "invalid" or "error"), for
+// metrics. Call it before the minter is used.
+func (m *Minter) ObserveOutcomes(f func(outcome string)) { m.observe = f }
+
+func (m *Minter) outcome(name string) {
+	if m.observe != nil {
+		m.observe(name)
+	}
 }
 
 // NewMinter builds a minter.
@@ -82,10 +95,12 @@ func (m *Minter) Mint(ctx context.Context, id int64) error {
 	}
 	req, err := requestFor(l)
 	if err != nil {
+		m.outcome("invalid")
 		return m.store.FailLinkCreation(ctx, id, "The stored amount is invalid: "+err.Error())
 	}
 	start := m.now()
 	sess, callErr := m.client.CreateHostedSession(ctx, req)
+	m.outcome(mintOutcome(callErr))
 	if callErr != nil {
 		m.log.Warn("mint failed", "link_id", id, "attempt", l.Attempts, "err", callErr, "ms", m.now().Sub(start).Milliseconds())
 		return errors.Join(callErr, m.store.FailLinkCreation(ctx, id, mintFailure(callErr)))

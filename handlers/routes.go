@@ -43,12 +43,54 @@ const (
 	RouteSettings        = "settings"
 	RouteSettingsSave    = "settings.save"
 	RouteCustomer        = "customer"
+	RouteLinkLive        = "link.live"
+	RouteWebhook         = "webhooks.stablemint"
+	RouteEvents          = "events"
+	RouteEvent           = "event"
+	RouteEventAssign     = "event.assign"
+	RouteEventDismiss    = "event.dismiss"
+	RouteEventReapply    = "event.reapply"
+	RouteEventAccept     = "event.accept"
+	RouteEventLeave      = "event.leave"
+	RouteAudit           = "audit"
+	RouteAuditCSV        = "audit.csv"
+	RouteMetrics         = "metrics"
+)
+
+// Two-factor sign-in and session route names (issue 8).
+const (
+	RouteLoginTOTP                = "login.2fa"
+	RouteLoginTOTPPost            = "login.2fa.post"
+	RouteTOTPStart                = "account.2fa.start"
+	RouteTOTPSetup                = "account.2fa.setup"
+	RouteTOTPQR                   = "account.2fa.qr"
+	RouteTOTPConfirm              = "account.2fa.confirm"
+	RouteTOTPDisable              = "account.2fa.disable"
+	RouteTOTPRecovery             = "account.2fa.recovery"
+	RouteAccountSessionEnd        = "account.sessions.end"
+	RouteAccountSessionsEndOthers = "account.sessions.end_others"
+	RouteUserReset2FA             = "users.reset_2fa"
+	RouteRequire2FA               = "users.require_2fa"
+)
+
+// Email route names (issue 7).
+const (
+	RouteLinkEmail         = "link.email"
+	RouteLinkEmailSend     = "link.email.send"
+	RouteLinkEmailResend   = "link.email.resend"
+	RouteLinksEmail        = "links.email"
+	RouteEmailBatch        = "links.email.batch"
+	RouteEmailTemplate     = "email.template"
+	RouteEmailTemplateSave = "email.template.save"
+	RouteMailbox           = "mailbox"
+	RouteMailboxMessage    = "mailbox.message"
 )
 
 // Body limits (security.md A6).
 const (
-	bodyLimitGlobal = "1M"
-	bodyLimitLogin  = "8K"
+	bodyLimitGlobal  = "1M"
+	bodyLimitLogin   = "8K"
+	bodyLimitWebhook = "256KiB"
 )
 
 // routes is the single route table: public, signed-in and admin groups,
@@ -57,6 +99,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.Pre(middleware.RemoveTrailingSlash())
 	e.Use(a.securityHeaders)
 	e.Use(middleware.RequestID())
+	e.Use(a.observeRequests) // outside the logger, which commits error responses
 	e.Use(a.requestLogger)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{ // inside the logger: a panic still gets its request line
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -81,8 +124,10 @@ func (a *app) routes(e *echo.Echo) error {
 	})
 
 	e.GET("/healthz", a.health).Name = RouteHealth
+	// Prometheus: bearer token (PAYLINKS_METRICS_TOKEN), or 404 here.
+	e.GET("/metrics", a.metricsEndpoint).Name = RouteMetrics
 
-	// Everything but assets, the health check and (later) webhooks knows
+	// Everything but assets, the health check and webhooks knows
 	// its user and checks CSRF; per-route middleware then decides access.
 	// (Echo groups with an empty prefix would also catch every unknown
 	// path and method, turning 404 and 405 into sign-in redirects.)
@@ -108,12 +153,24 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/login", a.login, loginLimit, limiter).Name = RouteLoginPost
 	e.GET("/setup", a.setupForm).Name = RouteSetup
 	e.POST("/setup", a.setup, loginLimit, limiter).Name = RouteSetupPost
+	// The code step after a correct password: no session yet, only the
+	// pending sign-in's own cookie; same per-IP budget as /login.
+	e.GET("/login/2fa", a.secondFactorForm).Name = RouteLoginTOTP
+	e.POST("/login/2fa", a.secondFactor, loginLimit, limiter).Name = RouteLoginTOTPPost
 
 	signedIn := a.requireSignedIn
 	e.GET("/", a.dashboard, signedIn).Name = RouteHome
 	e.POST("/logout", a.logout, signedIn).Name = RouteLogout
 	e.GET("/account", a.account, signedIn).Name = RouteAccount
 	e.POST("/account/password", a.changePassword, signedIn, loginLimit).Name = RouteAccountPassword
+	e.POST("/account/2fa/start", a.startTOTP, signedIn).Name = RouteTOTPStart
+	e.GET("/account/2fa/setup", a.totpSetup, signedIn).Name = RouteTOTPSetup
+	e.GET("/account/2fa/qr.png", a.totpQR, signedIn).Name = RouteTOTPQR
+	e.POST("/account/2fa/confirm", a.confirmTOTP, signedIn, loginLimit).Name = RouteTOTPConfirm
+	e.POST("/account/2fa/disable", a.disableTOTP, signedIn, loginLimit).Name = RouteTOTPDisable
+	e.POST("/account/2fa/recovery-codes", a.newRecoveryCodesHandler, signedIn, loginLimit).Name = RouteTOTPRecovery
+	e.POST("/account/sessions/:sid/end", a.endSession, signedIn).Name = RouteAccountSessionEnd
+	e.POST("/account/sessions/end-others", a.endOtherSessions, signedIn).Name = RouteAccountSessionsEndOthers
 
 	finance := a.requireRole(db.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
@@ -124,6 +181,17 @@ func (a *app) routes(e *echo.Echo) error {
 	e.GET("/links/:id", a.link, signedIn).Name = RouteLink
 	e.POST("/links/:id/retry", a.retryLink, signedIn, finance).Name = RouteLinkRetry
 	e.GET("/links/:id/qr.png", a.linkQR, signedIn).Name = RouteLinkQR
+	e.GET("/links/:id/email", a.emailCompose, signedIn, finance).Name = RouteLinkEmail
+	e.POST("/links/:id/email", a.emailSend, signedIn, finance).Name = RouteLinkEmailSend
+	e.POST("/links/:id/emails/:eid/resend", a.emailResend, signedIn, finance).Name = RouteLinkEmailResend
+	e.POST("/links/email", a.emailBatch, signedIn, finance).Name = RouteLinksEmail
+	e.GET("/links/email/batches/:id", a.emailBatchPage, signedIn, finance).Name = RouteEmailBatch
+	e.GET("/links/:id/live", a.linkLive, signedIn).Name = RouteLinkLive
+
+	// StableMint's webhooks: no session, no CSRF (sessionless), their own
+	// body limit and per-IP rate limit, then the signature check.
+	wh := a.webhookReceiver()
+	e.POST("/webhooks/stablemint", wh.receive, middleware.BodyLimit(bodyLimitWebhook), wh.rateLimit()).Name = RouteWebhook
 
 	// Where StableMint sends customers back: public, no session needed.
 	e.GET("/pay/:page", a.customerPage).Name = RouteCustomer
@@ -139,13 +207,30 @@ func (a *app) routes(e *echo.Echo) error {
 	admin.POST("/users/:id/reset-password", a.resetPassword).Name = RouteUserReset
 	admin.POST("/users/:id/unlock", a.unlockUser).Name = RouteUserUnlock
 	admin.POST("/users/:id/end-sessions", a.endSessions).Name = RouteUserSessions
+	admin.POST("/users/:id/reset-2fa", a.resetTOTP).Name = RouteUserReset2FA
+	admin.POST("/users/require-2fa", a.setRequire2FA).Name = RouteRequire2FA
+	admin.GET("/email-template", a.emailTemplateForm).Name = RouteEmailTemplate
+	admin.POST("/email-template", a.saveEmailTemplate).Name = RouteEmailTemplateSave
+	admin.GET("/mailbox", a.mailbox).Name = RouteMailbox
+	admin.GET("/mailbox/:id", a.mailboxMessage).Name = RouteMailboxMessage
+	admin.GET("/events", a.events).Name = RouteEvents
+	admin.GET("/events/:id", a.event).Name = RouteEvent
+	admin.POST("/events/:id/assign", a.assignEvent).Name = RouteEventAssign
+	admin.POST("/events/:id/dismiss", a.dismissEvent).Name = RouteEventDismiss
+	admin.POST("/events/:id/reapply", a.reapplyEvent).Name = RouteEventReapply
+	admin.POST("/events/:id/accept", a.acceptEvent).Name = RouteEventAccept
+	admin.POST("/events/:id/leave", a.leaveEvent).Name = RouteEventLeave
+	admin.GET("/audit", a.auditLog).Name = RouteAudit
+	admin.GET("/audit/export.csv", a.auditCSV).Name = RouteAuditCSV
 	return nil
 }
 
-// sessionless reports paths that never use a session or CSRF: assets and
-// the health check.
+// sessionless reports paths that never use a session or CSRF: assets, the
+// health check, the metrics (bearer token instead) and StableMint's
+// webhooks (signed instead).
 func sessionless(path string) bool {
-	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/favicon.ico"
+	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/favicon.ico" ||
+		path == "/metrics" || strings.HasPrefix(path, "/webhooks/")
 }
 
 // skipFor wraps page middleware so sessionless paths bypass it.

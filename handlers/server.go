@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
@@ -24,8 +25,15 @@ import (
 // Store is everything the handlers need from storage. *db.Store implements it.
 type Store interface {
 	SessionStore
+	DashboardStore
 	LinkStore
 	MintStore
+	WebhookStore
+	MailStore
+	AuditStore
+	MetricsStore
+	TOTPStore
+	AccountSessionStore
 	Ping(ctx context.Context) error
 	Audit(ctx context.Context, e db.AuditEntry) error
 
@@ -69,6 +77,33 @@ type Options struct {
 	// Client is StableMint (or the sandbox); Minter mints links with it.
 	Client HostedSessions
 	Minter *Minter
+	// Mail sends queued customer emails (cmd runs it); nil builds one that
+	// keeps them in the local mailbox and that nothing runs (tests drive
+	// their own). MailFrom is their sender (its name defaults to
+	// CompanyName); CompanyName fills {{.CompanyName}} (default
+	// "paylinks"); MailRatePerMinute is each user's budget (default 60).
+	Mail              *MailWorker
+	MailFrom          mail.Address
+	CompanyName       string
+	MailRatePerMinute int
+	// Verifier checks StableMint's webhook signatures and Webhooks commits
+	// the deliveries; without both, POST /webhooks/stablemint answers 503.
+	Verifier *stablemint.Verifier
+	Webhooks *WebhookIngester
+	// WebhookRatePerSecond and WebhookBurst bound webhook requests per
+	// client IP (defaults 50 and 200).
+	WebhookRatePerSecond float64
+	WebhookBurst         int
+	// Metrics records Prometheus metrics; nil makes one (a registry per
+	// server). Client is wrapped to time StableMint calls; a Minter built
+	// here reports its outcomes (cmd wires its own Minter the same way).
+	Metrics *Metrics
+	// MetricsToken, when set, serves GET /metrics to requests carrying
+	// "Authorization: Bearer <token>"; without it /metrics is 404 here.
+	MetricsToken string
+	// Breaker reports StableMint's circuit breaker to /metrics; nil uses
+	// Client's own BreakerState, if it has one.
+	Breaker interface{ BreakerState() string }
 }
 
 func (o *Options) defaults() error {
@@ -93,8 +128,34 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	o.instrument()
 	if o.Minter == nil {
 		o.Minter = NewMinter(o.Store, o.Client, o.Logger)
+		o.Minter.ObserveOutcomes(o.Metrics.LinkCreation)
+	}
+	if o.WebhookRatePerSecond == 0 {
+		o.WebhookRatePerSecond = 50
+	}
+	if o.WebhookBurst == 0 {
+		o.WebhookBurst = 200
+	}
+	if o.CompanyName == "" {
+		o.CompanyName = "paylinks"
+	}
+	if o.MailFrom.Email == "" {
+		o.MailFrom.Email = "paylinks@localhost"
+	}
+	if o.MailFrom.Name == "" {
+		o.MailFrom.Name = o.CompanyName
+	}
+	if err := o.MailFrom.Check(); err != nil {
+		return fmt.Errorf("handlers: MailFrom: %w", err)
+	}
+	if o.MailRatePerMinute == 0 {
+		o.MailRatePerMinute = 60
+	}
+	if o.Mail == nil {
+		o.Mail = NewMailWorker(o.Store, MailWorkerConfig{Logger: o.Logger, Now: o.Now})
 	}
 	return nil
 }
@@ -129,7 +190,12 @@ type app struct {
 	now      func() time.Time
 	client   HostedSessions
 	minter   *Minter
+	mailer   *MailWorker
+	metrics  *Metrics
 
+	metricsHandler http.Handler
+
+	sendLimits      *sendLimiter
 	exports         exportLimiter
 	countryOptions  []views.Option
 	currencyOptions []views.Option
@@ -142,7 +208,9 @@ func New(opts Options) (*echo.Echo, error) {
 		return nil, err
 	}
 	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now,
-		client: opts.Client, minter: opts.Minter, countryNames: map[string]string{}}
+		client: opts.Client, minter: opts.Minter, countryNames: map[string]string{},
+		mailer: opts.Mail, sendLimits: newSendLimiter(opts.MailRatePerMinute), metrics: opts.Metrics}
+	a.initMetrics()
 	for _, c := range stablemint.Countries() {
 		a.countryOptions = append(a.countryOptions, views.Option{Value: c.Code, Label: c.Name + " (" + c.Code + ")"})
 		a.countryNames[c.Code] = c.Name

@@ -135,6 +135,7 @@ type LinkPage struct {
 	ReissuedAsURL    string
 	ReissuedAsID     int64
 	RedirectURLs     []KV
+	Email            *EmailPanel // the "Email to customer" section (email.templ)
 }
 
 // SettingsPage is the admin settings form.

@@ -19,7 +19,9 @@ type Layout struct {
 
 // Nav holds the URLs of the navigation, built from the route table.
 type Nav struct {
-	Home, Links, Account, Users, Settings, Logout, Login string
+	Home, Links, Account, Users, Settings, Events, Logout, Login string
+	EmailTemplate, Mailbox                                       string
+	Audit                                                        string
 }
 
 // Assets are content-hashed static URLs.
@@ -76,6 +78,7 @@ type AccountPage struct {
 	Role       string
 	MustChange bool
 	Errors     FieldErrors
+	Security   AccountSecurity // two-factor sign-in and sessions (totp.templ)
 }
 
 // UsersPage is the admin list of accounts.
@@ -86,6 +89,8 @@ type UsersPage struct {
 	Errors  FieldErrors
 	Secret  *OneTimeSecret // shown once after create or reset
 	Actions UserActions
+	// Require2FA is the "require two-factor sign-in" setting (totp.templ).
+	Require2FA Require2FAToggle
 }
 
 // UserActions are the form targets of the users page.
@@ -110,6 +115,8 @@ type UserRow struct {
 	ResetURL    string
 	UnlockURL   string
 	EndSessions string
+	TwoFactor   bool   // two-factor sign-in is on
+	Reset2FAURL string // POST: an admin resets it
 }
 
 // NewUserForm keeps what an admin typed when creating an account.
@@ -121,11 +128,6 @@ type NewUserForm struct {
 type OneTimeSecret struct {
 	Email    string
 	Password string
-}
-
-// DashboardPage is the signed-in home page.
-type DashboardPage struct {
-	Layout Layout
 }
 
 // ErrorPage is every error the server renders.

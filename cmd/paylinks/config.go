@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/paylinks/paylinks/mail"
 )
 
 // envVar documents one setting; the README table lists the same.
@@ -33,6 +35,13 @@ var envVars = []envVar{
 	{"PAYLINKS_LOGIN_RATE", "20", "sign-in attempts per minute per client IP"},
 	{"PAYLINKS_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"PAYLINKS_LOG_FORMAT", "text on a terminal, json otherwise", "text or json"},
+	{"PAYLINKS_SMTP_URL", "none: emails are kept in the local mailbox (/admin/mailbox), not sent", "smtp://user:pass@host:587 (STARTTLS required), smtps://user:pass@host:465 (implicit TLS), or smtp://host:port?tls=none (plain text, local test servers only)"},
+	{"PAYLINKS_SMTP_PASSWORD_FILE", "none", "file holding the SMTP password (instead of putting it in PAYLINKS_SMTP_URL)"},
+	{"PAYLINKS_MAIL_FROM", "paylinks@localhost (required with PAYLINKS_SMTP_URL)", "sender of customer emails: billing@acme.example or Acme Billing <billing@acme.example>"},
+	{"PAYLINKS_COMPANY_NAME", "paylinks", "your company's name in emails ({{.CompanyName}}), and the sender's name when PAYLINKS_MAIL_FROM has none"},
+	{"PAYLINKS_MAIL_RATE", "60", "customer emails each user may queue per minute"},
+	{"PAYLINKS_METRICS_TOKEN", "none: /metrics is 404 on PAYLINKS_ADDR", "bearer token (16+ characters) that GET /metrics requires; with it /metrics is served on PAYLINKS_ADDR (and PAYLINKS_METRICS_ADDR)"},
+	{"PAYLINKS_METRICS_ADDR", "none", "a separate listen address (host:port) serving only /metrics, for a private network; without a token it is open there"},
 }
 
 // Config is paylinks' typed configuration, read once from the environment.
@@ -47,6 +56,15 @@ type Config struct {
 	LoginRate       int
 	LogLevel        slog.Level
 	LogFormat       string // "text", "json" or "" (decide by terminal)
+	// SMTP is the mail server; nil keeps emails in the local mailbox.
+	SMTP        *mail.SMTPConfig
+	MailFrom    mail.Address
+	CompanyName string
+	MailRate    int
+	// MetricsToken guards /metrics; MetricsAddr is a listener of its own
+	// for it. With neither, no metrics are served.
+	MetricsToken string
+	MetricsAddr  string
 }
 
 // loadConfig reads every variable, collects every problem, and reports them
@@ -128,6 +146,18 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	default:
 		bad("PAYLINKS_LOG_FORMAT", "want text or json")
 	}
+	loadMailConfig(&c, get, bad)
+	c.MetricsToken = get("PAYLINKS_METRICS_TOKEN", "")
+	if c.MetricsToken != "" && (len(c.MetricsToken) < 16 || strings.ContainsFunc(c.MetricsToken, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		bad("PAYLINKS_METRICS_TOKEN", "want at least 16 printable characters without spaces")
+	}
+	if c.MetricsAddr = get("PAYLINKS_METRICS_ADDR", ""); c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("PAYLINKS_METRICS_ADDR", "want host:port, got %q", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			bad("PAYLINKS_METRICS_ADDR", "must differ from PAYLINKS_ADDR")
+		}
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -188,4 +218,55 @@ func sessionKeysFile(dbPath string) ([][]byte, string, error) {
 		return nil, path, fmt.Errorf("session key file %s: %w", path, err)
 	}
 	return keys, path, nil
+}
+
+// loadMailConfig reads the email settings. The SMTP password never appears
+// in a message: URL errors are redacted by mail.ParseSMTPURL.
+func loadMailConfig(c *Config, get func(name, def string) string, bad func(name, format string, args ...any)) {
+	c.CompanyName = get("PAYLINKS_COMPANY_NAME", "paylinks")
+	if err := mail.CheckHeader(c.CompanyName, mail.MaxNameLength); err != nil {
+		bad("PAYLINKS_COMPANY_NAME", "the name %v", err)
+	}
+	if v := get("PAYLINKS_SMTP_URL", ""); v != "" {
+		smtp, err := mail.ParseSMTPURL(v)
+		if err != nil {
+			bad("PAYLINKS_SMTP_URL", "%v", err)
+		} else {
+			c.SMTP = &smtp
+		}
+	}
+	if path := get("PAYLINKS_SMTP_PASSWORD_FILE", ""); path != "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case err != nil:
+			bad("PAYLINKS_SMTP_PASSWORD_FILE", "%v", err)
+		case c.SMTP == nil:
+			bad("PAYLINKS_SMTP_PASSWORD_FILE", "set PAYLINKS_SMTP_URL too")
+		case c.SMTP.Security == mail.PlainText:
+			bad("PAYLINKS_SMTP_PASSWORD_FILE", "refusing to send a password over plain text (tls=none)")
+		default:
+			c.SMTP.Password = strings.TrimRight(string(b), "\r\n")
+		}
+	}
+	from := get("PAYLINKS_MAIL_FROM", "")
+	switch {
+	case from == "" && c.SMTP != nil:
+		bad("PAYLINKS_MAIL_FROM", "required when PAYLINKS_SMTP_URL is set: the address customers see and reply to")
+	case from == "":
+		c.MailFrom = mail.Address{Email: "paylinks@localhost"}
+	default:
+		a, err := mail.ParseMailbox(from)
+		if err != nil {
+			bad("PAYLINKS_MAIL_FROM", "want an address like billing@acme.example or Acme Billing <billing@acme.example>: %v", err)
+		}
+		c.MailFrom = a
+	}
+	if c.MailFrom.Name == "" {
+		c.MailFrom.Name = c.CompanyName
+	}
+	rate, err := strconv.Atoi(get("PAYLINKS_MAIL_RATE", "60"))
+	if err != nil || rate < 1 || rate > 10000 {
+		bad("PAYLINKS_MAIL_RATE", "want a whole number from 1 to 10000")
+	}
+	c.MailRate = rate
 }

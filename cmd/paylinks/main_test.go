@@ -237,3 +237,21 @@ func TestSeedRefusesRealLinksWithoutForce(t *testing.T) {
 		t.Fatalf("--force: %v", err)
 	}
 }
+
+func TestUsersReset2FA(t *testing.T) {
+	env := envFrom(map[string]string{"PAYLINKS_DB": filepath.Join(t.TempDir(), "t.db")})
+	ctx := context.Background()
+	if err := run(ctx, []string{"paylinks", "users", "create", "--email", "a@example.com", "--name", "A", "--role", "admin"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"paylinks", "users", "reset-2fa", "--email", "a@example.com"}, env, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "removed") {
+		t.Fatalf("output %q", out.String())
+	}
+	if err := run(ctx, []string{"paylinks", "users", "reset-2fa", "--email", "nobody@example.com"}, env, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("reset of an unknown account succeeded")
+	}
+}

@@ -25,9 +25,12 @@ commands:
   users disable --email E
   users enable --email E
   users reset-password --email E [--password-stdin]
+  users reset-2fa --email E  remove a user's two-factor sign-in (lost phone and recovery codes)
   seed --links N [--force]   add N realistic fake links (run while paylinks is stopped)
   sandbox [flags]            run the StableMint sandbox alone (see paylinks sandbox --help)
   healthcheck                exit 0 when the server at PAYLINKS_ADDR answers /healthz
+  backup --out FILE          write a checked copy of the database to FILE (safe while serving; never overwrites)
+  audit verify               check the audit log's hash chain; names the first row that does not match
 
 Configuration comes from PAYLINKS_* environment variables; see README.md.`
 
@@ -42,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "serve", "migrate", "users", "healthcheck", "seed":
+	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit":
 	case "sandbox":
 		return runSandbox(ctx, rest, stdout, stderr)
 	default:
@@ -56,6 +59,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
+	case "backup":
+		return backupCmd(ctx, cfg, rest, stdout)
+	case "audit":
+		return auditCmd(ctx, cfg, rest, stdout)
 	case "migrate":
 		st, err := openDB(ctx, cfg, log)
 		if err != nil {
@@ -91,6 +98,14 @@ func openDB(ctx context.Context, cfg Config, log *slog.Logger) (*db.Store, error
 	}
 	for _, m := range applied {
 		log.Info("applied migration", "name", m)
+	}
+	// Audit rows from before the hash chain (migration 0006) are sealed by
+	// a first chained entry at once.
+	if added, err := st.StartAuditChain(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("audit chain: %w", err)
+	} else if added {
+		log.Info("audit log: hash chain started; earlier entries are covered by its first row")
 	}
 	return st, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/mail"
 )
 
 // Server timeouts (security.md A6): Echo's own server has none.
@@ -67,13 +68,35 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		return err
 	}
 	defer prov.Close()
-	minter := handlers.NewMinter(st, prov.Client, log)
+	// Metrics: a registry of this server's own; StableMint calls are timed
+	// through a decorator and the minter reports each attempt's outcome.
+	metrics := handlers.NewMetrics(log)
+	client := metrics.InstrumentClient(prov.Client)
+	minter := handlers.NewMinter(st, client, log)
+	minter.ObserveOutcomes(metrics.LinkCreation)
+	mailer, err := newMailer(cfg, st, log, metrics)
+	if err != nil {
+		return err
+	}
+	// Webhook deliveries are group-committed by one goroutine with the
+	// statements prepared once; both stop after the server (deferred calls
+	// run in reverse), before the store.
+	writer, err := st.NewWebhookWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer writer.Close()
+	webhooks := handlers.NewWebhookIngester(writer, log, handlers.IngesterOptions{})
+	defer webhooks.Close()
 
 	e, err := handlers.New(handlers.Options{
 		Logger: log, Store: st, Hasher: hasher, BaseURL: base, SessionKeys: keys,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
 		TrustedProxies: cfg.TrustedProxies, LoginRatePerMinute: cfg.LoginRate,
-		Client: prov.Client, Minter: minter, SandboxMode: prov.Sandbox != nil,
+		Client: client, Minter: minter, SandboxMode: prov.Sandbox != nil,
+		Metrics: metrics, MetricsToken: cfg.MetricsToken, Breaker: prov.Client,
+		Verifier: prov.Verifier, Webhooks: webhooks,
+		Mail: mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
 	})
 	if err != nil {
 		return err
@@ -88,13 +111,46 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	msrv, err := serveMetrics(cfg, metrics, log, stdout)
+	if err != nil {
+		return err
+	}
+	if msrv != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			if err := msrv.Shutdown(sctx); err != nil {
+				log.Warn("metrics server shutdown", "component", "metrics", "err", err)
+			}
+		}()
+	}
+
 	fmt.Fprintf(stdout, "paylinks listening on %s\n", base)
 	if err := printSetupLink(ctx, st, base, stdout); err != nil {
 		return err
 	}
 
 	go sweepSessions(ctx, st, cfg, log)
+	// Open links past their expiry become expired; serve stops the sweeper
+	// and waits for it before the store closes.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	expiryDone := make(chan struct{})
+	go func() {
+		defer close(expiryDone)
+		handlers.NewExpirySweeper(st, time.Now, handlers.DefaultExpiryInterval, log).Run(sweepCtx)
+	}()
+	defer func() { stopSweep(); <-expiryDone }()
 	go minter.RunRecovery(ctx, startedAt, recoveryInterval, stuckAfter)
+	// The mail worker sends what earlier runs left queued, then what this
+	// one queues; serve waits for an attempt in progress before the store
+	// closes.
+	mailCtx, stopMail := context.WithCancel(ctx)
+	mailDone := make(chan struct{})
+	go func() {
+		defer close(mailDone)
+		mailer.Run(mailCtx)
+	}()
+	defer func() { stopMail(); <-mailDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -146,4 +202,56 @@ func sweepSessions(ctx context.Context, st *db.Store, cfg Config, log *slog.Logg
 			}
 		}
 	}
+}
+
+// newMailer builds the outbox worker: SMTP when PAYLINKS_SMTP_URL is set,
+// otherwise the local mailbox (nothing is sent).
+func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *handlers.Metrics) (*handlers.MailWorker, error) {
+	wc := handlers.MailWorkerConfig{Logger: log, Metrics: metrics}
+	if cfg.SMTP != nil {
+		s, err := mail.NewSMTP(*cfg.SMTP)
+		if err != nil {
+			return nil, fmt.Errorf("PAYLINKS_SMTP_URL: %w", err)
+		}
+		wc.Sender = s
+		log.Info("customer emails go through SMTP", "component", "mailer", "server", s.String(), "from", cfg.MailFrom.Email)
+	} else {
+		log.Warn("PAYLINKS_SMTP_URL is not set: customer emails are kept in the local mailbox (/admin/mailbox), not sent", "component", "mailer")
+	}
+	return handlers.NewMailWorker(st, wc), nil
+}
+
+// serveMetrics starts the metrics-only listener of PAYLINKS_METRICS_ADDR,
+// if set: GET /metrics (bearer token when PAYLINKS_METRICS_TOKEN is set),
+// 404 for anything else, the same timeouts as the application. The caller
+// shuts it down.
+func serveMetrics(cfg Config, metrics *handlers.Metrics, log *slog.Logger, stdout io.Writer) (*http.Server, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("PAYLINKS_METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(cfg.MetricsToken))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "component", "metrics", "err", err)
+		}
+	}()
+	if cfg.MetricsToken == "" {
+		log.Info("metrics served without a token on a separate address; keep it private", "component", "metrics", "addr", ln.Addr().String())
+	}
+	fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", ln.Addr())
+	return srv, nil
 }

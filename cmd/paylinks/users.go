@@ -22,7 +22,7 @@ func cliAudit(action string) db.AuditEntry {
 // usersCmd manages accounts from scripts and the console.
 func usersCmd(ctx context.Context, st *db.Store, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("users: want create, list, disable, enable or reset-password; %w", errUsage)
+		return fmt.Errorf("users: want create, list, disable, enable, reset-password or reset-2fa; %w", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
@@ -52,6 +52,16 @@ func usersCmd(ctx context.Context, st *db.Store, args []string, stdin io.Reader,
 			return err
 		}
 		fmt.Fprintf(stdout, "%s %sd\n", u.Email, sub)
+		return nil
+	case "reset-2fa":
+		u, err := st.UserByEmail(ctx, *email)
+		if err != nil {
+			return fmt.Errorf("users reset-2fa: no account %s", *email)
+		}
+		if err := st.ResetTOTP(ctx, u.ID, cliAudit("2fa.reset")); err != nil {
+			return fmt.Errorf("users reset-2fa: %w", err)
+		}
+		fmt.Fprintf(stdout, "two-factor sign-in removed for %s; their sessions were ended\n", u.Email)
 		return nil
 	case "reset-password":
 		u, err := st.UserByEmail(ctx, *email)

@@ -23,3 +23,51 @@
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
 })();
+
+// Live link page: the element carrying data-live-url (the status badge's
+// wrapper) makes the page fetch that fragment every 1.5 s while the tab is
+// visible, and put each of its [data-live-part] children in place of the
+// page's element with the same data-live-part (status, flags, timeline).
+// The server answers 204 while nothing changed (?v= carries the version it
+// last sent). Without this script the page is simply a page: reload it.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-live-url]");
+  if (!root || !window.fetch || !window.DOMParser) return;
+  var url = root.getAttribute("data-live-url");
+  var version = "";
+  var busy = false;
+  var stopped = false;
+
+  function apply(html) {
+    var doc = new DOMParser().parseFromString(html, "text/html");
+    var fragment = doc.querySelector("[data-live-version]");
+    if (!fragment) return;
+    version = fragment.getAttribute("data-live-version") || "";
+    fragment.querySelectorAll("[data-live-part]").forEach(function (src) {
+      var name = src.getAttribute("data-live-part");
+      var dst = document.querySelector('[data-live-part="' + name + '"]');
+      if (dst && dst.innerHTML !== src.innerHTML) {
+        dst.replaceChildren.apply(dst, Array.prototype.slice.call(src.childNodes));
+      }
+    });
+  }
+
+  function poll() {
+    if (stopped || busy || document.visibilityState !== "visible") return;
+    busy = true;
+    var target = url + (version ? "?v=" + encodeURIComponent(version) : "");
+    fetch(target, { credentials: "same-origin", cache: "no-store", redirect: "error", headers: { Accept: "text/html" } })
+      .then(function (resp) {
+        if (resp.status === 200) return resp.text().then(apply);
+        // 401/403/404: signed out, no access any more, or gone: stop asking.
+        if (resp.status >= 400 && resp.status < 500) stopped = true;
+      })
+      .catch(function () { /* offline or signed out (a redirect): try again later */ })
+      .then(function () { busy = false; });
+  }
+
+  setInterval(poll, 1500);
+  document.addEventListener("visibilitychange", poll);
+  poll();
+})();

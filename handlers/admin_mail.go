@@ -1,0 +1,158 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/views"
+)
+
+// mailboxPageSize is how many kept emails the mailbox lists.
+const mailboxPageSize = 200
+
+func (a *app) templatePage(c echo.Context, t mail.Template, errs views.FieldErrors, meta db.EmailTemplate, saved bool) views.EmailTemplatePage {
+	p := views.EmailTemplatePage{
+		Layout: a.layout(c, "Email template", "email-template"), Action: a.url(RouteEmailTemplateSave),
+		Values: map[string]string{"subject": t.Subject, "text": t.Text, "html": t.HTML}, Errors: errs,
+		IsDefault: !saved, DefaultURL: a.url(RouteEmailTemplate) + "?default=1",
+	}
+	if saved {
+		p.Updated = when(meta.UpdatedAt)
+		if meta.UpdatedByName != "" {
+			p.Updated += " by " + meta.UpdatedByName
+		}
+	}
+	for _, ph := range mail.Placeholders {
+		p.Placeholders = append(p.Placeholders, views.Placeholder{Name: "{{." + ph.Name + "}}", Help: ph.Help})
+	}
+	return p
+}
+
+// samplePreview renders a compiled template with the sample values.
+func (a *app) samplePreview(c *mail.Compiled) (*views.EmailPreview, error) {
+	d := mail.SampleData(a.opts.CompanyName)
+	r, err := c.Render(d)
+	if err != nil {
+		return nil, err
+	}
+	return a.preview(d.CustomerEmail, d.CustomerName, r), nil
+}
+
+// templateErrors maps a TemplateErrors onto the form's fields.
+func templateErrors(err error) views.FieldErrors {
+	errs := views.FieldErrors{}
+	var te mail.TemplateErrors
+	if errors.As(err, &te) {
+		for part, msg := range te {
+			errs[part] = "Not saved: " + msg + "."
+		}
+		return errs
+	}
+	errs["html"] = err.Error()
+	return errs
+}
+
+// emailTemplateForm shows the template (saved or built in) with a preview
+// on sample data; ?default=1 loads the built-in one into the form.
+func (a *app) emailTemplateForm(c echo.Context) error {
+	ctx := c.Request().Context()
+	meta, err := a.store.EmailTemplate(ctx, db.EmailTemplateName)
+	saved := err == nil
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
+	t := mail.DefaultTemplate
+	if saved && c.QueryParam("default") == "" {
+		t = mail.Template{Subject: meta.Subject, Text: meta.Text, HTML: meta.HTML}
+	}
+	p := a.templatePage(c, t, nil, meta, saved)
+	compiled, err := t.Compile()
+	if err != nil {
+		p.Errors = templateErrors(err)
+	} else if p.Preview, err = a.samplePreview(compiled); err != nil {
+		p.Errors = templateErrors(err)
+	}
+	return a.render(c, http.StatusOK, views.EmailTemplate(p))
+}
+
+// saveEmailTemplate validates the template (known placeholders only, a
+// one-line subject, every part renders) and previews it (action=preview)
+// or saves and audits it.
+func (a *app) saveEmailTemplate(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	ctx := c.Request().Context()
+	norm := func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
+	t := mail.Template{Subject: strings.TrimSpace(form.Get("subject")), Text: norm(form.Get("text")), HTML: norm(form.Get("html"))}
+	meta, err := a.store.EmailTemplate(ctx, db.EmailTemplateName)
+	saved := err == nil
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
+	p := a.templatePage(c, t, nil, meta, saved)
+	compiled, err := t.Compile()
+	if err == nil {
+		p.Preview, err = a.samplePreview(compiled)
+	}
+	if err != nil {
+		p.Errors = templateErrors(err)
+		return a.render(c, http.StatusUnprocessableEntity, views.EmailTemplate(p))
+	}
+	if form.Get("action") != "save" {
+		return a.render(c, http.StatusOK, views.EmailTemplate(p))
+	}
+	if err := a.store.SaveEmailTemplate(ctx, db.EmailTemplate{Name: db.EmailTemplateName, Subject: t.Subject, Text: t.Text, HTML: t.HTML},
+		currentUser(c).ID, a.auditEntry(c, "email.template.change")); err != nil {
+		return err
+	}
+	if err := a.flash(c, "ok", "Email template saved. Emails queued from now on use it."); err != nil {
+		return err
+	}
+	return a.redirect(c, a.url(RouteEmailTemplate))
+}
+
+// mailbox lists the emails kept instead of sent (no SMTP configured).
+func (a *app) mailbox(c echo.Context) error {
+	rows, err := a.store.MailboxEmails(c.Request().Context(), mailboxPageSize)
+	if err != nil {
+		return err
+	}
+	p := views.MailboxPage{Layout: a.layout(c, "Local mailbox", "mailbox"), LocalMailbox: a.mailer.LocalMailbox()}
+	now := a.now()
+	for _, e := range rows {
+		r := a.emailRow(c, e, now, false)
+		r.Created = when(e.FinishedAt)
+		r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
+		p.Rows = append(p.Rows, r)
+	}
+	return a.render(c, http.StatusOK, views.Mailbox(p))
+}
+
+// mailboxMessage shows one kept email: headers, both parts, raw source.
+func (a *app) mailboxMessage(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	e, raw, err := a.store.MailboxEmail(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	p := views.MailboxMessagePage{
+		Layout: a.layout(c, "Kept email #"+itoa(e.ID), "mailbox"), Row: a.emailRow(c, e, a.now(), false),
+		MessageID: e.MessageID, Kept: when(e.FinishedAt), Raw: string(raw), BackURL: a.url(RouteMailbox),
+		Preview: views.EmailPreview{
+			From: mail.Address{Name: e.FromName, Email: e.FromAddr}.String(), To: mail.Address{Name: e.ToName, Email: e.ToAddr}.String(),
+			Subject: e.Subject, Text: e.Text, HTML: e.HTML,
+		},
+	}
+	return a.render(c, http.StatusOK, views.MailboxMessage(p))
+}

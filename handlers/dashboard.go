@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/views"
+)
+
+// DashboardStore is what the dashboard reads.
+type DashboardStore interface {
+	PeriodFigures(ctx context.Context, since time.Time) ([]db.CurrencyFigures, error)
+	PaidPerDay(ctx context.Context, currency string, since time.Time) ([]db.DayAmount, error)
+	TopPaidCurrency(ctx context.Context, since time.Time) (string, error)
+	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
+}
+
+// Chart geometry, in SVG user units.
+const (
+	chartDays   = 30
+	chartWidth  = 600
+	chartHeight = 160
+)
+
+// dashboard shows, per currency, what happened today and over the last 7
+// and 30 days (UTC), paid amount per day for the last 30 days as an SVG
+// chart with the same numbers as a table, and what needs attention.
+func (a *app) dashboard(c echo.Context) error {
+	ctx := c.Request().Context()
+	now := a.now().UTC()
+	today := now.Truncate(24 * time.Hour)
+	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home")}
+	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {
+		p.NewURL = a.url(RouteLinkNew)
+	}
+	for _, per := range []struct {
+		title string
+		since time.Time
+	}{{"Today", today}, {"Last 7 days", today.AddDate(0, 0, -6)}, {"Last 30 days", today.AddDate(0, 0, -(chartDays - 1))}} {
+		figs, err := a.store.PeriodFigures(ctx, per.since)
+		if err != nil {
+			return err
+		}
+		pf := views.PeriodFigures{Title: per.title}
+		for _, f := range figs {
+			pf.Rows = append(pf.Rows, views.CurrencyRow{
+				Currency: f.Currency, Created: f.Created, Paid: f.Paid, Settled: f.Settled, Failed: f.Failed, Expired: f.Expired,
+				CreatedAmount: formatMoney(f.CreatedMinor, f.Currency), PaidAmount: formatMoney(f.PaidMinor, f.Currency),
+				SettledAmount: formatMoney(f.SettledMinor, f.Currency),
+			})
+		}
+		p.Periods = append(p.Periods, pf)
+	}
+	chart, err := a.paidChart(ctx, today)
+	if err != nil {
+		return err
+	}
+	p.Chart = chart
+	if p.Attention, err = a.attention(ctx, now); err != nil {
+		return err
+	}
+	return a.render(c, 200, views.Dashboard(p))
+}
+
+// paidChart draws the paid amount per day of the most-paid currency
+// (amounts in different currencies cannot share an axis).
+func (a *app) paidChart(ctx context.Context, today time.Time) (views.Chart, error) {
+	since := today.AddDate(0, 0, -(chartDays - 1))
+	cur, err := a.store.TopPaidCurrency(ctx, since)
+	if err != nil || cur == "" {
+		return views.Chart{Title: "Paid per day, last 30 days"}, err
+	}
+	days, err := a.store.PaidPerDay(ctx, cur, since)
+	if err != nil {
+		return views.Chart{}, err
+	}
+	byDay := map[int64]db.DayAmount{}
+	var peak db.DayAmount
+	for _, d := range days {
+		byDay[d.Day.Unix()] = d
+		if d.Minor > peak.Minor {
+			peak = d
+		}
+	}
+	ch := views.Chart{Title: "Paid per day in " + cur + ", last 30 days", Currency: cur, Width: chartWidth, Height: chartHeight,
+		MaxLabel: formatMoney(peak.Minor, cur) + " on " + peak.Day.Format("2 Jan")}
+	w := chartWidth / chartDays
+	for i := 0; i < chartDays; i++ {
+		day := since.AddDate(0, 0, i)
+		d := byDay[day.Unix()]
+		h := 0
+		if peak.Minor > 0 {
+			h = int(d.Minor * (chartHeight - 10) / peak.Minor)
+		}
+		if d.Minor > 0 && h < 2 {
+			h = 2 // a paid day is always visible
+		}
+		ch.Bars = append(ch.Bars, views.Bar{X: i * w, Y: chartHeight - h, W: w - 2, H: h,
+			Day: day.Format("2 Jan"), Amount: formatMoney(d.Minor, cur), Count: d.Count})
+	}
+	return ch, nil
+}
+
+// attention lists what staff must act on, each linking to where it is fixed.
+func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionItem, error) {
+	at, err := a.store.AttentionList(ctx, now, now.Add(24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	var items []views.AttentionItem
+	links := a.url(RouteLinks)
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	}
+	if at.ErrorLinks > 0 {
+		items = append(items, views.AttentionItem{Kind: "bad", Text: plural(at.ErrorLinks, "link has", "links have") + " no checkout: StableMint refused or could not be reached. Retry or re-issue.",
+			URL: links + "?" + url.Values{"status": {db.StatusError}}.Encode()})
+	}
+	if at.Unmatched > 0 {
+		items = append(items, views.AttentionItem{Kind: "bad", Text: plural(at.Unmatched, "webhook event matches", "webhook events match") + " no link: assign or dismiss.",
+			URL: a.url(RouteEvents) + "?outcome=unmatched"})
+	}
+	if at.Unparsable > 0 {
+		items = append(items, views.AttentionItem{Kind: "bad", Text: plural(at.Unparsable, "webhook event could", "webhook events could") + " not be read.",
+			URL: a.url(RouteEvents) + "?outcome=unparsable"})
+	}
+	for _, l := range at.NeedsReview {
+		items = append(items, views.AttentionItem{Kind: "bad", Text: "Link #" + itoa(l.ID) + " (" + formatMoney(l.AmountMinor, l.Currency) +
+			"): a payment's amount or currency differs. An admin must review it.", URL: a.url(RouteLink, l.ID)})
+	}
+	failed, err := a.store.FailedEmails(ctx, 10)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range failed {
+		items = append(items, views.AttentionItem{Kind: "bad", Text: "Email to " + e.ToAddr + " for link #" + itoa(e.LinkID) + " failed: " + truncate(e.LastError, 120),
+			URL: a.url(RouteLink, e.LinkID)})
+	}
+	for _, l := range at.PaidAfterExpiry {
+		items = append(items, views.AttentionItem{Kind: "warn", Text: "Link #" + itoa(l.ID) + " (" + formatMoney(l.AmountMinor, l.Currency) + ") was paid after it expired.",
+			URL: a.url(RouteLink, l.ID)})
+	}
+	if at.ExpiringSoon > 0 {
+		tomorrow := now.Add(24 * time.Hour).Format(time.DateOnly)
+		items = append(items, views.AttentionItem{Kind: "info", Text: plural(at.ExpiringSoon, "open link expires", "open links expire") + " within 24 hours.",
+			URL: links + "?" + url.Values{"status": {db.StatusOpen}, "expires_to": {tomorrow}}.Encode()})
+	}
+	return items, nil
+}

@@ -1,0 +1,117 @@
+package handlers_test
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paylinks/paylinks/db"
+)
+
+// setStatus moves a link as webhooks would, at the clock's time.
+func setStatus(t *testing.T, e *env, id int64, status string, flags ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", db.DSN(e.store.Path(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	q := "UPDATE links SET status = ?, updated_at = ?"
+	for _, f := range flags {
+		q += ", " + f + " = 1"
+	}
+	if _, err := raw.Exec(q+" WHERE id = ?", status, e.clock.Now().UnixMilli(), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDashboardFiguresPerCurrency(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	now := e.clock.Now()
+	mk := func(ago time.Duration, minor int64, cur, status string, flags ...string) int64 {
+		e.clock.Advance(-ago)
+		defer e.clock.Advance(ago)
+		l, _, err := e.store.CreateLink(context.Background(), db.NewLink{
+			IdempotencyKey: "k-" + cur + itoa(int(minor)) + ago.String(), CustomerID: "C", CustomerEmail: "c@example.com", Country: "DE",
+			AmountMinor: minor, AmountText: "x", Currency: cur, SuccessURL: "https://x/s", SupportURL: "https://x/h",
+			ExitURL: "https://x/e", ErrorURL: "https://x/r", CreatedBy: u.ID, AllowDuplicate: true,
+		}, db.AuditEntry{Action: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != db.StatusCreating {
+			setStatus(t, e, l.ID, status, flags...)
+		}
+		return l.ID
+	}
+	mk(time.Hour, 500, "EUR", db.StatusPaid)          // today, paid
+	mk(2*time.Hour, 250, "EUR", db.StatusSettled)     // today, paid and settled
+	mk(3*time.Hour, 999, "EUR", db.StatusOpen)        // today, open
+	mk(3*24*time.Hour, 700, "EUR", db.StatusFailed)   // 3 days ago
+	mk(5*24*time.Hour, 1000, "JPY", db.StatusPaid)    // 5 days ago, JPY
+	mk(20*24*time.Hour, 300, "EUR", db.StatusExpired) // 20 days ago
+	mk(40*24*time.Hour, 900, "EUR", db.StatusPaid)    // outside 30 days
+	errID := mk(time.Minute, 100, "EUR", db.StatusError)
+	review := mk(4*time.Hour, 400, "GBP", db.StatusOpen, "needs_review", "paid_after_expiry")
+	_ = now
+
+	b := e.browser()
+	b.login("fin@example.com")
+	p := b.get("/")
+	if p.status() != http.StatusOK {
+		t.Fatalf("dashboard %d", p.status())
+	}
+	cell := func(period int, cur, col string) string {
+		return strings.TrimSpace(p.find("[data-testid=period]").Eq(period).Find(`[data-testid=period-row][data-currency="` + cur + `"] [data-testid=` + col + `]`).Text())
+	}
+	cases := []struct {
+		period    int
+		cur, col  string
+		wantStart string
+	}{
+		{0, "EUR", "created", "4 €18.49"}, {0, "EUR", "paid", "2 €7.50"}, {0, "EUR", "settled", "1 €2.50"},
+		{1, "EUR", "created", "5 €25.49"}, {1, "EUR", "failed", "1"}, {1, "JPY", "paid", "1 ¥1,000"},
+		{2, "EUR", "created", "6 €28.49"}, {2, "EUR", "expired", "1"}, {2, "EUR", "paid", "2 €7.50"},
+		{2, "GBP", "created", "1 £4.00"},
+	}
+	for _, c := range cases {
+		if got := cell(c.period, c.cur, c.col); got != c.wantStart {
+			t.Errorf("period %d %s %s = %q, want %q", c.period, c.cur, c.col, got, c.wantStart)
+		}
+	}
+	// The chart draws the most-paid currency with a table of the same numbers.
+	if !strings.Contains(p.find("[data-testid=chart] h2").Text(), "EUR") || p.find("[data-testid=chart] svg rect.bar").Length() != 30 {
+		t.Errorf("chart: %q, %d bars", p.find("[data-testid=chart] h2").Text(), p.find("[data-testid=chart] svg rect.bar").Length())
+	}
+	if !strings.Contains(p.find("[data-testid=chart-table]").Text(), "€7.50") {
+		t.Error("chart table lacks today's paid total")
+	}
+	att := p.find("[data-testid=attention-item]").Text()
+	for _, want := range []string{"1 link has no checkout", "Link #" + itoa(int(review)), "paid after it expired"} {
+		if !strings.Contains(att, want) {
+			t.Errorf("attention list lacks %q:\n%s", want, att)
+		}
+	}
+	if href, _ := p.find("[data-testid=attention-item] a").First().Attr("href"); !strings.Contains(href, "status=error") {
+		t.Errorf("error item links to %q", href)
+	}
+	_ = errID
+}
+
+func TestDashboardAllWell(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("v@example.com", db.RoleViewer)
+	b := e.browser()
+	b.login("v@example.com")
+	p := b.get("/")
+	if p.find("[data-testid=all-well]").Length() != 1 {
+		t.Fatal("empty attention list does not say all is well")
+	}
+	if strings.Contains(p.body, "New link") {
+		t.Error("viewer offered New link on the dashboard")
+	}
+}

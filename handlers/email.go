@@ -1,0 +1,623 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/views"
+)
+
+// MailStore is the storage the email pages and the mail worker need.
+type MailStore interface {
+	OutboxStore
+	QueueEmail(ctx context.Context, ne db.NewEmail, a db.AuditEntry) (db.Email, bool, error)
+	QueueEmailBatch(ctx context.Context, formToken string, actor int64, emails []db.NewEmail, skipped []db.BatchSkip, a db.AuditEntry) (int64, bool, error)
+	ResendEmail(ctx context.Context, id, actor int64, messageIDDomain string, a db.AuditEntry) (db.Email, error)
+	EmailByID(ctx context.Context, id int64) (db.Email, error)
+	LinkEmails(ctx context.Context, linkID int64) ([]db.Email, error)
+	FailedEmails(ctx context.Context, limit int) ([]db.Email, error)
+	EmailBatchByID(ctx context.Context, id int64) (db.EmailBatch, error)
+	BatchEmails(ctx context.Context, batchID int64) ([]db.Email, error)
+	MailboxEmails(ctx context.Context, limit int) ([]db.Email, error)
+	MailboxEmail(ctx context.Context, id int64) (db.Email, []byte, error)
+	EmailTemplate(ctx context.Context, name string) (db.EmailTemplate, error)
+	SaveEmailTemplate(ctx context.Context, t db.EmailTemplate, actor int64, a db.AuditEntry) error
+}
+
+// Email limits (own picks).
+const (
+	maxEmailNote      = 2000 // the personal note, in characters
+	maxBatchLinks     = 100  // links per batch
+	batchRefreshAfter = 3    // seconds between batch page refreshes
+)
+
+// sendLimiter is the per-user email budget: a token bucket of perMinute
+// emails refilled continuously. It lives in memory, per process.
+type sendLimiter struct {
+	mu        sync.Mutex
+	perMinute int
+	users     map[int64]*rate.Limiter
+}
+
+func newSendLimiter(perMinute int) *sendLimiter {
+	return &sendLimiter{perMinute: perMinute, users: map[int64]*rate.Limiter{}}
+}
+
+// allow takes n emails from user's budget at now, or nothing.
+func (l *sendLimiter) allow(user int64, n int, now time.Time) bool {
+	l.mu.Lock()
+	lim, ok := l.users[user]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)
+		l.users[user] = lim
+	}
+	l.mu.Unlock()
+	return lim.AllowN(now, n)
+}
+
+// allowSend checks the signed-in user's email budget for n emails; a
+// refusal is logged and audited.
+func (a *app) allowSend(c echo.Context, n int, target string) bool {
+	u := currentUser(c)
+	if a.sendLimits.allow(u.ID, n, a.now()) {
+		return true
+	}
+	ctx := c.Request().Context()
+	logFrom(ctx, a.log).Warn("email rate limit", "user_id", u.ID, "emails", n, "per_minute", a.opts.MailRatePerMinute)
+	e := a.auditEntry(c, "email.rate_limited")
+	e.Outcome, e.Target = "denied", target
+	e.Details = fmt.Sprintf("%d email(s) refused; limit %d a minute", n, a.opts.MailRatePerMinute)
+	if err := a.store.Audit(ctx, e); err != nil {
+		logFrom(ctx, a.log).Error("audit rate limit", "err", err)
+	}
+	return false
+}
+
+func (a *app) rateLimitMessage(n int) string {
+	return fmt.Sprintf("Not sent: that would be more than %d emails a minute from you (this is %d). Wait a minute and try again.",
+		a.opts.MailRatePerMinute, n)
+}
+
+// emailTemplate is the saved template, or the built-in one, compiled, with
+// a version that changes whenever it is saved.
+func (a *app) emailTemplate(ctx context.Context) (*mail.Compiled, db.EmailTemplate, error) {
+	t, err := a.store.EmailTemplate(ctx, db.EmailTemplateName)
+	if errors.Is(err, db.ErrNotFound) {
+		t = db.EmailTemplate{Name: db.EmailTemplateName, Subject: mail.DefaultTemplate.Subject,
+			Text: mail.DefaultTemplate.Text, HTML: mail.DefaultTemplate.HTML}
+	} else if err != nil {
+		return nil, t, err
+	}
+	c, err := mail.Template{Subject: t.Subject, Text: t.Text, HTML: t.HTML}.Compile()
+	if err != nil {
+		return nil, t, fmt.Errorf("stored email template: %w", err)
+	}
+	return c, t, nil
+}
+
+func templateVersion(t db.EmailTemplate) string {
+	if t.UpdatedAt.IsZero() {
+		return "default"
+	}
+	return strconv.FormatInt(t.UpdatedAt.UnixMilli(), 10)
+}
+
+// emailData fills the placeholders for a link.
+func (a *app) emailData(l db.Link, to, name, note string) mail.Data {
+	return mail.Data{
+		CustomerName: name, CustomerID: l.CustomerID, CustomerEmail: to,
+		Amount: formatMoney(l.AmountMinor, l.Currency), Currency: l.Currency, Link: l.CheckoutURL,
+		ExpiresAt: when(l.ExpiresAt), WebsiteReference: l.WebsiteReference,
+		CompanyName: a.opts.CompanyName, Message: note,
+	}
+}
+
+// newEmail is the outbox row for a rendered message.
+func (a *app) newEmail(l db.Link, to, name string, r mail.Rendered, actor int64) db.NewEmail {
+	return db.NewEmail{
+		LinkID: l.ID, FromAddr: a.opts.MailFrom.Email, FromName: a.opts.MailFrom.Name,
+		ToAddr: to, ToName: name, Subject: r.Subject, Text: r.Text, HTML: r.HTML,
+		MessageIDDomain: a.opts.MailFrom.Domain(), CreatedBy: actor,
+	}
+}
+
+func (a *app) preview(to, name string, r mail.Rendered) *views.EmailPreview {
+	return &views.EmailPreview{
+		From: a.opts.MailFrom.String(), To: mail.Address{Name: name, Email: to}.String(),
+		Subject: r.Subject, Text: r.Text, HTML: r.HTML,
+	}
+}
+
+// composeInput is the compose form as submitted.
+type composeInput struct {
+	To, Name, Subject, Note string
+	FormToken               string
+	TemplateVersion         string
+	Send                    bool
+}
+
+func parseComposeInput(form url.Values) composeInput {
+	// Leading and trailing spaces go, line breaks stay: they must be seen
+	// and refused, never silently dropped.
+	trim := func(k string) string { return strings.Trim(form.Get(k), " \t") }
+	return composeInput{
+		To: trim("to"), Name: trim("name"), Subject: trim("subject"), Note: strings.TrimSpace(form.Get("message")),
+		FormToken: truncate(form.Get("form_token"), maxFormTokenSize), TemplateVersion: form.Get("template_version"),
+		Send: form.Get("action") == "send",
+	}
+}
+
+func (in composeInput) values() map[string]string {
+	return map[string]string{"to": in.To, "name": in.Name, "subject": in.Subject, "message": in.Note}
+}
+
+// headerMessage explains why a header value was refused.
+func headerMessage(err error, what string, max int) string {
+	switch {
+	case errors.Is(err, mail.ErrLineBreak):
+		return "Line breaks are not allowed in " + what + ": it goes into one line of the email's header."
+	case errors.Is(err, mail.ErrTooLong):
+		return fmt.Sprintf("Keep %s under %d characters.", what, max)
+	case errors.Is(err, mail.ErrInvalidUTF8), errors.Is(err, mail.ErrControlChar):
+		return "Remove the control characters from " + what + "."
+	}
+	return "Check " + what + "."
+}
+
+// validate checks the header fields; the body comes from the template.
+func (in composeInput) validate() views.FieldErrors {
+	errs := views.FieldErrors{}
+	if in.To == "" {
+		errs["to"] = "Enter the recipient's email address."
+	} else if _, err := mail.ParseAddress(in.To); err != nil {
+		if errors.Is(err, mail.ErrLineBreak) {
+			errs["to"] = "Line breaks are not allowed in an email address."
+		} else {
+			errs["to"] = "Enter one email address, like ada@example.com (no name, no second address)."
+		}
+	}
+	if err := mail.CheckHeader(in.Name, mail.MaxNameLength); err != nil {
+		errs["name"] = headerMessage(err, "the name", mail.MaxNameLength)
+	}
+	if in.Subject == "" {
+		errs["subject"] = "Enter a subject."
+	} else if err := mail.CheckHeader(in.Subject, mail.MaxSubjectLength); err != nil {
+		errs["subject"] = headerMessage(err, "the subject", mail.MaxSubjectLength)
+	}
+	if utf8.RuneCountInString(in.Note) > maxEmailNote {
+		errs["message"] = fmt.Sprintf("Keep the note under %d characters.", maxEmailNote)
+	}
+	return errs
+}
+
+func (a *app) composePage(c echo.Context, l db.Link, in composeInput, errs views.FieldErrors, prev *views.EmailPreview, version string) views.EmailComposePage {
+	p := views.EmailComposePage{
+		Layout: a.layout(c, "Email link #"+itoa(l.ID), "links"), LinkID: l.ID, LinkURL: a.url(RouteLink, l.ID),
+		Amount: formatMoney(l.AmountMinor, l.Currency), Customer: l.CustomerID, Action: a.url(RouteLinkEmailSend, l.ID),
+		Values: in.values(), Errors: errs, FormToken: in.FormToken, TemplateVersion: version, Preview: prev,
+		LocalMailbox: a.mailer.LocalMailbox(),
+	}
+	if currentUser(c).Role == db.RoleAdmin {
+		p.TemplateURL = a.url(RouteEmailTemplate)
+	}
+	if why := emailBlocker(l, a.now()); why != "" {
+		p.Unavailable = "Link #" + itoa(l.ID) + " " + why + ": only open links with a checkout link that has not expired can be emailed."
+	}
+	return p
+}
+
+// emailCompose shows the form prefilled from the template, with the
+// preview of exactly what Send sends.
+func (a *app) emailCompose(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	in := composeInput{To: l.CustomerEmail, Name: l.KYC["fullName"], FormToken: newFormToken()}
+	if emailBlocker(l, a.now()) != "" {
+		return a.render(c, http.StatusConflict, views.EmailCompose(a.composePage(c, l, in, nil, nil, "")))
+	}
+	tpl, meta, err := a.emailTemplate(ctx)
+	if err != nil {
+		return err
+	}
+	errs := views.FieldErrors{}
+	data := a.emailData(l, in.To, in.Name, "")
+	if in.Subject, err = tpl.RenderSubject(data); err != nil {
+		errs["subject"] = "The template's subject cannot be used for this link: " + renderMessage(err) + ". Type a subject."
+	}
+	for k, v := range in.validate() {
+		if _, taken := errs[k]; !taken {
+			errs[k] = v
+		}
+	}
+	var prev *views.EmailPreview
+	if len(errs) == 0 {
+		text, html, err := tpl.RenderBody(data)
+		if err != nil {
+			errs["form"] = "The email template cannot be filled in for this link: " + renderMessage(err) + "."
+		} else {
+			prev = a.preview(in.To, in.Name, mail.Rendered{Subject: in.Subject, Text: text, HTML: html})
+		}
+	}
+	return a.render(c, http.StatusOK, views.EmailCompose(a.composePage(c, l, in, errs, prev, templateVersion(meta))))
+}
+
+func renderMessage(err error) string {
+	var re *mail.RenderError
+	if errors.As(err, &re) {
+		return re.Msg
+	}
+	return err.Error()
+}
+
+// emailSend previews or sends (action=send) the composed email. Sending
+// commits the outbox row with its timeline and audit entries, wakes the
+// worker and redirects to the link. The subject is what staff typed; the
+// body is the template filled in with the form's name and note, rendered
+// again here by the same code as the preview.
+func (a *app) emailSend(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	ctx := c.Request().Context()
+	in := parseComposeInput(form)
+	if in.FormToken == "" {
+		in.FormToken = newFormToken()
+	}
+	if emailBlocker(l, a.now()) != "" {
+		return a.render(c, http.StatusConflict, views.EmailCompose(a.composePage(c, l, in, nil, nil, "")))
+	}
+	tpl, meta, err := a.emailTemplate(ctx)
+	if err != nil {
+		return err
+	}
+	version := templateVersion(meta)
+	errs := in.validate()
+	var r mail.Rendered
+	if len(errs) == 0 {
+		text, html, err := tpl.RenderBody(a.emailData(l, in.To, in.Name, in.Note))
+		if err != nil {
+			errs["form"] = "The email template cannot be filled in for this link: " + renderMessage(err) + "."
+		} else {
+			r = mail.Rendered{Subject: in.Subject, Text: text, HTML: html}
+		}
+	}
+	show := func(status int, formErr string) error {
+		if formErr != "" {
+			errs["form"] = formErr
+		}
+		var prev *views.EmailPreview
+		if r.HTML != "" {
+			prev = a.preview(in.To, in.Name, r)
+		}
+		return a.render(c, status, views.EmailCompose(a.composePage(c, l, in, errs, prev, version)))
+	}
+	switch {
+	case len(errs) > 0:
+		return show(http.StatusUnprocessableEntity, "")
+	case !in.Send:
+		return show(http.StatusOK, "")
+	case in.TemplateVersion != version:
+		return show(http.StatusConflict, "The email template changed since this preview. Check the new preview below, then send again.")
+	case !a.allowSend(c, 1, "link:"+itoa(l.ID)):
+		return show(http.StatusTooManyRequests, a.rateLimitMessage(1))
+	}
+	u := currentUser(c)
+	ne := a.newEmail(l, in.To, in.Name, r, u.ID)
+	ne.FormToken = in.FormToken
+	e, created, err := a.store.QueueEmail(ctx, ne, a.auditEntry(c, "email.queue"))
+	if err != nil {
+		return err
+	}
+	if created {
+		a.mailer.Wake()
+		msg := "Email #" + itoa(e.ID) + " to " + e.ToAddr + " is queued; its state shows below."
+		if a.mailer.LocalMailbox() {
+			msg = "Email #" + itoa(e.ID) + " will be kept in the local mailbox, not sent: no SMTP server is configured."
+		}
+		if err := a.flash(c, "ok", msg); err != nil {
+			return err
+		}
+	}
+	return a.redirect(c, a.url(RouteLink, l.ID)+"#emails")
+}
+
+// emailParam loads :eid, which must belong to the :id link.
+func (a *app) emailParam(c echo.Context, l db.Link) (db.Email, error) {
+	id, err := strconv.ParseInt(c.Param("eid"), 10, 64)
+	if err != nil || id <= 0 {
+		return db.Email{}, echo.NewHTTPError(http.StatusNotFound)
+	}
+	e, err := a.store.EmailByID(c.Request().Context(), id)
+	if err != nil {
+		return db.Email{}, err
+	}
+	if e.LinkID != l.ID {
+		return db.Email{}, echo.NewHTTPError(http.StatusNotFound)
+	}
+	return e, nil
+}
+
+// emailResend queues a failed email again, as a new outbox row.
+func (a *app) emailResend(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	e, err := a.emailParam(c, l)
+	if err != nil {
+		return err
+	}
+	back := a.url(RouteLink, l.ID) + "#emails"
+	if why := emailBlocker(l, a.now()); why != "" {
+		if err := a.flash(c, "error", "Not resent: link #"+itoa(l.ID)+" "+why+"."); err != nil {
+			return err
+		}
+		return a.redirect(c, back)
+	}
+	if !a.allowSend(c, 1, "link:"+itoa(l.ID)) {
+		if err := a.flash(c, "error", a.rateLimitMessage(1)); err != nil {
+			return err
+		}
+		return a.redirect(c, back)
+	}
+	ctx := c.Request().Context()
+	r, err := a.store.ResendEmail(ctx, e.ID, currentUser(c).ID, a.opts.MailFrom.Domain(), a.auditEntry(c, "email.resend"))
+	if errors.Is(err, db.ErrConflict) {
+		return a.redirect(c, back) // resent already (a double click), or not failed: the page shows which
+	}
+	if err != nil {
+		return err
+	}
+	a.mailer.Wake()
+	if err := a.flash(c, "ok", "Email #"+itoa(e.ID)+" is queued again as #"+itoa(r.ID)+"."); err != nil {
+		return err
+	}
+	return a.redirect(c, back)
+}
+
+// emailBatch queues one email per selected open link (form field ids,
+// repeated; optional form_token against resubmits) and shows the batch.
+// Links that cannot be emailed are skipped with the reason.
+func (a *app) emailBatch(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	ctx := c.Request().Context()
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, raw := range form["ids"] {
+		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil || id <= 0 {
+			return echo.NewHTTPError(http.StatusBadRequest, "ids must be link ids")
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	switch {
+	case len(ids) == 0:
+		if err := a.flash(c, "error", "Select at least one link to email."); err != nil {
+			return err
+		}
+		return a.redirect(c, a.url(RouteLinks))
+	case len(ids) > maxBatchLinks:
+		if err := a.flash(c, "error", fmt.Sprintf("Email at most %d links at once (%d selected).", maxBatchLinks, len(ids))); err != nil {
+			return err
+		}
+		return a.redirect(c, a.url(RouteLinks))
+	}
+	tpl, _, err := a.emailTemplate(ctx)
+	if err != nil {
+		return err
+	}
+	u := currentUser(c)
+	now := a.now()
+	var emails []db.NewEmail
+	var skipped []db.BatchSkip
+	for _, id := range ids {
+		l, err := a.store.LinkByID(ctx, id)
+		if errors.Is(err, db.ErrNotFound) {
+			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "There is no such link."})
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if why := emailBlocker(l, now); why != "" {
+			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "Not emailed: the link " + why + "."})
+			continue
+		}
+		to, err := mail.ParseAddress(l.CustomerEmail)
+		if err != nil {
+			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "Not emailed: the customer's address " + err.Error() + "; email it from the link page."})
+			continue
+		}
+		name := l.KYC["fullName"]
+		if mail.CheckHeader(name, mail.MaxNameLength) != nil {
+			name = ""
+		}
+		r, err := tpl.Render(a.emailData(l, to, name, ""))
+		if err != nil {
+			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "Not emailed: the template cannot be filled in for it (" + err.Error() + "); email it from the link page."})
+			continue
+		}
+		emails = append(emails, a.newEmail(l, to, name, r, u.ID))
+	}
+	if len(emails) > 0 && !a.allowSend(c, len(emails), "email_batch") {
+		return echo.NewHTTPError(http.StatusTooManyRequests, a.rateLimitMessage(len(emails)))
+	}
+	token := truncate(form.Get("form_token"), maxFormTokenSize)
+	id, created, err := a.store.QueueEmailBatch(ctx, token, u.ID, emails, skipped, a.auditEntry(c, "email.batch"))
+	if err != nil {
+		return err
+	}
+	if created && len(emails) > 0 {
+		a.mailer.Wake()
+	}
+	return a.redirect(c, a.url(RouteEmailBatch, id))
+}
+
+// emailBatchPage shows each link of a batch with its email's state, and
+// refreshes itself (a Refresh header, no script) until all are settled.
+func (a *app) emailBatchPage(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	ctx := c.Request().Context()
+	b, err := a.store.EmailBatchByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	rows, err := a.store.BatchEmails(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	p := views.EmailBatchPage{Layout: a.layout(c, "Email batch #"+itoa(id), "links"), ID: id, By: b.CreatedByName,
+		Created: when(b.CreatedAt), LinksURL: a.url(RouteLinks), LocalMailbox: a.mailer.LocalMailbox(), Done: true}
+	counts := map[string]int{}
+	links := map[int64]db.Link{}
+	link := func(id int64) (db.Link, bool) {
+		if l, ok := links[id]; ok {
+			return l, true
+		}
+		l, err := a.store.LinkByID(ctx, id)
+		if err != nil {
+			return db.Link{}, false
+		}
+		links[id] = l
+		return l, true
+	}
+	for _, e := range rows {
+		r := a.emailRow(c, e, now, false)
+		if l, ok := link(e.LinkID); ok {
+			r.Amount, r.Customer = formatMoney(l.AmountMinor, l.Currency), l.CustomerID
+		}
+		if e.Status == db.EmailQueued {
+			p.Done = false
+		}
+		counts[r.StateLabel]++
+		p.Rows = append(p.Rows, r)
+	}
+	for _, s := range b.Skipped {
+		r := views.EmailRow{LinkID: s.LinkID, State: views.EmailStateSkipped, StateLabel: "skipped", Detail: s.Reason}
+		if l, ok := link(s.LinkID); ok {
+			r.LinkURL, r.Amount, r.Customer = a.url(RouteLink, l.ID), formatMoney(l.AmountMinor, l.Currency), l.CustomerID
+		}
+		counts["skipped"]++
+		p.Rows = append(p.Rows, r)
+	}
+	for _, k := range []string{"queued", "sending", "retrying", "sent", "kept in the local mailbox", "failed", "not sent", "skipped"} {
+		if counts[k] > 0 {
+			p.Counts = append(p.Counts, views.KV{Key: k, Value: strconv.Itoa(counts[k])})
+		}
+	}
+	if !p.Done {
+		c.Response().Header().Set("Refresh", strconv.Itoa(batchRefreshAfter))
+	}
+	return a.render(c, http.StatusOK, views.EmailBatch(p))
+}
+
+// emailRow describes one email for staff: its state in words, when, the
+// server's reason, and what they can do about it.
+func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable bool) views.EmailRow {
+	r := views.EmailRow{
+		ID: e.ID, LinkID: e.LinkID, LinkURL: a.url(RouteLink, e.LinkID),
+		To: mail.Address{Name: e.ToName, Email: e.ToAddr}.String(), Subject: e.Subject,
+		By: e.CreatedByName, Created: when(e.CreatedAt),
+	}
+	switch e.Status {
+	case db.EmailSent:
+		r.State, r.StateLabel = views.EmailStateSent, "sent"
+		r.Detail = "Sent " + when(e.FinishedAt) + "."
+		if e.ServerReply != "" {
+			r.Detail += " The mail server answered: " + e.ServerReply
+		}
+	case db.EmailKept:
+		r.State, r.StateLabel = views.EmailStateKept, "kept in the local mailbox"
+		r.Detail = "Not sent: no SMTP server is configured, so it was kept in the local mailbox " + when(e.FinishedAt) + "."
+		if u := currentUser(c); u != nil && u.Role == db.RoleAdmin {
+			r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
+		}
+	case db.EmailFailed:
+		r.State, r.StateLabel = views.EmailStateFailed, "failed"
+		r.Detail = "Failed " + when(e.FinishedAt) + ": " + e.LastError
+		switch {
+		case e.ResentAs != 0:
+			r.Detail += " Resent as #" + itoa(e.ResentAs) + "."
+		case resendable:
+			r.ResendURL = a.url(RouteLinkEmailResend, e.LinkID, e.ID)
+		}
+	case db.EmailCancelled:
+		r.State, r.StateLabel = views.EmailStateCancelled, "not sent"
+		r.Detail = "Not sent: " + e.LastError
+	default: // queued
+		switch {
+		case e.Claimed(now):
+			r.State, r.StateLabel = views.EmailStateSending, "sending"
+			r.Detail = fmt.Sprintf("Attempt %d of %d in progress.", e.Attempts, a.mailer.MaxAttempts())
+		case e.Attempts > 0:
+			r.State, r.StateLabel = views.EmailStateRetrying, "retrying"
+			last := e.LastError
+			if last == "" {
+				last = "it did not report back (paylinks stopped while sending); the message may arrive twice, with the same Message-ID"
+			}
+			next := e.NextAttemptAt
+			if next.Before(now) {
+				next = now
+			}
+			r.Detail = fmt.Sprintf("Attempt %d of %d failed: %s. Next attempt at %s (%s).", e.Attempts, a.mailer.MaxAttempts(),
+				strings.TrimSuffix(last, "."), when(next), relative(next, now))
+		default:
+			r.State, r.StateLabel = views.EmailStateQueued, "queued"
+			r.Detail = "Waiting to be sent."
+		}
+	}
+	return r
+}
+
+// emailPanel is the "Email to customer" section of the link page.
+func (a *app) emailPanel(c echo.Context, l db.Link) (*views.EmailPanel, error) {
+	emails, err := a.store.LinkEmails(c.Request().Context(), l.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	canSend := roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance]
+	why := emailBlocker(l, now)
+	p := &views.EmailPanel{LocalMailbox: a.mailer.LocalMailbox()}
+	switch {
+	case canSend && why == "":
+		p.ComposeURL = a.url(RouteLinkEmail, l.ID)
+	case canSend:
+		p.Unavailable = "This link " + why + ": only open links with a checkout link that has not expired can be emailed."
+	}
+	for _, e := range emails {
+		p.Emails = append(p.Emails, a.emailRow(c, e, now, canSend && why == ""))
+	}
+	return p, nil
+}

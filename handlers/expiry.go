@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// ExpiryStore is what the expiry sweeper needs. *db.Store implements it.
+type ExpiryStore interface {
+	ExpireLinks(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// DefaultExpiryInterval is how often the sweeper runs: the contract asks
+// for at least once a minute.
+const DefaultExpiryInterval = 30 * time.Second
+
+// expiryBatch is the most links one transaction expires; a sweep repeats
+// until a batch comes back short, so a backlog never holds the writer long.
+const expiryBatch = 500
+
+// ExpirySweeper moves open links whose checkout session has expired to
+// expired, each with a timeline line: once when Run starts (catching up
+// after downtime), then every Interval, until its context ends.
+type ExpirySweeper struct {
+	store    ExpiryStore
+	now      func() time.Time
+	interval time.Duration
+	log      *slog.Logger
+}
+
+// NewExpirySweeper builds a sweeper. now is its clock (tests inject one);
+// interval <= 0 means DefaultExpiryInterval.
+func NewExpirySweeper(store ExpiryStore, now func() time.Time, interval time.Duration, log *slog.Logger) *ExpirySweeper {
+	if now == nil {
+		now = time.Now
+	}
+	if interval <= 0 {
+		interval = DefaultExpiryInterval
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &ExpirySweeper{store: store, now: now, interval: interval, log: log.With("component", "expiry")}
+}
+
+// Sweep expires every overdue open link now and returns how many.
+func (s *ExpirySweeper) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.store.ExpireLinks(ctx, s.now(), expiryBatch)
+		total += n
+		if err != nil || n < expiryBatch {
+			return total, err
+		}
+	}
+}
+
+// Run sweeps at once, then every interval, and returns when ctx ends. A
+// failed sweep is logged and tried again at the next tick.
+func (s *ExpirySweeper) Run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		if n, err := s.Sweep(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Error("expire links", "err", err)
+		} else if n > 0 {
+			s.log.Info("links expired", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/mail"
+)
+
+// MailSender delivers one message and returns the server's reply.
+// *mail.SMTP implements it; a *mail.DeliveryError says whether to retry.
+type MailSender interface {
+	Send(ctx context.Context, m mail.Message) (string, error)
+}
+
+// OutboxStore is the storage the mail worker needs.
+type OutboxStore interface {
+	ClaimEmail(ctx context.Context, lease time.Duration, maxAttempts int) (db.Email, error)
+	MarkEmailSent(ctx context.Context, e db.Email, reply string) error
+	KeepEmail(ctx context.Context, e db.Email, raw []byte) error
+	FailEmail(ctx context.Context, e db.Email, reason string) error
+	CancelEmail(ctx context.Context, e db.Email, reason string) error
+	RetryEmail(ctx context.Context, e db.Email, next time.Time, reason string) error
+	LinkByID(ctx context.Context, id int64) (db.Link, error)
+}
+
+// Mail delivery limits (security.md A11; the schedule is our pick).
+const (
+	DefaultMailAttempts = 8
+	DefaultMailMaxAge   = 24 * time.Hour
+	DefaultMailLease    = 5 * time.Minute
+	DefaultMailPoll     = 5 * time.Second
+)
+
+// retrySchedule is the wait after each failed attempt: 8 attempts span
+// about 7 h 51 min, well inside the 24 h limit.
+var retrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour}
+
+// DefaultMailBackoff is the wait after failed attempt n (1-based), with
+// ±10 % jitter so a recovered server is not hit by every row at once.
+func DefaultMailBackoff(attempt int) time.Duration {
+	d := retrySchedule[min(max(attempt, 1), len(retrySchedule))-1]
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// MailWorkerConfig configures a MailWorker; zero values take the defaults.
+type MailWorkerConfig struct {
+	// Sender delivers messages; nil keeps them in the local mailbox.
+	Sender      MailSender
+	Logger      *slog.Logger
+	Now         func() time.Time
+	Lease       time.Duration // how long a claim lasts; must exceed a whole SMTP conversation
+	Poll        time.Duration // how often Run looks for due rows when not woken
+	MaxAttempts int
+	MaxAge      time.Duration // no retry is scheduled past created_at + MaxAge
+	Backoff     func(attempt int) time.Duration
+	// Metrics counts each attempt's outcome; nil counts nothing.
+	Metrics *Metrics
+}
+
+// MailWorker sends committed outbox rows, after their transaction, one at
+// a time: claim (a lease, counted as an attempt), check the link is still
+// payable, send outside any transaction, record the outcome with the lease
+// token. Delivery is at least once: a worker that dies after the server
+// took a message but before recording it leaves the row claimed; when the
+// lease expires it is sent again with the same Message-ID.
+type MailWorker struct {
+	metrics     *Metrics
+	store       OutboxStore
+	sender      MailSender
+	log         *slog.Logger
+	now         func() time.Time
+	lease       time.Duration
+	poll        time.Duration
+	maxAttempts int
+	maxAge      time.Duration
+	backoff     func(int) time.Duration
+	wake        chan struct{}
+}
+
+// NewMailWorker builds a worker; call Run to start it.
+func NewMailWorker(store OutboxStore, cfg MailWorkerConfig) *MailWorker {
+	w := &MailWorker{store: store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, lease: cfg.Lease, poll: cfg.Poll,
+		maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff, wake: make(chan struct{}, 1), metrics: cfg.Metrics}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	w.log = w.log.With("component", "mailer")
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.lease <= 0 {
+		w.lease = DefaultMailLease
+	}
+	if w.poll <= 0 {
+		w.poll = DefaultMailPoll
+	}
+	if w.maxAttempts <= 0 {
+		w.maxAttempts = DefaultMailAttempts
+	}
+	if w.maxAge <= 0 {
+		w.maxAge = DefaultMailMaxAge
+	}
+	if w.backoff == nil {
+		w.backoff = DefaultMailBackoff
+	}
+	return w
+}
+
+// LocalMailbox reports whether messages are kept instead of sent.
+func (w *MailWorker) LocalMailbox() bool { return w.sender == nil }
+
+// MaxAttempts is the attempt limit, for display.
+func (w *MailWorker) MaxAttempts() int { return w.maxAttempts }
+
+// Wake asks Run to look for work now (after a commit that queued mail).
+func (w *MailWorker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due emails until ctx ends: at start (rows left by an earlier
+// process), when woken, and every poll interval. An attempt in progress
+// when ctx ends is finished and recorded.
+func (w *MailWorker) Run(ctx context.Context) {
+	if w.sender == nil {
+		w.log.Info("no SMTP server configured: emails are kept in the local mailbox, not sent")
+	}
+	t := time.NewTicker(w.poll)
+	defer t.Stop()
+	for {
+		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
+			w.log.Error("outbox", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-w.wake:
+		}
+	}
+}
+
+// Drain processes due rows until none is left (or ctx ends) and says how
+// many it handled.
+func (w *MailWorker) Drain(ctx context.Context) (int, error) {
+	n := 0
+	for ctx.Err() == nil {
+		did, err := w.ProcessOne(ctx)
+		if err != nil {
+			return n, err
+		}
+		if !did {
+			return n, nil
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ProcessOne claims one due email and takes it to its next state. It
+// reports false when nothing was due.
+func (w *MailWorker) ProcessOne(ctx context.Context) (bool, error) {
+	e, err := w.store.ClaimEmail(ctx, w.lease, w.maxAttempts)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	// The attempt runs to its end even if ctx ends now: recording the
+	// outcome is what keeps a message from going twice.
+	actx := context.WithoutCancel(ctx)
+	log := w.log.With("outbox_id", e.ID, "link_id", e.LinkID, "attempt", e.Attempts)
+
+	l, err := w.store.LinkByID(actx, e.LinkID)
+	if err != nil {
+		return true, errors.Join(err, w.retry(actx, log, e, "paylinks could not read the link: "+err.Error()))
+	}
+	if why := emailBlocker(l, w.now()); why != "" {
+		log.Info("email cancelled", "reason", why)
+		w.metrics.EmailOutcome("cancelled")
+		return true, w.record(w.store.CancelEmail(actx, e, "the link "+why+"."), log)
+	}
+	msg := mail.Message{
+		MessageID: e.MessageID,
+		From:      mail.Address{Name: e.FromName, Email: e.FromAddr},
+		To:        mail.Address{Name: e.ToName, Email: e.ToAddr},
+		Subject:   e.Subject, Text: e.Text, HTML: e.HTML,
+		Date: w.now(),
+	}
+	if w.sender == nil {
+		raw, err := mail.Render(msg)
+		if err != nil {
+			w.metrics.EmailOutcome("failed")
+			return true, w.record(w.store.FailEmail(actx, e, "the message is invalid: "+err.Error()), log)
+		}
+		log.Info("email kept in the local mailbox (no SMTP server configured)")
+		w.metrics.EmailOutcome("kept")
+		return true, w.record(w.store.KeepEmail(actx, e, raw), log)
+	}
+	start := time.Now()
+	reply, sendErr := w.sender.Send(actx, msg)
+	log = log.With("ms", time.Since(start).Milliseconds())
+	if sendErr == nil {
+		log.Info("email sent", "reply", reply)
+		w.metrics.EmailOutcome("sent")
+		return true, w.record(w.store.MarkEmailSent(actx, e, reply), log)
+	}
+	reason := sendErr.Error()
+	if mail.IsPermanent(sendErr) {
+		log.Warn("email refused", "err", sendErr)
+		w.metrics.EmailOutcome("failed")
+		return true, w.record(w.store.FailEmail(actx, e, reason), log)
+	}
+	log.Warn("email attempt failed", "err", sendErr)
+	return true, w.retry(actx, log, e, reason)
+}
+
+// retry schedules the next attempt after a transient failure, or fails the
+// row when its attempts or its 24 hours are used up.
+func (w *MailWorker) retry(ctx context.Context, log *slog.Logger, e db.Email, reason string) error {
+	if e.Attempts >= w.maxAttempts {
+		w.metrics.EmailOutcome("failed")
+		return w.record(w.store.FailEmail(ctx, e, "gave up after "+itoa(int64(e.Attempts))+" attempts: "+reason), log)
+	}
+	next := w.now().Add(w.backoff(e.Attempts))
+	if next.After(e.CreatedAt.Add(w.maxAge)) {
+		w.metrics.EmailOutcome("failed")
+		return w.record(w.store.FailEmail(ctx, e, "gave up after "+itoa(int64(e.Attempts))+" attempts over "+
+			w.maxAge.String()+": "+reason), log)
+	}
+	w.metrics.EmailOutcome("retry")
+	return w.record(w.store.RetryEmail(ctx, e, next, reason), log)
+}
+
+// record logs an outcome that could not be stored. ErrConflict means the
+// lease expired and another worker took the row over: its outcome counts.
+func (w *MailWorker) record(err error, log *slog.Logger) error {
+	if errors.Is(err, db.ErrConflict) {
+		log.Warn("outcome not recorded: the lease expired and the row was claimed again")
+		return nil
+	}
+	if err != nil {
+		log.Error("record email outcome", "err", err)
+	}
+	return err
+}
+
+// notOpen says, per status, why a link that is not open cannot be emailed.
+var notOpen = map[string]string{
+	db.StatusCreating:   "is still being created",
+	db.StatusError:      "has no checkout session (StableMint did not create it)",
+	db.StatusProcessing: "is being paid (processing)",
+	db.StatusPaid:       "is paid",
+	db.StatusSettled:    "is paid and settled",
+	db.StatusFailed:     "failed (its payment failed)",
+	db.StatusExpired:    "has expired",
+}
+
+// emailBlocker says why a link cannot be emailed at now, or "" when it
+// can: it must be open (not creating, processing, paid, settled, failed or
+// expired), have a checkout URL and not have passed its expiry. Emailing a
+// processing link could make the customer pay twice.
+func emailBlocker(l db.Link, now time.Time) string {
+	switch {
+	case l.Status != db.StatusOpen:
+		if why, ok := notOpen[l.Status]; ok {
+			return why
+		}
+		return "is " + l.Status
+	case l.CheckoutURL == "":
+		return "has no checkout link"
+	case !l.ExpiresAt.IsZero() && !l.ExpiresAt.After(now):
+		return "expired on " + when(l.ExpiresAt)
+	}
+	return ""
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package handlers
+
+// raceDetector reports a -race build: the detector slows the pure-Go SQLite
+// about eightfold, so store-heavy property tests draw fewer cases.
+const raceDetector = true

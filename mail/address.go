@@ -1,0 +1,128 @@
+// Package mail builds and sends paylinks' customer emails: header checks,
+// RFC 5322 address parsing, the multipart/alternative message, the
+// placeholder templates and an SMTP sender on github.com/wneessen/go-mail.
+// It has no web or database imports: values in, values out; callers persist.
+package mail
+
+import (
+	"errors"
+	"fmt"
+	netmail "net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Header value limits (own picks; RFC 5322 lines stay below 998 octets).
+const (
+	MaxSubjectLength = 200
+	MaxNameLength    = 100
+	MaxAddressLength = 254 // RFC 5321 path limit
+)
+
+// Errors of CheckHeader and ParseAddress. Callers show their own words.
+var (
+	ErrLineBreak   = errors.New("contains a line break")
+	ErrControlChar = errors.New("contains a control character")
+	ErrInvalidUTF8 = errors.New("is not valid UTF-8")
+	ErrTooLong     = errors.New("is too long")
+	ErrAddress     = errors.New("is not a valid email address")
+)
+
+// CheckHeader accepts a value for one header line (a name or a subject):
+// no CR or LF anywhere (header injection), no other control character,
+// valid UTF-8, at most max runes.
+func CheckHeader(v string, max int) error {
+	if strings.ContainsAny(v, "\r\n") || strings.ContainsRune(v, '\u2028') || strings.ContainsRune(v, '\u2029') || strings.ContainsRune(v, '\u0085') {
+		return ErrLineBreak
+	}
+	if !utf8.ValidString(v) {
+		return ErrInvalidUTF8
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return ErrControlChar
+		}
+	}
+	if utf8.RuneCountInString(v) > max {
+		return ErrTooLong
+	}
+	return nil
+}
+
+// Address is a mailbox: an optional display name and an addr-spec.
+type Address struct {
+	Name  string
+	Email string
+}
+
+// String is the RFC 5322 form, the name encoded per RFC 2047 when needed.
+func (a Address) String() string {
+	return (&netmail.Address{Name: a.Name, Address: a.Email}).String()
+}
+
+// Domain is the part after the @.
+func (a Address) Domain() string {
+	_, d, _ := strings.Cut(a.Email, "@")
+	return d
+}
+
+// Check validates both parts of an address for use in a header.
+func (a Address) Check() error {
+	if err := CheckHeader(a.Name, MaxNameLength); err != nil {
+		return fmt.Errorf("name %w", err)
+	}
+	if _, err := ParseAddress(a.Email); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ParseAddress accepts exactly one bare addr-spec (RFC 5322 §3.4.1), like
+// ada@example.com: no display name, no group, no line break, no control
+// character, no space, at most 254 octets, a local part and a domain name
+// (no address literal). It returns the address unchanged.
+func ParseAddress(s string) (string, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return "", ErrLineBreak
+	}
+	if err := CheckHeader(s, MaxAddressLength); err != nil {
+		return "", err
+	}
+	if len(s) > MaxAddressLength {
+		return "", ErrTooLong
+	}
+	if s == "" || strings.ContainsAny(s, "<>,; \t") {
+		return "", ErrAddress
+	}
+	a, err := netmail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s {
+		return "", ErrAddress
+	}
+	local, domain, ok := strings.Cut(a.Address, "@")
+	if !ok || local == "" || domain == "" || strings.HasPrefix(domain, "[") {
+		return "", ErrAddress
+	}
+	return a.Address, nil
+}
+
+// ParseMailbox reads a configured sender such as "Acme Billing
+// <billing@acme.example>" or "billing@acme.example".
+func ParseMailbox(s string) (Address, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return Address{}, ErrLineBreak
+	}
+	a, err := netmail.ParseAddress(s)
+	if err != nil {
+		return Address{}, ErrAddress
+	}
+	out := Address{Name: a.Name, Email: a.Address}
+	if err := out.Check(); err != nil {
+		return Address{}, err
+	}
+	return out, nil
+}
+
+func (a Address) netAddress() *netmail.Address {
+	return &netmail.Address{Name: a.Name, Address: a.Email}
+}
