@@ -170,22 +170,10 @@ func (a *app) auditCSV(c echo.Context) error {
 	if err := a.store.Audit(ctx, audit); err != nil {
 		return err
 	}
-	rc := http.NewResponseController(c.Response().Writer)
-	_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="paylinks-audit-`+a.now().UTC().Format("2006-01-02")+`.csv"`)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(http.StatusOK)
+	a.startDownload(c, "text/csv; charset=utf-8", "paylinks-audit", "csv")
 	w := csv.NewWriter(c.Response())
 	row := make([]string, 0, len(auditCSVHeader))
-	write := func(cells []string) error {
-		for i := range cells {
-			cells[i] = neutralise(cells[i])
-		}
-		return w.Write(cells)
-	}
+	write := csvCellWriter(w)
 	if err := write(append(row[:0], auditCSVHeader...)); err != nil {
 		return err
 	}

@@ -30,6 +30,29 @@ func neutralise(cell string) string {
 	return cell
 }
 
+// startDownload sends the headers of a file download (attachment, nosniff,
+// no-store) with the export's own write deadline, and the 200 status.
+func (a *app) startDownload(c echo.Context, contentType, name, ext string) {
+	rc := http.NewResponseController(c.Response().Writer)
+	_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, contentType)
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+"-"+a.now().UTC().Format("2006-01-02")+"."+ext+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(http.StatusOK)
+}
+
+// csvCellWriter writes rows with every cell neutralised.
+func csvCellWriter(w *csv.Writer) func([]string) error {
+	return func(cells []string) error {
+		for i := range cells {
+			cells[i] = neutralise(cells[i])
+		}
+		return w.Write(cells)
+	}
+}
+
 // exportLimiter lets each user run one export at a time.
 type exportLimiter struct {
 	mu      sync.Mutex
@@ -79,22 +102,10 @@ func (a *app) exportCSV(c echo.Context) error {
 	}
 	admin := u.Role == db.RoleAdmin
 	header := exportHeader(admin)
-	rc := http.NewResponseController(c.Response().Writer)
-	_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="paylinks-`+a.now().UTC().Format("2006-01-02")+`.csv"`)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(http.StatusOK)
+	a.startDownload(c, "text/csv; charset=utf-8", "paylinks", "csv")
 	w := csv.NewWriter(c.Response())
 	row := make([]string, 0, len(header))
-	write := func(cells []string) error {
-		for i := range cells {
-			cells[i] = neutralise(cells[i])
-		}
-		return w.Write(cells)
-	}
+	write := csvCellWriter(w)
 	if err := write(append(row[:0], header...)); err != nil {
 		return err
 	}

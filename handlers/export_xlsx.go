@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/xuri/excelize/v2"
@@ -65,14 +64,7 @@ func (a *app) exportXLSX(c echo.Context) error {
 	if err := sw.Flush(); err != nil {
 		return err
 	}
-	rc := http.NewResponseController(c.Response().Writer)
-	_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-	h.Set(echo.HeaderContentDisposition, `attachment; filename="paylinks-`+a.now().UTC().Format("2006-01-02")+`.xlsx"`)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(http.StatusOK)
+	a.startDownload(c, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "paylinks", "xlsx")
 	if _, err := f.WriteTo(c.Response()); err != nil {
 		logFrom(ctx, a.log).Error("xlsx export interrupted", "rows", rowNum-2, "err", err)
 	}
