@@ -40,6 +40,9 @@ type Store struct {
 	path  string
 	// Now is the clock every write uses; tests replace it.
 	Now func() time.Time
+
+	trigrams trigramStats // substring search: trigram document counts
+	tierCap  int          // search tier cap; 0 = defaultTierCap (tests lower it)
 }
 
 // pragmas apply to every pooled connection because they live in the DSN.
@@ -52,7 +55,9 @@ func DSN(path string, readOnly bool) string {
 	if readOnly {
 		// Readers: query_only, a 16 MiB page cache each and memory-mapped
 		// reads (no pread per page), for searches and exports over big tables.
-		return u + "&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=mmap_size(268435456)"
+		// The map covers up to 2 GiB (SQLite's ceiling; a million links take
+		// 1.4 GiB): address space only, the kernel's page cache backs it.
+		return u + "&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=mmap_size(2147418112)"
 	}
 	return u + "&_txlock=immediate"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,6 +50,8 @@ type LinkQuery struct {
 	After  string // cursor of the last row of the previous page
 	Before string // cursor of the first row of the next page (going back)
 	Limit  int
+	// CountUpTo > 0 asks for SearchPage.Total, counted up to CountUpTo+1.
+	CountUpTo int
 }
 
 // SearchPage is one page of results.
@@ -57,6 +60,9 @@ type SearchPage struct {
 	// Next and Prev are cursors for the following and preceding pages; empty
 	// when there is none.
 	Next, Prev string
+	// Total is the number of matches, up to LinkQuery.CountUpTo+1; -1
+	// when not asked for.
+	Total int
 }
 
 // cursor is the keyset position of a row: its match rank, sort value and id.
@@ -176,18 +182,36 @@ func (q LinkQuery) filters() ([]string, []any) {
 	return where, args
 }
 
-// base is the FROM and WHERE shared by the page and the count; it always
-// ends in a WHERE clause, so callers append conditions with AND.
-func (q LinkQuery) base() (string, []any) {
+// from is the FROM and WHERE shared by the page and the count, and the SQL
+// of a row's match rank; it always ends in a WHERE clause, so callers append
+// conditions with AND. With a term, hits is either the matches already
+// found tier by tier (a JSON object of link id to rank) or "" to find them in
+// SQL (the fallback for terms matching more than the tier cap).
+// A count selects no columns.
+func (q LinkQuery) from(hits string, count bool) (query, rank string, args []any) {
 	var sb strings.Builder
-	var args []any
-	if q.hasSearch() {
+	sel, from := "SELECT 1", " FROM links l"
+	if !count {
+		sel, from = "SELECT "+linkCols, linkFrom
+	}
+	switch {
+	case !q.hasSearch():
+		rank = "0"
+		sb.WriteString(sel + ", 0" + from)
+	case hits != "":
+		// json_each drives: one rowid probe per hit, whatever the table size.
+		rank = "h.value"
+		sb.WriteString(sel + ", h.value FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)")
+		if !count {
+			sb.WriteString(" LEFT JOIN users u ON u.id = l.created_by")
+		}
+		args = append(args, hits)
+	default:
+		rank = "best.rank"
 		cte, a := q.hitsCTE()
 		sb.WriteString(cte)
 		args = append(args, a...)
-		sb.WriteString("SELECT " + linkCols + ", best.rank" + linkFrom + " JOIN best ON best.link_id = l.id")
-	} else {
-		sb.WriteString("SELECT " + linkCols + ", 0" + linkFrom)
+		sb.WriteString(sel + ", best.rank" + from + " JOIN best ON best.link_id = l.id")
 	}
 	where, a := q.filters()
 	args = append(args, a...)
@@ -195,18 +219,60 @@ func (q LinkQuery) base() (string, []any) {
 		where = []string{"1"}
 	}
 	sb.WriteString(" WHERE " + strings.Join(where, " AND "))
-	return sb.String(), args
+	return sb.String(), rank, args
+}
+
+// hasFilters reports whether any filter narrows the matches.
+func (q LinkQuery) hasFilters() bool {
+	return len(q.Statuses) > 0 || q.Currency != "" || q.CreatedBy != 0 || !q.CreatedFrom.IsZero() ||
+		!q.CreatedTo.IsZero() || !q.ExpiresFrom.IsZero() || !q.ExpiresTo.IsZero()
 }
 
 // SearchLinks returns one page of links matching q, ranked exact, prefix,
-// substring, then in q.Sort order. Only bound parameters reach SQL; no LIKE
-// is used, so % and _ in the term are ordinary characters.
+// substring, then in q.Sort order, and the total when q.CountUpTo asks for
+// it. Only bound parameters reach SQL; no LIKE is used, so % and _ in the
+// term are ordinary characters.
 func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error) {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "") // SQLite strings end at NUL
+	hits, err := s.resolveHits(ctx, q)
+	if err != nil {
+		return SearchPage{}, err
+	}
+	return s.searchPage(ctx, q, hits)
+}
+
+// resolveHits finds the term's matches tier by tier (see matches); "" when
+// there is no term or a tier holds more than the cap, and SQL must rank.
+func (s *Store) resolveHits(ctx context.Context, q LinkQuery) (string, error) {
+	if !q.hasSearch() {
+		return "", nil
+	}
+	m, ok, err := s.matches(ctx, q)
+	if err != nil || !ok {
+		return "", err
+	}
+	if len(m.rank) == 0 {
+		return "{}", nil
+	}
+	b := make([]byte, 0, 16*len(m.rank))
+	b = append(b, '{')
+	for i, id := range m.order {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, int64(m.rank[id]), 10)
+	}
+	return string(append(b, '}')), nil
+}
+
+func (s *Store) searchPage(ctx context.Context, q LinkQuery, hits string) (SearchPage, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	query, args := q.base()
+	query, rank, args := q.from(hits, false)
 	col := sortColumn(q.Sort)
 	backward := false
 	var pos cursor
@@ -217,22 +283,21 @@ func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error
 		pos, havePos = decodeCursor(q.Before)
 		backward = havePos
 	}
-	// Keyset condition.
 	// Keyset condition and order: by match rank (searches only), then the
 	// sort key, then the id; all descending but the rank.
 	cond, order := "", ""
 	if q.hasSearch() {
 		if havePos {
 			if backward {
-				cond = fmt.Sprintf("(best.rank < ? OR (best.rank = ? AND (%s, l.id) > (?, ?)))", col)
+				cond = fmt.Sprintf("(%[1]s < ? OR (%[1]s = ? AND (%[2]s, l.id) > (?, ?)))", rank, col)
 			} else {
-				cond = fmt.Sprintf("(best.rank > ? OR (best.rank = ? AND (%s, l.id) < (?, ?)))", col)
+				cond = fmt.Sprintf("(%[1]s > ? OR (%[1]s = ? AND (%[2]s, l.id) < (?, ?)))", rank, col)
 			}
 			args = append(args, pos.Rank, pos.Rank, pos.Val, pos.ID)
 		}
-		order = fmt.Sprintf(" ORDER BY best.rank ASC, %s DESC, l.id DESC", col)
+		order = fmt.Sprintf(" ORDER BY %s ASC, %s DESC, l.id DESC", rank, col)
 		if backward {
-			order = fmt.Sprintf(" ORDER BY best.rank DESC, %s ASC, l.id ASC", col)
+			order = fmt.Sprintf(" ORDER BY %s DESC, %s ASC, l.id ASC", rank, col)
 		}
 	} else {
 		if havePos {
@@ -284,7 +349,12 @@ func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error
 			got[i], got[j] = got[j], got[i]
 		}
 	}
-	p := SearchPage{}
+	p := SearchPage{Total: -1}
+	if q.CountUpTo > 0 {
+		if p.Total, err = s.count(ctx, q, hits, q.CountUpTo); err != nil {
+			return SearchPage{}, err
+		}
+	}
 	for _, r := range got {
 		p.Links = append(p.Links, r.link)
 	}
@@ -340,7 +410,23 @@ func (w *rankScanner) Scan(dest ...any) error { return w.r.Scan(append(dest, w.r
 // without counting a million rows.
 func (s *Store) CountLinksMatching(ctx context.Context, q LinkQuery, limit int) (int, error) {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
-	query, args := q.base()
+	hits, err := s.resolveHits(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	return s.count(ctx, q, hits, limit)
+}
+
+// count counts q's matches up to limit+1. Matches found tier by tier and
+// no filter: the hits are the answer, no query needed.
+func (s *Store) count(ctx context.Context, q LinkQuery, hits string, limit int) (int, error) {
+	if hits == "{}" {
+		return 0, nil
+	}
+	if hits != "" && !q.hasFilters() {
+		return min(strings.Count(hits, ":"), limit+1), nil
+	}
+	query, _, args := q.from(hits, true)
 	var n int
 	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+" LIMIT ?)", append(args, limit+1)...).Scan(&n)
 	return n, err
@@ -377,10 +463,14 @@ func (s *Store) SingleReferenceHit(ctx context.Context, term string) (int64, boo
 // StreamLinks calls fn for every link matching q, in page order, reading in
 // keyset batches so memory stays flat whatever the count; fn's error stops it.
 func (s *Store) StreamLinks(ctx context.Context, q LinkQuery, fn func(Link) error) error {
-	q.Limit = 1000
-	q.Before = ""
+	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
+	q.Limit, q.Before, q.CountUpTo = 1000, "", 0
+	hits, err := s.resolveHits(ctx, q) // once: the matches, then page by page
+	if err != nil {
+		return err
+	}
 	for {
-		p, err := s.SearchLinks(ctx, q)
+		p, err := s.searchPage(ctx, q, hits)
 		if err != nil {
 			return err
 		}

@@ -197,22 +197,23 @@ func (a *app) links(c echo.Context) error {
 			return c.Redirect(http.StatusSeeOther, a.url(RouteLink, id))
 		}
 	}
-	page, err := a.store.SearchLinks(ctx, s.query)
-	if err != nil {
-		return err
-	}
 	// The total is counted on the first page and carried in the page links,
 	// so a deep page costs one keyset query, not a count of 10,000 rows.
-	total, carried := -1, c.QueryParam("total")
+	total := -1
 	if !firstPage {
-		if n, err := strconv.Atoi(carried); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(c.QueryParam("total")); err == nil && n >= 0 {
 			total = n
 		}
 	}
 	if total < 0 {
-		if total, err = a.store.CountLinksMatching(ctx, s.query, countCap); err != nil {
-			return err
-		}
+		s.query.CountUpTo = countCap
+	}
+	page, err := a.store.SearchLinks(ctx, s.query)
+	if err != nil {
+		return err
+	}
+	if total < 0 {
+		total = page.Total
 	}
 	base := a.url(RouteLinks)
 	vals := s.values()

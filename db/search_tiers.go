@@ -1,0 +1,240 @@
+package db
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A search finds its matches tier by tier with one indexed query each —
+// exact keys, key prefixes, trigram substrings — and ranks them in Go; the
+// page and the count then probe links by rowid for those ids only. A tier
+// holding more than tierCap links (a term like "INV" on a million links)
+// falls back to ranking in one SQL statement (hitsCTE), which is slower but
+// orders any number of matches.
+const defaultTierCap = 10000
+
+// rareTrigramDocs is how many links a trigram may appear in and still be
+// worth narrowing by: the substring tier asks for the links holding up to
+// three of the term's rarest trigrams (at most this many candidates, usually
+// far fewer: on a million seeded links, 499 and 999 each appear in ~6,000
+// links and together in ~400) and checks the whole term on those only. Counting a
+// trigram's links up to this cap takes ~2 ms once; the count is cached.
+const rareTrigramDocs = 20000
+
+// trigramTTL is how long a trigram's document count is trusted. Counts only
+// steer which trigrams are queried; results are always checked, so a stale
+// count costs speed, never correctness.
+const trigramTTL = time.Hour
+
+// matchSet is a term's matches: link id to best (lowest) rank.
+type matchSet struct {
+	rank  map[int64]int
+	order []int64 // ids in the order found, for a stable encoding
+}
+
+func (m *matchSet) add(id int64, rank int) {
+	if r, ok := m.rank[id]; !ok {
+		m.rank[id] = rank
+		m.order = append(m.order, id)
+	} else if rank < r {
+		m.rank[id] = rank
+	}
+}
+
+// matches finds q.Term's matches: exact keys and amounts (rank 0), key
+// prefixes from 3 characters (rank 1), and substrings from 3 characters
+// (rank 2). ok is false when a tier holds more than the cap.
+func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, err error) {
+	limit := s.tierCap
+	if limit <= 0 {
+		limit = defaultTierCap
+	}
+	m.rank = map[int64]int{}
+	tier := func(rank int, query string, args ...any) error {
+		if !ok {
+			return nil
+		}
+		ids, err := s.ids(ctx, query+" LIMIT ?", append(args, limit+1)...)
+		if err != nil {
+			return err
+		}
+		if len(ids) > limit {
+			ok = false
+		}
+		for _, id := range ids {
+			m.add(id, rank)
+		}
+		return nil
+	}
+	ok = true
+	if err := tier(0, "SELECT link_id FROM link_keys WHERE key = ? AND kind <> 'amount'", q.Term); err != nil {
+		return m, false, err
+	}
+	if len(q.AmountTexts) > 0 {
+		args := make([]any, len(q.AmountTexts))
+		for i, a := range q.AmountTexts {
+			args[i] = a
+		}
+		if err := tier(0, "SELECT link_id FROM link_keys WHERE kind = 'amount' AND key IN ("+placeholders(len(args))+")", args...); err != nil {
+			return m, false, err
+		}
+	}
+	if len([]rune(q.Term)) >= 3 {
+		args := []any{q.Term, prefixUpper(q.Term)}
+		for _, k := range prefixKinds {
+			args = append(args, k)
+		}
+		if err := tier(1, "SELECT link_id FROM link_keys WHERE key >= ? AND key < ? AND kind IN ("+placeholders(len(prefixKinds))+")", args...); err != nil {
+			return m, false, err
+		}
+		query, args, err := s.substringQuery(ctx, q.Term)
+		if err != nil {
+			return m, false, err
+		}
+		if err := tier(2, query, args...); err != nil {
+			return m, false, err
+		}
+	}
+	return m, ok, nil
+}
+
+// ids runs a query of one integer column.
+func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// substringQuery is the SQL of the substring tier for a term of 3+
+// characters. The plain FTS5 phrase walks the postings of every trigram in
+// the term, and a reference like INV-2026-0001234 is made mostly of
+// trigrams that a million links share: 50+ ms. For an ASCII term with a
+// rare trigram it asks the index for the links holding its rarest
+// trigrams instead (a millisecond or two), and keeps those whose
+// columns contain the whole term, case-insensitively, as the phrase would.
+// Non-ASCII terms keep the phrase: lower() in SQLite folds ASCII only.
+func (s *Store) substringQuery(ctx context.Context, term string) (string, []any, error) {
+	phrase := "SELECT rowid FROM links_fts WHERE links_fts MATCH ?"
+	folded := strings.ToLower(term)
+	tris := trigrams(folded)
+	if !isASCII(term) || len(tris) < 2 {
+		return phrase, []any{escapeFTS(term)}, nil
+	}
+	type scored struct {
+		tri       string
+		pos, docs int
+	}
+	sc := make([]scored, 0, len(tris))
+	for _, t := range tris {
+		n, err := s.trigramDocs(ctx, t)
+		if err != nil {
+			return "", nil, err
+		}
+		sc = append(sc, scored{t, strings.Index(folded, t), n})
+	}
+	slices.SortStableFunc(sc, func(a, b scored) int { return a.docs - b.docs })
+	if sc[0].docs > rareTrigramDocs {
+		return phrase, []any{escapeFTS(term)}, nil
+	}
+	// Up to three rare trigrams, apart from each other where possible:
+	// overlapping ones (n14, an1) say little more than one of them.
+	var chosen []scored
+	for _, apart := range []bool{true, false} {
+		for _, c := range sc {
+			if len(chosen) == 3 || c.docs > rareTrigramDocs {
+				break
+			}
+			ok := !slices.Contains(chosen, c)
+			for _, o := range chosen {
+				if apart && c.pos > o.pos-3 && c.pos < o.pos+3 {
+					ok = false
+				}
+			}
+			if ok {
+				chosen = append(chosen, c)
+			}
+		}
+	}
+	parts := make([]string, len(chosen))
+	for i, c := range chosen {
+		parts[i] = escapeFTS(c.tri)
+	}
+	match := strings.Join(parts, " AND ")
+	return `SELECT l.id FROM links_fts f CROSS JOIN links l ON l.id = f.rowid WHERE links_fts MATCH ? AND (
+		instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
+		instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?))`,
+		[]any{match, folded, folded, folded, folded}, nil
+}
+
+// trigrams returns the distinct three-byte windows of an ASCII string.
+func trigrams(s string) []string {
+	var out []string
+	for i := 0; i+3 <= len(s); i++ {
+		if t := s[i : i+3]; !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// trigramStats caches how many links hold each trigram, counted up to
+// rareTrigramDocs+1 (a bounded probe, cheap for common trigrams too).
+type trigramStats struct {
+	mu   sync.Mutex
+	docs map[string]trigramCount
+}
+
+type trigramCount struct {
+	docs int
+	at   time.Time
+}
+
+// maxTrigramStats bounds the cache; it is cleared when full. Real data has
+// a few thousand distinct trigrams; this only guards against odd input.
+const maxTrigramStats = 50000
+
+func (s *Store) trigramDocs(ctx context.Context, tri string) (int, error) {
+	st := &s.trigrams
+	now := time.Now()
+	st.mu.Lock()
+	c, ok := st.docs[tri]
+	st.mu.Unlock()
+	if ok && now.Sub(c.at) < trigramTTL {
+		return c.docs, nil
+	}
+	var n int
+	if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM links_fts WHERE links_fts MATCH ? LIMIT ?)",
+		escapeFTS(tri), rareTrigramDocs+1).Scan(&n); err != nil {
+		return 0, err
+	}
+	st.mu.Lock()
+	if st.docs == nil || len(st.docs) >= maxTrigramStats {
+		st.docs = map[string]trigramCount{}
+	}
+	st.docs[tri] = trigramCount{n, now}
+	st.mu.Unlock()
+	return n, nil
+}
