@@ -83,8 +83,8 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 		}
 		l, _, err := st.CreateLink(ctx, NewLink{
 			IdempotencyKey: fmt.Sprintf("idem-%d", i), CustomerID: fmt.Sprintf("CUST-%d", rng.IntN(60)),
-			CustomerEmail:    fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(pick(words[:5])), pick([]string{"perlman", "torvalds", "Lovelace"}), rng.IntN(30)),
-			Country:          "DE", AmountMinor: amount, AmountText: fmt.Sprintf("%d.%02d", amount/100, amount%100), Currency: pick([]string{"EUR", "USD"}),
+			CustomerEmail: fmt.Sprintf("%s.%s%d@example.com", strings.ToLower(pick(words[:5])), pick([]string{"perlman", "torvalds", "Lovelace"}), rng.IntN(30)),
+			Country:       "DE", AmountMinor: amount, AmountText: fmt.Sprintf("%d.%02d", amount/100, amount%100), Currency: pick([]string{"EUR", "USD"}),
 			WebsiteReference: fmt.Sprintf("%s-2026-%05d", pick([]string{"INV", "inv", "Ord"}), rng.IntN(400)), Note: note,
 			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
 			CreatedBy: u.ID, AllowDuplicate: true,
