@@ -794,3 +794,60 @@ func TestEmailRateLimitPerUser(t *testing.T) {
 		t.Fatalf("%d emails, want 4", n)
 	}
 }
+
+// TestListTicksOpenLinksForBatchEmail: on the list, finance staff tick the
+// open links and email them in one go; links that cannot be emailed have no
+// box, viewers get no form, and a double submit queues one batch.
+func TestListTicksOpenLinksForBatchEmail(t *testing.T) {
+	m := newMailEnv(t, false)
+	second := m.openLink(t, "INV-2", "Bob")
+	expired := m.openLinkUntil(t, "INV-3", "", m.clock.Now().Add(time.Minute))
+	m.clock.Advance(2 * time.Minute)
+
+	list := m.b.get("/links")
+	form := list.find("form[data-testid=batch-email]")
+	if form.Length() != 1 {
+		t.Fatalf("no batch email form on the list for finance")
+	}
+	var boxes []string
+	form.Find("input[name=ids]").Each(func(_ int, s *goquerySelection) {
+		v, _ := s.Attr("value")
+		boxes = append(boxes, v)
+	})
+	want := []string{strconv.FormatInt(second.ID, 10), strconv.FormatInt(m.link.ID, 10)}
+	if strings.Join(boxes, ",") != strings.Join(want, ",") {
+		t.Fatalf("checkboxes for links %v, want the open ones %v (not expired link %d)", boxes, want, expired.ID)
+	}
+	if rows := list.find("[data-testid=links-row]").Length(); rows != 3 {
+		t.Fatalf("%d rows, want all 3 links listed", rows)
+	}
+	// Submit the form as the browser would, with both boxes ticked.
+	vals := url.Values{"ids": boxes}
+	form.Find("input[type=hidden]").Each(func(_ int, s *goquerySelection) {
+		n, _ := s.Attr("name")
+		v, _ := s.Attr("value")
+		vals.Set(n, v)
+	})
+	action, _ := form.Attr("action")
+	first := m.b.post(action, vals)
+	if first.status() != http.StatusSeeOther || !strings.HasPrefix(first.location(), "/links/email/batches/") {
+		t.Fatalf("batch: %d %q", first.status(), first.location())
+	}
+	if again := m.b.post(action, vals); again.location() != first.location() {
+		t.Fatalf("double submit made a second batch: %q then %q", first.location(), again.location())
+	}
+	if n := m.drain(t); n != 2 {
+		t.Fatalf("worker sent %d emails, want 2", n)
+	}
+	if got := len(m.smtp.Messages()); got != 2 {
+		t.Fatalf("%d messages, want one per ticked link", got)
+	}
+
+	m.addUser("viewer@example.com", db.RoleViewer)
+	v := m.browser()
+	v.login("viewer@example.com")
+	vl := v.get("/links")
+	if vl.find("form[data-testid=batch-email]").Length() != 0 || vl.find("input[name=ids]").Length() != 0 {
+		t.Fatal("a viewer sees the batch email form")
+	}
+}

@@ -232,8 +232,15 @@ func (a *app) links(c echo.Context) error {
 	for _, u := range users {
 		p.Creators = append(p.Creators, views.Option{Value: itoa(u.ID), Label: u.Name})
 	}
+	canWrite := roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance]
+	now := a.now()
 	for _, l := range page.Links {
-		p.Rows = append(p.Rows, a.linkRow(l))
+		r := a.linkRow(l)
+		r.Emailable = canWrite && emailBlocker(l, now) == ""
+		p.Rows = append(p.Rows, r)
+	}
+	if canWrite {
+		p.BatchEmail = &views.BatchEmailForm{Action: a.url(RouteLinksEmail), FormToken: newFormToken()}
 	}
 	if page.Next != "" {
 		v := s.values()
@@ -247,7 +254,7 @@ func (a *app) links(c echo.Context) error {
 		v.Set("total", strconv.Itoa(total))
 		p.PrevURL = withQuery(base, v)
 	}
-	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {
+	if canWrite {
 		p.NewURL = a.url(RouteLinkNew)
 	}
 	if c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") == "" {

@@ -55,6 +55,8 @@ type LinkRow struct {
 	Reference        string
 	Created          string
 	Expires          string
+	// Emailable rows get a checkbox when the page offers batch email.
+	Emailable bool
 }
 
 // LinksPage is the list of links with its search and filters.
@@ -76,6 +78,14 @@ type LinksPage struct {
 	Creators   []Option
 	Sorts      []Option
 	Searched   bool // a term or a filter is set
+	// BatchEmail is the form that emails the ticked links; nil for viewers.
+	BatchEmail *BatchEmailForm
+}
+
+// BatchEmailForm posts the ticked links' ids to be emailed together.
+type BatchEmailForm struct {
+	Action    string
+	FormToken string // one submission: a double click queues one batch
 }
 
 // LinkFilter is the search form's state, as in the URL.
@@ -157,4 +167,14 @@ type CustomerPage struct {
 	Layout  Layout
 	Title   string
 	Message string
+}
+
+// anyEmailable reports whether any row can be ticked for batch email.
+func anyEmailable(rows []LinkRow) bool {
+	for _, r := range rows {
+		if r.Emailable {
+			return true
+		}
+	}
+	return false
 }
