@@ -969,3 +969,28 @@ func oneLine(s string) string {
 	}
 	return clean(s)
 }
+
+// RejectedRetention is how long refused webhook attempts are kept.
+const RejectedRetention = 30 * 24 * time.Hour
+
+// PruneRejectedWebhooks deletes up to limit refused attempts received
+// before the cut-off, oldest first, and returns how many. Only refused
+// attempts can be deleted; a trigger keeps every other delivery.
+func (s *Store) PruneRejectedWebhooks(ctx context.Context, before time.Time, limit int) (int, error) {
+	var due bool
+	if err := s.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE kind = 'rejected' AND received_at < ?)",
+		ms(before)).Scan(&due); err != nil || !due {
+		return 0, err
+	}
+	var n int64
+	err := s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE kind = 'rejected' AND received_at < ? ORDER BY id LIMIT ?)`, ms(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

@@ -544,3 +544,32 @@ func TestWebhookWriterReusesItsStatements(t *testing.T) {
 		t.Fatalf("types %v, %v", types, err)
 	}
 }
+
+func TestOldRefusedAttemptsArePrunedEverythingElseKept(t *testing.T) {
+	st := mustOpenDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	old := db.WebhookDelivery{ReceivedAt: t0, IP: "203.0.113.9", BodySHA256: "old", BodySize: 1, RejectReason: "bad signature"}
+	recent := db.WebhookDelivery{ReceivedAt: t0.Add(40 * 24 * time.Hour), IP: "203.0.113.9", BodySHA256: "new", BodySize: 1, RejectReason: "stale timestamp"}
+	ev := whEvent("evt-old", db.EffectNone, db.Link{})
+	ev.ReceivedAt = t0
+	ingest(t, st, old, recent, ev)
+	cut := t0.Add(40*24*time.Hour - db.RejectedRetention)
+	if n, err := st.PruneRejectedWebhooks(ctx, cut, 100); err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want the one old refused attempt", n, err)
+	}
+	page, err := st.ListWebhookDeliveries(ctx, db.WebhookFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, r := range page.Rows {
+		left = append(left, r.BodySHA256)
+	}
+	if strings.Join(left, ",") != "new,sha-evt-old" && strings.Join(left, ",") != "sha-evt-old,new" {
+		t.Fatalf("deliveries left %v, want the recent refusal and the old event", left)
+	}
+	if n, _ := st.PruneRejectedWebhooks(ctx, cut, 100); n != 0 {
+		t.Fatalf("second prune deleted %d", n)
+	}
+}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/paylinks/paylinks/db"
 )
 
 // ExpiryStore is what the expiry sweeper needs. *db.Store implements it.
 type ExpiryStore interface {
 	ExpireLinks(ctx context.Context, now time.Time, limit int) (int, error)
+	PruneRejectedWebhooks(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // DefaultExpiryInterval is how often the sweeper runs: the contract asks
@@ -21,7 +24,8 @@ const expiryBatch = 500
 
 // ExpirySweeper moves open links whose checkout session has expired to
 // expired, each with a timeline line: once when Run starts (catching up
-// after downtime), then every Interval, until its context ends.
+// after downtime), then every Interval, until its context ends. Each sweep
+// also drops refused webhook attempts older than db.RejectedRetention.
 type ExpirySweeper struct {
 	store    ExpiryStore
 	now      func() time.Time
@@ -44,16 +48,35 @@ func NewExpirySweeper(store ExpiryStore, now func() time.Time, interval time.Dur
 	return &ExpirySweeper{store: store, now: now, interval: interval, log: log.With("component", "expiry")}
 }
 
-// Sweep expires every overdue open link now and returns how many.
+// Sweep expires every overdue open link now and returns how many, then
+// prunes old refused webhook attempts.
 func (s *ExpirySweeper) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		n, err := s.store.ExpireLinks(ctx, s.now(), expiryBatch)
 		total += n
-		if err != nil || n < expiryBatch {
+		if err != nil {
 			return total, err
 		}
+		if n < expiryBatch {
+			break
+		}
 	}
+	pruned := 0
+	for {
+		n, err := s.store.PruneRejectedWebhooks(ctx, s.now().Add(-db.RejectedRetention), expiryBatch)
+		pruned += n
+		if err != nil {
+			return total, err
+		}
+		if n < expiryBatch {
+			break
+		}
+	}
+	if pruned > 0 {
+		s.log.Info("refused webhook attempts pruned", "count", pruned, "older_than", db.RejectedRetention.String())
+	}
+	return total, nil
 }
 
 // Run sweeps at once, then every interval, and returns when ctx ends. A
