@@ -33,6 +33,7 @@ var envVars = []envVar{
 	{"PAYLINKS_SESSION_MAX", "8h", "sign out this long after signing in, active or not"},
 	{"PAYLINKS_TRUSTED_PROXIES", "(none)", "comma-separated CIDRs whose X-Forwarded-For is trusted for the client IP"},
 	{"PAYLINKS_LOGIN_RATE", "20", "sign-in attempts per minute per client IP"},
+	{"PAYLINKS_WEBHOOK_RATE", "50", "webhook requests per second per client IP, with bursts of four times as many; beyond it 429 and StableMint retries"},
 	{"PAYLINKS_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"PAYLINKS_LOG_FORMAT", "text on a terminal, json otherwise", "text or json"},
 	{"PAYLINKS_SMTP_URL", "none: emails are kept in the local mailbox (/admin/mailbox), not sent", "smtp://user:pass@host:587 (STARTTLS required), smtps://user:pass@host:465 (implicit TLS), or smtp://host:port?tls=none (plain text, local test servers only)"},
@@ -54,6 +55,7 @@ type Config struct {
 	AbsoluteTimeout time.Duration
 	TrustedProxies  []*net.IPNet
 	LoginRate       int
+	WebhookRate     int
 	LogLevel        slog.Level
 	LogFormat       string // "text", "json" or "" (decide by terminal)
 	// SMTP is the mail server; nil keeps emails in the local mailbox.
@@ -138,6 +140,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		bad("PAYLINKS_LOGIN_RATE", "want a whole number from 1 to 10000")
 	}
 	c.LoginRate = rate
+	whRate, err := strconv.Atoi(get("PAYLINKS_WEBHOOK_RATE", "50"))
+	if err != nil || whRate < 1 || whRate > 100000 {
+		bad("PAYLINKS_WEBHOOK_RATE", "want a whole number from 1 to 100000")
+	}
+	c.WebhookRate = whRate
 	if err := c.LogLevel.UnmarshalText([]byte(get("PAYLINKS_LOG_LEVEL", "info"))); err != nil {
 		bad("PAYLINKS_LOG_LEVEL", "want debug, info, warn or error")
 	}

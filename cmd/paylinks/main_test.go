@@ -150,6 +150,7 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		"PAYLINKS_TRUSTED_PROXIES": "10.0.0.0/99",
 		"PAYLINKS_LOG_LEVEL":       "loud",
 		"PAYLINKS_LOGIN_RATE":      "0",
+		"PAYLINKS_WEBHOOK_RATE":    "lots",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -93,6 +93,7 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		Logger: log, Store: st, Hasher: hasher, BaseURL: base, SessionKeys: keys,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
 		TrustedProxies: cfg.TrustedProxies, LoginRatePerMinute: cfg.LoginRate,
+		WebhookRatePerSecond: float64(cfg.WebhookRate), WebhookBurst: 4 * cfg.WebhookRate,
 		Client: client, Minter: minter, SandboxMode: prov.Sandbox != nil,
 		Metrics: metrics, MetricsToken: cfg.MetricsToken, Breaker: prov.Client,
 		Verifier: prov.Verifier, Webhooks: webhooks,
