@@ -43,7 +43,7 @@ func startServe(t *testing.T, env map[string]string) (base string, stdout *syncB
 		done <- run(ctx, []string{"paylinks", "serve"}, envFrom(env), strings.NewReader(""), stdout, io.Discard)
 	}()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(stdout.String()); m != nil {
 			base = m[1]

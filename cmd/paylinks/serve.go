@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
@@ -131,27 +132,17 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		return err
 	}
 
-	go sweepSessions(ctx, st, cfg, log)
-	// Open links past their expiry become expired; serve stops the sweeper
-	// and waits for it before the store closes.
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	expiryDone := make(chan struct{})
-	go func() {
-		defer close(expiryDone)
-		handlers.NewExpirySweeper(st, time.Now, handlers.DefaultExpiryInterval, log).Run(sweepCtx)
-	}()
-	defer func() { stopSweep(); <-expiryDone }()
-	go minter.RunRecovery(ctx, startedAt, recoveryInterval, stuckAfter)
-	// The mail worker sends what earlier runs left queued, then what this
-	// one queues; serve waits for an attempt in progress before the store
-	// closes.
-	mailCtx, stopMail := context.WithCancel(ctx)
-	mailDone := make(chan struct{})
-	go func() {
-		defer close(mailDone)
-		mailer.Run(mailCtx)
-	}()
-	defer func() { stopMail(); <-mailDone }()
+	// Background jobs: expired sessions swept, open links past their expiry
+	// expired, links left in creating re-sent, queued emails sent. They stop
+	// when serve returns, and serve waits for each (a mint or an SMTP
+	// attempt in progress finishes) before the store closes.
+	bgCtx, stopBg := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	defer func() { stopBg(); bg.Wait() }()
+	bg.Go(func() { sweepSessions(bgCtx, st, cfg, log) })
+	bg.Go(func() { handlers.NewExpirySweeper(st, time.Now, handlers.DefaultExpiryInterval, log).Run(bgCtx) })
+	bg.Go(func() { minter.RunRecovery(bgCtx, startedAt, recoveryInterval, stuckAfter) })
+	bg.Go(func() { mailer.Run(bgCtx) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
