@@ -35,9 +35,9 @@ check:
 test: check
 	$(GO) test -race -count=1 $(PKGS)
 
-## bench: benchmarks (figures, never pass/fail)
+## bench: the benchmark table, each figure beside its same-run baseline (bench/latest.txt; under 10 min, seeding included)
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+	$(GO) run ./cmd/paylinks-bench -go=$(GO)
 
 clean:
 	rm -rf bin artifacts

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// testdata/handlers-20k.txt is real output of
+// go test -run '^$' -bench . -benchtime 20x -benchmem ./handlers
+// on a 20,000-link bench database (2 CPUs).
+func sampleRun(t *testing.T) *Run {
+	t.Helper()
+	f, err := os.Open("testdata/handlers-20k.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r Run
+	if err := r.Parse(f); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func TestParseSample(t *testing.T) {
+	r := sampleRun(t)
+	if got, want := len(r.Results), 27; got != want {
+		t.Fatalf("results: got %d, want %d", got, want)
+	}
+	if r.CPU != "AMD EPYC" {
+		t.Errorf("cpu: got %q", r.CPU)
+	}
+	for _, c := range []struct {
+		name, unit string
+		want       float64
+	}{
+		{"BenchmarkBenchDB", "links", 20000},
+		{"BenchmarkListPage/first-page/handler", "p99-ms", 5.309},
+		{"BenchmarkListPage/deep-page/baseline", "KiB/page", 33.08},
+		{"BenchmarkCreateLink", "own-p99-ms", 3.612},
+		{"BenchmarkCreateLink", "request-p50-ms", 3.848},
+		{"BenchmarkHash", "ns/op", 20540796},
+		{"BenchmarkHash", "B/op", 19925704},
+		{"BenchmarkLogin/parallel/baseline", "verifies/s", 60.00},
+		{"BenchmarkSearch/exact-stablemint-ref/baseline", "p50-ms", 0.028},
+		{"BenchmarkSearch/keyset-page/handler", "allocs/op", 6445},
+		{"BenchmarkExportCSV", "rows/s", 88924},
+		{"BenchmarkExportCSV", "peak-heap-growth-MiB", 7.515},
+		{"BenchmarkExportCSV", "export-s", 0.2249},
+		{"BenchmarkWebhookIngest/8-senders", "deliveries/s", 792.6},
+		{"BenchmarkWebhookIngest/baseline", "x-baseline", 1},
+	} {
+		got, ok := r.Metric(c.name, c.unit)
+		if !ok || got != c.want {
+			t.Errorf("%s %s: got %v (found %v), want %v", c.name, c.unit, got, ok, c.want)
+		}
+	}
+	res, _ := r.Get("BenchmarkHash")
+	if res.N != 20 || res.Procs != 2 {
+		t.Errorf("BenchmarkHash: N %d procs %d, want 20 and 2", res.N, res.Procs)
+	}
+}
+
+func TestParseEdges(t *testing.T) {
+	out := strings.Join([]string{
+		"goos: linux",
+		"cpu: Some CPU @ 2.00GHz",
+		// The name is printed before the run; something wrote to stdout
+		// before the figures came.
+		"BenchmarkSplit/a-4   \tstray output from the benchmark",
+		"more stray output",
+		"      10\t   123 ns/op\t  4.5 p99-ms",
+		// GOMAXPROCS 1: no suffix, and a name that ends in a number word.
+		"BenchmarkWebhookIngest/8-senders \t 100\t 2000 ns/op\t 500.0 deliveries/s",
+		"--- FAIL: BenchmarkSearch/prefix/handler",
+		"    search_bench_test.go:10: status 500",
+		"    --- SKIP: BenchmarkLogin/parallel",
+		"--- BENCH: BenchmarkBenchDB-2",
+		"    list_bench_test.go:35: seeding 2000 links into /tmp/x.db (once)",
+		"BenchmarkOdd-2 \t 3\t 10 ns/op\t oops",         // odd number of fields: not a result
+		"BenchmarkNoNs-2 \t 3\t 10 things/op",           // no ns/op: not a result
+		"Benchmarks are figures, never pass/fail.",      // prose
+		"BenchmarkAfter-2 \t 7\t 1.5e+06 ns/op\t 2 x/s", // exponent
+		"FAIL",
+	}, "\n")
+	var r Run
+	if err := r.Parse(strings.NewReader(out)); err != nil {
+		t.Fatal(err)
+	}
+	if r.CPU != "Some CPU @ 2.00GHz" {
+		t.Errorf("cpu %q", r.CPU)
+	}
+	want := []string{"BenchmarkSplit/a", "BenchmarkWebhookIngest/8-senders", "BenchmarkAfter"}
+	if got := r.Names(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("names: got %q, want %q", got, want)
+	}
+	if v, _ := r.Metric("BenchmarkSplit/a", "p99-ms"); v != 4.5 {
+		t.Errorf("split line: p99 %v", v)
+	}
+	if res, _ := r.Get("BenchmarkSplit/a"); res.Procs != 4 || res.N != 10 {
+		t.Errorf("split line: %+v", res)
+	}
+	if res, _ := r.Get("BenchmarkWebhookIngest/8-senders"); res.Procs != 1 || res.Metrics["deliveries/s"] != 500 {
+		t.Errorf("8-senders: %+v", res)
+	}
+	if v, _ := r.Metric("BenchmarkAfter", "ns/op"); v != 1.5e6 {
+		t.Errorf("exponent: %v", v)
+	}
+	for name, want := range map[string]string{
+		"BenchmarkSearch/prefix/handler":   "failed",
+		"BenchmarkSearch/prefix/baseline":  "missing",
+		"BenchmarkLogin/parallel/handler":  "skipped",
+		"BenchmarkListPage/deep/handler":   "missing",
+		"BenchmarkSearch/prefix/handler/x": "failed",
+	} {
+		if got := r.Status(name); got != want {
+			t.Errorf("status of %s: got %s, want %s", name, got, want)
+		}
+	}
+}
+
+func TestTableSample(t *testing.T) {
+	r := sampleRun(t)
+	rows := Table(r, groupsOf(defaultGroups))
+	byFigure := map[string]Row{}
+	for _, row := range rows {
+		if row.Missing {
+			t.Errorf("missing: %+v", row)
+		}
+		byFigure[row.Figure] = row
+	}
+	for _, want := range []Row{
+		{Figure: "webhook ingest, serial", Value: "1,224/s", Baseline: "raw verify + insert, serial", BaseValue: "1,146/s", Ratio: "1.07×", Target: "≥ 0.5× baseline (#5)", Met: "yes"},
+		{Figure: "webhook ingest, 8 senders", Value: "793/s", Baseline: "raw verify + insert, serial", BaseValue: "1,146/s", Ratio: "0.692×", Target: "≥ 3× baseline (#5)", Met: "no"},
+		{Figure: "search exact-email p99", Value: "18.2 ms", Baseline: "bare SQL + templ render p99", BaseValue: "0.155 ms", Ratio: "117×", Target: "p99 < 2 ms (#6)", Met: "no"},
+		{Figure: "search substring p99", Value: "10.00 ms", Baseline: "bare SQL + templ render p99", BaseValue: "4.83 ms", Ratio: "2.07×", Target: "p99 < 40 ms (#6)", Met: "yes"},
+		{Figure: "link list deep-page p50", Value: "1.02 ms", Baseline: "bare Echo+templ, same rows p50", BaseValue: "0.133 ms", Ratio: "7.68×", Target: "—", Met: "—"},
+		{Figure: "mint: paylinks' own overhead p99", Value: "3.61 ms", Baseline: "whole request incl. StableMint p99", BaseValue: "4.90 ms", Ratio: "0.737×", Target: "p99 < 5 ms (#4)", Met: "yes"},
+		{Figure: "argon2id hash (m=19 MiB, t=2, p=1)", Value: "20.5 ms", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "< 1 s (security.md A1)", Met: "yes"},
+		{Figure: "logins per second, serial", Value: "42.9/s", Baseline: "bare argon2id verifies/s", BaseValue: "43.8/s", Ratio: "0.979×", Target: "—", Met: "—"},
+		{Figure: "CSV export, rows per second", Value: "88,924/s", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "≥ 66,667/s (1M in 15 s, #6)", Met: "yes"},
+		{Figure: "CSV export, all rows", Value: "0.225 s", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "—", Met: "—"},
+		{Figure: "CSV export, peak heap growth", Value: "7.51 MiB", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "< 64 MiB (#6)", Met: "yes"},
+	} {
+		if got := byFigure[want.Figure]; got != want {
+			t.Errorf("row %q:\n got %+v\nwant %+v", want.Figure, got, want)
+		}
+	}
+	// Every search kind, list page and login mode in the sample has a row.
+	for _, f := range []string{"search exact-website-ref p99", "search exact-stablemint-ref p99", "search prefix p99",
+		"search keyset-page p99", "link list first-page p99", "logins per second, parallel"} {
+		if _, ok := byFigure[f]; !ok {
+			t.Errorf("no row %q", f)
+		}
+	}
+	var buf bytes.Buffer
+	Render(&buf, rows)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != len(rows)+2 {
+		t.Fatalf("rendered %d lines for %d rows", len(lines), len(rows))
+	}
+	if !strings.HasPrefix(lines[0], "| figure ") || !strings.Contains(lines[0], "| met? |") {
+		t.Errorf("header line: %q", lines[0])
+	}
+}
+
+func TestTableMissing(t *testing.T) {
+	out := strings.Join([]string{
+		"BenchmarkSearch/new-kind/handler-2 \t 10\t 100 ns/op\t 1.0 p99-ms",
+		"BenchmarkSearch/new-kind/baseline-2 \t 10\t 100 ns/op\t 0.5 p99-ms",
+		"BenchmarkSearch/prefix/baseline-2 \t 10\t 100 ns/op\t 0.5 p99-ms",
+		"--- FAIL: BenchmarkSearch/prefix/handler",
+		"BenchmarkWebhookIngest/serial-2 \t 10\t 100 ns/op\t 900 deliveries/s",
+	}, "\n")
+	var r Run
+	if err := r.Parse(strings.NewReader(out)); err != nil {
+		t.Fatal(err)
+	}
+	rows := Table(&r, []string{"webhook", "search"})
+	got := map[string]Row{}
+	for _, row := range rows {
+		got[row.Figure] = row
+	}
+	check := func(figure, value, base, met string, missing bool) {
+		t.Helper()
+		row, ok := got[figure]
+		if !ok {
+			t.Fatalf("no row %q in %+v", figure, rows)
+		}
+		if row.Value != value || row.BaseValue != base || row.Met != met || row.Missing != missing {
+			t.Errorf("%s: got value %q base %q met %q missing %v; want %q %q %q %v",
+				figure, row.Value, row.BaseValue, row.Met, row.Missing, value, base, met, missing)
+		}
+	}
+	check("webhook ingest, serial", "900/s", "missing", "MISSING", true)
+	check("webhook ingest, 8 senders", "missing", "missing", "MISSING", true)
+	check("search new-kind p99", "1.00 ms", "0.500 ms", "—", false) // listed, no target
+	check("search prefix p99", "failed", "0.500 ms", "MISSING", true)
+	check("search exact… p99", "missing", "missing", "MISSING", true)
+	check("search substring… p99", "missing", "missing", "MISSING", true)
+	check("search keyset… p99", "missing", "missing", "MISSING", true)
+	if len(rows) != 7 {
+		t.Errorf("got %d rows, want 7", len(rows))
+	}
+}
+
+func TestSelectGroups(t *testing.T) {
+	gs, err := selectGroups(defaultGroups, "export, search", "search=10x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs) != 2 || gs[0].name != "search" || gs[0].benchtime != "10x" || gs[1].name != "export" || gs[1].benchtime != "1x" {
+		t.Errorf("got %+v", gs)
+	}
+	if _, err := selectGroups(defaultGroups, "nope", ""); err == nil {
+		t.Error("unknown group accepted")
+	}
+	if _, err := selectGroups(defaultGroups, "", "search"); err == nil {
+		t.Error("benchtime without = accepted")
+	}
+}
+
+func groupsOf(gs []group) []string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.name)
+	}
+	return out
+}

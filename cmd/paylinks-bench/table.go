@@ -1,0 +1,389 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// Row is one line of the table. Missing is set when the figure or the
+// baseline it is compared with did not come out of the run.
+type Row struct {
+	Figure, Value, Baseline, BaseValue, Ratio, Target, Met string
+	Missing                                                bool
+}
+
+// target is a limit from an issue: on the value, or on value ÷ baseline.
+type target struct {
+	below   bool // the figure must be below limit; otherwise at least limit
+	limit   float64
+	onRatio bool
+	text    string
+}
+
+func (t *target) met(v, ratio float64) bool {
+	x := v
+	if t.onRatio {
+		x = ratio
+	}
+	if t.below {
+		return x < t.limit
+	}
+	return x >= t.limit
+}
+
+// metric names a figure in the run: a benchmark, one of its units, and how
+// to show it.
+type metric struct {
+	bench, unit string
+	show        string  // unit shown: "ms", "/s", "s", "MiB"
+	scale       float64 // multiply the reported value (ns/op → ms is 1e-6)
+}
+
+func (m metric) get(r *Run) (float64, string) {
+	v, ok := r.Metric(m.bench, m.unit)
+	if !ok {
+		return 0, r.Status(m.bench)
+	}
+	if m.scale != 0 {
+		v *= m.scale
+	}
+	return v, ""
+}
+
+// row compares one figure with its baseline (base.bench == "" for none).
+func row(r *Run, figure string, val metric, baseLabel string, base metric, t *target) Row {
+	out := Row{Figure: figure, Baseline: "—", BaseValue: "—", Ratio: "—", Target: "—", Met: "—"}
+	v, why := val.get(r)
+	if why != "" {
+		out.Value, out.Missing = why, true
+	} else {
+		out.Value = format(v, val.show)
+	}
+	var ratio float64
+	if base.bench != "" {
+		out.Baseline = baseLabel
+		bv, bwhy := base.get(r)
+		switch {
+		case bwhy != "":
+			out.BaseValue, out.Missing = bwhy, true
+		default:
+			out.BaseValue = format(bv, base.show)
+			if why == "" && bv != 0 {
+				ratio = v / bv
+				out.Ratio = sig(ratio) + "×"
+			}
+		}
+	}
+	if t != nil {
+		out.Target = t.text
+		switch {
+		case out.Missing:
+		case t.onRatio && out.Ratio == "—":
+		default:
+			out.Met = "no"
+			if t.met(v, ratio) {
+				out.Met = "yes"
+			}
+		}
+	}
+	if out.Missing {
+		out.Met = "MISSING"
+	}
+	return out
+}
+
+// format writes v with about three significant figures.
+func format(v float64, unit string) string {
+	switch unit {
+	case "/s":
+		if v >= 100 {
+			return thousands(int64(math.Round(v))) + "/s"
+		}
+		return fmt.Sprintf("%.1f/s", v)
+	case "ms", "s", "MiB":
+		return sig(v) + " " + unit
+	}
+	return sig(v) + " " + unit
+}
+
+func sig(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 100:
+		return thousands(int64(math.Round(v)))
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// A handler/baseline family: sub-benchmarks <family>/<kind>/handler beside
+// <family>/<kind>/baseline, with kinds found in the run. Expected kinds
+// (matched by prefix) that never appear become missing rows.
+type pairFamily struct {
+	bench     string // "BenchmarkSearch"
+	label     string // "search"
+	baseLabel string // "bare SQL + templ render"
+	expect    []kindSpec
+	metrics   []pairMetric
+}
+
+type kindSpec struct {
+	prefix string
+	// targets by metric unit; nil for none
+	targets map[string]*target
+}
+
+type pairMetric struct {
+	unit, baseUnit string // e.g. "p99-ms" for both; "logins/s" vs "verifies/s"
+	show, suffix   string // "ms", " p99"
+}
+
+func (f pairFamily) kinds(r *Run) []string {
+	var out []string
+	prefix := f.bench + "/"
+	for _, n := range r.Names() {
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, "/handler") {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(n, prefix), "/handler"))
+		}
+	}
+	// A baseline whose handler did not come out still shows the kind.
+	for _, n := range r.Names() {
+		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, "/baseline") {
+			k := strings.TrimSuffix(strings.TrimPrefix(n, prefix), "/baseline")
+			if !contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (f pairFamily) rows(r *Run) []Row {
+	var out []Row
+	kinds := f.kinds(r)
+	for _, k := range kinds {
+		var spec kindSpec
+		for _, e := range f.expect {
+			if strings.HasPrefix(k, e.prefix) {
+				spec = e
+				break
+			}
+		}
+		for _, m := range f.metrics {
+			out = append(out, row(r, f.label+" "+k+m.suffix,
+				metric{bench: f.bench + "/" + k + "/handler", unit: m.unit, show: m.show},
+				f.baseLabel+m.suffix,
+				metric{bench: f.bench + "/" + k + "/baseline", unit: m.baseUnit, show: m.show},
+				spec.targets[m.unit]))
+		}
+	}
+	for _, e := range f.expect {
+		found := false
+		for _, k := range kinds {
+			found = found || strings.HasPrefix(k, e.prefix)
+		}
+		if found {
+			continue
+		}
+		for _, m := range f.metrics {
+			name := f.bench + "/" + e.prefix
+			out = append(out, row(r, f.label+" "+e.prefix+"…"+m.suffix,
+				metric{bench: name + "/handler", unit: m.unit, show: m.show},
+				f.baseLabel+m.suffix,
+				metric{bench: name + "/baseline", unit: m.baseUnit, show: m.show},
+				e.targets[m.unit]))
+		}
+	}
+	return out
+}
+
+func below(limit float64, text string) *target {
+	return &target{below: true, limit: limit, text: text}
+}
+
+func atLeast(limit float64, text string) *target {
+	return &target{limit: limit, text: text}
+}
+
+func p99Below(ms float64, issue string) map[string]*target {
+	return map[string]*target{"p99-ms": below(ms, fmt.Sprintf("p99 < %g ms (%s)", ms, issue))}
+}
+
+// Table builds every figure of the run, group by group, in the order of
+// groups; groups not listed are left out.
+func Table(r *Run, groups []string) []Row {
+	var out []Row
+	for _, g := range groups {
+		switch g {
+		case "benchdb":
+			if _, ok := r.Metric("BenchmarkBenchDB", "seed-s"); ok {
+				links, _ := r.Metric("BenchmarkBenchDB", "links")
+				var t *target
+				if links == 1_000_000 {
+					t = below(180, "< 3 min (#6)")
+				}
+				out = append(out, row(r, fmt.Sprintf("seed bench DB, %s links", thousands(int64(links))),
+					metric{bench: "BenchmarkBenchDB", unit: "seed-s", show: "s"}, "", metric{}, t))
+			} else if _, ok := r.Get("BenchmarkBenchDB"); !ok {
+				out = append(out, row(r, "bench DB ready", metric{bench: "BenchmarkBenchDB", unit: "links"}, "", metric{}, nil))
+			}
+		case "webhook":
+			out = append(out, webhookRows(r)...)
+		case "search":
+			out = append(out, searchFamily.rows(r)...)
+		case "list":
+			out = append(out, listFamily.rows(r)...)
+		case "mint":
+			for _, q := range []string{"p50", "p99"} {
+				var t *target
+				if q == "p99" {
+					t = below(5, "p99 < 5 ms (#4)")
+				}
+				out = append(out, row(r, "mint: paylinks' own overhead "+q,
+					metric{bench: "BenchmarkCreateLink", unit: "own-" + q + "-ms", show: "ms"},
+					"whole request incl. StableMint "+q,
+					metric{bench: "BenchmarkCreateLink", unit: "request-" + q + "-ms", show: "ms"}, t))
+			}
+		case "passwords":
+			out = append(out, row(r, "argon2id hash (m=19 MiB, t=2, p=1)",
+				metric{bench: "BenchmarkHash", unit: "ns/op", show: "ms", scale: 1e-6}, "", metric{},
+				below(1000, "< 1 s (security.md A1)")))
+			out = append(out, loginFamily.rows(r)...)
+		case "export":
+			links, _ := r.Metric("BenchmarkBenchDB", "links")
+			var inTime *target
+			if links == 0 || links == 1_000_000 {
+				inTime = below(15, "< 15 s for 1M (#6)")
+			}
+			out = append(out,
+				row(r, "CSV export, rows per second", metric{bench: "BenchmarkExportCSV", unit: "rows/s", show: "/s"}, "", metric{},
+					atLeast(1e6/15, "≥ 66,667/s (1M in 15 s, #6)")),
+				row(r, "CSV export, all rows", metric{bench: "BenchmarkExportCSV", unit: "export-s", show: "s"}, "", metric{}, inTime),
+				row(r, "CSV export, peak heap growth", metric{bench: "BenchmarkExportCSV", unit: "peak-heap-growth-MiB", show: "MiB"}, "", metric{},
+					below(64, "< 64 MiB (#6)")))
+		}
+	}
+	return out
+}
+
+// webhookRows: every BenchmarkWebhookIngest sub-benchmark beside its
+// baseline sub-benchmark, with issue 5's targets for serial and 8-senders.
+func webhookRows(r *Run) []Row {
+	const fam = "BenchmarkWebhookIngest/"
+	base := metric{bench: fam + "baseline", unit: "deliveries/s", show: "/s"}
+	baseLabel := "raw verify + insert, serial"
+	known := []struct {
+		sub, label string
+		t          *target
+	}{
+		{"serial", "webhook ingest, serial", &target{limit: 0.5, onRatio: true, text: "≥ 0.5× baseline (#5)"}},
+		{"8-senders", "webhook ingest, 8 senders", &target{limit: 3, onRatio: true, text: "≥ 3× baseline (#5)"}},
+	}
+	var out []Row
+	for _, k := range known {
+		out = append(out, row(r, k.label, metric{bench: fam + k.sub, unit: "deliveries/s", show: "/s"}, baseLabel, base, k.t))
+	}
+	for _, n := range r.Names() {
+		sub, ok := strings.CutPrefix(n, fam)
+		if !ok || sub == "baseline" || sub == "serial" || sub == "8-senders" {
+			continue
+		}
+		out = append(out, row(r, "webhook ingest, "+sub, metric{bench: n, unit: "deliveries/s", show: "/s"}, baseLabel, base, nil))
+	}
+	return out
+}
+
+var searchFamily = pairFamily{
+	bench: "BenchmarkSearch", label: "search", baseLabel: "bare SQL + templ render",
+	expect: []kindSpec{
+		{"exact", p99Below(2, "#6")},
+		{"prefix", p99Below(3, "#6")},
+		{"substring", p99Below(40, "#6")},
+		{"keyset", p99Below(5, "#6")},
+	},
+	metrics: []pairMetric{{unit: "p99-ms", baseUnit: "p99-ms", show: "ms", suffix: " p99"}},
+}
+
+var listFamily = pairFamily{
+	bench: "BenchmarkListPage", label: "link list", baseLabel: "bare Echo+templ, same rows",
+	expect: []kindSpec{
+		{"first-page", p99Below(5, "#6")},
+		{"deep-page", p99Below(5, "#6")},
+	},
+	metrics: []pairMetric{
+		{unit: "p50-ms", baseUnit: "p50-ms", show: "ms", suffix: " p50"},
+		{unit: "p99-ms", baseUnit: "p99-ms", show: "ms", suffix: " p99"},
+	},
+}
+
+var loginFamily = pairFamily{
+	bench: "BenchmarkLogin", label: "logins per second,", baseLabel: "bare argon2id verifies/s",
+	expect:  []kindSpec{{prefix: "serial"}, {prefix: "parallel"}},
+	metrics: []pairMetric{{unit: "logins/s", baseUnit: "verifies/s", show: "/s"}},
+}
+
+// Render writes rows as a Markdown table, columns padded so it reads in a
+// terminal too.
+func Render(w io.Writer, rows []Row) {
+	head := []string{"figure", "value", "baseline", "baseline value", "ratio", "target", "met?"}
+	cells := [][]string{head}
+	for _, r := range rows {
+		cells = append(cells, []string{r.Figure, r.Value, r.Baseline, r.BaseValue, r.Ratio, r.Target, r.Met})
+	}
+	width := make([]int, len(head))
+	for _, c := range cells {
+		for i, s := range c {
+			width[i] = max(width[i], utf8.RuneCountInString(s))
+		}
+	}
+	line := func(c []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, s := range c {
+			pad := width[i] - utf8.RuneCountInString(s)
+			if i >= 1 && i != 2 && i != 5 && i != 6 { // numbers right-aligned
+				b.WriteString(" " + strings.Repeat(" ", pad) + s + " |")
+			} else {
+				b.WriteString(" " + s + strings.Repeat(" ", pad) + " |")
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(head)
+	sep := make([]string, len(head))
+	for i := range sep {
+		sep[i] = strings.Repeat("-", width[i])
+	}
+	fmt.Fprintln(w, "|-"+strings.Join(sep, "-|-")+"-|")
+	for _, c := range cells[1:] {
+		line(c)
+	}
+}
