@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/handlers"
 )
 
 // setStatus moves a link as webhooks would, at the clock's time.
@@ -113,5 +114,38 @@ func TestDashboardAllWell(t *testing.T) {
 	}
 	if strings.Contains(p.body, "New link") {
 		t.Error("viewer offered New link on the dashboard")
+	}
+}
+
+// TestDashboardFiguresAreSharedForMaxAge: within DashboardMaxAge every
+// viewer gets the same worked-out figures, stamped with their time; after
+// it, a view works them out again and shows what changed.
+func TestDashboardFiguresAreSharedForMaxAge(t *testing.T) {
+	e := newEnv(t, func(o *handlers.Options) { o.DashboardMaxAge = 10 * time.Second })
+	u := e.addUser("fin@example.com", db.RoleFinance)
+	b := e.browser()
+	b.login("fin@example.com")
+	created := func(p page) string {
+		return strings.TrimSpace(p.find("[data-testid=period]").Eq(0).Find(`[data-testid=period-row][data-currency="EUR"] [data-testid=created]`).Text())
+	}
+	first := b.get("/")
+	asOf := first.find("[data-testid=as-of]").Text()
+	if created(first) != "" || !strings.Contains(asOf, "UTC") {
+		t.Fatalf("empty dashboard: created %q, as-of %q", created(first), asOf)
+	}
+	if _, _, err := e.store.CreateLink(context.Background(), db.NewLink{
+		IdempotencyKey: "k-1", CustomerID: "C", CustomerEmail: "c@example.com", Country: "DE", AmountMinor: 500, AmountText: "5.00",
+		Currency: "EUR", SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r", CreatedBy: u.ID,
+	}, db.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(9 * time.Second)
+	if again := b.get("/"); created(again) != "" || again.find("[data-testid=as-of]").Text() != asOf {
+		t.Fatalf("within max age: created %q as of %q, want the shared figures as of %q", created(again), again.find("[data-testid=as-of]").Text(), asOf)
+	}
+	e.clock.Advance(2 * time.Second)
+	fresh := b.get("/")
+	if created(fresh) != "1 €5.00" || fresh.find("[data-testid=as-of]").Text() == asOf {
+		t.Fatalf("after max age: created %q as of %q", created(fresh), fresh.find("[data-testid=as-of]").Text())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -57,10 +58,22 @@ func errorText(status int) (title, msg string) {
 	return http.StatusText(status), "The request could not be completed."
 }
 
+// requestTimeout ends a request's work (its database queries, calls out)
+// well before the server's 30 s write deadline, so the "Busy" page it leads
+// to still reaches the browser instead of a dropped connection that the
+// browser would silently send again.
+const requestTimeout = 20 * time.Second
+
 // handleError is the single HTTP error handler: status from the error, a log
 // line (Error for 5xx, Warn for 4xx), and a templ page with that status.
 func (a *app) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(err, context.Canceled) && errors.Is(c.Request().Context().Err(), context.Canceled) {
+		// The client went away (closed the tab, gave up): nobody reads an
+		// answer, and it is not a server error.
+		logFrom(c.Request().Context(), a.log).Info("client went away", "err", err)
 		return
 	}
 	status := statusFor(err)

@@ -108,7 +108,7 @@ func (a *app) routes(e *echo.Echo) error {
 		},
 	}))
 	e.Use(middleware.BodyLimit(bodyLimitGlobal))
-	e.Use(middleware.ContextTimeout(30 * time.Second))
+	e.Use(middleware.ContextTimeout(requestTimeout))
 
 	// Static assets: no session, no CSRF, cached for a year, gzip only here
 	// (pages carry CSRF tokens beside reflected input: BREACH).

@@ -94,6 +94,9 @@ type Options struct {
 	// client IP (defaults 50 and 200).
 	WebhookRatePerSecond float64
 	WebhookBurst         int
+	// DashboardMaxAge is how old the dashboard's figures may be before
+	// they are worked out again (serve: 10 s); 0 means always fresh.
+	DashboardMaxAge time.Duration
 	// Metrics records Prometheus metrics; nil makes one (a registry per
 	// server). Client is wrapped to time StableMint calls; a Minter built
 	// here reports its outcomes (cmd wires its own Minter the same way).
@@ -196,6 +199,7 @@ type app struct {
 	metricsHandler http.Handler
 
 	sendLimits      *sendLimiter
+	dash            dashboardCache
 	exports         exportLimiter
 	countryOptions  []views.Option
 	currencyOptions []views.Option

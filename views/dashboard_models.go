@@ -8,6 +8,7 @@ type DashboardPage struct {
 	Chart     Chart
 	Attention []AttentionItem
 	NewURL    string // "" when the viewer may not create links
+	AsOf      string // when the figures were worked out, "15:04:05 UTC"
 }
 
 // PeriodFigures is one period (today, 7 days, 30 days).

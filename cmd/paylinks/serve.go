@@ -29,6 +29,8 @@ const (
 	// Links left in creating (security.md A10): re-sent with their key.
 	recoveryInterval = 15 * time.Minute
 	stuckAfter       = 10 * time.Minute
+	// The dashboard's figures are shared by every viewer for this long.
+	dashboardMaxAge = 10 * time.Second
 )
 
 // serve runs the web application until ctx ends, then shuts down gracefully.
@@ -95,7 +97,8 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
 		TrustedProxies: cfg.TrustedProxies, LoginRatePerMinute: cfg.LoginRate,
 		WebhookRatePerSecond: float64(cfg.WebhookRate), WebhookBurst: 4 * cfg.WebhookRate,
-		Client: client, Minter: minter, SandboxMode: prov.Sandbox != nil,
+		DashboardMaxAge: dashboardMaxAge,
+		Client:          client, Minter: minter, SandboxMode: prov.Sandbox != nil,
 		Metrics: metrics, MetricsToken: cfg.MetricsToken, Breaker: prov.Client,
 		Verifier: prov.Verifier, Webhooks: webhooks,
 		Mail: mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
