@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,31 +117,6 @@ func escapeFTS(term string) string {
 // continuation of p sorts below p followed by the highest code point.
 func prefixUpper(p string) string { return p + "\U0010FFFF" }
 
-// hitsCTE builds the ranked matches of the term: (link_id, rank).
-func (q LinkQuery) hitsCTE() (string, []any) {
-	var parts []string
-	var args []any
-	parts = append(parts, "SELECT link_id, 0 AS rank FROM link_keys WHERE key = ? AND kind <> 'amount'")
-	args = append(args, q.Term)
-	if len(q.AmountTexts) > 0 {
-		parts = append(parts, "SELECT link_id, 0 FROM link_keys WHERE kind = 'amount' AND key IN ("+placeholders(len(q.AmountTexts))+")")
-		for _, a := range q.AmountTexts {
-			args = append(args, a)
-		}
-	}
-	if len([]rune(q.Term)) >= 3 {
-		parts = append(parts, "SELECT link_id, 1 FROM link_keys WHERE key >= ? AND key < ? AND kind IN ("+placeholders(len(prefixKinds))+")")
-		args = append(args, q.Term, prefixUpper(q.Term))
-		for _, k := range prefixKinds {
-			args = append(args, k)
-		}
-		parts = append(parts, "SELECT rowid, 2 FROM links_fts WHERE links_fts MATCH ?")
-		args = append(args, escapeFTS(q.Term))
-	}
-	return "WITH hits(link_id, rank) AS (" + strings.Join(parts, " UNION ALL ") +
-		"), best AS (SELECT link_id, min(rank) AS rank FROM hits GROUP BY link_id) ", args
-}
-
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
@@ -182,44 +158,123 @@ func (q LinkQuery) filters() ([]string, []any) {
 	return where, args
 }
 
-// from is the FROM and WHERE shared by the page and the count, and the SQL
-// of a row's match rank; it always ends in a WHERE clause, so callers append
-// conditions with AND. With a term, hits is either the matches already
-// found tier by tier (a JSON object of link id to rank) or "" to find them in
-// SQL (the fallback for terms matching more than the tier cap).
-// A count selects no columns.
-func (q LinkQuery) from(hits string, count bool) (query, rank string, args []any) {
-	var sb strings.Builder
+// searchPlan is how a query's matches are read. With no term, every link
+// (filtered) is a match. With a term whose tiers all fit under the cap,
+// hits holds every match and its rank, and one query reads the page. With
+// more matches than that (a term like "INV-2026" on a million links), the
+// page walks links in sort order testing each against the term (walk),
+// dense matches make that quick; hits then holds the exact matches alone,
+// listed first, unless they too overflowed (exactKnown false).
+type searchPlan struct {
+	hits       string // JSON object: link id -> rank
+	walk       bool
+	exactKnown bool
+}
+
+// plan finds the term's matches tier by tier (see matches).
+func (s *Store) plan(ctx context.Context, q LinkQuery) (searchPlan, error) {
+	if !q.hasSearch() {
+		return searchPlan{}, nil
+	}
+	m, ok, err := s.matches(ctx, q)
+	if err != nil {
+		return searchPlan{}, err
+	}
+	if ok {
+		return searchPlan{hits: m.json(-1)}, nil
+	}
+	p := searchPlan{walk: true, exactKnown: !m.exactOverflow}
+	if p.exactKnown {
+		p.hits = m.json(0)
+	}
+	return p, nil
+}
+
+// segment is one run of the page order: a query of link rows with their
+// rank, ending in a WHERE clause so callers append conditions with AND.
+// ranked: the rank varies within it and leads the order.
+type segment struct {
+	query  string
+	rank   string
+	args   []any
+	ranked bool
+}
+
+// segments are the runs a page reads, in rank order. A count selects no
+// columns.
+func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 	sel, from := "SELECT 1", " FROM links l"
 	if !count {
 		sel, from = "SELECT "+linkCols, linkFrom
 	}
+	where, fargs := q.filters()
+	cond := func(extra ...string) string {
+		all := append(append([]string{}, where...), extra...)
+		if len(all) == 0 {
+			return " WHERE 1"
+		}
+		return " WHERE " + strings.Join(all, " AND ")
+	}
+	// json_each drives: one rowid probe per hit, whatever the table size.
+	byHits := func(rank string) segment {
+		q := sel + ", " + rank + " FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)"
+		if !count {
+			q += " LEFT JOIN users u ON u.id = l.created_by"
+		}
+		return segment{query: q + cond(), rank: rank, args: append([]any{p.hits}, fargs...)}
+	}
 	switch {
 	case !q.hasSearch():
-		rank = "0"
-		sb.WriteString(sel + ", 0" + from)
-	case hits != "":
-		// json_each drives: one rowid probe per hit, whatever the table size.
-		rank = "h.value"
-		sb.WriteString(sel + ", h.value FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)")
-		if !count {
-			sb.WriteString(" LEFT JOIN users u ON u.id = l.created_by")
+		return []segment{{query: sel + ", 0" + from + cond(), rank: "0", args: fargs}}
+	case !p.walk:
+		sg := byHits("h.value")
+		sg.ranked = true
+		return []segment{sg}
+	}
+	var out []segment
+	match, margs := q.matchCondition()
+	args := append(append([]any{}, fargs...), margs...)
+	if p.exactKnown {
+		out = append(out, byHits("0"))
+		match += " AND l.id NOT IN (SELECT CAST(key AS INTEGER) FROM json_each(?))"
+		args = append(args, p.hits)
+	}
+	return append(out, segment{query: sel + ", 1" + from + cond(match), rank: "1", args: args})
+}
+
+// matchCondition tests one link row against the term, as the tiers do:
+// an exact or prefix key in link_keys, or the term inside a searched
+// column (ASCII terms checked on the row itself; others through FTS5).
+func (q LinkQuery) matchCondition() (string, []any) {
+	keys := []string{"(k.key = ? AND k.kind <> 'amount')"}
+	args := []any{q.Term}
+	if len(q.AmountTexts) > 0 {
+		keys = append(keys, "(k.kind = 'amount' AND k.key IN ("+placeholders(len(q.AmountTexts))+"))")
+		for _, a := range q.AmountTexts {
+			args = append(args, a)
 		}
-		args = append(args, hits)
-	default:
-		rank = "best.rank"
-		cte, a := q.hitsCTE()
-		sb.WriteString(cte)
-		args = append(args, a...)
-		sb.WriteString(sel + ", best.rank" + from + " JOIN best ON best.link_id = l.id")
 	}
-	where, a := q.filters()
-	args = append(args, a...)
-	if len(where) == 0 {
-		where = []string{"1"}
+	long := len([]rune(q.Term)) >= 3
+	if long {
+		keys = append(keys, "(k.key >= ? AND k.key < ? AND k.kind IN ("+placeholders(len(prefixKinds))+"))")
+		args = append(args, q.Term, prefixUpper(q.Term))
+		for _, k := range prefixKinds {
+			args = append(args, k)
+		}
 	}
-	sb.WriteString(" WHERE " + strings.Join(where, " AND "))
-	return sb.String(), rank, args
+	cond := "(EXISTS (SELECT 1 FROM link_keys k WHERE k.link_id = l.id AND (" + strings.Join(keys, " OR ") + "))"
+	if long {
+		if isASCII(q.Term) {
+			f := strings.ToLower(q.Term)
+			cond += ` OR instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
+				instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?)`
+			args = append(args, f, f, f, f)
+		} else {
+			cond += " OR l.id IN (SELECT rowid FROM links_fts WHERE links_fts MATCH ?)"
+			args = append(args, escapeFTS(q.Term))
+		}
+	}
+	return cond + ")", args
 }
 
 // hasFilters reports whether any filter narrows the matches.
@@ -234,46 +289,69 @@ func (q LinkQuery) hasFilters() bool {
 // term are ordinary characters.
 func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error) {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "") // SQLite strings end at NUL
-	hits, err := s.resolveHits(ctx, q)
+	p, err := s.plan(ctx, q)
 	if err != nil {
 		return SearchPage{}, err
 	}
-	return s.searchPage(ctx, q, hits)
+	return s.searchPage(ctx, q, p)
 }
 
-// resolveHits finds the term's matches tier by tier (see matches); "" when
-// there is no term or a tier holds more than the cap, and SQL must rank.
-func (s *Store) resolveHits(ctx context.Context, q LinkQuery) (string, error) {
-	if !q.hasSearch() {
-		return "", nil
+// rankedRow is a link and its match rank.
+type rankedRow struct {
+	link Link
+	rank int
+}
+
+// fetch reads up to limit rows of one segment from pos (nil: its start),
+// forward or backward in page order.
+func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor, backward bool, limit int) ([]rankedRow, error) {
+	col := sortColumn(q.Sort)
+	args := append([]any{}, sg.args...)
+	full := sg.query
+	rankDir, dir, op := "ASC", "DESC", "<"
+	if backward {
+		rankDir, dir, op = "DESC", "ASC", ">"
 	}
-	m, ok, err := s.matches(ctx, q)
-	if err != nil || !ok {
-		return "", err
-	}
-	if len(m.rank) == 0 {
-		return "{}", nil
-	}
-	b := make([]byte, 0, 16*len(m.rank))
-	b = append(b, '{')
-	for i, id := range m.order {
-		if i > 0 {
-			b = append(b, ',')
+	if pos != nil {
+		if sg.ranked {
+			rop := ">"
+			if backward {
+				rop = "<"
+			}
+			full += fmt.Sprintf(" AND (%[1]s %[3]s ? OR (%[1]s = ? AND (%[2]s, l.id) %[4]s (?, ?)))", sg.rank, col, rop, op)
+			args = append(args, pos.Rank, pos.Rank, pos.Val, pos.ID)
+		} else {
+			full += fmt.Sprintf(" AND (%s, l.id) %s (?, ?)", col, op)
+			args = append(args, pos.Val, pos.ID)
 		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, id, 10)
-		b = append(b, '"', ':')
-		b = strconv.AppendInt(b, int64(m.rank[id]), 10)
 	}
-	return string(append(b, '}')), nil
+	if sg.ranked {
+		full += fmt.Sprintf(" ORDER BY %s %s, %s %s, l.id %s", sg.rank, rankDir, col, dir, dir)
+	} else {
+		full += fmt.Sprintf(" ORDER BY %s %s, l.id %s", col, dir, dir)
+	}
+	full += " LIMIT ?"
+	args = append(args, limit)
+	rows, err := s.read.QueryContext(ctx, full, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var got []rankedRow
+	for rows.Next() {
+		var r rankedRow
+		if err := scanLinkWithRank(rows, &r.link, &r.rank); err != nil {
+			return nil, err
+		}
+		got = append(got, r)
+	}
+	return got, rows.Err()
 }
 
-func (s *Store) searchPage(ctx context.Context, q LinkQuery, hits string) (SearchPage, error) {
+func (s *Store) searchPage(ctx context.Context, q LinkQuery, plan searchPlan) (SearchPage, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	query, rank, args := q.from(hits, false)
-	col := sortColumn(q.Sort)
 	backward := false
 	var pos cursor
 	var havePos bool
@@ -283,75 +361,46 @@ func (s *Store) searchPage(ctx context.Context, q LinkQuery, hits string) (Searc
 		pos, havePos = decodeCursor(q.Before)
 		backward = havePos
 	}
-	// Keyset condition and order: by match rank (searches only), then the
-	// sort key, then the id; all descending but the rank.
-	cond, order := "", ""
-	if q.hasSearch() {
-		if havePos {
-			if backward {
-				cond = fmt.Sprintf("(%[1]s < ? OR (%[1]s = ? AND (%[2]s, l.id) > (?, ?)))", rank, col)
-			} else {
-				cond = fmt.Sprintf("(%[1]s > ? OR (%[1]s = ? AND (%[2]s, l.id) < (?, ?)))", rank, col)
+	// Read the segments in page order (reversed going back) from the
+	// cursor's segment on, until the page and one more row are found.
+	segs := q.segments(plan, false)
+	if backward {
+		slices.Reverse(segs)
+	}
+	var got []rankedRow
+	for _, sg := range segs {
+		var from *cursor
+		if havePos && !sg.ranked {
+			r, _ := strconv.Atoi(sg.rank)
+			if (!backward && r < pos.Rank) || (backward && r > pos.Rank) {
+				continue // wholly before the cursor
 			}
-			args = append(args, pos.Rank, pos.Rank, pos.Val, pos.ID)
-		}
-		order = fmt.Sprintf(" ORDER BY %s ASC, %s DESC, l.id DESC", rank, col)
-		if backward {
-			order = fmt.Sprintf(" ORDER BY %s DESC, %s ASC, l.id ASC", rank, col)
-		}
-	} else {
-		if havePos {
-			op := "<"
-			if backward {
-				op = ">"
+			if r == pos.Rank {
+				from = &pos
 			}
-			cond = fmt.Sprintf("(%s, l.id) %s (?, ?)", col, op)
-			args = append(args, pos.Val, pos.ID)
+		} else if havePos {
+			from = &pos
 		}
-		order = fmt.Sprintf(" ORDER BY %s DESC, l.id DESC", col)
-		if backward {
-			order = fmt.Sprintf(" ORDER BY %s ASC, l.id ASC", col)
-		}
-	}
-	full := query
-	if cond != "" {
-		full += " AND " + cond
-	}
-	full += order + " LIMIT ?"
-	args = append(args, q.Limit+1)
-
-	rows, err := s.read.QueryContext(ctx, full, args...)
-	if err != nil {
-		return SearchPage{}, err
-	}
-	defer rows.Close()
-	type row struct {
-		link Link
-		rank int
-	}
-	var got []row
-	for rows.Next() {
-		var r row
-		if err := scanLinkWithRank(rows, &r.link, &r.rank); err != nil {
+		rows, err := s.fetch(ctx, q, sg, from, backward, q.Limit+1-len(got))
+		if err != nil {
 			return SearchPage{}, err
 		}
-		got = append(got, r)
-	}
-	if err := rows.Err(); err != nil {
-		return SearchPage{}, err
+		got = append(got, rows...)
+		if len(got) > q.Limit {
+			break
+		}
 	}
 	more := len(got) > q.Limit
 	if more {
 		got = got[:q.Limit]
 	}
 	if backward { // fetched in reverse: put back in display order
-		for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
-			got[i], got[j] = got[j], got[i]
-		}
+		slices.Reverse(got)
 	}
 	p := SearchPage{Total: -1}
 	if q.CountUpTo > 0 {
-		if p.Total, err = s.count(ctx, q, hits, q.CountUpTo); err != nil {
+		var err error
+		if p.Total, err = s.count(ctx, q, plan, q.CountUpTo); err != nil {
 			return SearchPage{}, err
 		}
 	}
@@ -361,7 +410,7 @@ func (s *Store) searchPage(ctx context.Context, q LinkQuery, hits string) (Searc
 	if len(got) == 0 {
 		return p, nil
 	}
-	cur := func(r row) string {
+	cur := func(r rankedRow) string {
 		return encodeCursor(cursor{Rank: r.rank, Val: sortValue(r.link, q.Sort), ID: r.link.ID})
 	}
 	if backward {
@@ -410,25 +459,32 @@ func (w *rankScanner) Scan(dest ...any) error { return w.r.Scan(append(dest, w.r
 // without counting a million rows.
 func (s *Store) CountLinksMatching(ctx context.Context, q LinkQuery, limit int) (int, error) {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
-	hits, err := s.resolveHits(ctx, q)
+	p, err := s.plan(ctx, q)
 	if err != nil {
 		return 0, err
 	}
-	return s.count(ctx, q, hits, limit)
+	return s.count(ctx, q, p, limit)
 }
 
-// count counts q's matches up to limit+1. Matches found tier by tier and
-// no filter: the hits are the answer, no query needed.
-func (s *Store) count(ctx context.Context, q LinkQuery, hits string, limit int) (int, error) {
-	if hits == "{}" {
-		return 0, nil
+// count counts q's matches up to limit+1. Without filters the plan often
+// knows: the hits are every match, or a tier already held more than the cap.
+func (s *Store) count(ctx context.Context, q LinkQuery, p searchPlan, limit int) (int, error) {
+	if !q.hasFilters() && q.hasSearch() {
+		if !p.walk {
+			return min(strings.Count(p.hits, ":"), limit+1), nil
+		}
+		if tierCap := s.tierLimit(); limit <= tierCap {
+			return limit + 1, nil // one tier alone holds more than the cap
+		}
 	}
-	if hits != "" && !q.hasFilters() {
-		return min(strings.Count(hits, ":"), limit+1), nil
+	var parts []string
+	var args []any
+	for _, sg := range q.segments(p, true) {
+		parts = append(parts, sg.query)
+		args = append(args, sg.args...)
 	}
-	query, _, args := q.from(hits, true)
 	var n int
-	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM ("+query+" LIMIT ?)", append(args, limit+1)...).Scan(&n)
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM ("+strings.Join(parts, " UNION ALL ")+" LIMIT ?)", append(args, limit+1)...).Scan(&n)
 	return n, err
 }
 
@@ -465,12 +521,12 @@ func (s *Store) SingleReferenceHit(ctx context.Context, term string) (int64, boo
 func (s *Store) StreamLinks(ctx context.Context, q LinkQuery, fn func(Link) error) error {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
 	q.Limit, q.Before, q.CountUpTo = 1000, "", 0
-	hits, err := s.resolveHits(ctx, q) // once: the matches, then page by page
+	plan, err := s.plan(ctx, q) // once: the matches, then page by page
 	if err != nil {
 		return err
 	}
 	for {
-		p, err := s.searchPage(ctx, q, hits)
+		p, err := s.searchPage(ctx, q, plan)
 		if err != nil {
 			return err
 		}

@@ -27,12 +27,15 @@ func openMigrated(t *testing.T) *Store {
 }
 
 // walk returns every id of q in page order, following Next cursors, and the
-// first page's total.
+// first page's total; it then walks back from the last page by Prev cursors
+// and fails unless that gives the same pages.
 func walk(t *testing.T, st *Store, q LinkQuery) ([]int64, int) {
 	t.Helper()
 	q.CountUpTo = 10000
 	var out []int64
+	var pages [][]int64
 	total := -2
+	var last SearchPage
 	for range 1000 {
 		p, err := st.SearchLinks(context.Background(), q)
 		if err != nil {
@@ -41,23 +44,144 @@ func walk(t *testing.T, st *Store, q LinkQuery) ([]int64, int) {
 		if total == -2 {
 			total = p.Total
 		}
+		var page []int64
 		for _, l := range p.Links {
-			out = append(out, l.ID)
+			page = append(page, l.ID)
 		}
+		out = append(out, page...)
+		pages = append(pages, page)
+		last = p
 		if p.Next == "" {
-			return out, total
+			break
 		}
 		q.After = p.Next
 	}
-	t.Fatalf("%+v: more than 1000 pages", q)
-	return nil, 0
+	// Back from the last page.
+	q.After = ""
+	for i := len(pages) - 2; i >= 0; i-- {
+		if last.Prev == "" {
+			t.Fatalf("%+v: page %d has no Prev", q, i+1)
+		}
+		q.Before = last.Prev
+		p, err := st.SearchLinks(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page []int64
+		for _, l := range p.Links {
+			page = append(page, l.ID)
+		}
+		if !slices.Equal(page, pages[i]) {
+			t.Fatalf("%q sort %s: going back, page %d is %v, was %v", q.Term, q.Sort, i, page, pages[i])
+		}
+		last = p
+	}
+	return out, total
 }
 
-// TestTieredSearchMatchesSQLRanking checks the fast path — matches found
-// tier by tier, substrings narrowed by rare trigrams and checked in SQL —
-// against the single-statement ranking with the FTS5 phrase (the fallback
-// for huge tiers), on random links and terms: same rows, same order, same
-// totals, page after page, with and without filters.
+// oracle ranks q's matches in one SQL statement (the plain FTS5 phrase
+// for substrings, every tier in full) and returns the ids in page order
+// with their ranks: the reference the tiered and walking paths must equal.
+func oracle(t *testing.T, st *Store, q LinkQuery) (ids []int64, ranks []int) {
+	t.Helper()
+	var parts []string
+	var args []any
+	parts = append(parts, "SELECT link_id, 0 AS rank FROM link_keys WHERE key = ? AND kind <> 'amount'")
+	args = append(args, q.Term)
+	if len(q.AmountTexts) > 0 {
+		parts = append(parts, "SELECT link_id, 0 FROM link_keys WHERE kind = 'amount' AND key IN ("+placeholders(len(q.AmountTexts))+")")
+		for _, a := range q.AmountTexts {
+			args = append(args, a)
+		}
+	}
+	if len([]rune(q.Term)) >= 3 {
+		parts = append(parts, "SELECT link_id, 1 FROM link_keys WHERE key >= ? AND key < ? AND kind IN ("+placeholders(len(prefixKinds))+")")
+		args = append(args, q.Term, prefixUpper(q.Term))
+		for _, k := range prefixKinds {
+			args = append(args, k)
+		}
+		parts = append(parts, "SELECT rowid, 2 FROM links_fts WHERE links_fts MATCH ?")
+		args = append(args, escapeFTS(q.Term))
+	}
+	where, fargs := q.filters()
+	where = append(where, "1")
+	col := sortColumn(q.Sort)
+	rows, err := st.read.Query("WITH hits(link_id, rank) AS ("+strings.Join(parts, " UNION ALL ")+
+		"), best AS (SELECT link_id, min(rank) AS rank FROM hits GROUP BY link_id) SELECT l.id, best.rank FROM links l JOIN best ON best.link_id = l.id WHERE "+
+		strings.Join(where, " AND ")+" ORDER BY best.rank, "+col+" DESC, l.id DESC", append(args, fargs...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var r int
+		if err := rows.Scan(&id, &r); err != nil {
+			t.Fatal(err)
+		}
+		ids, ranks = append(ids, id), append(ranks, r)
+	}
+	return ids, ranks
+}
+
+// walkOrder is what the walking path lists for the oracle's matches: the
+// exact matches first (when they fit under the cap), then every other
+// match in sort order.
+func walkOrder(t *testing.T, st *Store, q LinkQuery, exactFit bool) []int64 {
+	t.Helper()
+	ids, ranks := oracle(t, st, q)
+	var first, rest []int64
+	for i, id := range ids {
+		if exactFit && ranks[i] == 0 {
+			first = append(first, id)
+		} else {
+			rest = append(rest, id)
+		}
+	}
+	// rest in sort order: the oracle's order without the rank.
+	q2 := q
+	q2.Term = ""
+	all, _ := oracleAll(t, st, q2)
+	in := map[int64]bool{}
+	for _, id := range rest {
+		in[id] = true
+	}
+	var sorted []int64
+	for _, id := range all {
+		if in[id] {
+			sorted = append(sorted, id)
+		}
+	}
+	return append(first, sorted...)
+}
+
+// oracleAll is every filtered link in sort order.
+func oracleAll(t *testing.T, st *Store, q LinkQuery) ([]int64, error) {
+	t.Helper()
+	where, fargs := q.filters()
+	where = append(where, "1")
+	rows, err := st.read.Query("SELECT l.id FROM links l WHERE "+strings.Join(where, " AND ")+" ORDER BY "+sortColumn(q.Sort)+" DESC, l.id DESC", fargs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// TestTieredSearchMatchesSQLRanking checks both search paths against the
+// oracle on random links and terms, page after page, with and without
+// filters: the tiered path (substrings narrowed by rare trigrams and
+// checked in SQL) gives exactly the oracle's rows, order and total; the
+// walking path (tiers over the cap) gives the same rows, exact matches
+// first, then in sort order, and the same total.
 func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	ctx := context.Background()
 	st := openMigrated(t)
@@ -74,7 +198,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	var links []Link
 	var amountTexts []string
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 300 {
+	for i := range 150 {
 		st.Now = func() time.Time { return base.Add(time.Duration(rng.IntN(1000)) * time.Hour) }
 		amount := int64(rng.IntN(5)+1) * 1250
 		note := ""
@@ -103,7 +227,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	// Terms: pieces of real values in random case, whole values, amounts,
 	// and strings found nowhere.
 	var terms []string
-	for range 150 {
+	for range 20 {
 		k := rng.IntN(len(links))
 		l := links[k]
 		v := pick([]string{l.WebsiteReference, l.CustomerEmail, l.CustomerID, l.IdempotencyKey, l.Note + " ", amountTexts[k]})
@@ -134,14 +258,33 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 				q.Statuses = []string{StatusOpen, StatusPaid}
 				q.Currency = "EUR"
 			}
+			want, _ := oracle(t, st, q)
 			st.tierCap = 0
 			fast, fastTotal := walk(t, st, q)
-			st.tierCap = 1 // every tier overflows: the SQL ranking
-			slow, slowTotal := walk(t, st, q)
-			st.tierCap = 0
-			if !slices.Equal(fast, slow) || fastTotal != slowTotal {
-				t.Fatalf("term %q filtered=%v sort=%s:\n tiered %d rows (total %d) %v\n    SQL %d rows (total %d) %v",
-					term, filtered, q.Sort, len(fast), fastTotal, fast, len(slow), slowTotal, slow)
+			if !slices.Equal(fast, want) || fastTotal != len(want) {
+				t.Fatalf("term %q filtered=%v sort=%s:\n tiered %d rows (total %d) %v\n oracle %d rows %v",
+					term, filtered, q.Sort, len(fast), fastTotal, fast, len(want), want)
+			}
+			// Tiers over a small cap: the page walks. Small pages put page
+			// boundaries inside the exact matches too.
+			for _, limit := range []int{1, 3} {
+				st.tierCap = limit
+				wq := q
+				wq.Limit = 2 + 2*limit // 4 and 8: boundaries inside the exact matches too
+				m, ok, err := st.matches(context.Background(), wq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				walked, walkedTotal := walk(t, st, wq)
+				st.tierCap = 0
+				wantWalk := want
+				if !ok {
+					wantWalk = walkOrder(t, st, wq, !m.exactOverflow)
+				}
+				if !slices.Equal(walked, wantWalk) || walkedTotal != len(want) {
+					t.Fatalf("term %q filtered=%v sort=%s cap %d (walking %v):\n walked %d rows (total %d) %v\n   want %d rows (total %d) %v",
+						term, filtered, q.Sort, limit, !ok, len(walked), walkedTotal, walked, len(wantWalk), len(want), wantWalk)
+				}
 			}
 			if fastTotal != len(fast) {
 				t.Fatalf("term %q: total %d, walked %d rows", term, fastTotal, len(fast))
@@ -173,5 +316,43 @@ func TestSubstringNarrowsByRareTrigrams(t *testing.T) {
 	}
 	if q, _, _ := st.substringQuery(ctx, "gmail"); strings.Contains(q, "instr(") {
 		t.Fatalf("common trigrams: want the phrase, got %q", q)
+	}
+}
+
+// TestWalkingPagesCrossFromExactMatches pins the walking path's page
+// boundaries: exact matches first across several pages, then the rest in
+// sort order, forward and back, nothing skipped or repeated.
+func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
+	ctx := context.Background()
+	st := openMigrated(t)
+	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 11 {
+		st.Now = func() time.Time { return base.Add(time.Duration(i) * time.Hour) }
+		id := "ACME"
+		if i%2 == 1 {
+			id = fmt.Sprintf("ACME-%d", i) // prefix matches, newer and older than the exact ones
+		}
+		if _, _, err := st.CreateLink(ctx, NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: id, CustomerEmail: "c@example.com",
+			Country: "DE", AmountMinor: 100, AmountText: "1.00", Currency: "EUR", WebsiteReference: fmt.Sprintf("W-%d", i),
+			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
+			CreatedBy: u.ID, AllowDuplicate: true}, AuditEntry{Action: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.tierCap = 6 // the 6 exact matches fit; the 5 + 6 prefix matches do not
+	q := LinkQuery{Term: "acme", Limit: 4}
+	m, ok, err := st.matches(ctx, q)
+	if err != nil || ok || m.exactOverflow {
+		t.Fatalf("want the walking path with exact matches known: ok %v, exact overflow %v, %v", ok, m.exactOverflow, err)
+	}
+	got, total := walk(t, st, q)
+	st.tierCap = 0
+	want := walkOrder(t, st, q, true)
+	if !slices.Equal(got, want) || total != 11 {
+		t.Fatalf("walked %v (total %d), want %v (11)", got, total, want)
 	}
 }

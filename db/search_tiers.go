@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,9 +12,9 @@ import (
 // A search finds its matches tier by tier with one indexed query each —
 // exact keys, key prefixes, trigram substrings — and ranks them in Go; the
 // page and the count then probe links by rowid for those ids only. A tier
-// holding more than tierCap links (a term like "INV" on a million links)
-// falls back to ranking in one SQL statement (hitsCTE), which is slower but
-// orders any number of matches.
+// holding more than the cap (a term like "INV" on a million links) stops
+// that: the page then walks links in sort order instead, exact matches
+// first (see searchPlan), which dense matches make quick.
 const defaultTierCap = 10000
 
 // rareTrigramDocs is how many links a trigram may appear in and still be
@@ -33,6 +34,8 @@ const trigramTTL = time.Hour
 type matchSet struct {
 	rank  map[int64]int
 	order []int64 // ids in the order found, for a stable encoding
+	// exactOverflow: the exact tier alone held more than the cap.
+	exactOverflow bool
 }
 
 func (m *matchSet) add(id int64, rank int) {
@@ -44,15 +47,45 @@ func (m *matchSet) add(id int64, rank int) {
 	}
 }
 
+// json encodes the matches of rank up to maxRank (-1: all) as a JSON
+// object of id to rank, for json_each.
+func (m *matchSet) json(maxRank int) string {
+	b := make([]byte, 0, 16*len(m.order)+2)
+	b = append(b, '{')
+	first := true
+	for _, id := range m.order {
+		r := m.rank[id]
+		if maxRank >= 0 && r > maxRank {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = strconv.AppendInt(b, id, 10)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, int64(r), 10)
+	}
+	return string(append(b, '}'))
+}
+
+// tierLimit is the most links a tier may hold before the page walks.
+func (s *Store) tierLimit() int {
+	if s.tierCap > 0 {
+		return s.tierCap
+	}
+	return defaultTierCap
+}
+
 // matches finds q.Term's matches: exact keys and amounts (rank 0), key
 // prefixes from 3 characters (rank 1), and substrings from 3 characters
-// (rank 2). ok is false when a tier holds more than the cap.
+// (rank 2). ok is false when a tier holds more than the cap; the tiers
+// after it are not read.
 func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, err error) {
-	limit := s.tierCap
-	if limit <= 0 {
-		limit = defaultTierCap
-	}
+	limit := s.tierLimit()
 	m.rank = map[int64]int{}
+	ok = true
 	tier := func(rank int, query string, args ...any) error {
 		if !ok {
 			return nil
@@ -63,14 +96,15 @@ func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, 
 		}
 		if len(ids) > limit {
 			ok = false
+			m.exactOverflow = rank == 0
+			return nil
 		}
 		for _, id := range ids {
 			m.add(id, rank)
 		}
 		return nil
 	}
-	ok = true
-	if err := tier(0, "SELECT link_id FROM link_keys WHERE key = ? AND kind <> 'amount'", q.Term); err != nil {
+	if err := tier(0, "SELECT DISTINCT link_id FROM link_keys WHERE key = ? AND kind <> 'amount'", q.Term); err != nil {
 		return m, false, err
 	}
 	if len(q.AmountTexts) > 0 {
@@ -78,24 +112,26 @@ func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, 
 		for i, a := range q.AmountTexts {
 			args[i] = a
 		}
-		if err := tier(0, "SELECT link_id FROM link_keys WHERE kind = 'amount' AND key IN ("+placeholders(len(args))+")", args...); err != nil {
+		if err := tier(0, "SELECT DISTINCT link_id FROM link_keys WHERE kind = 'amount' AND key IN ("+placeholders(len(args))+")", args...); err != nil {
 			return m, false, err
 		}
 	}
-	if len([]rune(q.Term)) >= 3 {
+	if len([]rune(q.Term)) >= 3 && ok {
 		args := []any{q.Term, prefixUpper(q.Term)}
 		for _, k := range prefixKinds {
 			args = append(args, k)
 		}
-		if err := tier(1, "SELECT link_id FROM link_keys WHERE key >= ? AND key < ? AND kind IN ("+placeholders(len(prefixKinds))+")", args...); err != nil {
+		if err := tier(1, "SELECT DISTINCT link_id FROM link_keys WHERE key >= ? AND key < ? AND kind IN ("+placeholders(len(prefixKinds))+")", args...); err != nil {
 			return m, false, err
 		}
-		query, args, err := s.substringQuery(ctx, q.Term)
-		if err != nil {
-			return m, false, err
-		}
-		if err := tier(2, query, args...); err != nil {
-			return m, false, err
+		if ok {
+			query, args, err := s.substringQuery(ctx, q.Term)
+			if err != nil {
+				return m, false, err
+			}
+			if err := tier(2, "SELECT DISTINCT * FROM ("+query+")", args...); err != nil {
+				return m, false, err
+			}
 		}
 	}
 	return m, ok, nil
