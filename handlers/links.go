@@ -103,6 +103,7 @@ func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemin
 		WebsiteReference: v["websiteReference"],
 		IdempotencyKey:   "00000000-0000-4000-8000-000000000000", // placeholder: the real key is minted on commit
 	}
+	parsed := false // the amount was read: StableMint's limits apply to it, zero too
 	if v["amount"] == "" {
 		errs["amount"] = "Enter an amount."
 	} else if stablemint.ValidCurrency(v["currency"]) {
@@ -110,7 +111,7 @@ func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemin
 		if err != nil {
 			errs["amount"] = amountMessage(err, v["currency"])
 		} else {
-			req.Amount = a
+			req.Amount, parsed = a, true
 		}
 	}
 	seen := map[string]bool{}
@@ -153,7 +154,7 @@ func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemin
 		var list stablemint.ValidationErrors
 		if errors.As(err, &list) {
 			for _, fe := range list {
-				if _, taken := errs[fe.Field]; !taken && !(fe.Field == "amount" && req.Amount.IsZero()) {
+				if _, taken := errs[fe.Field]; !taken && !(fe.Field == "amount" && !parsed) {
 					errs[fe.Field] = fe.Message
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -43,15 +44,19 @@ func parseLinkSearch(v url.Values) linkSearch {
 		ExpiresFrom: v.Get("expires_from"), ExpiresTo: v.Get("expires_to"),
 		CreatedBy: v.Get("created_by"), Sort: v.Get("sort"), Errors: views.FieldErrors{},
 	}
-	if len(f.Q) > maxSearchTerm {
-		f.Q = f.Q[:maxSearchTerm]
-	}
-	f.Q = strings.ToValidUTF8(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+	f.Q = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
 		}
 		return r
-	}, f.Q), "")
+	}, strings.ToValidUTF8(f.Q, ""))
+	if len(f.Q) > maxSearchTerm { // cut on a character boundary
+		cut := maxSearchTerm
+		for cut > 0 && !utf8.RuneStart(f.Q[cut]) {
+			cut--
+		}
+		f.Q = f.Q[:cut]
+	}
 	q := db.LinkQuery{Term: f.Q, Limit: linksPerPage, After: v.Get("after"), Before: v.Get("before")}
 	q.AmountTexts = amountCandidates(f.Q)
 	for _, s := range v["status"] {
@@ -97,7 +102,7 @@ func parseLinkSearch(v url.Values) linkSearch {
 }
 
 // amountCandidates reads the term as an amount in each currency exponent
-// (0, 2, 3) and returns the distinct major-unit spellings it could mean.
+// (0, 2, 3, 4) and returns the distinct major-unit spellings it could mean.
 func amountCandidates(term string) []string {
 	if term == "" || strings.IndexFunc(term, func(r rune) bool {
 		return !(unicode.IsDigit(r) || r == '.' || r == ',' || r == ' ' || r == '\u00a0' || r == '\u202f' || r == '\'')
@@ -105,7 +110,7 @@ func amountCandidates(term string) []string {
 		return nil
 	}
 	var out []string
-	for _, cur := range []string{"JPY", "EUR", "KWD"} { // exponents 0, 2, 3
+	for _, cur := range []string{"JPY", "EUR", "KWD", "CLF"} { // exponents 0, 2, 3, 4
 		a, err := stablemint.ParseAmount(term, cur)
 		if err != nil {
 			continue
