@@ -31,7 +31,7 @@ func relative(t, now time.Time) string {
 	d := t.Sub(now)
 	future := d > 0
 	if !future {
-		d = -d
+		d = now.Sub(t) // not -d: Sub saturates, and -minDuration overflows
 	}
 	var n int64
 	var unit string
