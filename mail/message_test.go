@@ -262,8 +262,11 @@ func FuzzHeaderValues(f *testing.F) {
 		if to[0].Name != name {
 			t.Fatalf("name %q came back as %q", name, to[0].Name)
 		}
+		// Unfolding a long header (RFC 5322) may merge a run of spaces at a
+		// fold point, as net/textproto does: compare with runs collapsed.
+		squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 		got, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-		if err == nil && strings.TrimSpace(got) != strings.TrimSpace(subject) && !strings.Contains(subject, "=?") {
+		if err == nil && squash(got) != squash(subject) && !strings.Contains(subject, "=?") {
 			t.Fatalf("subject %q came back as %q", subject, got)
 		}
 	})
