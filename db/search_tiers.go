@@ -19,11 +19,13 @@ const defaultTierCap = 10000
 
 // rareTrigramDocs is how many links a trigram may appear in and still be
 // worth narrowing by: the substring tier asks for the links holding up to
-// three of the term's rarest trigrams (at most this many candidates, usually
-// far fewer: on a million seeded links, 499 and 999 each appear in ~6,000
-// links and together in ~400) and checks the whole term on those only. Counting a
-// trigram's links up to this cap takes ~2 ms once; the count is cached.
-const rareTrigramDocs = 20000
+// three of the term's rarest trigrams and checks the whole term on those
+// only. On a million seeded links, INV-2026-04999's rarest are 999, 499
+// and 049 (about 5,600, 6,000 and 21,000 links): together 173 candidates,
+// checked in under a millisecond, where the two alone leave 407 and the
+// FTS5 phrase walks every trigram's postings (50+ ms). Counting a
+// trigram's links up to this cap takes ~3 ms once; the count is cached.
+const rareTrigramDocs = 50000
 
 // trigramTTL is how long a trigram's document count is trusted. Counts only
 // steer which trigrams are queried; results are always checked, so a stale
