@@ -82,7 +82,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	n := max(4, runtime.NumCPU())
+	// Eight readers at least (security.md DB-1): a few slow reads (a broad
+	// search, the dashboard) must not queue every quick page behind them.
+	n := max(8, 2*runtime.NumCPU())
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(5 * time.Minute)

@@ -56,20 +56,38 @@ type dashboardData struct {
 // they cost a few hundred milliseconds of reads, and a hundred people
 // opening the home page at nine must not each pay that.
 type dashboardCache struct {
-	mu   sync.Mutex // held while figures are worked out: one at a time
-	data *dashboardData
+	mu        sync.Mutex
+	data      *dashboardData
+	computing bool // a viewer is working out fresh figures
 }
 
-// dashboardFigures returns figures at most Options.DashboardMaxAge old,
-// working them out afresh when they are older; viewers arriving meanwhile
-// wait for that one computation instead of starting their own.
+// dashboardFigures returns figures at most Options.DashboardMaxAge old. The
+// first viewer after that works them out afresh; viewers arriving meanwhile
+// get the previous figures (their time is on the page) rather than wait or
+// start a computation of their own.
 func (a *app) dashboardFigures(ctx context.Context) (*dashboardData, error) {
-	a.dash.mu.Lock()
-	defer a.dash.mu.Unlock()
 	now := a.now().UTC()
-	if d := a.dash.data; d != nil && now.Sub(d.at) < a.opts.DashboardMaxAge && !now.Before(d.at) {
+	a.dash.mu.Lock()
+	d := a.dash.data
+	fresh := d != nil && now.Sub(d.at) < a.opts.DashboardMaxAge && !now.Before(d.at)
+	if fresh || (d != nil && a.dash.computing) {
+		a.dash.mu.Unlock()
 		return d, nil
 	}
+	a.dash.computing = true
+	a.dash.mu.Unlock()
+	d, err := a.workOutDashboard(ctx, now)
+	a.dash.mu.Lock()
+	a.dash.computing = false
+	if err == nil {
+		a.dash.data = d
+	}
+	a.dash.mu.Unlock()
+	return d, err
+}
+
+// workOutDashboard reads every figure the dashboard shows.
+func (a *app) workOutDashboard(ctx context.Context, now time.Time) (*dashboardData, error) {
 	d := &dashboardData{at: now}
 	today := now.Truncate(24 * time.Hour)
 	for _, per := range []struct {
@@ -97,7 +115,6 @@ func (a *app) dashboardFigures(ctx context.Context) (*dashboardData, error) {
 	if d.attention, err = a.attention(ctx, now); err != nil {
 		return nil, err
 	}
-	a.dash.data = d
 	return d, nil
 }
 
