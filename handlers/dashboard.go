@@ -56,34 +56,46 @@ type dashboardData struct {
 // they cost a few hundred milliseconds of reads, and a hundred people
 // opening the home page at nine must not each pay that.
 type dashboardCache struct {
-	mu        sync.Mutex
-	data      *dashboardData
-	computing bool // a viewer is working out fresh figures
+	mu   sync.Mutex
+	data *dashboardData
+	// working is closed when the computation under way ends; nil when none.
+	working chan struct{}
 }
 
 // dashboardFigures returns figures at most Options.DashboardMaxAge old. The
 // first viewer after that works them out afresh; viewers arriving meanwhile
-// get the previous figures (their time is on the page) rather than wait or
-// start a computation of their own.
+// get the previous figures (their time is on the page), or, before there
+// are any, wait for that one computation rather than start their own.
 func (a *app) dashboardFigures(ctx context.Context) (*dashboardData, error) {
-	now := a.now().UTC()
-	a.dash.mu.Lock()
-	d := a.dash.data
-	fresh := d != nil && now.Sub(d.at) < a.opts.DashboardMaxAge && !now.Before(d.at)
-	if fresh || (d != nil && a.dash.computing) {
+	for {
+		now := a.now().UTC()
+		a.dash.mu.Lock()
+		d, working := a.dash.data, a.dash.working
+		if d != nil && ((now.Sub(d.at) < a.opts.DashboardMaxAge && !now.Before(d.at)) || working != nil) {
+			a.dash.mu.Unlock()
+			return d, nil
+		}
+		if working == nil {
+			done := make(chan struct{})
+			a.dash.working = done
+			a.dash.mu.Unlock()
+			d, err := a.workOutDashboard(ctx, now)
+			a.dash.mu.Lock()
+			if err == nil {
+				a.dash.data = d
+			}
+			a.dash.working = nil
+			close(done)
+			a.dash.mu.Unlock()
+			return d, err
+		}
 		a.dash.mu.Unlock()
-		return d, nil
+		select { // no figures yet: wait for the ones being worked out
+		case <-working:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	a.dash.computing = true
-	a.dash.mu.Unlock()
-	d, err := a.workOutDashboard(ctx, now)
-	a.dash.mu.Lock()
-	a.dash.computing = false
-	if err == nil {
-		a.dash.data = d
-	}
-	a.dash.mu.Unlock()
-	return d, err
 }
 
 // workOutDashboard reads every figure the dashboard shows.

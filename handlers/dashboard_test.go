@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,5 +149,43 @@ func TestDashboardFiguresAreSharedForMaxAge(t *testing.T) {
 	fresh := b.get("/")
 	if created(fresh) != "1 €5.00" || fresh.find("[data-testid=as-of]").Text() == asOf {
 		t.Fatalf("after max age: created %q as of %q", created(fresh), fresh.find("[data-testid=as-of]").Text())
+	}
+}
+
+// countingDashboard counts how often the dashboard's figures are read.
+type countingDashboard struct {
+	handlers.Store
+	periods atomic.Int64
+}
+
+func (c *countingDashboard) PeriodFigures(ctx context.Context, since time.Time) ([]db.CurrencyFigures, error) {
+	c.periods.Add(1)
+	time.Sleep(20 * time.Millisecond) // a big table: slow enough for viewers to pile up
+	return c.Store.PeriodFigures(ctx, since)
+}
+
+// TestDashboardViewersShareOneComputation: twenty people opening the home
+// page at once cost one computation (three period reads), not twenty.
+func TestDashboardViewersShareOneComputation(t *testing.T) {
+	var counter *countingDashboard
+	e := newEnv(t, func(o *handlers.Options) {
+		counter = &countingDashboard{Store: o.Store}
+		o.Store = counter
+		o.DashboardMaxAge = time.Minute
+	})
+	e.addUser("v@example.com", db.RoleViewer)
+	b := e.browser()
+	b.login("v@example.com")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if p := b.get("/"); p.status() != http.StatusOK {
+				t.Errorf("dashboard %d", p.status())
+			}
+		})
+	}
+	wg.Wait()
+	if n := counter.periods.Load(); n != 3 {
+		t.Fatalf("20 concurrent views read the period figures %d times, want 3 (one computation)", n)
 	}
 }
