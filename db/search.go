@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -53,7 +54,14 @@ type LinkQuery struct {
 	Limit  int
 	// CountUpTo > 0 asks for SearchPage.Total, counted up to CountUpTo+1.
 	CountUpTo int
+	// WalkBudget > 0 bounds how long a page of a broad term may walk the
+	// links (see searchPlan) before giving up with ErrSearchTooBroad.
+	WalkBudget time.Duration
 }
+
+// ErrSearchTooBroad: the term matches too many links, spread too thinly
+// through the chosen order, to list a page within LinkQuery.WalkBudget.
+var ErrSearchTooBroad = errors.New("search too broad to list quickly")
 
 // SearchPage is one page of results.
 type SearchPage struct {
@@ -381,7 +389,16 @@ func (s *Store) searchPage(ctx context.Context, q LinkQuery, plan searchPlan) (S
 		} else if havePos {
 			from = &pos
 		}
-		rows, err := s.fetch(ctx, q, sg, from, backward, q.Limit+1-len(got))
+		fctx, cancel := ctx, context.CancelFunc(func() {})
+		if plan.walk && q.WalkBudget > 0 && sg.rank == "1" {
+			fctx, cancel = context.WithTimeout(ctx, q.WalkBudget)
+		}
+		rows, err := s.fetch(fctx, q, sg, from, backward, q.Limit+1-len(got))
+		budgetSpent := fctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if budgetSpent {
+			return SearchPage{}, ErrSearchTooBroad
+		}
 		if err != nil {
 			return SearchPage{}, err
 		}

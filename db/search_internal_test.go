@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -350,9 +351,18 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 		t.Fatalf("want the walking path with exact matches known: ok %v, exact overflow %v, %v", ok, m.exactOverflow, err)
 	}
 	got, total := walk(t, st, q)
-	st.tierCap = 0
 	want := walkOrder(t, st, q, true)
 	if !slices.Equal(got, want) || total != 11 {
 		t.Fatalf("walked %v (total %d), want %v (11)", got, total, want)
+	}
+	// A walk over its budget gives up with ErrSearchTooBroad; the same
+	// budget does not touch a search that needs no walk.
+	q.WalkBudget, q.Limit = time.Nanosecond, 10 // past the 6 exact matches
+	if _, err := st.SearchLinks(ctx, q); !errors.Is(err, ErrSearchTooBroad) {
+		t.Fatalf("walk over budget: %v, want ErrSearchTooBroad", err)
+	}
+	st.tierCap = 0
+	if p, err := st.SearchLinks(ctx, q); err != nil || len(p.Links) != 10 {
+		t.Fatalf("tiered search with a budget: %d rows, %v", len(p.Links), err)
 	}
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +19,9 @@ import (
 
 // Search limits.
 const (
+	// searchWalkBudget bounds a page of a broad term (more than 10,000
+	// matches) spread thinly through the list; past it the page says so.
+	searchWalkBudget = 2 * time.Second
 	linksPerPage  = 50
 	countCap      = 10000 // exact totals up to here, then "10,000+"
 	maxSearchTerm = 200
@@ -213,7 +217,13 @@ func (a *app) links(c echo.Context) error {
 	if total < 0 {
 		s.query.CountUpTo = countCap
 	}
+	s.query.WalkBudget = searchWalkBudget
 	page, err := a.store.SearchLinks(ctx, s.query)
+	if errors.Is(err, db.ErrSearchTooBroad) {
+		// Say so beside the box, keep what was typed, list nothing.
+		s.filter.Errors["q"] = "More than 10,000 links match, spread through the whole list. Type more of the reference or email, or add a date range or status."
+		page, total, err = db.SearchPage{}, countCap+1, nil
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/handlers"
 )
 
 // seedLinks makes links directly in the store (no StableMint call).
@@ -257,5 +259,47 @@ func TestExportXLSX(t *testing.T) {
 	formulas, _ := f.GetCellFormula("Links", "H2")
 	if formulas != "" {
 		t.Fatalf("a cell became a formula: %q", formulas)
+	}
+}
+
+// tooBroad answers every search for "INV" as a term too broad to list.
+type tooBroad struct{ handlers.Store }
+
+func (s tooBroad) SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error) {
+	if q.Term == "INV" {
+		if q.WalkBudget <= 0 {
+			return db.SearchPage{}, errors.New("the list must bound a broad search")
+		}
+		return db.SearchPage{}, db.ErrSearchTooBroad
+	}
+	return s.Store.SearchLinks(ctx, q)
+}
+
+// TestTooBroadSearchSaysSoBesideTheBox: a term too broad to list quickly
+// gets a message, keeps what was typed and says 10,000+, for a full page
+// and the htmx fragment alike.
+func TestTooBroadSearchSaysSoBesideTheBox(t *testing.T) {
+	e := newEnv(t, func(o *handlers.Options) { o.Store = tooBroad{o.Store} })
+	e.addUser("v@example.com", db.RoleViewer)
+	b := e.browser()
+	b.login("v@example.com")
+	for _, hx := range []bool{false, true} {
+		var p page
+		if hx {
+			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/links?q=INV", nil)
+			req.Header.Set("HX-Request", "true")
+			p = b.do(req)
+		} else {
+			p = b.get("/links?q=INV")
+		}
+		if p.status() != http.StatusOK || !strings.Contains(p.find("[data-field=q]").Text(), "More than 10,000 links match") ||
+			!strings.Contains(p.find("[data-testid=total]").Text(), "10,000+") || p.find("[data-testid=links-row]").Length() != 0 {
+			t.Fatalf("htmx=%v: status %d, message %q, total %q", hx, p.status(), p.find("[data-field=q]").Text(), p.find("[data-testid=total]").Text())
+		}
+		if !hx {
+			if v, _ := p.find("#q").Attr("value"); v != "INV" {
+				t.Fatalf("search box holds %q, want what was typed", v)
+			}
+		}
 	}
 }
