@@ -22,9 +22,9 @@ const (
 	// searchWalkBudget bounds a page of a broad term (more than 10,000
 	// matches) spread thinly through the list; past it the page says so.
 	searchWalkBudget = 2 * time.Second
-	linksPerPage  = 50
-	countCap      = 10000 // exact totals up to here, then "10,000+"
-	maxSearchTerm = 200
+	linksPerPage     = 50
+	countCap         = 10000 // exact totals up to here, then "10,000+"
+	maxSearchTerm    = 200
 )
 
 // allStatuses in lifecycle order, for the filter.
