@@ -231,3 +231,39 @@ func TestExpiredSetupTokenRefused(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestConcurrentMigrationsApplyEachOnce: several processes (here, stores)
+// migrating one new file at once all succeed, and each migration is
+// recorded once.
+func TestConcurrentMigrationsApplyEachOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for range 6 {
+		wg.Go(func() {
+			st, err := db.Open(context.Background(), path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer st.Close()
+			_, err = st.Migrate(context.Background(), migrations.FS)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent migrate: %v", err)
+		}
+	}
+	st, err := db.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if pending, err := st.PendingMigrations(context.Background(), migrations.FS); err != nil || len(pending) != 0 {
+		t.Fatalf("pending after concurrent migrate: %v %v", pending, err)
+	}
+}

@@ -11,6 +11,8 @@ import (
 // Migrate applies, in name order, every *.sql file of fsys not yet recorded
 // in schema_migrations, each in its own transaction. It refuses a database
 // that records a migration this binary does not have (a newer schema).
+// Several processes may migrate one file at once: each migration is
+// applied by whichever takes the write lock first, and skipped by the rest.
 func (s *Store) Migrate(ctx context.Context, fsys fs.FS) (applied []string, err error) {
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
@@ -34,7 +36,18 @@ func (s *Store) Migrate(ctx context.Context, fsys fs.FS) (applied []string, err 
 		if err != nil {
 			return applied, err
 		}
+		skipped := false
 		err = s.withTx(ctx, func(tx *Tx) error {
+			// Another process (a second paylinks command on the same file)
+			// may have applied it since we looked: check under the lock.
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE name = ?", name).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				skipped = true
+				return nil
+			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
@@ -44,7 +57,9 @@ func (s *Store) Migrate(ctx context.Context, fsys fs.FS) (applied []string, err 
 		if err != nil {
 			return applied, fmt.Errorf("migration %s: %w", name, err)
 		}
-		applied = append(applied, name)
+		if !skipped {
+			applied = append(applied, name)
+		}
 	}
 	return applied, nil
 }
