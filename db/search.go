@@ -513,21 +513,9 @@ func (s *Store) SingleReferenceHit(ctx context.Context, term string) (int64, boo
 	for _, k := range referenceKinds {
 		args = append(args, k)
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT DISTINCT link_id FROM link_keys WHERE key = ? AND kind IN ("+
+	ids, err := s.ids(ctx, "SELECT DISTINCT link_id FROM link_keys WHERE key = ? AND kind IN ("+
 		placeholders(len(referenceKinds))+") LIMIT 2", args...)
-	if err != nil {
-		return 0, false, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return 0, false, err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil || len(ids) != 1 {
+	if err != nil || len(ids) != 1 {
 		return 0, false, err
 	}
 	return ids[0], true, nil

@@ -637,25 +637,12 @@ func (s *Store) WebhookEventTypes(ctx context.Context) ([]string, error) {
 // session reference, the idempotency key, a session id or deposit reference
 // from an earlier event, or the website reference. At most limit ids.
 func (s *Store) LinkIDsByReference(ctx context.Context, ref string, limit int) ([]int64, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM links WHERE sm_reference = ?1
+	return s.ids(ctx, `SELECT id FROM links WHERE sm_reference = ?1
 		UNION SELECT id FROM links WHERE idempotency_key = ?1
 		UNION SELECT id FROM links WHERE sm_session_id = ?1
 		UNION SELECT id FROM links WHERE deposit_reference = ?1
 		UNION SELECT id FROM links WHERE website_reference = ?1 COLLATE NOCASE AND website_reference = ?1
 		ORDER BY 1 DESC LIMIT ?2`, ref, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 // LinkVersion changes whenever the link or its timeline does: the link
