@@ -127,7 +127,9 @@ func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, 
 			return m, false, err
 		}
 		if ok {
-			query, args, err := s.substringQuery(ctx, q.Term)
+			// Links already found rank higher: the substring tier skips
+			// them before reading their rows.
+			query, args, err := s.substringQuery(ctx, q.Term, m.json(-1))
 			if err != nil {
 				return m, false, err
 			}
@@ -165,12 +167,16 @@ func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, er
 // trigrams instead (a millisecond or two), and keeps those whose
 // columns contain the whole term, case-insensitively, as the phrase would.
 // Non-ASCII terms keep the phrase: lower() in SQLite folds ASCII only.
-func (s *Store) substringQuery(ctx context.Context, term string) (string, []any, error) {
-	phrase := "SELECT rowid FROM links_fts WHERE links_fts MATCH ?"
+func (s *Store) substringQuery(ctx context.Context, term, known string) (string, []any, error) {
+	if known == "" {
+		known = "{}"
+	}
+	const notKnown = " AND f.rowid NOT IN (SELECT CAST(key AS INTEGER) FROM json_each(?))"
+	phrase := "SELECT f.rowid FROM links_fts f WHERE links_fts MATCH ?" + notKnown
 	folded := strings.ToLower(term)
 	tris := trigrams(folded)
 	if !isASCII(term) || len(tris) < 2 {
-		return phrase, []any{escapeFTS(term)}, nil
+		return phrase, []any{escapeFTS(term), known}, nil
 	}
 	type scored struct {
 		tri       string
@@ -186,7 +192,7 @@ func (s *Store) substringQuery(ctx context.Context, term string) (string, []any,
 	}
 	slices.SortStableFunc(sc, func(a, b scored) int { return a.docs - b.docs })
 	if sc[0].docs > rareTrigramDocs {
-		return phrase, []any{escapeFTS(term)}, nil
+		return phrase, []any{escapeFTS(term), known}, nil
 	}
 	// Up to three rare trigrams, apart from each other where possible:
 	// overlapping ones (n14, an1) say little more than one of them.
@@ -212,10 +218,10 @@ func (s *Store) substringQuery(ctx context.Context, term string) (string, []any,
 		parts[i] = escapeFTS(c.tri)
 	}
 	match := strings.Join(parts, " AND ")
-	return `SELECT l.id FROM links_fts f CROSS JOIN links l ON l.id = f.rowid WHERE links_fts MATCH ? AND (
+	return `SELECT l.id FROM links_fts f CROSS JOIN links l ON l.id = f.rowid WHERE links_fts MATCH ?` + notKnown + ` AND (
 		instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
 		instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?))`,
-		[]any{match, folded, folded, folded, folded}, nil
+		[]any{match, known, folded, folded, folded, folded}, nil
 }
 
 // trigrams returns the distinct three-byte windows of an ASCII string.
