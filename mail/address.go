@@ -58,8 +58,24 @@ type Address struct {
 
 // String is the RFC 5322 form, the name encoded per RFC 2047 when needed.
 func (a Address) String() string {
-	return (&netmail.Address{Name: a.Name, Address: a.Email}).String()
+	return a.netAddress().String()
 }
+
+// headerName is the display name as written into a header. net/mail's Q
+// encoding of a name that is not ASCII leaves a backslash or a double quote
+// raw inside the encoded word, and readers (net/mail among them) then cannot
+// parse the address at all ("먍\" did not survive; found by fuzzing). In
+// such names the two become their look-alikes ＼ and ”, which are encoded.
+func headerName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return nameLookalikes.Replace(name)
+		}
+	}
+	return name
+}
+
+var nameLookalikes = strings.NewReplacer(`\`, "＼", `"`, "”")
 
 // Domain is the part after the @.
 func (a Address) Domain() string {
@@ -124,5 +140,5 @@ func ParseMailbox(s string) (Address, error) {
 }
 
 func (a Address) netAddress() *netmail.Address {
-	return &netmail.Address{Name: a.Name, Address: a.Email}
+	return &netmail.Address{Name: headerName(a.Name), Address: a.Email}
 }
