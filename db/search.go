@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,27 @@ type LinkQuery struct {
 	// WalkBudget > 0 bounds how long a page of a broad term may walk the
 	// links (see searchPlan) before giving up with ErrSearchTooBroad.
 	WalkBudget time.Duration
+	// ListOnly reads just the columns a list of links shows (id, status,
+	// amount, currency, customer id and email, website and StableMint
+	// references, checkout URL, expiry, creation); every other field of the
+	// returned links is zero. A page of full rows costs about twice as much.
+	ListOnly bool
+}
+
+// listCols are the columns a ListOnly page reads.
+const listCols = `l.id, l.status, l.amount_minor, l.currency, l.customer_id, l.customer_email, l.website_reference,
+	COALESCE(l.sm_reference, ''), COALESCE(l.checkout_url, ''), l.expires_at, l.created_at`
+
+// scanListLink reads listCols and the rank.
+func scanListLink(r scanner, l *Link, rank *int) error {
+	var expires sql.NullInt64
+	var created int64
+	if err := r.Scan(&l.ID, &l.Status, &l.AmountMinor, &l.Currency, &l.CustomerID, &l.CustomerEmail, &l.WebsiteReference,
+		&l.SMReference, &l.CheckoutURL, &expires, &created, rank); err != nil {
+		return mapErr(err)
+	}
+	l.ExpiresAt, l.CreatedAt = nullMS(expires), fromMS(created)
+	return nil
 }
 
 // ErrSearchTooBroad: the term matches too many links, spread too thinly
@@ -212,7 +234,11 @@ type segment struct {
 // columns.
 func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 	sel, from := "SELECT 1", " FROM links l"
-	if !count {
+	join := !count && !q.ListOnly // the creator's name
+	switch {
+	case q.ListOnly && !count:
+		sel = "SELECT " + listCols
+	case !count:
 		sel, from = "SELECT "+linkCols, linkFrom
 	}
 	where, fargs := q.filters()
@@ -226,7 +252,7 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 	// json_each drives: one rowid probe per hit, whatever the table size.
 	byHits := func(rank string) segment {
 		q := sel + ", " + rank + " FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)"
-		if !count {
+		if join {
 			q += " LEFT JOIN users u ON u.id = l.created_by"
 		}
 		return segment{query: q + cond(), rank: rank, args: append([]any{p.hits}, fargs...)}
@@ -348,7 +374,11 @@ func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor,
 	var got []rankedRow
 	for rows.Next() {
 		var r rankedRow
-		if err := scanLinkWithRank(rows, &r.link, &r.rank); err != nil {
+		scan := scanLinkWithRank
+		if q.ListOnly {
+			scan = scanListLink
+		}
+		if err := scan(rows, &r.link, &r.rank); err != nil {
 			return nil, err
 		}
 		got = append(got, r)

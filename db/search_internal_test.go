@@ -251,7 +251,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	terms = append(terms, "zzzz-nothing", "2026-0", "@example.com", "50%_", `"hi"`, "ürich", "NAÏVE", "12.50")
 	for _, term := range terms {
 		for _, filtered := range []bool{false, true} {
-			q := LinkQuery{Term: term, Limit: 7, Sort: pick([]string{SortCreated, SortAmount, SortStatus})}
+			q := LinkQuery{Term: term, Limit: 7, Sort: pick([]string{SortCreated, SortAmount, SortStatus}), ListOnly: filtered}
 			if term == "12.50" {
 				q.AmountTexts = []string{"12.50"}
 			}
@@ -364,5 +364,52 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 	st.tierCap = 0
 	if p, err := st.SearchLinks(ctx, q); err != nil || len(p.Links) != 10 {
 		t.Fatalf("tiered search with a budget: %d rows, %v", len(p.Links), err)
+	}
+}
+
+// TestListOnlyPagesCarryWhatTheListShows: a ListOnly page has the same
+// links, in the same order, with every field the list shows equal to the
+// full rows'.
+func TestListOnlyPagesCarryWhatTheListShows(t *testing.T) {
+	ctx := context.Background()
+	st := openMigrated(t)
+	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		l, _, err := st.CreateLink(ctx, NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: fmt.Sprintf("C%d", i), CustomerEmail: "c@example.com",
+			Country: "DE", AmountMinor: int64(100 * (i + 1)), AmountText: "1.00", Currency: "EUR", WebsiteReference: fmt.Sprintf("W-%d", i),
+			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
+			CreatedBy: u.ID, AllowDuplicate: true}, AuditEntry{Action: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := st.CompleteLinkCreation(ctx, l.ID, fmt.Sprintf("SM-%d", i), "https://checkout.example/x", time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, term := range []string{"", "example", "c@example.com"} {
+		full, err := st.SearchLinks(ctx, LinkQuery{Term: term})
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, err := st.SearchLinks(ctx, LinkQuery{Term: term, ListOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(full.Links) != 5 || len(list.Links) != 5 {
+			t.Fatalf("%q: %d full rows, %d list rows", term, len(full.Links), len(list.Links))
+		}
+		for i, f := range full.Links {
+			l := list.Links[i]
+			if l.ID != f.ID || l.Status != f.Status || l.AmountMinor != f.AmountMinor || l.Currency != f.Currency ||
+				l.CustomerID != f.CustomerID || l.CustomerEmail != f.CustomerEmail || l.WebsiteReference != f.WebsiteReference ||
+				l.SMReference != f.SMReference || l.CheckoutURL != f.CheckoutURL || !l.ExpiresAt.Equal(f.ExpiresAt) || !l.CreatedAt.Equal(f.CreatedAt) {
+				t.Fatalf("%q row %d: list %+v\nfull %+v", term, i, l, f)
+			}
+		}
 	}
 }

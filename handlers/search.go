@@ -217,7 +217,7 @@ func (a *app) links(c echo.Context) error {
 	if total < 0 {
 		s.query.CountUpTo = countCap
 	}
-	s.query.WalkBudget = searchWalkBudget
+	s.query.WalkBudget, s.query.ListOnly = searchWalkBudget, true
 	page, err := a.store.SearchLinks(ctx, s.query)
 	if errors.Is(err, db.ErrSearchTooBroad) {
 		// Say so beside the box, keep what was typed, list nothing.
