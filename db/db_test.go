@@ -17,15 +17,7 @@ import (
 // mustOpenDB opens a migrated database in a temporary file.
 func mustOpenDB(t *testing.T) *db.Store {
 	t.Helper()
-	st, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background(), migrations.FS); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return db.OpenTestStore(t)
 }
 
 func TestEveryPooledConnectionHasThePragmas(t *testing.T) {

@@ -502,17 +502,6 @@ type rankScanner struct {
 
 func (w *rankScanner) Scan(dest ...any) error { return w.r.Scan(append(dest, w.rank)...) }
 
-// CountLinksMatching counts matches up to limit+1, so a page can say "10,000+"
-// without counting a million rows.
-func (s *Store) CountLinksMatching(ctx context.Context, q LinkQuery, limit int) (int, error) {
-	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
-	p, err := s.plan(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	return s.count(ctx, q, p, limit)
-}
-
 // count counts q's matches up to limit+1. Without filters the plan often
 // knows: the hits are every match, or a tier already held more than the cap.
 func (s *Store) count(ctx context.Context, q LinkQuery, p searchPlan, limit int) (int, error) {

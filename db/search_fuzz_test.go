@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/migrations"
 )
 
 // fzSearchSeeds are links whose searchable values hold what a naive search
@@ -31,14 +29,7 @@ var fzSearchSeeds = []db.NewLink{
 func fzSearchStore(tb testing.TB) (*db.Store, func(db.NewLink) db.Link) {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := db.Open(ctx, filepath.Join(tb.TempDir(), "fuzz.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx, migrations.FS); err != nil {
-		tb.Fatal(err)
-	}
+	st := db.OpenTestStore(tb)
 	u, err := st.CreateUser(ctx, db.NewUser{Email: "fuzz@example.com", Name: "Fuzz", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
 	if err != nil {
 		tb.Fatal(err)

@@ -5,27 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/paylinks/paylinks/migrations"
 )
-
-func openMigrated(t *testing.T) *Store {
-	t.Helper()
-	st, err := Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background(), migrations.FS); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 // walk returns every id of q in page order, following Next cursors, and the
 // first page's total; it then walks back from the last page by Prev cursors
@@ -185,7 +169,7 @@ func oracleAll(t *testing.T, st *Store, q LinkQuery) ([]int64, error) {
 // first, then in sort order, and the same total.
 func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := OpenTestStore(t)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -299,7 +283,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 // whose trigrams are all common, keeps the FTS5 phrase.
 func TestSubstringNarrowsByRareTrigrams(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := OpenTestStore(t)
 	q, _, err := st.substringQuery(ctx, "INV-2026-0001", "")
 	if err != nil || !strings.Contains(q, "instr(") {
 		t.Fatalf("ASCII term: want the trigram-narrowed query, got %q (%v)", q, err)
@@ -325,7 +309,7 @@ func TestSubstringNarrowsByRareTrigrams(t *testing.T) {
 // sort order, forward and back, nothing skipped or repeated.
 func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := OpenTestStore(t)
 	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +356,7 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 // full rows'.
 func TestListOnlyPagesCarryWhatTheListShows(t *testing.T) {
 	ctx := context.Background()
-	st := openMigrated(t)
+	st := OpenTestStore(t)
 	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)

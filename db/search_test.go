@@ -65,8 +65,8 @@ func TestSearchRanksExactThenPrefixThenSubstring(t *testing.T) {
 	if got, want := ids(p), []int64{exact.ID, prefix.ID, substr.ID}; !slices.Equal(got, want) {
 		t.Fatalf("got %v, want exact, prefix, substring %v", got, want)
 	}
-	if n, _ := st.CountLinksMatching(ctx, db.LinkQuery{Term: "ORDER-77"}, 100); n != 3 {
-		t.Errorf("count %d", n)
+	if c, _ := st.SearchLinks(ctx, db.LinkQuery{Term: "ORDER-77", CountUpTo: 100}); c.Total != 3 {
+		t.Errorf("count %d", c.Total)
 	}
 	if id, ok, _ := st.SingleReferenceHit(ctx, "ORDER-77"); !ok || id != exact.ID {
 		t.Errorf("single reference hit %d %v", id, ok)
@@ -233,8 +233,8 @@ func TestCountIsCapped(t *testing.T) {
 	for i := 0; i < 12; i++ {
 		addLink(t, st, u)
 	}
-	if n, _ := st.CountLinksMatching(context.Background(), db.LinkQuery{}, 10); n != 11 {
-		t.Fatalf("capped count %d, want 11 (cap+1)", n)
+	if p, _ := st.SearchLinks(context.Background(), db.LinkQuery{CountUpTo: 10}); p.Total != 11 {
+		t.Fatalf("capped count %d, want 11 (cap+1)", p.Total)
 	}
 }
 

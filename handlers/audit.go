@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ func parseAuditSearch(v url.Values) auditSearch {
 			q.ActorEmail = f.Actor
 		}
 	}
-	if contains(auditOutcomes, f.Outcome) {
+	if slices.Contains(auditOutcomes, f.Outcome) {
 		q.Outcome = f.Outcome
 	} else {
 		f.Outcome = ""

@@ -169,18 +169,7 @@ func timeGets(b *testing.B, h http.Handler, urls []string, cookies []*http.Cooki
 	for b.Loop() {
 		u := urls[i%len(urls)]
 		i++
-		t.time(func() {
-			req := httptest.NewRequest(http.MethodGet, u, nil)
-			for _, c := range cookies {
-				req.AddCookie(c)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusOK {
-				b.Fatalf("GET %s: status %d", u, rec.Code)
-			}
-			size += int64(rec.Body.Len())
-		})
+		t.time(func() { size += int64(len(get(b, h, u, cookies))) })
 	}
 	t.report(b)
 	if i > 0 {
@@ -188,6 +177,7 @@ func timeGets(b *testing.B, h http.Handler, urls []string, cookies []*http.Cooki
 	}
 }
 
+// get serves one GET in process and fails the benchmark unless it is 200.
 func get(b *testing.B, h http.Handler, u string, cookies []*http.Cookie) string {
 	b.Helper()
 	req := httptest.NewRequest(http.MethodGet, u, nil)
@@ -220,7 +210,7 @@ func listProps(e *echo.Echo, me db.User, users []db.User, page db.SearchPage, to
 		},
 		Action:    base,
 		Filter:    views.LinkFilter{Statuses: map[string]bool{}, Sort: db.SortCreated, Errors: views.FieldErrors{}},
-		Total:     benchCount(total, 10000),
+		Total:     handlers.FormatCount(total, 10000),
 		ClearURL:  base,
 		ExportCSV: r(handlers.RouteLinksCSV), ExportXLSX: r(handlers.RouteLinksXLSX),
 		NewURL: r(handlers.RouteLinkNew),
@@ -256,17 +246,4 @@ func listProps(e *echo.Echo, me db.User, users []db.User, page db.SearchPage, to
 		p.PrevURL = link("before", page.Prev)
 	}
 	return p
-}
-
-// benchCount writes a total as the list does: "1,234", or "10,000+" above cap.
-func benchCount(n, limit int) string {
-	plus := ""
-	if n > limit {
-		n, plus = limit, "+"
-	}
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s + plus
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/big"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,7 +129,7 @@ func FuzzAmountField(f *testing.F) {
 			t.Fatalf("amount %q %s accepted as %+v; ParseAmount says %+v, %v", amount, cur, a, want, err)
 		}
 		stored := a.String() // the AmountText a link created from this form keeps
-		if c := amountCandidates(stored); !contains(c, stored) {
+		if c := amountCandidates(stored); !slices.Contains(c, stored) {
 			t.Fatalf("a %s link of %q is stored with amount text %q, but searching %q looks for %q: it is never found by its amount",
 				cur, amount, stored, stored, c)
 		}

@@ -145,12 +145,15 @@ func hasEndToEnd(typ string) bool {
 	return true
 }
 
-type v2Envelope struct {
+// V2Envelope is a V2-family webhook body as StableMint documents it;
+// tools that write such events themselves (the load test) use it too.
+type V2Envelope struct {
 	EventID string `json:"eventId"`
-	Data    v2Data `json:"data"`
+	Data    V2Data `json:"data"`
 }
 
-type v2Data struct {
+// V2Data is the data object of a V2Envelope.
+type V2Data struct {
 	EventType          string            `json:"eventType"`
 	Timestamp          string            `json:"timestamp"`
 	SessionID          string            `json:"sessionId"`
@@ -168,7 +171,7 @@ type v2Data struct {
 }
 
 func buildV2(ev *event, ss *session) any {
-	d := v2Data{
+	d := V2Data{
 		EventType:          ev.typ,
 		Timestamp:          ev.createdAt.UTC().Format(time.RFC3339),
 		SessionID:          ss.ref,
@@ -186,7 +189,7 @@ func buildV2(ev *event, ss *session) any {
 	if hasEndToEnd(ev.typ) {
 		d.EndToEndID = &ss.endToEndID
 	}
-	return v2Envelope{EventID: ev.id, Data: d}
+	return V2Envelope{EventID: ev.id, Data: d}
 }
 
 type partnerEvent struct {

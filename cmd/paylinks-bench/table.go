@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -169,21 +170,12 @@ func (f pairFamily) kinds(r *Run) []string {
 	for _, n := range r.Names() {
 		if strings.HasPrefix(n, prefix) && strings.HasSuffix(n, "/baseline") {
 			k := strings.TrimSuffix(strings.TrimPrefix(n, prefix), "/baseline")
-			if !contains(out, k) {
+			if !slices.Contains(out, k) {
 				out = append(out, k)
 			}
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (f pairFamily) rows(r *Run) []Row {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -87,24 +88,6 @@ func (p *webhookPlan) event(k int) (link, string) {
 	return p.links[(wave*waveLinks+slot)%len(p.links)], depositEvents[step]
 }
 
-// v2Data mirrors the sandbox's V2 envelope (sandbox/events.go).
-type v2Data struct {
-	EventType          string            `json:"eventType"`
-	Timestamp          string            `json:"timestamp"`
-	SessionID          string            `json:"sessionId"`
-	Reference          string            `json:"reference"`
-	IdempotencyKey     *string           `json:"idempotencyKey"`
-	WebsiteReference   *string           `json:"websiteReference"`
-	CustomFields       map[string]string `json:"customFields"`
-	Amount             json.Number       `json:"amount"`
-	Currency           string            `json:"currency"`
-	CustomerID         string            `json:"customerId"`
-	CustomerEmail      string            `json:"customerEmail"`
-	EndToEndID         *string           `json:"endToEndId"`
-	PaymentMethod      string            `json:"paymentMethod"`
-	PaymentCountryCode string            `json:"paymentCountryCode"`
-}
-
 // delivery builds delivery i, unsigned: original event k, or for every
 // dupEvery-th delivery a repeat of an earlier event's exact body. Call it
 // for i = 0, 1, 2, … in order.
@@ -115,7 +98,7 @@ func (p *webhookPlan) delivery(i int) webhook {
 		return webhook{body: p.bodies[k], eventID: p.ids[k], duplicate: true}
 	}
 	l, typ := p.event(k)
-	d := v2Data{
+	d := sandbox.V2Data{
 		EventType: "partner.customer.deposit." + typ, Timestamp: time.Now().UTC().Format(time.RFC3339),
 		SessionID: l.SMRef, Reference: fmt.Sprintf("DEP%013d", l.ID),
 		IdempotencyKey: &l.Key, WebsiteReference: &l.WebsiteRef,
@@ -130,10 +113,7 @@ func (p *webhookPlan) delivery(i int) webhook {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	id := uuid.NewString()
-	if err := enc.Encode(struct {
-		EventID string `json:"eventId"`
-		Data    v2Data `json:"data"`
-	}{id, d}); err != nil {
+	if err := enc.Encode(sandbox.V2Envelope{EventID: id, Data: d}); err != nil {
 		panic(err) // strings and a valid number always encode
 	}
 	body := bytes.TrimRight(buf.Bytes(), "\n")
