@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,12 @@ type LinkQuery struct {
 	Limit  int
 	// CountUpTo > 0 asks for SearchPage.Total, counted up to CountUpTo+1.
 	CountUpTo int
+	// DeferTotal lets a page that did not need the substring tier leave the
+	// total uncounted (SearchPage.Total -1) rather than read that tier for
+	// it alone; CountSearch counts it later. The list page does this so
+	// that a typed reference lists its matches at once and its total
+	// arrives just after.
+	DeferTotal bool
 	// WalkBudget > 0 bounds how long a page of a broad term may walk the
 	// links (see searchPlan) before giving up with ErrSearchTooBroad.
 	WalkBudget time.Duration
@@ -92,7 +99,7 @@ type SearchPage struct {
 	// when there is none.
 	Next, Prev string
 	// Total is the number of matches, up to LinkQuery.CountUpTo+1; -1
-	// when not asked for.
+	// when not asked for, or deferred (LinkQuery.DeferTotal).
 	Total int
 }
 
@@ -190,19 +197,28 @@ func (q LinkQuery) filters() ([]string, []any) {
 
 // searchPlan is how a query's matches are read. With no term, every link
 // (filtered) is a match. With a term whose tiers all fit under the cap,
-// hits holds every match and its rank, and one query reads the page. With
-// more matches than that (a term like "INV-2026" on a million links), the
-// page walks links in sort order testing each against the term (walk),
-// dense matches make that quick; hits then holds the exact matches alone,
-// listed first, unless they too overflowed (exactKnown false).
+// hits holds every match and its rank, and one query reads the page. When
+// a tier holds more than that (a term like "INV-2026" on a million links),
+// hits holds the tiers before it, listed first as ranked, and the page
+// then walks links in sort order testing each against the term (walk, at
+// rank walkRank, the overflowing tier's): dense matches make that quick.
+//
+// partial: hits lacks the substring tier (rank 2) still to be read. Such a
+// plan serves any page that lies within ranks 0 and 1 (see SearchLinks),
+// which every fuller plan lists the same way. The substring tier is the
+// costliest, and a reference prefix typed by staff usually fills the page
+// without it.
 type searchPlan struct {
-	hits       string // JSON object: link id -> rank
-	walk       bool
-	exactKnown bool
+	hits     string // JSON object: link id -> rank; "" for none
+	walk     bool
+	walkRank int
+	partial  bool
+	m        matchSet // the tiers read so far (not for walk plans)
 }
 
-// plan finds the term's matches tier by tier (see matches).
-func (s *Store) plan(ctx context.Context, q LinkQuery) (searchPlan, error) {
+// plan finds the term's matches tier by tier (see matches); with
+// substrings false it leaves the substring tier for later (partial).
+func (s *Store) plan(ctx context.Context, q LinkQuery, substrings bool) (searchPlan, error) {
 	if !q.hasSearch() {
 		return searchPlan{}, nil
 	}
@@ -210,24 +226,53 @@ func (s *Store) plan(ctx context.Context, q LinkQuery) (searchPlan, error) {
 	if err != nil {
 		return searchPlan{}, err
 	}
-	if ok {
-		return searchPlan{hits: m.json(-1)}, nil
+	if !ok {
+		return walkPlan(m), nil
 	}
-	p := searchPlan{walk: true, exactKnown: !m.exactOverflow}
-	if p.exactKnown {
-		p.hits = m.json(0)
+	p := searchPlan{hits: m.json(-1), m: m, partial: hasSubstringTier(q)}
+	if substrings {
+		return s.withSubstrings(ctx, q, p)
 	}
 	return p, nil
 }
 
+// withSubstrings completes a partial plan with the substring tier.
+func (s *Store) withSubstrings(ctx context.Context, q LinkQuery, p searchPlan) (searchPlan, error) {
+	if !p.partial {
+		return p, nil
+	}
+	m := matchSet{rank: maps.Clone(p.m.rank), order: slices.Clone(p.m.order)}
+	ok, err := s.substring(ctx, q, &m)
+	if err != nil {
+		return searchPlan{}, err
+	}
+	if !ok {
+		return walkPlan(m), nil
+	}
+	return searchPlan{hits: m.json(-1), m: m}, nil
+}
+
+// walkPlan is the plan of a term with a tier over the cap: the tiers
+// before it (m) are listed first, then the walk.
+func walkPlan(m matchSet) searchPlan {
+	p := searchPlan{walk: true, walkRank: m.overflow}
+	if len(m.order) > 0 {
+		p.hits = m.json(-1)
+	}
+	return p
+}
+
 // segment is one run of the page order: a query of link rows with their
 // rank, ending in a WHERE clause so callers append conditions with AND.
-// ranked: the rank varies within it and leads the order.
+// Its rows' ranks lie between lo and hi; ranked: the rank varies within it
+// and leads the order. walk: it tests links one by one in sort order.
 type segment struct {
 	query  string
 	rank   string
 	args   []any
+	lo, hi int
 	ranked bool
+	walk   bool
 }
 
 // segments are the runs a page reads, in rank order. A count selects no
@@ -249,31 +294,34 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 		}
 		return " WHERE " + strings.Join(all, " AND ")
 	}
-	// json_each drives: one rowid probe per hit, whatever the table size.
-	byHits := func(rank string) segment {
-		q := sel + ", " + rank + " FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)"
-		if join {
-			q += " LEFT JOIN users u ON u.id = l.created_by"
-		}
-		return segment{query: q + cond(), rank: rank, args: append([]any{p.hits}, fargs...)}
-	}
-	switch {
-	case !q.hasSearch():
+	if !q.hasSearch() {
 		return []segment{{query: sel + ", 0" + from + cond(), rank: "0", args: fargs}}
-	case !p.walk:
-		sg := byHits("h.value")
-		sg.ranked = true
-		return []segment{sg}
 	}
 	var out []segment
+	if p.hits != "" {
+		// json_each drives: one rowid probe per hit, whatever the table size.
+		hq := sel + ", h.value FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)"
+		if join {
+			hq += " LEFT JOIN users u ON u.id = l.created_by"
+		}
+		hi := 2
+		if p.walk {
+			hi = p.walkRank - 1
+		}
+		out = append(out, segment{query: hq + cond(), rank: "h.value", args: append([]any{p.hits}, fargs...), hi: hi, ranked: true})
+	}
+	if !p.walk {
+		return out
+	}
 	match, margs := q.matchCondition()
 	args := append(append([]any{}, fargs...), margs...)
-	if p.exactKnown {
-		out = append(out, byHits("0"))
+	if p.hits != "" {
 		match += " AND l.id NOT IN (SELECT CAST(key AS INTEGER) FROM json_each(?))"
 		args = append(args, p.hits)
 	}
-	return append(out, segment{query: sel + ", 1" + from + cond(match), rank: "1", args: args})
+	rank := strconv.Itoa(p.walkRank)
+	return append(out, segment{query: sel + ", " + rank + from + cond(match), rank: rank, args: args,
+		lo: p.walkRank, hi: p.walkRank, walk: true})
 }
 
 // matchCondition tests one link row against the term, as the tiers do:
@@ -321,24 +369,84 @@ func (q LinkQuery) hasFilters() bool {
 // substring, then in q.Sort order, and the total when q.CountUpTo asks for
 // it. Only bound parameters reach SQL; no LIKE is used, so % and _ in the
 // term are ordinary characters.
+//
+// A page that lies wholly within the exact and prefix matches is read
+// without the substring tier: the page after a cursor in those ranks that
+// they fill, or any page before such a cursor. Otherwise, or to count the
+// total, the substring tier is read too, unless q.DeferTotal lets the count
+// wait for CountSearch.
 func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error) {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "") // SQLite strings end at NUL
-	p, err := s.plan(ctx, q)
+	p, err := s.plan(ctx, q, false)
 	if err != nil {
 		return SearchPage{}, err
 	}
-	return s.searchPage(ctx, q, p)
+	// Without filters the partial plan's hits are its rows: when they
+	// cannot fill the page (and the row after it) going forward, the
+	// substring tier is needed anyway.
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	short := q.Before == "" && !q.hasFilters() && len(p.m.order) <= limit
+	if p.partial && (!cursorAbove(q, 2) || short) {
+		if p, err = s.withSubstrings(ctx, q, p); err != nil {
+			return SearchPage{}, err
+		}
+	}
+	page, err := s.searchPage(ctx, q, p)
+	if errors.Is(err, errNeedSubstrings) {
+		if p, err = s.withSubstrings(ctx, q, p); err != nil {
+			return SearchPage{}, err
+		}
+		page, err = s.searchPage(ctx, q, p)
+	}
+	return page, err
 }
 
-// rankedRow is a link and its match rank.
-type rankedRow struct {
-	link Link
-	rank int
+// errNeedSubstrings: a partial plan ran out of matches before the page
+// (and the row after it) was found; the substring tier may continue it.
+var errNeedSubstrings = errors.New("the page needs the substring tier")
+
+// cursorAbove reports whether the page starts from a cursor (or the top)
+// in a rank above rank: a page forward from there, or back, may need no
+// match of rank or below.
+func cursorAbove(q LinkQuery, rank int) bool {
+	c := q.After
+	if c == "" {
+		c = q.Before
+	}
+	if c == "" {
+		return true
+	}
+	pos, ok := decodeCursor(c)
+	return ok && pos.Rank < rank
 }
 
-// fetch reads up to limit rows of one segment from pos (nil: its start),
-// forward or backward in page order.
-func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor, backward bool, limit int) ([]rankedRow, error) {
+// CountSearch counts q's matches (its term and filters) up to upTo+1, as
+// SearchPage.Total would: for the total a page deferred (LinkQuery.DeferTotal).
+func (s *Store) CountSearch(ctx context.Context, q LinkQuery, upTo int) (int, error) {
+	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
+	p, err := s.plan(ctx, q, true)
+	if err != nil {
+		return 0, err
+	}
+	return s.count(ctx, q, p, upTo)
+}
+
+// defaultPageSize is LinkQuery.Limit's default.
+const defaultPageSize = 50
+
+// rankedRows are links and their match ranks, side by side (a Link is
+// large: a page is read into these once, not copied row by row).
+type rankedRows struct {
+	links []Link
+	ranks []int
+}
+
+// fetch appends up to limit rows of one segment from pos (nil: its start),
+// forward or backward in page order, to got.
+func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor, backward bool, limit int, got *rankedRows) error {
 	col := sortColumn(q.Sort)
 	args := append([]any{}, sg.args...)
 	full := sg.query
@@ -368,27 +476,27 @@ func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor,
 	args = append(args, limit)
 	rows, err := s.read.QueryContext(ctx, full, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var got []rankedRow
-	for rows.Next() {
-		var r rankedRow
-		scan := scanLinkWithRank
-		if q.ListOnly {
-			scan = scanListLink
-		}
-		if err := scan(rows, &r.link, &r.rank); err != nil {
-			return nil, err
-		}
-		got = append(got, r)
+	scan := scanLinkWithRank
+	if q.ListOnly {
+		scan = scanListLink
 	}
-	return got, rows.Err()
+	for rows.Next() {
+		got.links = append(got.links, Link{})
+		got.ranks = append(got.ranks, 0)
+		n := len(got.links) - 1
+		if err := scan(rows, &got.links[n], &got.ranks[n]); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (s *Store) searchPage(ctx context.Context, q LinkQuery, plan searchPlan) (SearchPage, error) {
 	if q.Limit <= 0 {
-		q.Limit = 50
+		q.Limit = defaultPageSize
 	}
 	backward := false
 	var pos cursor
@@ -405,25 +513,22 @@ func (s *Store) searchPage(ctx context.Context, q LinkQuery, plan searchPlan) (S
 	if backward {
 		slices.Reverse(segs)
 	}
-	var got []rankedRow
+	got := rankedRows{links: make([]Link, 0, q.Limit+1), ranks: make([]int, 0, q.Limit+1)}
 	for _, sg := range segs {
 		var from *cursor
-		if havePos && !sg.ranked {
-			r, _ := strconv.Atoi(sg.rank)
-			if (!backward && r < pos.Rank) || (backward && r > pos.Rank) {
+		if havePos {
+			if (!backward && pos.Rank > sg.hi) || (backward && pos.Rank < sg.lo) {
 				continue // wholly before the cursor
 			}
-			if r == pos.Rank {
+			if pos.Rank >= sg.lo && pos.Rank <= sg.hi {
 				from = &pos
 			}
-		} else if havePos {
-			from = &pos
 		}
 		fctx, cancel := ctx, context.CancelFunc(func() {})
-		if plan.walk && q.WalkBudget > 0 && sg.rank == "1" {
+		if sg.walk && q.WalkBudget > 0 {
 			fctx, cancel = context.WithTimeout(ctx, q.WalkBudget)
 		}
-		rows, err := s.fetch(fctx, q, sg, from, backward, q.Limit+1-len(got))
+		err := s.fetch(fctx, q, sg, from, backward, q.Limit+1-len(got.links), &got)
 		budgetSpent := fctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if budgetSpent {
@@ -432,45 +537,51 @@ func (s *Store) searchPage(ctx context.Context, q LinkQuery, plan searchPlan) (S
 		if err != nil {
 			return SearchPage{}, err
 		}
-		got = append(got, rows...)
-		if len(got) > q.Limit {
+		if len(got.links) > q.Limit {
 			break
 		}
 	}
-	more := len(got) > q.Limit
+	more := len(got.links) > q.Limit
+	if plan.partial && !backward && !more {
+		return SearchPage{}, errNeedSubstrings
+	}
 	if more {
-		got = got[:q.Limit]
+		got.links, got.ranks = got.links[:q.Limit], got.ranks[:q.Limit]
 	}
 	if backward { // fetched in reverse: put back in display order
-		slices.Reverse(got)
+		slices.Reverse(got.links)
+		slices.Reverse(got.ranks)
 	}
 	p := SearchPage{Total: -1}
-	if q.CountUpTo > 0 {
-		var err error
-		if p.Total, err = s.count(ctx, q, plan, q.CountUpTo); err != nil {
+	if q.CountUpTo > 0 && !(plan.partial && q.DeferTotal) {
+		full, err := s.withSubstrings(ctx, q, plan)
+		if err != nil {
+			return SearchPage{}, err
+		}
+		if p.Total, err = s.count(ctx, q, full, q.CountUpTo); err != nil {
 			return SearchPage{}, err
 		}
 	}
-	for _, r := range got {
-		p.Links = append(p.Links, r.link)
-	}
-	if len(got) == 0 {
+	n := len(got.links)
+	if n == 0 {
 		return p, nil
 	}
-	cur := func(r rankedRow) string {
-		return encodeCursor(cursor{Rank: r.rank, Val: sortValue(r.link, q.Sort), ID: r.link.ID})
+	p.Links = got.links
+	cur := func(i int) string {
+		l := got.links[i]
+		return encodeCursor(cursor{Rank: got.ranks[i], Val: sortValue(l, q.Sort), ID: l.ID})
 	}
 	if backward {
-		p.Next = cur(got[len(got)-1])
+		p.Next = cur(n - 1)
 		if more {
-			p.Prev = cur(got[0])
+			p.Prev = cur(0)
 		}
 	} else {
 		if more {
-			p.Next = cur(got[len(got)-1])
+			p.Next = cur(n - 1)
 		}
 		if havePos {
-			p.Prev = cur(got[0])
+			p.Prev = cur(0)
 		}
 	}
 	return p, nil
@@ -545,7 +656,7 @@ func (s *Store) SingleReferenceHit(ctx context.Context, term string) (int64, boo
 func (s *Store) StreamLinks(ctx context.Context, q LinkQuery, fn func(Link) error) error {
 	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
 	q.Limit, q.Before, q.CountUpTo = 1000, "", 0
-	plan, err := s.plan(ctx, q) // once: the matches, then page by page
+	plan, err := s.plan(ctx, q, true) // once: the matches, then page by page
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ func walk(t *testing.T, st *Store, q LinkQuery) ([]int64, int) {
 		if err != nil {
 			t.Fatalf("%+v: %v", q, err)
 		}
+		deferredTotal(t, st, q, p)
 		if total == -2 {
 			total = p.Total
 		}
@@ -62,6 +63,35 @@ func walk(t *testing.T, st *Store, q LinkQuery) ([]int64, int) {
 		last = p
 	}
 	return out, total
+}
+
+// deferredTotal checks q's page with DeferTotal against p, the same page
+// counted: the same rows and cursors, and a total that is either the same
+// or deferred (-1) and then counted the same by CountSearch.
+func deferredTotal(t *testing.T, st *Store, q LinkQuery, p SearchPage) {
+	t.Helper()
+	dq := q
+	dq.DeferTotal = true
+	d, err := st.SearchLinks(context.Background(), dq)
+	if err != nil {
+		t.Fatalf("%+v: %v", dq, err)
+	}
+	ids := func(p SearchPage) (out []int64) {
+		for _, l := range p.Links {
+			out = append(out, l.ID)
+		}
+		return out
+	}
+	if !slices.Equal(ids(d), ids(p)) || d.Next != p.Next || d.Prev != p.Prev {
+		t.Fatalf("%q: with the total deferred the page is %v, counted %v", q.Term, ids(d), ids(p))
+	}
+	if d.Total == p.Total {
+		return
+	}
+	n, err := st.CountSearch(context.Background(), q, q.CountUpTo)
+	if d.Total != -1 || err != nil || n != p.Total {
+		t.Fatalf("%q: deferred total %d, CountSearch %d (%v), counted with the page %d", q.Term, d.Total, n, err, p.Total)
+	}
 }
 
 // oracle ranks q's matches in one SQL statement (the plain FTS5 phrase
@@ -109,15 +139,15 @@ func oracle(t *testing.T, st *Store, q LinkQuery) (ids []int64, ranks []int) {
 	return ids, ranks
 }
 
-// walkOrder is what the walking path lists for the oracle's matches: the
-// exact matches first (when they fit under the cap), then every other
-// match in sort order.
-func walkOrder(t *testing.T, st *Store, q LinkQuery, exactFit bool) []int64 {
+// walkOrder is what the walking path lists for the oracle's matches: those
+// of the tiers that fit under the cap (ranks below walkRank) first, as
+// ranked, then every other match in sort order.
+func walkOrder(t *testing.T, st *Store, q LinkQuery, walkRank int) []int64 {
 	t.Helper()
 	ids, ranks := oracle(t, st, q)
 	var first, rest []int64
 	for i, id := range ids {
-		if exactFit && ranks[i] == 0 {
+		if ranks[i] < walkRank {
 			first = append(first, id)
 		} else {
 			rest = append(rest, id)
@@ -256,19 +286,19 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 				st.tierCap = limit
 				wq := q
 				wq.Limit = 2 + 2*limit // 4 and 8: boundaries inside the exact matches too
-				m, ok, err := st.matches(context.Background(), wq)
+				pl, err := st.plan(context.Background(), wq, true)
 				if err != nil {
 					t.Fatal(err)
 				}
 				walked, walkedTotal := walk(t, st, wq)
 				st.tierCap = 0
 				wantWalk := want
-				if !ok {
-					wantWalk = walkOrder(t, st, wq, !m.exactOverflow)
+				if pl.walk {
+					wantWalk = walkOrder(t, st, wq, pl.walkRank)
 				}
 				if !slices.Equal(walked, wantWalk) || walkedTotal != len(want) {
-					t.Fatalf("term %q filtered=%v sort=%s cap %d (walking %v):\n walked %d rows (total %d) %v\n   want %d rows (total %d) %v",
-						term, filtered, q.Sort, limit, !ok, len(walked), walkedTotal, walked, len(wantWalk), len(want), wantWalk)
+					t.Fatalf("term %q filtered=%v sort=%s cap %d (walking %v from rank %d):\n walked %d rows (total %d) %v\n   want %d rows (total %d) %v",
+						term, filtered, q.Sort, limit, pl.walk, pl.walkRank, len(walked), walkedTotal, walked, len(wantWalk), len(want), wantWalk)
 				}
 			}
 			if fastTotal != len(fast) {
@@ -330,12 +360,12 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 	}
 	st.tierCap = 5 // the 3 exact matches fit; the 8 others do not
 	q := LinkQuery{Term: "acme", Limit: 2}
-	m, ok, err := st.matches(ctx, q)
-	if err != nil || ok || m.exactOverflow {
-		t.Fatalf("want the walking path with exact matches known: ok %v, exact overflow %v, %v", ok, m.exactOverflow, err)
+	pl, err := st.plan(ctx, q, true)
+	if err != nil || !pl.walk || pl.walkRank != 2 { // customer ids have no prefix tier
+		t.Fatalf("want the walking path after the exact matches: %+v, %v", pl, err)
 	}
 	got, total := walk(t, st, q)
-	want := walkOrder(t, st, q, true)
+	want := walkOrder(t, st, q, 2)
 	if !slices.Equal(got, want) || total != 11 {
 		t.Fatalf("walked %v (total %d), want %v (11)", got, total, want)
 	}
@@ -348,6 +378,58 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 	st.tierCap = 0
 	if p, err := st.SearchLinks(ctx, q); err != nil || len(p.Links) != 10 {
 		t.Fatalf("tiered search with a budget: %d rows, %v", len(p.Links), err)
+	}
+}
+
+// TestPagesCrossFromPrefixMatchesIntoTheWalk: the first pages of a term
+// whose exact and prefix matches fill them are read without the substring
+// tier; when that tier turns out to hold more than the cap, the pages after
+// walk on from where those stopped, nothing skipped or repeated, forward
+// and back, and the deferred total is counted the same.
+func TestPagesCrossFromPrefixMatchesIntoTheWalk(t *testing.T) {
+	ctx := context.Background()
+	st := OpenTestStore(t)
+	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 12 {
+		st.Now = func() time.Time { return base.Add(time.Duration((i*5)%12) * time.Hour) }
+		customer, website, note := fmt.Sprintf("C-%d", i), fmt.Sprintf("W-%d", i), ""
+		switch {
+		case i == 0:
+			customer = "PRE-" // exact
+		case i <= 3:
+			website = fmt.Sprintf("PRE-%d", i) // prefix
+		case i <= 9:
+			note = fmt.Sprintf("replaces pre-%d", i) // substring only
+		}
+		if _, _, err := st.CreateLink(ctx, NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: customer, CustomerEmail: "c@example.com",
+			Country: "DE", AmountMinor: 100, AmountText: "1.00", Currency: "EUR", WebsiteReference: website, Note: note,
+			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
+			CreatedBy: u.ID, AllowDuplicate: true}, AuditEntry{Action: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.tierCap = 4 // the exact match and 3 prefix matches fit; the 6 substring matches do not
+	q := LinkQuery{Term: "pre-", Limit: 2}
+	partial, err := st.plan(ctx, q, false)
+	if err != nil || !partial.partial || partial.walk {
+		t.Fatalf("want a partial plan first: %+v, %v", partial, err)
+	}
+	full, err := st.plan(ctx, q, true)
+	if err != nil || !full.walk || full.walkRank != 2 {
+		t.Fatalf("want the walk from the substring tier: %+v, %v", full, err)
+	}
+	first, err := st.SearchLinks(ctx, LinkQuery{Term: "pre-", Limit: 2, CountUpTo: 100, DeferTotal: true})
+	if err != nil || first.Total != -1 {
+		t.Fatalf("first page: total %d (want it deferred), %v", first.Total, err)
+	}
+	got, total := walk(t, st, q)
+	want := walkOrder(t, st, q, 2)
+	if !slices.Equal(got, want) || total != 10 || len(want) != 10 {
+		t.Fatalf("pages %v (total %d), want %v (10)", got, total, want)
 	}
 }
 

@@ -13,8 +13,9 @@ import (
 // exact keys, key prefixes, trigram substrings — and ranks them in Go; the
 // page and the count then probe links by rowid for those ids only. A tier
 // holding more than the cap (a term like "INV" on a million links) stops
-// that: the page then walks links in sort order instead, exact matches
-// first (see searchPlan), which dense matches make quick.
+// that: the tiers before it are listed first, as ranked, and then the page
+// walks links in sort order for the rest (see searchPlan), which dense
+// matches make quick.
 const defaultTierCap = 10000
 
 // rareTrigramDocs is how many links a trigram may appear in and still be
@@ -36,8 +37,9 @@ const trigramTTL = time.Hour
 type matchSet struct {
 	rank  map[int64]int
 	order []int64 // ids in the order found, for a stable encoding
-	// exactOverflow: the exact tier alone held more than the cap.
-	exactOverflow bool
+	// overflow is the rank of the tier that held more than the cap, when
+	// one did; its matches are not in the set.
+	overflow int
 }
 
 func (m *matchSet) add(id int64, rank int) {
@@ -80,36 +82,18 @@ func (s *Store) tierLimit() int {
 	return defaultTierCap
 }
 
-// matches finds q.Term's matches: exact keys and amounts (rank 0), key
-// prefixes from 3 characters (rank 1), and substrings from 3 characters
-// (rank 2). ok is false when a tier holds more than the cap; the tiers
-// after it are not read.
+// matches finds q.Term's matches: exact keys and amounts (rank 0) and key
+// prefixes from 3 characters (rank 1). ok is false when a tier holds more
+// than the cap; the tiers after it are not read. The substring tier
+// (rank 2) is addSubstring's: a page within ranks 0 and 1 does not need it.
 func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, err error) {
-	limit := s.tierLimit()
 	m.rank = map[int64]int{}
 	ok = true
-	tier := func(rank int, query string, args ...any) error {
-		if !ok {
-			return nil
-		}
-		ids, err := s.ids(ctx, query+" LIMIT ?", append(args, limit+1)...)
-		if err != nil {
-			return err
-		}
-		if len(ids) > limit {
-			ok = false
-			m.exactOverflow = rank == 0
-			return nil
-		}
-		for _, id := range ids {
-			m.add(id, rank)
-		}
-		return nil
-	}
+	tier := s.tier(ctx, &m, &ok)
 	if err := tier(0, "SELECT DISTINCT link_id FROM link_keys WHERE key = ? AND kind <> 'amount'", q.Term); err != nil {
 		return m, false, err
 	}
-	if len(q.AmountTexts) > 0 {
+	if len(q.AmountTexts) > 0 && ok {
 		args := make([]any, len(q.AmountTexts))
 		for i, a := range q.AmountTexts {
 			args[i] = a
@@ -118,7 +102,7 @@ func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, 
 			return m, false, err
 		}
 	}
-	if len([]rune(q.Term)) >= 3 && ok {
+	if hasSubstringTier(q) {
 		args := []any{q.Term, prefixUpper(q.Term)}
 		for _, k := range prefixKinds {
 			args = append(args, k)
@@ -126,19 +110,51 @@ func (s *Store) matches(ctx context.Context, q LinkQuery) (m matchSet, ok bool, 
 		if err := tier(1, "SELECT DISTINCT link_id FROM link_keys WHERE key >= ? AND key < ? AND kind IN ("+placeholders(len(prefixKinds))+")", args...); err != nil {
 			return m, false, err
 		}
-		if ok {
-			// Links already found rank higher: the substring tier skips
-			// them before reading their rows.
-			query, args, err := s.substringQuery(ctx, q.Term, m.json(-1))
-			if err != nil {
-				return m, false, err
-			}
-			if err := tier(2, "SELECT DISTINCT * FROM ("+query+")", args...); err != nil {
-				return m, false, err
-			}
-		}
 	}
 	return m, ok, nil
+}
+
+// hasSubstringTier reports whether the term is long enough for prefix and
+// substring matches (3 characters: trigrams).
+func hasSubstringTier(q LinkQuery) bool { return len([]rune(q.Term)) >= 3 }
+
+// substring adds the substring tier (rank 2) to m. Links already found rank
+// higher: the tier skips them before reading their rows.
+func (s *Store) substring(ctx context.Context, q LinkQuery, m *matchSet) (ok bool, err error) {
+	query, args, err := s.substringQuery(ctx, q.Term, m.json(-1))
+	if err != nil {
+		return false, err
+	}
+	ok = true
+	if err := s.tier(ctx, m, &ok)(2, "SELECT DISTINCT * FROM ("+query+")", args...); err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
+// tier returns a function that adds one tier's ids to m at a rank, or, if
+// the tier holds more than the cap, clears *ok instead (and does nothing
+// once *ok is false).
+func (s *Store) tier(ctx context.Context, m *matchSet, ok *bool) func(rank int, query string, args ...any) error {
+	limit := s.tierLimit()
+	return func(rank int, query string, args ...any) error {
+		if !*ok {
+			return nil
+		}
+		ids, err := s.ids(ctx, query+" LIMIT ?", append(args, limit+1)...)
+		if err != nil {
+			return err
+		}
+		if len(ids) > limit {
+			*ok = false
+			m.overflow = rank
+			return nil
+		}
+		for _, id := range ids {
+			m.add(id, rank)
+		}
+		return nil
+	}
 }
 
 // ids runs a query of one integer column.

@@ -28,6 +28,7 @@ type LinkStore interface {
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
 	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
 	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
+	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
 	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
 	StreamLinks(ctx context.Context, q db.LinkQuery, fn func(db.Link) error) error
 	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)

@@ -34,6 +34,7 @@ const (
 	RouteUserSessions    = "users.sessions"
 	RouteLinks           = "links"
 	RouteLinksCSV        = "links.csv"
+	RouteLinksCount      = "links.count"
 	RouteLinksXLSX       = "links.xlsx"
 	RouteLinkNew         = "links.new"
 	RouteLinkCreate      = "links.create"
@@ -174,6 +175,7 @@ func (a *app) routes(e *echo.Echo) error {
 
 	finance := a.requireRole(db.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
+	e.GET("/links/count", a.linksCount, signedIn).Name = RouteLinksCount
 	e.GET("/links/export.csv", a.exportCSV, signedIn).Name = RouteLinksCSV
 	e.GET("/links/export.xlsx", a.exportXLSX, signedIn).Name = RouteLinksXLSX
 	e.GET("/links/new", a.newLinkForm, signedIn, finance).Name = RouteLinkNew

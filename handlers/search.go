@@ -200,6 +200,10 @@ func (a *app) links(c echo.Context) error {
 	}
 	// The total is counted on the first page and carried in the page links,
 	// so a deep page costs one keyset query, not a count of 10,000 rows.
+	// When the page's rows needed no substring search (a typed reference
+	// prefix), the count that would need it is deferred: the page lists at
+	// once and loads the total just after (/links/count), or, without
+	// JavaScript, offers it as a link (count=1 counts in the page).
 	total := -1
 	if !firstPage {
 		if n, err := strconv.Atoi(c.QueryParam("total")); err == nil && n >= 0 {
@@ -208,6 +212,7 @@ func (a *app) links(c echo.Context) error {
 	}
 	if total < 0 {
 		s.query.CountUpTo = countCap
+		s.query.DeferTotal = c.QueryParam("count") == ""
 	}
 	s.query.WalkBudget, s.query.ListOnly = searchWalkBudget, true
 	page, err := a.store.SearchLinks(ctx, s.query)
@@ -226,11 +231,19 @@ func (a *app) links(c echo.Context) error {
 	vals := s.values()
 	p := views.LinksPage{
 		Layout: a.layout(c, "Payment links", "links"), Action: base, Filter: s.filter,
-		Total: formatCount(total, countCap), ClearURL: base, Searched: s.searched(),
+		ClearURL: base, Searched: s.searched(),
 		ExportCSV: withQuery(a.url(RouteLinksCSV), vals), ExportXLSX: withQuery(a.url(RouteLinksXLSX), vals),
 		Statuses: a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
 			{Value: db.SortCreated, Label: "Newest first"}, {Value: db.SortAmount, Label: "Largest amount first"},
 			{Value: db.SortStatus, Label: "Status"}},
+	}
+	if total >= 0 {
+		p.Total = formatCount(total, countCap)
+	} else {
+		p.TotalURL = withQuery(a.url(RouteLinksCount), vals)
+		v := s.values()
+		v.Set("count", "1")
+		p.CountURL = withQuery(base, v)
 	}
 	users, err := a.store.ListUsers(ctx)
 	if err != nil {
@@ -249,17 +262,19 @@ func (a *app) links(c echo.Context) error {
 	if canWrite {
 		p.BatchEmail = &views.BatchEmailForm{Action: a.url(RouteLinksEmail), FormToken: newFormToken()}
 	}
-	if page.Next != "" {
+	pageURL := func(key, cursor string) string {
 		v := s.values()
-		v.Set("after", page.Next)
-		v.Set("total", strconv.Itoa(total))
-		p.NextURL = withQuery(base, v)
+		v.Set(key, cursor)
+		if total >= 0 {
+			v.Set("total", strconv.Itoa(total))
+		}
+		return withQuery(base, v)
+	}
+	if page.Next != "" {
+		p.NextURL = pageURL("after", page.Next)
 	}
 	if page.Prev != "" {
-		v := s.values()
-		v.Set("before", page.Prev)
-		v.Set("total", strconv.Itoa(total))
-		p.PrevURL = withQuery(base, v)
+		p.PrevURL = pageURL("before", page.Prev)
 	}
 	if canWrite {
 		p.NewURL = a.url(RouteLinkNew)
@@ -268,6 +283,17 @@ func (a *app) links(c echo.Context) error {
 		return a.render(c, http.StatusOK, views.LinksResults(p))
 	}
 	return a.render(c, http.StatusOK, views.Links(p))
+}
+
+// linksCount answers the total a list page deferred (see links): the
+// number of links its search and filters select, as the page shows it.
+func (a *app) linksCount(c echo.Context) error {
+	s := parseLinkSearch(c.QueryParams())
+	n, err := a.store.CountSearch(c.Request().Context(), s.query, countCap)
+	if err != nil {
+		return err
+	}
+	return a.render(c, http.StatusOK, views.LinksTotal(formatCount(n, countCap)))
 }
 
 func (a *app) statusOptions() []views.Option {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/paylinks/paylinks/db"
@@ -48,7 +49,7 @@ func TestSearchSingleReferenceGoesToTheLink(t *testing.T) {
 	if p.status() != http.StatusOK || p.find("[data-testid=links-row]").Length() != 2 {
 		t.Fatalf("prefix: %d, %d rows", p.status(), p.find("[data-testid=links-row]").Length())
 	}
-	if got := p.find("[data-testid=total]").Text(); !strings.HasPrefix(got, "2 ") {
+	if got := loadTotal(b, p); !strings.HasPrefix(got, "2 ") {
 		t.Errorf("total %q", got)
 	}
 }
@@ -80,8 +81,13 @@ func TestSearchURLRoundTripAndPages(t *testing.T) {
 	if n := p.find("[data-testid=links-row]").Length(); n != 50 {
 		t.Fatalf("page 1 has %d rows", n)
 	}
-	if got := p.find("[data-testid=total]").Text(); !strings.HasPrefix(got, "60 ") {
-		t.Errorf("total %q", got)
+	// The prefix matches fill the page, so its total comes just after it:
+	// htmx loads it, and without JavaScript a link counts it in the page.
+	if got := loadTotal(b, p); got != "60 link(s)" {
+		t.Errorf("total loaded by htmx %q", got)
+	}
+	if got := countedTotal(b, p); got != "60 link(s)" {
+		t.Errorf("total counted without JavaScript %q", got)
 	}
 	next, ok := p.find("[data-testid=next-page]").Attr("href")
 	if !ok || !strings.Contains(next, "q=BATCH") || !strings.Contains(next, "sort=amount") {
@@ -101,6 +107,52 @@ func TestSearchURLRoundTripAndPages(t *testing.T) {
 	if first := p.find("[data-testid=links-row]").First().Text(); !strings.Contains(first, "€5.59") {
 		t.Errorf("largest amount first, got %q", first)
 	}
+}
+
+// loadTotal returns a page's total as a browser with JavaScript shows it:
+// at once, or, when the page deferred it, as htmx loads it into the page.
+func loadTotal(b *browser, p page) string {
+	b.t.Helper()
+	el := p.find("[data-testid=total]")
+	src, deferred := el.Attr("hx-get")
+	if !deferred {
+		return strings.TrimSpace(el.Text())
+	}
+	if trigger, _ := el.Attr("hx-trigger"); trigger != "load" {
+		b.t.Fatalf("deferred total loads on %q", trigger)
+	}
+	req, _ := http.NewRequest(http.MethodGet, b.e.srv.URL+src, nil)
+	req.Header.Set("HX-Request", "true")
+	got := b.do(req)
+	if got.status() != http.StatusOK || got.find("[data-testid=total]").Length() != 1 {
+		b.t.Fatalf("deferred total: %d %q", got.status(), got.body)
+	}
+	return strings.TrimSpace(got.find("[data-testid=total]").Text())
+}
+
+// countedTotal returns a page's total as a browser without JavaScript
+// shows it: at once, or, when the page deferred it, on the page its
+// <noscript> link opens.
+func countedTotal(b *browser, p page) string {
+	b.t.Helper()
+	el := p.find("[data-testid=total]")
+	if _, deferred := el.Attr("hx-get"); !deferred {
+		return strings.TrimSpace(el.Text())
+	}
+	// Parsed as a browser with scripting parses it, <noscript> holds text.
+	inner, err := goquery.NewDocumentFromReader(strings.NewReader(el.Find("noscript").Text()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	href, ok := inner.Find("[data-testid=count-link]").Attr("href")
+	if !ok {
+		b.t.Fatalf("deferred total without a link to count it: %q", el.Text())
+	}
+	got := b.get(href)
+	if _, deferred := got.find("[data-testid=total]").Attr("hx-get"); deferred || got.status() != http.StatusOK {
+		b.t.Fatalf("the count link %s deferred again (%d)", href, got.status())
+	}
+	return strings.TrimSpace(got.find("[data-testid=total]").Text())
 }
 
 func TestSearchHtmxGetsOnlyTheResults(t *testing.T) {
@@ -220,7 +272,7 @@ func TestExportCSV(t *testing.T) {
 	// Same filters as the page: same count.
 	filtered, _ := read(f, "q=CSV-")
 	page := f.get("/links?q=CSV-")
-	if total := page.find("[data-testid=total]").Text(); !strings.HasPrefix(total, itoa(len(filtered)-1)+" ") {
+	if total := loadTotal(f, page); !strings.HasPrefix(total, itoa(len(filtered)-1)+" ") {
 		t.Errorf("export has %d rows, page says %q", len(filtered)-1, total)
 	}
 	exportHref, _ := page.find("[data-testid=export-csv]").Attr("href")

@@ -61,14 +61,19 @@ type LinkRow struct {
 
 // LinksPage is the list of links with its search and filters.
 type LinksPage struct {
-	Layout  Layout
-	Action  string // the list URL (the search form's target)
-	Filter  LinkFilter
-	Rows    []LinkRow
-	Total   string // "1,234" or "10,000+"
-	NextURL string // the following page; "" on the last page
-	PrevURL string // the preceding page; "" on the first page
-	NewURL  string // "" when the viewer may not create links
+	Layout Layout
+	Action string // the list URL (the search form's target)
+	Filter LinkFilter
+	Rows   []LinkRow
+	Total  string // "1,234" or "10,000+"; "" while TotalURL counts it
+	// TotalURL, when set, answers the total that the page listed its rows
+	// without (htmx loads it at once); CountURL is this page counted in
+	// full, for browsers without JavaScript.
+	TotalURL string
+	CountURL string
+	NextURL  string // the following page; "" on the last page
+	PrevURL  string // the preceding page; "" on the first page
+	NewURL   string // "" when the viewer may not create links
 	// ExportCSV and ExportXLSX download the rows the filters select.
 	ExportCSV  string
 	ExportXLSX string

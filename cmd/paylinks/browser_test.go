@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,4 +271,16 @@ func TestBrowserStory(t *testing.T) {
 	if status != 403 {
 		t.Errorf("viewer GET /links/new: %d, want 403", status)
 	}
+
+	// A reference prefix that many links share lists its first page at
+	// once; htmx then loads the total into it.
+	if err := run(context.Background(), []string{"paylinks", "seed", "--links", "120", "--force"}, envFrom(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	viewer.do(chromedp.Navigate(base+"/links?q=INV-202"), chromedp.WaitVisible("[data-testid=links-table]"))
+	if _, err := chromedp.Run(viewer.ctx, chromedp.Poll[bool](`document.querySelectorAll('[data-testid=links-row]').length === 50 &&
+		document.querySelector('[data-testid=total]').textContent.trim() === '120 link(s)'`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("the prefix's total did not load: %q", viewer.text("[data-testid=total]"))
+	}
+	viewer.check("links-prefix")
 }
