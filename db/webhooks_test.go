@@ -5,12 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/migrations"
 )
 
 var whSeq atomic.Int64
@@ -571,5 +576,110 @@ func TestOldRefusedAttemptsArePrunedEverythingElseKept(t *testing.T) {
 	}
 	if n, _ := st.PruneRejectedWebhooks(ctx, cut, 100); n != 0 {
 		t.Fatalf("second prune deleted %d", n)
+	}
+}
+
+// TestRebuiltWebhookTableKeepsEveryDelivery: migration 0011 rebuilds
+// webhook_deliveries (its CHECKs without IN lists). Every delivery stored
+// before it is kept as it was, ids included; the rebuilt table enforces
+// what the old one did, its foreign key names itself, and ingesting goes
+// on, a resent old event still a duplicate.
+func TestRebuiltWebhookTableKeepsEveryDelivery(t *testing.T) {
+	ctx := context.Background()
+	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	before := fstest.MapFS{}
+	names, _ := fs.Glob(migrations.FS, "*.sql")
+	for _, n := range names {
+		if n < "0011" {
+			b, _ := fs.ReadFile(migrations.FS, n)
+			before[n] = &fstest.MapFile{Data: b}
+		}
+	}
+	if _, err := st.Migrate(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	l := whLink(t, st, whUser(t, st), "SM-MIG", "W-MIG", time.Now().Add(time.Hour))
+	ingest(t, st, whEvent("mig-1", db.EffectProcessing, l), whEvent("mig-1", db.EffectProcessing, l),
+		whEvent("mig-2", db.EffectPaid, l), db.WebhookDelivery{BodySHA256: "h", RejectReason: "bad_signature", IP: "192.0.2.9"},
+		db.WebhookDelivery{BodySHA256: "u", Event: db.WebhookEventData{Key: "mig-u", Family: "unknown", Body: []byte("not json")}})
+	raw := rawDB(t, st)
+	dump := func() [][]any {
+		rows, err := raw.Query("SELECT * FROM webhook_deliveries ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out [][]any
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, vals)
+		}
+		return out
+	}
+	was := dump()
+	if len(was) != 5 {
+		t.Fatalf("%d deliveries before the migration", len(was))
+	}
+	if applied, err := st.Migrate(ctx, migrations.FS); err != nil || !slices.Contains(applied, "0011_webhook_checks.sql") {
+		t.Fatalf("migrate: %v %v", applied, err)
+	}
+	if now := dump(); fmt.Sprint(now) != fmt.Sprint(was) {
+		t.Fatalf("deliveries changed:\n was %v\n now %v", was, now)
+	}
+	var table string
+	if err := raw.QueryRow("SELECT sql FROM sqlite_schema WHERE name = 'webhook_deliveries'").Scan(&table); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(table, " IN (") || strings.Contains(table, "webhook_deliveries_new") {
+		t.Errorf("rebuilt table:\n%s", table)
+	}
+	var problems int
+	if err := raw.QueryRow("SELECT count(*) FROM pragma_foreign_key_check").Scan(&problems); err != nil || problems != 0 {
+		t.Errorf("foreign key check: %d problems, %v", problems, err)
+	}
+	var check string
+	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity check: %q %v", check, err)
+	}
+	for _, q := range []string{
+		"INSERT INTO webhook_deliveries (received_at, kind, body_sha256, body_size) VALUES (1, 'bogus', '', 0)",
+		"UPDATE webhook_deliveries SET outcome = 'bogus' WHERE event_key = 'mig-2'",
+		"UPDATE webhook_deliveries SET effect = 'bogus' WHERE event_key = 'mig-2'",
+		"UPDATE webhook_deliveries SET family = 'bogus' WHERE event_key = 'mig-2'",
+		"INSERT INTO webhook_deliveries (received_at, kind, event_id, body_sha256, body_size) VALUES (1, 'duplicate', 999, '', 0)",
+		"DELETE FROM webhook_deliveries WHERE event_key = 'mig-1'",
+		"UPDATE webhook_deliveries SET signature = 'forged' WHERE event_key = 'mig-1'",
+	} {
+		if _, err := raw.Exec(q); err == nil {
+			t.Errorf("%s succeeded", q)
+		}
+	}
+	if _, err := raw.Exec("DELETE FROM webhook_deliveries WHERE kind = 'rejected'"); err != nil {
+		t.Errorf("refused attempts can no longer be pruned: %v", err)
+	}
+	res := ingest(t, st, whEvent("mig-2", db.EffectPaid, l), whEvent("mig-3", db.EffectSettled, l))
+	if !res[0].Duplicate || res[1].Duplicate || res[1].Outcome != db.OutcomeApplied {
+		t.Fatalf("after the migration: %+v", res)
+	}
+	if types, err := st.WebhookEventTypes(ctx); err != nil || !slices.Contains(types, "partner.customer.deposit."+db.EffectSettled) {
+		t.Errorf("event types after the migration: %v %v", types, err)
+	}
+	if ev, err := st.WebhookEventByID(ctx, res[1].EventID); err != nil || ev.Key != "mig-3" {
+		t.Errorf("the webhook_events view: %+v %v", ev, err)
+	}
+	if n := 0; raw.QueryRow("SELECT count(*) FROM webhook_events").Scan(&n) != nil || n != 4 { // mig-1, mig-2, mig-u, mig-3
+		t.Errorf("webhook_events view lists %d events, want 4", n)
 	}
 }
