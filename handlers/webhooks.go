@@ -185,7 +185,7 @@ func (w *WebhookIngester) run() {
 // The transaction runs under a context that is never cancelled: given one
 // that can be, database/sql watches it from a goroutine for the whole
 // transaction and the SQLite driver starts another per statement (to
-// interrupt it), which cost the single writer a tenth of its throughput.
+// interrupt it), which cost the single writer about 5% of its throughput.
 // Nothing here waits unboundedly: every statement is an indexed write, and
 // a wait for the write lock ends after busy_timeout (5 s) with an error,
 // which each caller gets.
