@@ -223,29 +223,15 @@ func BenchmarkSearch(b *testing.B) {
 			}
 		}
 		b.Run(k.name+"/handler", func(b *testing.B) {
-			var t timings
-			i := 0
-			for b.Loop() {
-				l := have[i%len(have)]
-				i++
-				t.time(func() {
-					rec := app.do(http.MethodGet, "/links?q="+url.QueryEscape(k.term(l)), "")
-					if rec.Code != http.StatusOK && rec.Code != http.StatusSeeOther {
-						b.Fatalf("status %d", rec.Code)
-					}
-				})
-			}
-			t.report(b)
+			timeEach(b, have, func(l db.Link) {
+				rec := app.do(http.MethodGet, "/links?q="+url.QueryEscape(k.term(l)), "")
+				if rec.Code != http.StatusOK && rec.Code != http.StatusSeeOther {
+					b.Fatalf("status %d", rec.Code)
+				}
+			})
 		})
 		b.Run(k.name+"/baseline", func(b *testing.B) {
-			var t timings
-			i := 0
-			for b.Loop() {
-				l := have[i%len(have)]
-				i++
-				t.time(func() { raw.render(b, k.sql, k.args(k.term(l))...) })
-			}
-			t.report(b)
+			timeEach(b, have, func(l db.Link) { raw.render(b, k.sql, k.args(k.term(l))...) })
 		})
 	}
 	// The total a prefix page defers (the prefix kind's page lists its
@@ -253,67 +239,51 @@ func BenchmarkSearch(b *testing.B) {
 	// count of the term's substring matches by the FTS5 phrase.
 	prefix := kinds[3]
 	b.Run("prefix-total/handler", func(b *testing.B) {
-		var t timings
-		i := 0
-		for b.Loop() {
-			l := samples[i%len(samples)]
-			i++
-			t.time(func() {
-				rec := app.do(http.MethodGet, "/links/count?q="+url.QueryEscape(prefix.term(l)), "")
-				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "link(s)") {
-					b.Fatalf("status %d: %s", rec.Code, rec.Body)
-				}
-			})
-		}
-		t.report(b)
+		timeEach(b, samples, func(l db.Link) {
+			rec := app.do(http.MethodGet, "/links/count?q="+url.QueryEscape(prefix.term(l)), "")
+			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "link(s)") {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		})
 	})
 	b.Run("prefix-total/baseline", func(b *testing.B) {
-		var t timings
-		i := 0
-		for b.Loop() {
-			l := samples[i%len(samples)]
-			i++
-			t.time(func() {
-				var n int
-				if err := raw.db.QueryRow("SELECT count(*) FROM (SELECT rowid FROM links_fts WHERE links_fts MATCH ? LIMIT 10001)",
-					`"`+prefix.term(l)+`"`).Scan(&n); err != nil {
-					b.Fatal(err)
-				}
-			})
-		}
-		t.report(b)
+		timeEach(b, samples, func(l db.Link) {
+			var n int
+			if err := raw.db.QueryRow("SELECT count(*) FROM (SELECT rowid FROM links_fts WHERE links_fts MATCH ? LIMIT 10001)",
+				`"`+prefix.term(l)+`"`).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+		})
 	})
 	// A page deep in the list, by keyset.
-	deep := make([]db.Link, 0, len(samples))
-	deep = append(deep, samples...)
 	b.Run("keyset-page/handler", func(b *testing.B) {
-		var t timings
-		i := 0
-		for b.Loop() {
-			c := db.CursorAt(deep[i%len(deep)], db.SortCreated)
-			i++
-			t.time(func() {
-				// As the Next link writes it: the total rides along.
-				if rec := app.do(http.MethodGet, "/links?after="+c+"&total="+strconv.Itoa(total), ""); rec.Code != http.StatusOK {
-					b.Fatalf("status %d", rec.Code)
-				}
-			})
-		}
-		t.report(b)
+		timeEach(b, samples, func(l db.Link) {
+			// As the Next link writes it: the total rides along.
+			c := db.CursorAt(l, db.SortCreated)
+			if rec := app.do(http.MethodGet, "/links?after="+c+"&total="+strconv.Itoa(total), ""); rec.Code != http.StatusOK {
+				b.Fatalf("status %d", rec.Code)
+			}
+		})
 	})
 	b.Run("keyset-page/baseline", func(b *testing.B) {
-		var t timings
-		i := 0
-		for b.Loop() {
-			l := deep[i%len(deep)]
-			i++
-			t.time(func() {
-				raw.render(b, "SELECT "+cols+" FROM links l WHERE (l.created_at, l.id) < (?, ?) ORDER BY l.created_at DESC, l.id DESC LIMIT 50",
-					l.CreatedAt.UnixMilli(), l.ID)
-			})
-		}
-		t.report(b)
+		timeEach(b, samples, func(l db.Link) {
+			raw.render(b, "SELECT "+cols+" FROM links l WHERE (l.created_at, l.id) < (?, ?) ORDER BY l.created_at DESC, l.id DESC LIMIT 50",
+				l.CreatedAt.UnixMilli(), l.ID)
+		})
 	})
+}
+
+// timeEach runs f on the samples in turn, one per iteration, and reports
+// its p50 and p99.
+func timeEach(b *testing.B, samples []db.Link, f func(db.Link)) {
+	var t timings
+	i := 0
+	for b.Loop() {
+		l := samples[i%len(samples)]
+		i++
+		t.time(func() { f(l) })
+	}
+	t.report(b)
 }
 
 // benchSQL is the bench database opened for bare queries, as a reader.
