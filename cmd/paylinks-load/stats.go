@@ -17,13 +17,14 @@ const (
 	rLinks     = "GET /links"
 	rLinksNext = "GET /links?after (next page)"
 	rSearch    = "GET /links?q"
+	rCount     = "GET /links/count (deferred total)"
 	rLink      = "GET /links/{id}"
 	rLinkQR    = "GET /links/{id}/qr.png"
 	rWebhook   = "POST /webhooks/stablemint"
 )
 
 // routeOrder is the table's row order; the search kinds follow rSearch.
-var routeOrder = []string{rLoginForm, rLogin, rDashboard, rLinks, rLinksNext, rSearch, rLink, rLinkQR, rWebhook}
+var routeOrder = []string{rLoginForm, rLogin, rDashboard, rLinks, rLinksNext, rSearch, rCount, rLink, rLinkQR, rWebhook}
 
 // Search kinds, reported under rSearch.
 const (

@@ -35,6 +35,7 @@ type vuser struct {
 	thinkMax        time.Duration
 	withDashboard   bool     // the dashboard is part of the mix
 	lastRows        []string // link paths of the last list or search page
+	pendingTotal    string   // the total the last list page deferred, for htmx to load
 }
 
 func newVUser(email, password string, base *url.URL, tr http.RoundTripper, rng *rand.Rand, rec *recorder,
@@ -319,11 +320,30 @@ func (u *vuser) listPage(next *string, fragment bool) func(response) string {
 			}
 		})
 		u.lastRows = rows
+		u.pendingTotal, _ = doc.Find(`[data-testid=total]`).Attr("hx-get")
 		if next != nil {
 			*next, _ = doc.Find(`a[data-testid=next-page]`).Attr("href")
 		}
 		return ""
 	}
+}
+
+// loadTotal loads the total the last list page deferred, as htmx does as
+// soon as the page is shown.
+func (u *vuser) loadTotal(ctx context.Context) error {
+	path := u.pendingTotal
+	if path == "" {
+		return nil
+	}
+	u.pendingTotal = ""
+	hdr := http.Header{"Hx-Request": {"true"}, "Hx-Current-Url": {u.base.String() + "/links"}}
+	_, err := u.do(ctx, rCount, "", http.MethodGet, path, nil, hdr, func(r response) string {
+		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte("link(s)")) {
+			return fmt.Sprintf("want the total, got %d", r.status)
+		}
+		return ""
+	})
+	return err
 }
 
 // browse opens the list and follows "Next" pages times, then perhaps
@@ -333,12 +353,18 @@ func (u *vuser) browse(ctx context.Context, pages int) error {
 	if _, err := u.do(ctx, rLinks, "", http.MethodGet, "/links", nil, nil, u.listPage(&next, false)); err != nil {
 		return err
 	}
+	if err := u.loadTotal(ctx); err != nil {
+		return err
+	}
 	for ; pages > 0 && next != ""; pages-- {
 		if !u.think(ctx) {
 			return nil
 		}
 		path := next
 		if _, err := u.do(ctx, rLinksNext, "", http.MethodGet, path, nil, nil, u.listPage(&next, false)); err != nil {
+			return err
+		}
+		if err := u.loadTotal(ctx); err != nil {
 			return err
 		}
 	}
@@ -394,6 +420,9 @@ func (u *vuser) search(ctx context.Context, kind string, htmx, typing bool) erro
 		if _, err := u.do(ctx, rSearch, qTyping, http.MethodGet, "/links?q="+url.QueryEscape(partial), nil, hdr, u.listPage(nil, true)); err != nil {
 			return err
 		}
+		if err := u.loadTotal(ctx); err != nil {
+			return err
+		}
 		if !u.think(ctx) {
 			return nil
 		}
@@ -401,6 +430,9 @@ func (u *vuser) search(ctx context.Context, kind string, htmx, typing bool) erro
 	path := "/links?q=" + url.QueryEscape(term)
 	if htmx {
 		if _, err := u.do(ctx, rSearch, kind, http.MethodGet, path, nil, hdr, u.listPage(nil, true)); err != nil {
+			return err
+		}
+		if err := u.loadTotal(ctx); err != nil {
 			return err
 		}
 	} else {
@@ -421,6 +453,9 @@ func (u *vuser) search(ctx context.Context, kind string, htmx, typing bool) erro
 		}
 		if hit != "" { // the browser follows the redirect
 			return u.openPath(ctx, hit)
+		}
+		if err := u.loadTotal(ctx); err != nil {
+			return err
 		}
 	}
 	if u.rng.IntN(2) == 0 && len(u.lastRows) > 0 && u.think(ctx) {
