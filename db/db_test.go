@@ -210,6 +210,39 @@ func TestSetupCompletesOnceUnderRace(t *testing.T) {
 	}
 }
 
+// TestDisabledAccountsLeaveSetupOpen: setup stays open while no account
+// can sign in (a fresh database with only the disabled account seed data
+// is attributed to), and closes once one can.
+func TestDisabledAccountsLeaveSetupOpen(t *testing.T) {
+	st := mustOpenDB(t)
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "seed@example.invalid", Name: "Seed data", Role: db.RoleViewer, PasswordHash: "!"}, db.AuditEntry{Action: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open, err := st.SetupOpen(ctx); err != nil || open {
+		t.Fatalf("an enabled account exists, setup open=%v %v", open, err)
+	}
+	if err := st.SetUserDisabled(ctx, u.ID, true, db.AuditEntry{Action: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if open, err := st.SetupOpen(ctx); err != nil || !open {
+		t.Fatalf("only a disabled account: setup open=%v %v", open, err)
+	}
+	if err := st.ReplaceSetupToken(ctx, "h", time.Now().Add(time.Hour)); err != nil || !st.SetupTokenValid(ctx, "h") {
+		t.Fatalf("setup token with only a disabled account: %v", err)
+	}
+	if _, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "admin@example.com", Name: "A", Role: db.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{Action: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if open, _ := st.SetupOpen(ctx); open {
+		t.Fatal("setup still open after the first admin")
+	}
+	if err := st.ReplaceSetupToken(ctx, "h2", time.Now().Add(time.Hour)); !errors.Is(err, db.ErrSetupClosed) {
+		t.Fatalf("a new setup token after the first admin: %v", err)
+	}
+}
+
 func TestExpiredSetupTokenRefused(t *testing.T) {
 	st := mustOpenDB(t)
 	ctx := context.Background()

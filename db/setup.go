@@ -10,15 +10,27 @@ import (
 // token is unknown, used or expired. Callers show one generic message.
 var ErrSetupClosed = errors.New("setup link is invalid, used or expired")
 
+// noAccount is true while no account can sign in: first-run setup is open.
+// Disabled accounts do not count, so the disabled account `paylinks seed`
+// attributes its fake links to does not close setup on a fresh database.
+const noAccount = "NOT EXISTS (SELECT 1 FROM users WHERE disabled = 0)"
+
+// SetupOpen reports whether first-run setup is open (see noAccount).
+func (s *Store) SetupOpen(ctx context.Context) (bool, error) {
+	var open bool
+	err := s.read.QueryRowContext(ctx, "SELECT "+noAccount).Scan(&open)
+	return open, err
+}
+
 // ReplaceSetupToken discards any earlier setup token and stores the hash of
-// a new one, valid until expires. It refuses once any account exists.
+// a new one, valid until expires. It refuses once an account can sign in.
 func (s *Store) ReplaceSetupToken(ctx context.Context, tokenHash string, expires time.Time) error {
 	return s.withTx(ctx, func(tx *Tx) error {
-		var users int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&users); err != nil {
+		var open bool
+		if err := tx.QueryRowContext(ctx, "SELECT "+noAccount).Scan(&open); err != nil {
 			return err
 		}
-		if users > 0 {
+		if !open {
 			return ErrSetupClosed
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM setup_tokens"); err != nil {
@@ -34,7 +46,7 @@ func (s *Store) ReplaceSetupToken(ctx context.Context, tokenHash string, expires
 func (s *Store) SetupTokenValid(ctx context.Context, tokenHash string) bool {
 	var n int
 	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM setup_tokens WHERE token_hash = ? AND expires_at > ?
-		AND NOT EXISTS (SELECT 1 FROM users)`, tokenHash, ms(s.Now())).Scan(&n)
+		AND `+noAccount, tokenHash, ms(s.Now())).Scan(&n)
 	return err == nil && n == 1
 }
 
@@ -44,7 +56,7 @@ func (s *Store) CompleteSetup(ctx context.Context, tokenHash string, nu NewUser,
 	var u User
 	err := s.withTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM setup_tokens WHERE token_hash = ? AND expires_at > ?
-			AND NOT EXISTS (SELECT 1 FROM users)`, tokenHash, ms(tx.now))
+			AND `+noAccount, tokenHash, ms(tx.now))
 		if err != nil {
 			return err
 		}

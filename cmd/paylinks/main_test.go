@@ -97,6 +97,33 @@ func TestServeFirstRunPrintsSingleUseSetupLink(t *testing.T) {
 	}
 }
 
+// TestSeedBeforeFirstStartKeepsTheSetupLink: seeding a fresh database
+// (its links belong to a disabled account) still leaves the first start
+// printing a working setup link, so nobody is locked out.
+func TestSeedBeforeFirstStartKeepsTheSetupLink(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PAYLINKS_ADDR": "127.0.0.1:0", "PAYLINKS_DB": filepath.Join(dir, "paylinks.db")}
+	if err := run(context.Background(), []string{"paylinks", "seed", "--links", "10"}, envFrom(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	_, out, stop := startServe(t, env)
+	m := regexp.MustCompile(`(http://\S+/setup\?token=\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no setup link after seeding:\n%s", out.String())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("setup link: %d", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestUsersCommandsScriptAccounts(t *testing.T) {
 	dir := t.TempDir()
 	env := envFrom(map[string]string{"PAYLINKS_DB": filepath.Join(dir, "paylinks.db")})

@@ -165,11 +165,12 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 	return nil
 }
 
-// printSetupLink prints a one-time link to create the first admin when the
-// database has no account. Each start replaces the previous link.
+// printSetupLink prints a one-time link to create the first admin when no
+// account can sign in (a fresh database, perhaps seeded). Each start
+// replaces the previous link.
 func printSetupLink(ctx context.Context, st *db.Store, base *url.URL, stdout io.Writer) error {
-	n, err := st.CountUsers(ctx)
-	if err != nil || n > 0 {
+	open, err := st.SetupOpen(ctx)
+	if err != nil || !open {
 		return err
 	}
 	token, err := handlers.CreateSetupToken(ctx, st, st.Now(), setupTokenTTL)
