@@ -177,7 +177,7 @@ func printSetupLink(ctx context.Context, st *db.Store, base *url.URL, stdout io.
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nNo accounts yet. Create the first admin within 24 hours at this one-time link:\n\n    %s/setup?token=%s\n\n", base, token)
+	fmt.Fprintf(stdout, "\nNo account can sign in yet. Create the first admin within 24 hours at this one-time link:\n\n    %s/setup?token=%s\n\n", base, token)
 	return nil
 }
 
