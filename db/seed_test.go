@@ -23,6 +23,11 @@ func TestSeedLinksAreSearchableAndTriggersComeBack(t *testing.T) {
 	if n, _ := st.RealLinkCount(ctx); n != 0 {
 		t.Fatalf("%d real links after seeding", n)
 	}
+	// None is left creating: a server started on seeded data would mint
+	// those at StableMint (recovery).
+	if left, err := st.LinksCreating(ctx, time.Now().Add(time.Hour)); err != nil || len(left) != 0 {
+		t.Fatalf("%d seeded links creating (%v): recovery would mint them", len(left), err)
+	}
 	l7 := gen(7)
 	for _, term := range []string{l7.WebsiteReference, l7.CustomerEmail[:6], l7.WebsiteReference[3:12]} {
 		p, err := st.SearchLinks(ctx, db.LinkQuery{Term: term})
