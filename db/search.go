@@ -376,7 +376,7 @@ func (q LinkQuery) hasFilters() bool {
 // total, the substring tier is read too, unless q.DeferTotal lets the count
 // wait for CountSearch.
 func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error) {
-	q.Term = strings.ReplaceAll(q.Term, "\x00", "") // SQLite strings end at NUL
+	q.Term = cleanTerm(q.Term)
 	p, err := s.plan(ctx, q, false)
 	if err != nil {
 		return SearchPage{}, err
@@ -404,6 +404,14 @@ func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error
 	return page, err
 }
 
+// cleanTerm drops what SQLite would not read as the term's characters: NUL
+// (its strings end there) and bytes that are not UTF-8 (it reads a lone
+// 0x9F as U+009F, so "A\x9fe" would find "a\u009fe"). The list page
+// sends only valid UTF-8; other callers get the same search.
+func cleanTerm(term string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(term, "\x00", ""), "")
+}
+
 // errNeedSubstrings: a partial plan ran out of matches before the page
 // (and the row after it) was found; the substring tier may continue it.
 var errNeedSubstrings = errors.New("the page needs the substring tier")
@@ -426,7 +434,7 @@ func cursorAbove(q LinkQuery, rank int) bool {
 // CountSearch counts q's matches (its term and filters) up to upTo+1, as
 // SearchPage.Total would: for the total a page deferred (LinkQuery.DeferTotal).
 func (s *Store) CountSearch(ctx context.Context, q LinkQuery, upTo int) (int, error) {
-	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
+	q.Term = cleanTerm(q.Term)
 	p, err := s.plan(ctx, q, true)
 	if err != nil {
 		return 0, err
@@ -654,7 +662,7 @@ func (s *Store) SingleReferenceHit(ctx context.Context, term string) (int64, boo
 // StreamLinks calls fn for every link matching q, in page order, reading in
 // keyset batches so memory stays flat whatever the count; fn's error stops it.
 func (s *Store) StreamLinks(ctx context.Context, q LinkQuery, fn func(Link) error) error {
-	q.Term = strings.ReplaceAll(q.Term, "\x00", "")
+	q.Term = cleanTerm(q.Term)
 	q.Limit, q.Before, q.CountUpTo = 1000, "", 0
 	plan, err := s.plan(ctx, q, true) // once: the matches, then page by page
 	if err != nil {
