@@ -431,6 +431,9 @@ func TestACorruptedSignatureIsRetriedByTheSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitStatus(t, l.ID, db.StatusPaid)
+	// The link turns paid at the commit, just before the sandbox gets the
+	// answer and logs the retry.
+	waitFor(t, "the sandbox to log both deliveries", func() bool { return len(w.sessionDeliveries(l.SMReference)) >= 2 })
 	ds := w.sessionDeliveries(l.SMReference)
 	if len(ds) != 2 || ds[0].Status != http.StatusUnauthorized || !ds[0].CorruptSignature || ds[1].Status != http.StatusOK {
 		t.Fatalf("deliveries %+v, want a refused corrupt one then its accepted retry", ds)
