@@ -15,7 +15,7 @@ build:
 
 ## generate: regenerate templ components
 generate:
-	$(GO) tool templ generate
+	$(GO) tool templ generate -include-version=false
 
 ## fmt: format Go and templ sources
 fmt:
@@ -27,7 +27,7 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool templ fmt -fail . >/dev/null
-	$(GO) tool templ generate >/dev/null
+	$(GO) tool templ generate -include-version=false >/dev/null
 	@git diff --exit-code -- '*_templ.go' || { echo "generated templ files are stale: run make generate and commit"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard -- '*_templ.go'); if [ -n "$$untracked" ]; then echo "uncommitted generated files: $$untracked"; exit 1; fi
 
