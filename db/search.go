@@ -377,6 +377,9 @@ func (q LinkQuery) hasFilters() bool {
 // wait for CountSearch.
 func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error) {
 	q.Term = cleanTerm(q.Term)
+	if q.Limit <= 0 {
+		q.Limit = defaultPageSize
+	}
 	p, err := s.plan(ctx, q, false)
 	if err != nil {
 		return SearchPage{}, err
@@ -384,11 +387,7 @@ func (s *Store) SearchLinks(ctx context.Context, q LinkQuery) (SearchPage, error
 	// Without filters the partial plan's hits are its rows: when they
 	// cannot fill the page (and the row after it) going forward, the
 	// substring tier is needed anyway.
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
-	short := q.Before == "" && !q.hasFilters() && len(p.m.order) <= limit
+	short := q.Before == "" && !q.hasFilters() && len(p.m.order) <= q.Limit
 	if p.partial && (!cursorAbove(q, 2) || short) {
 		if p, err = s.withSubstrings(ctx, q, p); err != nil {
 			return SearchPage{}, err

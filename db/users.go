@@ -109,13 +109,6 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	return out, rows.Err()
 }
 
-// CountUsers counts accounts, disabled ones included.
-func (s *Store) CountUsers(ctx context.Context) (int, error) {
-	var n int
-	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&n)
-	return n, err
-}
-
 // updateUser runs one UPDATE on a user, checks it found the row, and writes
 // the audit entry in the same transaction.
 func (s *Store) updateUser(ctx context.Context, id int64, a AuditEntry, query string, args ...any) error {

@@ -37,7 +37,6 @@ type Store interface {
 	Ping(ctx context.Context) error
 	Audit(ctx context.Context, e db.AuditEntry) error
 
-	CountUsers(ctx context.Context) (int, error)
 	ListUsers(ctx context.Context) ([]db.User, error)
 	UserByEmail(ctx context.Context, email string) (db.User, error)
 	UserByID(ctx context.Context, id int64) (db.User, error)

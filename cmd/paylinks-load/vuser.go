@@ -328,6 +328,11 @@ func (u *vuser) listPage(next *string, fragment bool) func(response) string {
 	}
 }
 
+// htmxHeader is what htmx sends with a request from the links page.
+func (u *vuser) htmxHeader() http.Header {
+	return http.Header{"Hx-Request": {"true"}, "Hx-Current-Url": {u.base.String() + "/links"}}
+}
+
 // loadTotal loads the total the last list page deferred, as htmx does as
 // soon as the page is shown.
 func (u *vuser) loadTotal(ctx context.Context) error {
@@ -336,8 +341,7 @@ func (u *vuser) loadTotal(ctx context.Context) error {
 		return nil
 	}
 	u.pendingTotal = ""
-	hdr := http.Header{"Hx-Request": {"true"}, "Hx-Current-Url": {u.base.String() + "/links"}}
-	_, err := u.do(ctx, rCount, "", http.MethodGet, path, nil, hdr, func(r response) string {
+	_, err := u.do(ctx, rCount, "", http.MethodGet, path, nil, u.htmxHeader(), func(r response) string {
 		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte("link(s)")) {
 			return fmt.Sprintf("want the total, got %d", r.status)
 		}
@@ -414,7 +418,7 @@ func (u *vuser) searchTerm(kind string) (string, string) {
 // redirects to the link. Then it may open a result.
 func (u *vuser) search(ctx context.Context, kind string, htmx, typing bool) error {
 	kind, term := u.searchTerm(kind)
-	hdr := http.Header{"Hx-Request": {"true"}, "Hx-Current-Url": {u.base.String() + "/links"}}
+	hdr := u.htmxHeader()
 	if htmx && typing && len(term) > 4 {
 		partial := term[:3+u.rng.IntN(len(term)-3)]
 		if _, err := u.do(ctx, rSearch, qTyping, http.MethodGet, "/links?q="+url.QueryEscape(partial), nil, hdr, u.listPage(nil, true)); err != nil {

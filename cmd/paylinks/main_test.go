@@ -67,13 +67,13 @@ func startServe(t *testing.T, env map[string]string) (base string, stdout *syncB
 	return
 }
 
-func TestServeFirstRunPrintsSingleUseSetupLink(t *testing.T) {
-	dir := t.TempDir()
-	env := map[string]string{"PAYLINKS_ADDR": "127.0.0.1:0", "PAYLINKS_DB": filepath.Join(dir, "paylinks.db")}
-	base, out, stop := startServe(t, env)
-	m := regexp.MustCompile(`(http://\S+/setup\?token=\S+)`).FindStringSubmatch(out.String())
+// openSetupLink finds the one-time setup link serve printed and checks that
+// it opens the setup form.
+func openSetupLink(t *testing.T, stdout string) {
+	t.Helper()
+	m := regexp.MustCompile(`(http://\S+/setup\?token=\S+)`).FindStringSubmatch(stdout)
 	if m == nil {
-		t.Fatalf("no setup link printed:\n%s", out.String())
+		t.Fatalf("no setup link printed:\n%s", stdout)
 	}
 	resp, err := http.Get(m[1])
 	if err != nil {
@@ -83,7 +83,14 @@ func TestServeFirstRunPrintsSingleUseSetupLink(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("setup link: %d", resp.StatusCode)
 	}
-	resp, _ = http.Get(base + "/setup?token=guessed")
+}
+
+func TestServeFirstRunPrintsSingleUseSetupLink(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PAYLINKS_ADDR": "127.0.0.1:0", "PAYLINKS_DB": filepath.Join(dir, "paylinks.db")}
+	base, out, stop := startServe(t, env)
+	openSetupLink(t, out.String())
+	resp, _ := http.Get(base + "/setup?token=guessed")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("guessed token: %d", resp.StatusCode)
@@ -107,18 +114,7 @@ func TestSeedBeforeFirstStartKeepsTheSetupLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, out, stop := startServe(t, env)
-	m := regexp.MustCompile(`(http://\S+/setup\?token=\S+)`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("no setup link after seeding:\n%s", out.String())
-	}
-	resp, err := http.Get(m[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("setup link: %d", resp.StatusCode)
-	}
+	openSetupLink(t, out.String())
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
