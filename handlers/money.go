@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bojanz/currency"
@@ -14,7 +16,22 @@ var moneyFormatter = currency.NewFormatter(currency.NewLocale("en"))
 
 // formatMoney renders minor units for people: "€1,250.00", "¥1,250",
 // "KWD 1.250". It never goes through float64.
+//
+// A non-negative amount in a known currency takes moneyAffixes' fast path:
+// bojanz's Formatter builds a strings.Replacer and a decimal per call,
+// about 2.6 µs, which was a tenth of a 50-row links page.
 func formatMoney(minor int64, code string) string {
+	if minor >= 0 {
+		if af, ok := affixesFor(code); ok {
+			return af.format(minor)
+		}
+	}
+	return formatMoneyCLDR(minor, code)
+}
+
+// formatMoneyCLDR is formatMoney through bojanz's Formatter, for every
+// amount.
+func formatMoneyCLDR(minor int64, code string) string {
 	a, err := currency.NewAmountFromInt64(minor, code)
 	if err != nil {
 		if amt, err2 := stablemint.NewAmount(minor, code); err2 == nil {
@@ -23,6 +40,77 @@ func formatMoney(minor int64, code string) string {
 		return code
 	}
 	return moneyFormatter.Format(a)
+}
+
+// moneyAffix is how the English CLDR pattern writes a non-negative amount
+// of one currency: the text before and after the figure, and the figure's
+// decimals. For "en" the figure is the integer part grouped by threes with
+// "," and then "." and exactly digits decimals.
+type moneyAffix struct {
+	pre, post string
+	digits    int
+}
+
+// moneyAffixes caches each currency's moneyAffix (only currencies whose
+// affixes reproduce the Formatter exactly; see affixesFor).
+var moneyAffixes sync.Map // code → moneyAffix
+
+// affixesFor derives a currency's affixes from the Formatter's own output
+// for zero, and keeps them only if they then reproduce the Formatter on a
+// probe amount with every grouping and decimal; otherwise formatMoney
+// keeps using the Formatter for that currency.
+func affixesFor(code string) (moneyAffix, bool) {
+	if v, ok := moneyAffixes.Load(code); ok {
+		return v.(moneyAffix), true
+	}
+	d, ok := currency.GetDigits(code)
+	if !ok || d > 18 {
+		return moneyAffix{}, false
+	}
+	zero := "0"
+	if d > 0 {
+		zero += "." + strings.Repeat("0", int(d))
+	}
+	s := formatMoneyCLDR(0, code)
+	i := strings.Index(s, zero)
+	if i < 0 || strings.Count(s, zero) != 1 {
+		return moneyAffix{}, false
+	}
+	af := moneyAffix{pre: s[:i], post: s[i+len(zero):], digits: int(d)}
+	for _, probe := range []int64{1234567890123, 7, 1<<63 - 1} {
+		if af.format(probe) != formatMoneyCLDR(probe, code) {
+			return moneyAffix{}, false
+		}
+	}
+	moneyAffixes.Store(code, af)
+	return af, true
+}
+
+// format writes a non-negative minor amount.
+func (af moneyAffix) format(minor int64) string {
+	var num [20]byte
+	digits := strconv.AppendInt(num[:0], minor, 10)
+	if len(digits) <= af.digits { // 5 cents: "0.05"
+		pad := make([]byte, 0, af.digits+1)
+		for range af.digits + 1 - len(digits) {
+			pad = append(pad, '0')
+		}
+		digits = append(pad, digits...)
+	}
+	intPart, frac := digits[:len(digits)-af.digits], digits[len(digits)-af.digits:]
+	b := make([]byte, 0, len(af.pre)+len(digits)+len(digits)/3+2+len(af.post))
+	b = append(b, af.pre...)
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c)
+	}
+	if af.digits > 0 {
+		b = append(b, '.')
+		b = append(b, frac...)
+	}
+	return string(append(b, af.post...))
 }
 
 // relative says how far t is from now, in the largest whole unit:

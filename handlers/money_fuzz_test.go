@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bojanz/currency"
+
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -84,6 +86,9 @@ func FuzzFormatMoney(f *testing.F) {
 		figure := strings.ReplaceAll(out[first:last+1], ",", "")
 		if want := fzMajor(minor, cur.Exponent); figure != want {
 			t.Fatalf("formatMoney(%d, %s) = %q: figure %q, want %q (exponent %d)", minor, cur.Code, out, figure, want, cur.Exponent)
+		}
+		if cldr := formatMoneyCLDR(minor, cur.Code); out != cldr {
+			t.Fatalf("formatMoney(%d, %s) = %q, the Formatter writes %q", minor, cur.Code, out, cldr)
 		}
 		negative := strings.ContainsAny(out, "-\u2212")
 		if negative != (minor < 0) {
@@ -230,4 +235,34 @@ func FuzzMask(f *testing.F) {
 			t.Fatalf("mask(%q) = %q: not UTF-8", s, out)
 		}
 	})
+}
+
+// TestFormatMoneyMatchesTheCLDRFormatter: the fast path writes exactly what
+// bojanz's Formatter writes, for every currency it knows (and every code
+// staff can pick) and amounts across every grouping and decimal boundary.
+func TestFormatMoneyMatchesTheCLDRFormatter(t *testing.T) {
+	codes := currency.GetCurrencyCodes()
+	for _, c := range fzCurrencies {
+		codes = append(codes, c.Code)
+	}
+	amounts := []int64{0, 1, 5, 9, 10, 99, 100, 101, 999, 1000, 1001, 9999, 10000, 12345, 99999, 100000,
+		999999, 1000000, 1234567, 100000000, 123456789012, 1<<53 + 1, 1<<63 - 1}
+	fast := 0
+	for _, code := range codes {
+		if _, ok := affixesFor(code); ok {
+			fast++
+		}
+		for _, m := range amounts {
+			if got, want := formatMoney(m, code), formatMoneyCLDR(m, code); got != want {
+				t.Errorf("formatMoney(%d, %s) = %q, the Formatter writes %q", m, code, got, want)
+			}
+		}
+	}
+	// The fast path is taken: every code staff can pick has affixes.
+	for _, c := range fzCurrencies {
+		if _, ok := affixesFor(c.Code); !ok {
+			t.Errorf("%s: no fast path", c.Code)
+		}
+	}
+	t.Logf("%d of %d codes on the fast path", fast, len(codes))
 }
