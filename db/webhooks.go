@@ -149,23 +149,66 @@ func (s *Store) IngestWebhooks(ctx context.Context, ds []WebhookDelivery) ([]Web
 }
 
 func (s *Store) ingest(ctx context.Context, ds []WebhookDelivery, prepared map[string]*sql.Stmt) ([]WebhookResult, error) {
-	out := make([]WebhookResult, len(ds))
-	err := s.withTx(ctx, func(tx *Tx) error {
-		w := newWTx(ctx, tx)
-		w.prepared = prepared
-		for i, d := range ds {
-			r, err := ingestOne(w, d)
-			if err != nil {
-				return fmt.Errorf("webhook delivery %d of %d: %w", i+1, len(ds), err)
-			}
-			out[i] = r
-		}
-		return nil
-	})
+	t, err := s.beginWebhooks(ctx, prepared)
 	if err != nil {
 		return nil, err
 	}
+	defer t.Rollback()
+	out := make([]WebhookResult, len(ds))
+	for i, d := range ds {
+		if out[i], err = t.Ingest(d); err != nil {
+			return nil, fmt.Errorf("webhook delivery %d of %d: %w", i+1, len(ds), err)
+		}
+	}
+	if err := t.Commit(); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// WebhookTx is one open write transaction for webhook deliveries, ingested
+// one at a time as they arrive and then committed together: the
+// group-commit ingester applies each delivery while the next is still
+// being verified, instead of idling until its batch is complete. Nothing
+// of it is stored, and no delivery in it may be acknowledged, until Commit
+// returns nil. After an error from Ingest the transaction must be rolled
+// back: the failed statement may have left part of its delivery behind.
+type WebhookTx interface {
+	// Ingest applies one delivery, as IngestWebhooks does each of its own.
+	Ingest(d WebhookDelivery) (WebhookResult, error)
+	// Commit makes every delivery ingested so far durable at once.
+	Commit() error
+	// Rollback discards the transaction; after Commit it does nothing.
+	Rollback() error
+}
+
+// BeginWebhooks opens a WebhookTx. It is IMMEDIATE: it waits for the write
+// lock (up to busy_timeout) here rather than at the first write.
+func (s *Store) BeginWebhooks(ctx context.Context) (WebhookTx, error) {
+	return s.beginWebhooks(ctx, nil)
+}
+
+func (s *Store) beginWebhooks(ctx context.Context, prepared map[string]*sql.Stmt) (*webhookTx, error) {
+	sqlTx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	w := newWTx(ctx, &Tx{Tx: sqlTx, now: s.Now().UTC()})
+	w.prepared = prepared
+	return &webhookTx{w: w}, nil
+}
+
+type webhookTx struct{ w *wtx }
+
+func (t *webhookTx) Ingest(d WebhookDelivery) (WebhookResult, error) { return ingestOne(t.w, d) }
+
+func (t *webhookTx) Commit() error { return mapErr(t.w.Tx.Tx.Commit()) }
+
+func (t *webhookTx) Rollback() error {
+	if err := t.w.Tx.Tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
 }
 
 func ingestOne(w *wtx, d WebhookDelivery) (WebhookResult, error) {
@@ -288,6 +331,11 @@ func (s *Store) NewWebhookWriter(ctx context.Context) (*WebhookWriter, error) {
 // IngestWebhooks is Store.IngestWebhooks with the prepared statements.
 func (w *WebhookWriter) IngestWebhooks(ctx context.Context, ds []WebhookDelivery) ([]WebhookResult, error) {
 	return w.s.ingest(ctx, ds, w.stmts)
+}
+
+// BeginWebhooks is BeginWebhooks of the Store with the prepared statements.
+func (w *WebhookWriter) BeginWebhooks(ctx context.Context) (WebhookTx, error) {
+	return w.s.beginWebhooks(ctx, w.stmts)
 }
 
 // Close releases the prepared statements.

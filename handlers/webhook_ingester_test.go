@@ -3,41 +3,63 @@ package handlers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 )
 
-// gatedStore is a fake ingest store: each call waits for the gate, records
-// its batch and fails it when it holds a delivery keyed "bad".
+// gatedStore is a fake ingest store: each commit waits for the gate, and
+// records its batch; a delivery keyed "bad" fails when it is applied, and
+// the batch it was in is recorded as rolled back.
 type gatedStore struct {
-	gate    chan struct{}
-	mu      sync.Mutex
-	batches [][]string
+	gate       chan struct{}
+	mu         sync.Mutex
+	batches    [][]string // committed
+	rolledBack [][]string
 }
 
-func (s *gatedStore) IngestWebhooks(_ context.Context, ds []db.WebhookDelivery) ([]db.WebhookResult, error) {
-	<-s.gate
-	keys := make([]string, len(ds))
-	for i, d := range ds {
-		keys[i] = d.Event.Key
+func (s *gatedStore) BeginWebhooks(context.Context) (db.WebhookTx, error) {
+	return &gatedTx{s: s}, nil
+}
+
+type gatedTx struct {
+	s    *gatedStore
+	keys []string
+	done bool
+}
+
+func (t *gatedTx) Ingest(d db.WebhookDelivery) (db.WebhookResult, error) {
+	t.keys = append(t.keys, d.Event.Key)
+	if d.Event.Key == "bad" {
+		return db.WebhookResult{}, errors.New("constraint failed")
 	}
-	s.mu.Lock()
-	s.batches = append(s.batches, keys)
-	s.mu.Unlock()
-	if slices.Contains(keys, "bad") {
-		return nil, errors.New("constraint failed")
+	return db.WebhookResult{Outcome: d.Event.Key}, nil
+}
+
+func (t *gatedTx) Commit() error {
+	<-t.s.gate
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.done = true
+	t.s.batches = append(t.s.batches, t.keys)
+	return nil
+}
+
+func (t *gatedTx) Rollback() error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	if !t.done {
+		t.done = true
+		t.s.rolledBack = append(t.s.rolledBack, t.keys)
 	}
-	out := make([]db.WebhookResult, len(ds))
-	for i, k := range keys {
-		out[i] = db.WebhookResult{Outcome: k}
-	}
-	return out, nil
+	return nil
 }
 
 func (s *gatedStore) seen() [][]string {
@@ -122,9 +144,20 @@ func TestIngesterRetriesAFailedBatchOneByOne(t *testing.T) {
 			t.Fatalf("%s got %+v", r.key, r.res)
 		}
 	}
-	b := st.seen()
-	if len(b) != 5 || len(b[1]) != 3 || len(b[2]) != 1 || len(b[3]) != 1 || len(b[4]) != 1 {
-		t.Fatalf("batches %v, want [x], the failed batch of 3, then each alone", b)
+	// Each good delivery committed exactly once; the bad one never, and it
+	// was tried alone before its caller got the error.
+	var committed []string
+	for _, b := range st.seen() {
+		committed = append(committed, b...)
+	}
+	slices.Sort(committed)
+	if !slices.Equal(committed, []string{"ok1", "ok2", "x"}) {
+		t.Fatalf("committed %v, want each good delivery once", committed)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !slices.ContainsFunc(st.rolledBack, func(b []string) bool { return slices.Equal(b, []string{"bad"}) }) {
+		t.Fatalf("rolled back %v: the bad delivery was never tried alone", st.rolledBack)
 	}
 }
 
@@ -142,5 +175,63 @@ func TestIngesterClosesCleanly(t *testing.T) {
 	ing.Close() // idempotent
 	if _, err := ing.Submit(context.Background(), db.WebhookDelivery{}); !errors.Is(err, handlers.ErrIngesterClosed) {
 		t.Fatalf("after Close: %v, want ErrIngesterClosed", err)
+	}
+}
+
+// openGate is a gatedStore whose commits never wait.
+func openGate() *gatedStore {
+	st := &gatedStore{gate: make(chan struct{})}
+	close(st.gate)
+	return st
+}
+
+// batchWaiting reports whether the ingester's loop is waiting, inside a
+// batch, for a delivery announced but not yet submitted.
+func batchWaiting() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "[select") && strings.Contains(g, "(*WebhookIngester).batch") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestIngesterWaitsForAnnouncedDeliveries(t *testing.T) {
+	st := openGate()
+	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{Linger: time.Hour})
+	defer ing.Close()
+	second := ing.Expect() // received, still being verified
+	first := submitAll(t, ing, []string{"first"})
+	waitFor(t, "the batch to wait for the announced delivery", batchWaiting)
+	if _, err := second.Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "second"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	if b := st.seen(); fmt.Sprint(b) != "[[first second]]" {
+		t.Fatalf("batches %v, want one commit holding both", b)
+	}
+}
+
+func TestIngesterStopsWaitingForAnAbandonedDelivery(t *testing.T) {
+	st := openGate()
+	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{Linger: time.Hour})
+	defer ing.Close()
+	gone := ing.Expect()
+	first := submitAll(t, ing, []string{"first"})
+	waitFor(t, "the batch to wait for the announced delivery", batchWaiting)
+	gone.Abandon() // e.g. the request ended before it was submitted
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	// With nobody on the way, a delivery commits at once.
+	if _, err := ing.Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "next"}}); err != nil {
+		t.Fatal(err)
+	}
+	if b := st.seen(); fmt.Sprint(b) != "[[first] [next]]" {
+		t.Fatalf("batches %v", b)
 	}
 }
