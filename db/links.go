@@ -153,7 +153,10 @@ func linkTarget(id int64) string { return "link:" + itoa(id) }
 
 // CreateLink commits a new link in state creating, with its idempotency key,
 // a "created" timeline entry and the audit entry, in one transaction, before
-// anything is sent to StableMint. A second submission of the same form
+// anything is sent to StableMint. Its first call to StableMint is counted
+// already (attempts 1), as BeginLinkAttempt counts the others: the request
+// that creates a link makes that call right after, and counting it here
+// spares the request a durable commit of its own. A second submission of the same form
 // (same FormToken) creates nothing and returns the first link with
 // created=false. Unless AllowDuplicate, open links for the same customer,
 // website reference and amount (other than the one being re-issued) refuse
@@ -192,8 +195,8 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Lin
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO links (idempotency_key, form_token, status, customer_id,
 			customer_email, country, amount_minor, amount_text, currency, website_reference, note, custom_fields, kyc,
-			success_url, support_url, exit_url, error_url, reissue_of, created_by, created_at, updated_at)
-			VALUES (?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			success_url, support_url, exit_url, error_url, reissue_of, created_by, created_at, updated_at, attempts)
+			VALUES (?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			nl.IdempotencyKey, formToken, nl.CustomerID, nl.CustomerEmail, nl.Country, nl.AmountMinor, nl.AmountText,
 			nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields), encodeMap(nl.KYC),
 			nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, reissue, nl.CreatedBy, ms(tx.now), ms(tx.now))

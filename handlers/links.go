@@ -405,7 +405,7 @@ func (a *app) createLink(c echo.Context) error {
 		return err
 	}
 	if created {
-		if err := a.minter.Mint(ctx, l.ID); err != nil {
+		if err := a.minter.MintCreated(ctx, l); err != nil {
 			logFrom(ctx, a.log).Warn("mint", "link_id", l.ID, "err", err)
 		}
 	}

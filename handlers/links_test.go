@@ -301,14 +301,17 @@ func TestStableMintDownThenRetrySameKey(t *testing.T) {
 	}
 	id := linkIDFrom(t, p.location())
 	before, _ := e.store.LinkByID(context.Background(), id)
+	if before.Attempts != 1 {
+		t.Errorf("attempts after the create call %d, want 1 (counted when the link was created)", before.Attempts)
+	}
 	tok := b.csrf(p.location())
 	r := b.post(p.location()+"/retry", url.Values{"_csrf": {tok}})
 	if r.status() != http.StatusSeeOther {
 		t.Fatalf("retry: %d", r.status())
 	}
 	after, _ := e.store.LinkByID(context.Background(), id)
-	if after.Status != db.StatusOpen || after.IdempotencyKey != before.IdempotencyKey {
-		t.Fatalf("after retry: status %s key %s (was %s)", after.Status, after.IdempotencyKey, before.IdempotencyKey)
+	if after.Status != db.StatusOpen || after.IdempotencyKey != before.IdempotencyKey || after.Attempts != 2 {
+		t.Fatalf("after retry: status %s key %s (was %s), attempts %d (want 2)", after.Status, after.IdempotencyKey, before.IdempotencyKey, after.Attempts)
 	}
 	if n := len(e.sandbox.Sessions()); n != 1 {
 		t.Fatalf("%d sandbox sessions, want 1", n)

@@ -93,6 +93,19 @@ func (m *Minter) Mint(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	return m.call(ctx, l)
+}
+
+// MintCreated is Mint for a link just returned by CreateLink, whose first
+// attempt CreateLink has counted: it makes the call without another commit
+// before it.
+func (m *Minter) MintCreated(ctx context.Context, l db.Link) error {
+	return m.call(context.WithoutCancel(ctx), l)
+}
+
+// call makes the counted attempt for l and records its outcome.
+func (m *Minter) call(ctx context.Context, l db.Link) error {
+	id := l.ID
 	req, err := requestFor(l)
 	if err != nil {
 		m.outcome("invalid")
