@@ -62,12 +62,15 @@ type stmtKey struct {
 // connection; call prepared before the transaction, never inside it (the
 // writer's one connection is then taken, and preparing would wait for it).
 func (s *Store) prepared(ctx context.Context, write bool, q string) (*sql.Stmt, error) {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
 	k := stmtKey{write, q}
-	if st, ok := s.stmts[k]; ok {
+	s.stmtMu.Lock()
+	st, ok := s.stmts[k]
+	s.stmtMu.Unlock()
+	if ok {
 		return st, nil
 	}
+	// Prepared outside the lock: a writer statement waits for the writer's
+	// connection, and must not hold up reads of statements already here.
 	pool := s.read
 	if write {
 		pool = s.write
@@ -75,6 +78,12 @@ func (s *Store) prepared(ctx context.Context, write bool, q string) (*sql.Stmt, 
 	st, err := pool.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if first, ok := s.stmts[k]; ok { // another caller prepared it meanwhile
+		st.Close()
+		return first, nil
 	}
 	if s.stmts == nil {
 		s.stmts = map[stmtKey]*sql.Stmt{}

@@ -231,7 +231,9 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Lin
 	if err != nil {
 		return Link{}, false, err
 	}
-	l, err = s.LinkByID(ctx, l.ID)
+	// Committed: read it back even if the request is being cancelled, so
+	// the caller can still make the StableMint call it has counted.
+	l, err = s.LinkByID(context.WithoutCancel(ctx), l.ID)
 	return l, created, err
 }
 

@@ -195,12 +195,21 @@ func (s *Store) beginWebhooks(ctx context.Context, prepared map[string]*sql.Stmt
 	}
 	w := newWTx(ctx, &Tx{Tx: sqlTx, now: s.Now().UTC()})
 	w.prepared = prepared
-	return &webhookTx{w: w}, nil
+	return &webhookTx{w: w, now: s.Now}, nil
 }
 
-type webhookTx struct{ w *wtx }
+type webhookTx struct {
+	w   *wtx
+	now func() time.Time
+}
 
-func (t *webhookTx) Ingest(d WebhookDelivery) (WebhookResult, error) { return ingestOne(t.w, d) }
+// Ingest stamps each delivery's writes with the time it is applied: a
+// transaction stays open while deliveries arrive, and its start would
+// otherwise date a delivery's link changes before its own receipt.
+func (t *webhookTx) Ingest(d WebhookDelivery) (WebhookResult, error) {
+	t.w.now = t.now().UTC()
+	return ingestOne(t.w, d)
+}
 
 func (t *webhookTx) Commit() error { return mapErr(t.w.Tx.Tx.Commit()) }
 

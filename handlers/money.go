@@ -51,9 +51,12 @@ type moneyAffix struct {
 	digits    int
 }
 
-// moneyAffixes caches each currency's moneyAffix (only currencies whose
-// affixes reproduce the Formatter exactly; see affixesFor).
+// moneyAffixes caches each known currency's moneyAffix, or noAffix for one
+// whose affixes would not reproduce the Formatter exactly (see affixesFor).
 var moneyAffixes sync.Map // code → moneyAffix
+
+// noAffix marks a currency that keeps the Formatter.
+var noAffix = moneyAffix{digits: -1}
 
 // affixesFor derives a currency's affixes from the Formatter's own output
 // for zero, and keeps them only if they then reproduce the Formatter on a
@@ -61,28 +64,41 @@ var moneyAffixes sync.Map // code → moneyAffix
 // keeps using the Formatter for that currency.
 func affixesFor(code string) (moneyAffix, bool) {
 	if v, ok := moneyAffixes.Load(code); ok {
-		return v.(moneyAffix), true
+		af := v.(moneyAffix)
+		return af, af != noAffix
 	}
 	d, ok := currency.GetDigits(code)
-	if !ok || d > 18 {
+	if !ok {
+		return moneyAffix{}, false // unknown: not cached, the set stays bounded
+	}
+	af, ok := deriveAffixes(code, int(d))
+	if !ok {
+		af = noAffix
+	}
+	moneyAffixes.Store(code, af)
+	return af, ok
+}
+
+// deriveAffixes is affixesFor's work for a known currency.
+func deriveAffixes(code string, d int) (moneyAffix, bool) {
+	if d > 18 {
 		return moneyAffix{}, false
 	}
 	zero := "0"
 	if d > 0 {
-		zero += "." + strings.Repeat("0", int(d))
+		zero += "." + strings.Repeat("0", d)
 	}
 	s := formatMoneyCLDR(0, code)
 	i := strings.Index(s, zero)
 	if i < 0 || strings.Count(s, zero) != 1 {
 		return moneyAffix{}, false
 	}
-	af := moneyAffix{pre: s[:i], post: s[i+len(zero):], digits: int(d)}
+	af := moneyAffix{pre: s[:i], post: s[i+len(zero):], digits: d}
 	for _, probe := range []int64{1234567890123, 7, 1<<63 - 1} {
 		if af.format(probe) != formatMoneyCLDR(probe, code) {
 			return moneyAffix{}, false
 		}
 	}
-	moneyAffixes.Store(code, af)
 	return af, true
 }
 

@@ -23,6 +23,7 @@ type gatedStore struct {
 	mu         sync.Mutex
 	batches    [][]string // committed
 	rolledBack [][]string
+	applied    int // deliveries applied, committed or not
 }
 
 func (s *gatedStore) BeginWebhooks(context.Context) (db.WebhookTx, error) {
@@ -36,6 +37,9 @@ type gatedTx struct {
 }
 
 func (t *gatedTx) Ingest(d db.WebhookDelivery) (db.WebhookResult, error) {
+	t.s.mu.Lock()
+	t.s.applied++
+	t.s.mu.Unlock()
 	t.keys = append(t.keys, d.Event.Key)
 	if d.Event.Key == "bad" {
 		return db.WebhookResult{}, errors.New("constraint failed")
@@ -165,6 +169,11 @@ func TestIngesterClosesCleanly(t *testing.T) {
 	st := &gatedStore{gate: make(chan struct{})}
 	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{})
 	inFlight := submitAll(t, ing, []string{"last"})
+	waitFor(t, "the batch to be under way", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.applied == 1
+	})
 	closed := make(chan struct{})
 	go func() { ing.Close(); close(closed) }()
 	close(st.gate) // the batch under way still commits and is answered
@@ -232,6 +241,22 @@ func TestIngesterStopsWaitingForAnAbandonedDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	if b := st.seen(); fmt.Sprint(b) != "[[first] [next]]" {
+		t.Fatalf("batches %v", b)
+	}
+}
+
+func TestIngesterCloseEndsAWaitForAnnouncedDeliveries(t *testing.T) {
+	st := openGate()
+	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{Linger: time.Hour})
+	never := ing.Expect() // a request that never gets as far as submitting
+	defer never.Abandon()
+	first := submitAll(t, ing, []string{"first"})
+	waitFor(t, "the batch to wait for the announced delivery", batchWaiting)
+	ing.Close() // must not wait out the Linger
+	if r := <-first; r.err != nil {
+		t.Fatalf("the delivery the closing batch held: %v", r.err)
+	}
+	if b := st.seen(); fmt.Sprint(b) != "[[first]]" {
 		t.Fatalf("batches %v", b)
 	}
 }

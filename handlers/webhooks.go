@@ -58,7 +58,10 @@ type IngesterOptions struct {
 	// MaxBatch is the most deliveries one transaction commits.
 	MaxBatch int
 	// Linger is the longest a batch waits for announced deliveries (see
-	// Expect) before committing; negative never waits.
+	// Expect) before committing; negative never waits. The batch's write
+	// transaction is open meanwhile, so it also bounds how long one batch
+	// can keep other writers waiting (besides its own statements): keep it
+	// to a millisecond or two.
 	Linger time.Duration
 }
 
@@ -274,6 +277,8 @@ gather:
 			case <-b.timer.C:
 				expired = true
 				continue
+			case <-w.quit: // closing: commit what the batch holds
+				break gather
 			}
 		}
 		b.jobs = append(b.jobs, take(j))
