@@ -191,6 +191,35 @@ func oracleAll(t *testing.T, st *Store, q LinkQuery) ([]int64, error) {
 	return out, nil
 }
 
+// testUser is a finance user for this package's internal tests.
+func testUser(t *testing.T, st *Store) int64 {
+	t.Helper()
+	u, err := st.CreateUser(context.Background(), NewUser{Email: fmt.Sprintf("u%d@example.com", time.Now().UnixNano()),
+		Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// testLink creates link number i (its keys and website reference W-i), as
+// set changes it.
+func testLink(t *testing.T, st *Store, user int64, i int, set func(*NewLink)) Link {
+	t.Helper()
+	nl := NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: fmt.Sprintf("C-%d", i), CustomerEmail: "c@example.com",
+		Country: "DE", AmountMinor: 100, AmountText: "1.00", Currency: "EUR", WebsiteReference: fmt.Sprintf("W-%d", i),
+		SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
+		CreatedBy: user, AllowDuplicate: true}
+	if set != nil {
+		set(&nl)
+	}
+	l, _, err := st.CreateLink(context.Background(), nl, AuditEntry{Action: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // TestTieredSearchMatchesSQLRanking checks both search paths against the
 // oracle on random links and terms, page after page, with and without
 // filters: the tiered path (substrings narrowed by rare trigrams and
@@ -206,10 +235,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	words := []string{"Acme", "GmbH", "split", "payment", "refund", "50%_off", `say "hi"`, "Zürich", "naïve", "INV", "order"}
 	pick := func(list []string) string { return list[rng.IntN(len(list))] }
 	statuses := []string{StatusOpen, StatusPaid, StatusExpired, StatusFailed}
-	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUser(t, st)
 	var links []Link
 	var amountTexts []string
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -226,7 +252,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 			Country:       "DE", AmountMinor: amount, AmountText: fmt.Sprintf("%d.%02d", amount/100, amount%100), Currency: pick([]string{"EUR", "USD"}),
 			WebsiteReference: fmt.Sprintf("%s-2026-%05d", pick([]string{"INV", "inv", "Ord"}), rng.IntN(400)), Note: note,
 			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
-			CreatedBy: u.ID, AllowDuplicate: true,
+			CreatedBy: u, AllowDuplicate: true,
 		}, AuditEntry{Action: "t"})
 		if err != nil {
 			t.Fatal(err)
@@ -340,10 +366,7 @@ func TestSubstringNarrowsByRareTrigrams(t *testing.T) {
 func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 	ctx := context.Background()
 	st := OpenTestStore(t)
-	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUser(t, st)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 11 {
 		st.Now = func() time.Time { return base.Add(time.Duration(i) * time.Hour) }
@@ -351,12 +374,7 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 		if i%4 != 0 {
 			id = fmt.Sprintf("ACME-%d", i) // other matches, newer and older than the exact ones
 		}
-		if _, _, err := st.CreateLink(ctx, NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: id, CustomerEmail: "c@example.com",
-			Country: "DE", AmountMinor: 100, AmountText: "1.00", Currency: "EUR", WebsiteReference: fmt.Sprintf("W-%d", i),
-			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
-			CreatedBy: u.ID, AllowDuplicate: true}, AuditEntry{Action: "t"}); err != nil {
-			t.Fatal(err)
-		}
+		testLink(t, st, u, i, func(l *NewLink) { l.CustomerID = id })
 	}
 	st.tierCap = 5 // the 3 exact matches fit; the 8 others do not
 	q := LinkQuery{Term: "acme", Limit: 2}
@@ -389,10 +407,7 @@ func TestWalkingPagesCrossFromExactMatches(t *testing.T) {
 func TestPagesCrossFromPrefixMatchesIntoTheWalk(t *testing.T) {
 	ctx := context.Background()
 	st := OpenTestStore(t)
-	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUser(t, st)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 12 {
 		st.Now = func() time.Time { return base.Add(time.Duration((i*5)%12) * time.Hour) }
@@ -405,12 +420,7 @@ func TestPagesCrossFromPrefixMatchesIntoTheWalk(t *testing.T) {
 		case i <= 9:
 			note = fmt.Sprintf("replaces pre-%d", i) // substring only
 		}
-		if _, _, err := st.CreateLink(ctx, NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: customer, CustomerEmail: "c@example.com",
-			Country: "DE", AmountMinor: 100, AmountText: "1.00", Currency: "EUR", WebsiteReference: website, Note: note,
-			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
-			CreatedBy: u.ID, AllowDuplicate: true}, AuditEntry{Action: "t"}); err != nil {
-			t.Fatal(err)
-		}
+		testLink(t, st, u, i, func(l *NewLink) { l.CustomerID, l.WebsiteReference, l.Note = customer, website, note })
 	}
 	st.tierCap = 4 // the exact match and 3 prefix matches fit; the 6 substring matches do not
 	q := LinkQuery{Term: "pre-", Limit: 2}
@@ -439,18 +449,9 @@ func TestPagesCrossFromPrefixMatchesIntoTheWalk(t *testing.T) {
 func TestListOnlyPagesCarryWhatTheListShows(t *testing.T) {
 	ctx := context.Background()
 	st := OpenTestStore(t)
-	u, err := st.CreateUser(ctx, NewUser{Email: "u@example.com", Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUser(t, st)
 	for i := range 5 {
-		l, _, err := st.CreateLink(ctx, NewLink{IdempotencyKey: fmt.Sprintf("k%d", i), CustomerID: fmt.Sprintf("C%d", i), CustomerEmail: "c@example.com",
-			Country: "DE", AmountMinor: int64(100 * (i + 1)), AmountText: "1.00", Currency: "EUR", WebsiteReference: fmt.Sprintf("W-%d", i),
-			SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r",
-			CreatedBy: u.ID, AllowDuplicate: true}, AuditEntry{Action: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := testLink(t, st, u, i, func(l *NewLink) { l.CustomerID, l.AmountMinor = fmt.Sprintf("C%d", i), int64(100*(i+1)) })
 		if i%2 == 0 {
 			if err := st.CompleteLinkCreation(ctx, l.ID, fmt.Sprintf("SM-%d", i), "https://checkout.example/x", time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)

@@ -15,11 +15,7 @@ func TestSeedLeavesTheSearchIndexInOneSegment(t *testing.T) {
 	if _, err := st.write.ExecContext(ctx, "INSERT INTO links_fts (links_fts, rank) VALUES ('hashsize', 4096)"); err != nil {
 		t.Fatal(err)
 	}
-	u, err := st.CreateUser(ctx, NewUser{Email: "seed@example.com", Name: "Seed", Role: RoleViewer, PasswordHash: "!"}, AuditEntry{Action: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SeedLinks(ctx, 300, 100, u.ID, FakeLinks(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), 3), nil); err != nil {
+	if err := st.SeedLinks(ctx, 300, 100, testUser(t, st), FakeLinks(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), 3), nil); err != nil {
 		t.Fatal(err)
 	}
 	var segments int

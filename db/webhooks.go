@@ -315,21 +315,22 @@ var hotQueries = []string{qInsertEvent, qEventByKey, qInsertDuplicate, qInsertRe
 	qLinkByKey, qLinkByReference, qLinkByWebsite, qLinkStatus, qLinkIdentifiers, qLinkEvent}
 
 // WebhookWriter ingests deliveries like Store.IngestWebhooks, with the
-// ingest path's statements prepared once on the writer connection rather
-// than once per transaction: parsing them costs SQLite about as much as
-// running them. The group-commit ingester holds one for its lifetime.
+// ingest path's statements prepared once on the writer connection
+// (Store.prepared) rather than once per transaction: parsing them costs
+// SQLite about as much as running them. The statements are the store's and
+// close with it. The group-commit ingester holds one for its lifetime.
 type WebhookWriter struct {
 	s     *Store
 	stmts map[string]*sql.Stmt // read-only after NewWebhookWriter
 }
 
-// NewWebhookWriter prepares the statements. Close releases them.
+// NewWebhookWriter prepares the statements (outside any transaction: a
+// writer statement needs the writer's one connection).
 func (s *Store) NewWebhookWriter(ctx context.Context) (*WebhookWriter, error) {
 	w := &WebhookWriter{s: s, stmts: make(map[string]*sql.Stmt, len(hotQueries))}
 	for _, q := range hotQueries {
-		st, err := s.write.PrepareContext(ctx, q)
+		st, err := s.prepared(ctx, true, q)
 		if err != nil {
-			w.Close()
 			return nil, err
 		}
 		w.stmts[q] = st
@@ -345,15 +346,6 @@ func (w *WebhookWriter) IngestWebhooks(ctx context.Context, ds []WebhookDelivery
 // BeginWebhooks is BeginWebhooks of the Store with the prepared statements.
 func (w *WebhookWriter) BeginWebhooks(ctx context.Context) (WebhookTx, error) {
 	return w.s.beginWebhooks(ctx, w.stmts)
-}
-
-// Close releases the prepared statements.
-func (w *WebhookWriter) Close() error {
-	var errs []error
-	for _, st := range w.stmts {
-		errs = append(errs, st.Close())
-	}
-	return errors.Join(errs...)
 }
 
 const unparsableDetail = "The body is not a JSON object; stored exactly as received."

@@ -146,7 +146,7 @@ func webhookBenchServer(b *testing.B, v *stablemint.Verifier) (http.Handler, *db
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { ing.Close(); writer.Close() })
+	b.Cleanup(ing.Close)
 	return e, st
 }
 
@@ -241,7 +241,6 @@ func BenchmarkWebhookIngest(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer w.Close()
 		pool.grow(24000)
 		ds := make([]db.WebhookDelivery, 24000)
 		for i := range ds {

@@ -34,7 +34,7 @@ func fzWebhookEnv(tb testing.TB) (*env, *rsa.PrivateKey, func() db.Link) {
 			tb.Fatal(err)
 		}
 		ing := handlers.NewWebhookIngester(writer, testLogger(), handlers.IngesterOptions{})
-		tb.Cleanup(func() { ing.Close(); writer.Close() }) // before the store closes
+		tb.Cleanup(ing.Close) // before the store closes
 		o.Verifier, o.Webhooks = verifier, ing
 		o.WebhookRatePerSecond, o.WebhookBurst = 1e9, 1<<30
 	})

@@ -66,19 +66,30 @@ func (t *gatedTx) Rollback() error {
 	return nil
 }
 
+// waitApplied waits until the ingester has applied n deliveries: a
+// delivery parked in a submit may not have reached the writer yet.
+func (s *gatedStore) waitApplied(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, "the ingester to apply the deliveries", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.applied >= n
+	})
+}
+
 func (s *gatedStore) seen() [][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.batches)
 }
 
-// parkedSubmits counts goroutines blocked inside WebhookIngester.Submit.
+// parkedSubmits counts goroutines blocked inside a submit to the ingester.
 func parkedSubmits() int {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "[select") && strings.Contains(g, "(*WebhookIngester).Submit") {
+		if strings.Contains(g, "[select") && strings.Contains(g, "(*WebhookIngester).submit") {
 			n++
 		}
 	}
@@ -99,7 +110,7 @@ func submitAll(t *testing.T, ing *handlers.WebhookIngester, keys []string) <-cha
 	before := parkedSubmits()
 	for _, k := range keys {
 		go func() {
-			r, err := ing.Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: k}})
+			r, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: k}})
 			out <- submitted{k, r, err}
 		}()
 	}
@@ -112,6 +123,7 @@ func TestIngesterCommitsWaitingDeliveriesTogether(t *testing.T) {
 	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{MaxBatch: 4})
 	defer ing.Close()
 	first := submitAll(t, ing, []string{"a"}) // taken at once; its commit waits at the gate
+	st.waitApplied(t, 1)
 	rest := submitAll(t, ing, []string{"b", "c", "d", "e", "f", "g"})
 	close(st.gate)
 	if r := <-first; r.err != nil || r.res.Outcome != r.key {
@@ -169,11 +181,7 @@ func TestIngesterClosesCleanly(t *testing.T) {
 	st := &gatedStore{gate: make(chan struct{})}
 	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{})
 	inFlight := submitAll(t, ing, []string{"last"})
-	waitFor(t, "the batch to be under way", func() bool {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return st.applied == 1
-	})
+	st.waitApplied(t, 1) // the batch is under way
 	closed := make(chan struct{})
 	go func() { ing.Close(); close(closed) }()
 	close(st.gate) // the batch under way still commits and is answered
@@ -182,7 +190,7 @@ func TestIngesterClosesCleanly(t *testing.T) {
 	}
 	<-closed
 	ing.Close() // idempotent
-	if _, err := ing.Submit(context.Background(), db.WebhookDelivery{}); !errors.Is(err, handlers.ErrIngesterClosed) {
+	if _, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{}); !errors.Is(err, handlers.ErrIngesterClosed) {
 		t.Fatalf("after Close: %v, want ErrIngesterClosed", err)
 	}
 }
@@ -237,7 +245,7 @@ func TestIngesterStopsWaitingForAnAbandonedDelivery(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	// With nobody on the way, a delivery commits at once.
-	if _, err := ing.Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "next"}}); err != nil {
+	if _, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "next"}}); err != nil {
 		t.Fatal(err)
 	}
 	if b := st.seen(); fmt.Sprint(b) != "[[first] [next]]" {

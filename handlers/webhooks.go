@@ -99,7 +99,7 @@ type WebhookIngester struct {
 
 type ingestJob struct {
 	d       db.WebhookDelivery
-	arrival *Arrival         // nil unless announced by Expect
+	arrival *Arrival         // its announcement (Expect)
 	reply   chan ingestReply // buffered: the loop never blocks on a caller
 }
 
@@ -125,17 +125,11 @@ func NewWebhookIngester(store WebhookIngestStore, log *slog.Logger, o IngesterOp
 	return w
 }
 
-// Submit stores one delivery and returns once it is committed, or with the
-// error that kept it out (then nothing of it is stored). If ctx ends first
-// the delivery may still commit; StableMint's retry is then a duplicate.
-func (w *WebhookIngester) Submit(ctx context.Context, d db.WebhookDelivery) (db.WebhookResult, error) {
-	return w.submit(ctx, ingestJob{d: d})
-}
-
 // Expect announces a delivery that is on its way: received, and now being
 // verified and parsed. A batch being gathered waits for announced
-// deliveries (up to Linger) rather than committing without them. The
-// Arrival must be submitted, or abandoned if it never will be.
+// deliveries (up to Linger) rather than committing without them. Every
+// delivery enters this way: the Arrival must be submitted, or abandoned if
+// it never will be.
 func (w *WebhookIngester) Expect() *Arrival {
 	w.pending.Add(1)
 	return &Arrival{w: w}
@@ -147,7 +141,10 @@ type Arrival struct {
 	gone atomic.Bool
 }
 
-// Submit is WebhookIngester.Submit for the announced delivery.
+// Submit stores the announced delivery and returns once it is committed,
+// or with the error that kept it out (then nothing of it is stored). If ctx
+// ends first the delivery may still commit; StableMint's retry is then a
+// duplicate.
 func (a *Arrival) Submit(ctx context.Context, d db.WebhookDelivery) (db.WebhookResult, error) {
 	return a.w.submit(ctx, ingestJob{d: d, arrival: a})
 }
@@ -220,11 +217,9 @@ type ingestBatch struct {
 	timer *time.Timer
 }
 
-// take receives a job: an announced delivery is no longer pending.
+// take receives a job: its delivery is no longer on its way.
 func take(j ingestJob) ingestJob {
-	if j.arrival != nil {
-		j.arrival.taken()
-	}
+	j.arrival.taken()
 	return j
 }
 

@@ -74,7 +74,7 @@ func newWebhookEnv(t *testing.T, family string, opts ...envOption) *whEnv {
 			t.Fatal(err)
 		}
 		ing := handlers.NewWebhookIngester(writer, testLogger(), handlers.IngesterOptions{})
-		t.Cleanup(func() { ing.Close(); writer.Close() }) // before the store closes (cleanups run last first)
+		t.Cleanup(ing.Close) // before the store closes (cleanups run last first)
 		w.minter = handlers.NewMinter(o.Store, client, testLogger())
 		o.Client, o.Minter, o.Verifier, o.Webhooks = client, w.minter, verifier, ing
 	}

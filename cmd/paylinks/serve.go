@@ -82,13 +82,12 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		return err
 	}
 	// Webhook deliveries are group-committed by one goroutine with the
-	// statements prepared once; both stop after the server (deferred calls
+	// statements prepared once; it stops after the server (deferred calls
 	// run in reverse), before the store.
 	writer, err := st.NewWebhookWriter(ctx)
 	if err != nil {
 		return err
 	}
-	defer writer.Close()
 	webhooks := handlers.NewWebhookIngester(writer, log, handlers.IngesterOptions{})
 	defer webhooks.Close()
 
