@@ -12,6 +12,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // mustOpenDB opens a migrated database in a temporary file.
@@ -137,7 +138,7 @@ func TestFailedMigrationLeavesNothing(t *testing.T) {
 func TestEmailIsUniqueIgnoringCase(t *testing.T) {
 	st := mustOpenDB(t)
 	ctx := context.Background()
-	nu := db.NewUser{Email: "Ada@Example.com", Name: "Ada", Role: db.RoleAdmin, PasswordHash: "x"}
+	nu := db.NewUser{Email: "Ada@Example.com", Name: "Ada", Role: paylink.RoleAdmin, PasswordHash: "x"}
 	if _, err := st.CreateUser(ctx, nu, db.AuditEntry{Action: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestSetupCompletesOnceUnderRace(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "a" + string(rune('a'+i)) + "@example.com", Name: "A", Role: db.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
+			_, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "a" + string(rune('a'+i)) + "@example.com", Name: "A", Role: paylink.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
 			if err == nil {
 				mu.Lock()
 				wins++
@@ -216,7 +217,7 @@ func TestSetupCompletesOnceUnderRace(t *testing.T) {
 func TestDisabledAccountsLeaveSetupOpen(t *testing.T) {
 	st := mustOpenDB(t)
 	ctx := context.Background()
-	u, err := st.CreateUser(ctx, db.NewUser{Email: "seed@example.invalid", Name: "Seed data", Role: db.RoleViewer, PasswordHash: "!"}, db.AuditEntry{Action: "t"})
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "seed@example.invalid", Name: "Seed data", Role: paylink.RoleViewer, PasswordHash: "!"}, db.AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestDisabledAccountsLeaveSetupOpen(t *testing.T) {
 	if err := st.ReplaceSetupToken(ctx, "h", time.Now().Add(time.Hour)); err != nil || !st.SetupTokenValid(ctx, "h") {
 		t.Fatalf("setup token with only a disabled account: %v", err)
 	}
-	if _, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "admin@example.com", Name: "A", Role: db.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{Action: "t"}); err != nil {
+	if _, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "admin@example.com", Name: "A", Role: paylink.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{Action: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	if open, _ := st.SetupOpen(ctx); open {
@@ -252,7 +253,7 @@ func TestExpiredSetupTokenRefused(t *testing.T) {
 	if st.SetupTokenValid(ctx, "h") {
 		t.Fatal("expired token valid")
 	}
-	if _, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "a@example.com", Name: "A", Role: db.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{}); !errors.Is(err, db.ErrSetupClosed) {
+	if _, err := st.CompleteSetup(ctx, "h", db.NewUser{Email: "a@example.com", Name: "A", Role: paylink.RoleAdmin, PasswordHash: "x"}, db.AuditEntry{}); !errors.Is(err, db.ErrSetupClosed) {
 		t.Fatalf("got %v", err)
 	}
 }

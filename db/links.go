@@ -6,19 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
-)
 
-// Link statuses. creating, error, open and expired are set locally; the
-// others only by StableMint's webhooks.
-const (
-	StatusCreating   = "creating"
-	StatusError      = "error"
-	StatusOpen       = "open"
-	StatusProcessing = "processing"
-	StatusPaid       = "paid"
-	StatusSettled    = "settled"
-	StatusFailed     = "failed"
-	StatusExpired    = "expired"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // Link is one payment link.
@@ -26,7 +15,7 @@ type Link struct {
 	ID               int64
 	IdempotencyKey   string
 	FormToken        string
-	Status           string
+	Status           paylink.Status
 	CustomerID       string
 	CustomerEmail    string
 	Country          string

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // testClock is a settable clock for the store.
@@ -40,7 +41,7 @@ func newOutboxFixture(t *testing.T) outboxFixture {
 	st := mustOpenDB(t)
 	clk := &testClock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
 	st.Now = clk.Now
-	u, err := st.CreateUser(ctx, db.NewUser{Email: "fin@example.com", Name: "Fin", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "fin@example.com", Name: "Fin", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // Sort orders of the links list. Every order is newest first within its key
@@ -42,7 +44,7 @@ type LinkQuery struct {
 	// exponent writes it ("12.50", "1250", "12.500"); exact matches only.
 	AmountTexts []string
 
-	Statuses    []string
+	Statuses    []paylink.Status
 	Currency    string
 	CreatedFrom time.Time // inclusive
 	CreatedTo   time.Time // exclusive
@@ -599,7 +601,7 @@ func sortValue(l Link, sort string) any {
 	case SortAmount:
 		return l.AmountMinor
 	case SortStatus:
-		return l.Status
+		return string(l.Status)
 	}
 	return ms(l.CreatedAt)
 }

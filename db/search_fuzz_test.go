@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // fzSearchSeeds are links whose searchable values hold what a naive search
@@ -33,7 +34,7 @@ func fzSearchStore(tb testing.TB) (*db.Store, func(db.NewLink) db.Link) {
 	tb.Helper()
 	ctx := context.Background()
 	st := db.OpenTestStore(tb)
-	u, err := st.CreateUser(ctx, db.NewUser{Email: "fuzz@example.com", Name: "Fuzz", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "fuzz@example.com", Name: "Fuzz", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // walk returns every id of q in page order, following Next cursors, and the
@@ -195,7 +197,7 @@ func oracleAll(t *testing.T, st *Store, q LinkQuery) ([]int64, error) {
 func testUser(t *testing.T, st *Store) int64 {
 	t.Helper()
 	u, err := st.CreateUser(context.Background(), NewUser{Email: fmt.Sprintf("u%d@example.com", time.Now().UnixNano()),
-		Name: "U", Role: RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
+		Name: "U", Role: paylink.RoleFinance, PasswordHash: "x"}, AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +236,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	words := []string{"Acme", "GmbH", "split", "payment", "refund", "50%_off", `say "hi"`, "Zürich", "naïve", "INV", "order"}
 	pick := func(list []string) string { return list[rng.IntN(len(list))] }
-	statuses := []string{StatusOpen, StatusPaid, StatusExpired, StatusFailed}
+	statuses := []paylink.Status{paylink.StatusOpen, paylink.StatusPaid, paylink.StatusExpired, paylink.StatusFailed}
 	u := testUser(t, st)
 	var links []Link
 	var amountTexts []string
@@ -257,7 +259,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := pick(statuses); s != StatusOpen {
+		if s := statuses[rng.IntN(len(statuses))]; s != paylink.StatusOpen {
 			if _, err := st.write.ExecContext(ctx, "UPDATE links SET status = ? WHERE id = ?", s, l.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -296,7 +298,7 @@ func TestTieredSearchMatchesSQLRanking(t *testing.T) {
 				q.AmountTexts = []string{"12.50"}
 			}
 			if filtered {
-				q.Statuses = []string{StatusOpen, StatusPaid}
+				q.Statuses = []paylink.Status{paylink.StatusOpen, paylink.StatusPaid}
 				q.Currency = "EUR"
 			}
 			want, _ := oracle(t, st, q)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 type linkOpt func(*db.NewLink)
@@ -34,7 +35,7 @@ func addLink(t testing.TB, st *db.Store, user int64, opts ...linkOpt) db.Link {
 
 func mustUser(t testing.TB, st *db.Store) int64 {
 	t.Helper()
-	u, err := st.CreateUser(context.Background(), db.NewUser{Email: fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), Name: "U", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
+	u, err := st.CreateUser(context.Background(), db.NewUser{Email: fmt.Sprintf("u%d@example.com", time.Now().UnixNano()), Name: "U", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +150,14 @@ func TestSearchFiltersCombine(t *testing.T) {
 	addLink(t, st, u1, func(n *db.NewLink) { n.Currency, n.WebsiteReference = "GBP", "ACME-2" })
 	addLink(t, st, u2, func(n *db.NewLink) { n.Currency, n.WebsiteReference = "EUR", "ACME-3" })
 	st.CompleteLinkCreation(ctx, a.ID, "SM-A", "https://c/a", time.Now().Add(time.Hour))
-	p, err := st.SearchLinks(ctx, db.LinkQuery{Term: "ACME", Currency: "EUR", CreatedBy: u1, Statuses: []string{db.StatusOpen}})
+	p, err := st.SearchLinks(ctx, db.LinkQuery{Term: "ACME", Currency: "EUR", CreatedBy: u1, Statuses: []paylink.Status{paylink.StatusOpen}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(p); !slices.Equal(got, []int64{a.ID}) {
 		t.Fatalf("got %v, want only %d", got, a.ID)
 	}
-	if p, _ := st.SearchLinks(ctx, db.LinkQuery{Statuses: []string{db.StatusCreating}, Currency: "EUR"}); len(p.Links) != 1 {
+	if p, _ := st.SearchLinks(ctx, db.LinkQuery{Statuses: []paylink.Status{paylink.StatusCreating}, Currency: "EUR"}); len(p.Links) != 1 {
 		t.Fatalf("filters without a term: %v", ids(p))
 	}
 	future := time.Now().Add(24 * time.Hour)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // SeedLink is one fake link for `paylinks seed`.
@@ -15,7 +17,7 @@ type SeedLink struct {
 	AmountMinor                        int64
 	AmountText, Currency               string
 	WebsiteReference, Note             string
-	Status                             string
+	Status                             paylink.Status
 	SMReference, CheckoutURL           string
 	CreatedAt, ExpiresAt, PaidAt       time.Time
 }
@@ -215,10 +217,10 @@ var seedCurrencies = []struct {
 // ones would be sent to whatever StableMint is configured, 20,000 of them
 // for a million links, while the server is being tried or load-tested.
 var seedStatuses = []struct {
-	status string
+	status paylink.Status
 	weight int
-}{{StatusPaid, 30}, {StatusSettled, 25}, {StatusOpen, 15}, {StatusExpired, 12}, {StatusFailed, 7},
-	{StatusProcessing, 5}, {StatusError, 6}}
+}{{paylink.StatusPaid, 30}, {paylink.StatusSettled, 25}, {paylink.StatusOpen, 15}, {paylink.StatusExpired, 12}, {paylink.StatusFailed, 7},
+	{paylink.StatusProcessing, 5}, {paylink.StatusError, 6}}
 
 func (g *seedGen) link(i int) SeedLink {
 	r := rand.New(rand.NewPCG(g.seed, uint64(i)))
@@ -242,12 +244,12 @@ func (g *seedGen) link(i int) SeedLink {
 	if r.IntN(5) == 0 {
 		s.Note = []string{"renewal", "called the customer", "second reminder", "split payment", "VIP"}[r.IntN(5)]
 	}
-	if status != StatusError {
+	if status != paylink.StatusError {
 		s.SMReference = fmt.Sprintf("SM%012X", r.Uint64()&0xFFFFFFFFFFFF)
 		s.CheckoutURL = "https://checkout.stablemint.invalid/" + s.SMReference
 		s.ExpiresAt = created.Add(24 * time.Hour)
 	}
-	if status == StatusPaid || status == StatusSettled {
+	if status == paylink.StatusPaid || status == paylink.StatusSettled {
 		s.PaidAt = created.Add(time.Duration(5+r.IntN(600)) * time.Minute)
 	}
 	return s

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 func totpUser(t *testing.T, st *db.Store, email string) db.User {
 	t.Helper()
-	u, err := st.CreateUser(context.Background(), db.NewUser{Email: email, Name: "T", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "test"})
+	u, err := st.CreateUser(context.Background(), db.NewUser{Email: email, Name: "T", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"time"
-)
 
-// Roles, from least to most privileged.
-const (
-	RoleViewer  = "viewer"
-	RoleFinance = "finance"
-	RoleAdmin   = "admin"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // User is a staff account.
@@ -18,7 +13,7 @@ type User struct {
 	ID                 int64
 	Email              string
 	Name               string
-	Role               string
+	Role               paylink.Role
 	PasswordHash       string
 	MustChangePassword bool
 	Disabled           bool
@@ -32,7 +27,7 @@ type User struct {
 type NewUser struct {
 	Email              string
 	Name               string
-	Role               string
+	Role               paylink.Role
 	PasswordHash       string
 	MustChangePassword bool
 }
@@ -130,7 +125,7 @@ func updateUserTx(ctx context.Context, tx *Tx, id int64, a AuditEntry, query str
 }
 
 // SetUserRole changes a role and ends the user's sessions.
-func (s *Store) SetUserRole(ctx context.Context, id int64, role string, a AuditEntry) error {
+func (s *Store) SetUserRole(ctx context.Context, id int64, role paylink.Role, a AuditEntry) error {
 	return s.withTx(ctx, func(tx *Tx) error {
 		if err := updateUserTx(ctx, tx, id, a, "UPDATE users SET role = ?, updated_at = ? WHERE id = ?", role); err != nil {
 			return err

@@ -8,16 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Webhook outcomes: what a verified event did. Admins filter by them.
-const (
-	OutcomeApplied     = "applied"      // it moved its link's status
-	OutcomeNoChange    = "no_change"    // it changed no status (late, repeated, or a type that acts on no link)
-	OutcomeNeedsReview = "needs_review" // amount or currency differs, or a payment after failure: an admin decides
-	OutcomeUnmatched   = "unmatched"    // no link, or several: an admin assigns or dismisses it
-	OutcomeUnparsable  = "unparsable"   // verified, but not a JSON object
-	OutcomeDismissed   = "dismissed"    // an unmatched event an admin set aside
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // Kinds of delivery: every request to the webhook endpoint is one.
@@ -34,7 +26,7 @@ type WebhookEventData struct {
 	Parsed bool   // false: the body is not a JSON object
 	Family string // legacy, partner, v2, unknown
 	Type   string
-	Effect string // Effect*
+	Effect paylink.Effect
 	// Identifiers, as sent.
 	SessionID, DepositReference, IdempotencyKey, WebsiteReference string
 	// AmountRaw and Currency are as sent; AmountMinor is the amount exactly
@@ -71,7 +63,7 @@ type WebhookResult struct {
 	DeliveryID int64
 	EventID    int64 // 0 for a rejected delivery
 	Duplicate  bool
-	Outcome    string // the event's outcome; "rejected" for a refused request
+	Outcome    paylink.Outcome // the event's outcome; "rejected" for a refused request
 	LinkID     int64
 }
 
@@ -82,8 +74,8 @@ type WebhookEvent struct {
 	Key        string
 	Family     string
 	Type       string
-	Effect     string
-	Outcome    string
+	Effect     paylink.Effect
+	Outcome    paylink.Outcome
 	Detail     string
 	LinkID     int64
 	ReceivedAt time.Time
@@ -108,7 +100,7 @@ type WebhookDeliveryRow struct {
 	EventKey string
 	Type     string
 	Family   string
-	Outcome  string
+	Outcome  paylink.Outcome
 	Detail   string
 	LinkID   int64
 }
@@ -131,7 +123,7 @@ type WebhookDeliveryPage struct {
 
 // WebhookAction is the result of an admin's action on an event.
 type WebhookAction struct {
-	Outcome string
+	Outcome paylink.Outcome
 	Detail  string
 	LinkID  int64
 }
@@ -234,19 +226,19 @@ func ingestOne(w *wtx, d WebhookDelivery) (WebhookResult, error) {
 		}
 		err = insertAudit(w.ctx, w.Tx, AuditEntry{Action: "webhook.rejected", Target: "webhook-delivery:" + itoa(id),
 			Outcome: "denied", IP: d.IP, RequestID: d.RequestID, Details: d.RejectReason + "; body sha256 " + d.BodySHA256})
-		return WebhookResult{DeliveryID: id, Outcome: DeliveryRejected}, err
+		return WebhookResult{DeliveryID: id, Outcome: paylink.Outcome(DeliveryRejected)}, err
 	}
 
 	ev := d.Event
 	var (
-		l       linkState
+		l       paylink.LinkState
 		matched bool
-		dec     decision
-		outcome string
+		dec     paylink.Decision
+		outcome paylink.Outcome
 		detail  string
 	)
 	if !ev.Parsed {
-		outcome, detail = OutcomeUnparsable, unparsableDetail
+		outcome, detail = paylink.OutcomeUnparsable, unparsableDetail
 	} else {
 		var why string
 		var err error
@@ -255,18 +247,18 @@ func ingestOne(w *wtx, d WebhookDelivery) (WebhookResult, error) {
 		}
 		switch {
 		case matched:
-			dec = decide(l, ev)
-			outcome, detail = dec.outcome, dec.message
-		case ev.Effect == EffectNone:
-			outcome, detail = OutcomeNoChange, noLinkDetail(ev)
+			dec = paylink.Decide(l, ev.Rules())
+			outcome, detail = dec.Outcome, dec.Message
+		case ev.Effect == paylink.EffectNone:
+			outcome, detail = paylink.OutcomeNoChange, noLinkDetail(ev)
 		default:
-			outcome, detail = OutcomeUnmatched, why
+			outcome, detail = paylink.OutcomeUnmatched, why
 		}
 	}
 
 	var linkArg any
 	if matched {
-		linkArg = l.id
+		linkArg = l.ID
 	}
 	var eventID int64
 	err := w.row(qInsertEvent, ms(at), oneLine(d.IP), oneLine(d.RequestID), d.BodySHA256, d.BodySize,
@@ -287,7 +279,7 @@ func ingestOne(w *wtx, d WebhookDelivery) (WebhookResult, error) {
 	}
 	r := WebhookResult{DeliveryID: eventID, EventID: eventID, Outcome: outcome}
 	if matched {
-		r.LinkID = l.id
+		r.LinkID = l.ID
 		if err := applyToLink(w, l, ev, dec, eventID, 0, ""); err != nil {
 			return WebhookResult{}, err
 		}
@@ -351,19 +343,19 @@ func (w *WebhookWriter) BeginWebhooks(ctx context.Context) (WebhookTx, error) {
 const unparsableDetail = "The body is not a JSON object; stored exactly as received."
 
 func noLinkDetail(ev WebhookEventData) string {
-	return fmt.Sprintf("StableMint sent %s, which does not change a link's status; it matches no link.", quoteType(ev))
+	return fmt.Sprintf("StableMint sent %s, which does not change a link's status; it matches no link.", quoteType(ev.Type))
 }
 
 // auditAnomaly writes the audit entries security.md A7 asks for: unmatched
 // events, amount or currency mismatches and payments after expiry.
-func auditAnomaly(w *wtx, d WebhookDelivery, eventID, linkID int64, outcome string, dec decision, detail string) error {
+func auditAnomaly(w *wtx, d WebhookDelivery, eventID, linkID int64, outcome paylink.Outcome, dec paylink.Decision, detail string) error {
 	var action string
 	switch {
-	case outcome == OutcomeUnmatched:
+	case outcome == paylink.OutcomeUnmatched:
 		action = "webhook.unmatched"
-	case dec.review:
+	case dec.Review:
 		action = "webhook.needs_review"
-	case dec.paidAfterExpiry:
+	case dec.PaidAfterExpiry:
 		action = "webhook.paid_after_expiry"
 	default:
 		return nil
@@ -384,12 +376,12 @@ func family(ev WebhookEventData) string {
 	return "unknown"
 }
 
-func effect(ev WebhookEventData) string {
+func effect(ev WebhookEventData) paylink.Effect {
 	switch ev.Effect {
-	case EffectProcessing, EffectPaid, EffectSettled, EffectFailed:
+	case paylink.EffectProcessing, paylink.EffectPaid, paylink.EffectSettled, paylink.EffectFailed:
 		return ev.Effect
 	}
-	return EffectNone
+	return paylink.EffectNone
 }
 
 // bodyBytes keeps an empty body a non-NULL blob.
@@ -414,17 +406,17 @@ const (
 		AND website_reference = ?1 AND status IN ('creating', 'error', 'open', 'processing') LIMIT 2`
 )
 
-func queryLinkStates(w *wtx, q string, args ...any) ([]linkState, error) {
+func queryLinkStates(w *wtx, q string, args ...any) ([]paylink.LinkState, error) {
 	rows, err := w.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []linkState
+	var out []paylink.LinkState
 	for rows.Next() {
-		var l linkState
-		if err := rows.Scan(&l.id, &l.status, &l.amountMinor, &l.currency, &l.sessionID, &l.depositRef,
-			&l.paidAfterExpiry, &l.needsReview); err != nil {
+		var l paylink.LinkState
+		if err := rows.Scan(&l.ID, &l.Status, &l.AmountMinor, &l.Currency, &l.SessionID, &l.DepositRef,
+			&l.PaidAfterExpiry, &l.NeedsReview); err != nil {
 			return nil, err
 		}
 		out = append(out, l)
@@ -432,65 +424,43 @@ func queryLinkStates(w *wtx, q string, args ...any) ([]linkState, error) {
 	return out, rows.Err()
 }
 
-func loadLinkState(w *wtx, id int64) (linkState, error) {
+func loadLinkState(w *wtx, id int64) (paylink.LinkState, error) {
 	ls, err := queryLinkStates(w, qLinkByID, id)
 	if err != nil {
-		return linkState{}, err
+		return paylink.LinkState{}, err
 	}
 	if len(ls) == 0 {
-		return linkState{}, ErrNotFound
+		return paylink.LinkState{}, ErrNotFound
 	}
 	return ls[0], nil
 }
 
-// matchLink finds the event's link as the contract orders it; the first
-// step that finds exactly one link wins:
-//
-//  1. idempotencyKey equals the link's idempotency key;
-//  2. sessionId or reference equals the session reference stored from the
-//     create response;
-//  3. websiteReference equals the link's, and exactly one link not yet paid,
-//     failed or expired carries it.
-//
-// When none wins, why says so for the admin who will assign it.
-func matchLink(w *wtx, ev WebhookEventData) (l linkState, ok bool, why string, err error) {
-	var ambiguous []string
-	step := func(label string, q string, args ...any) (bool, error) {
-		ls, err := queryLinkStates(w, q, args...)
-		if err != nil {
-			return false, err
+// matchLink finds the event's link in the order paylink.Match sets, one
+// indexed lookup per step.
+func matchLink(w *wtx, ev WebhookEventData) (paylink.LinkState, bool, string, error) {
+	return paylink.Match(ev.Identifiers(), func(by paylink.MatchBy) ([]paylink.LinkState, error) {
+		switch by {
+		case paylink.ByIdempotencyKey:
+			return queryLinkStates(w, qLinkByKey, ev.IdempotencyKey)
+		case paylink.BySession:
+			return queryLinkStates(w, qLinkByReference, nonEmpty(ev.SessionID), nonEmpty(ev.DepositReference))
+		case paylink.ByWebsiteReference:
+			return queryLinkStates(w, qLinkByWebsite, ev.WebsiteReference)
 		}
-		switch len(ls) {
-		case 1:
-			l = ls[0]
-			return true, nil
-		case 0:
-			return false, nil
-		}
-		ambiguous = append(ambiguous, label)
-		return false, nil
-	}
-	if ev.IdempotencyKey != "" {
-		if ok, err = step("idempotencyKey", qLinkByKey, ev.IdempotencyKey); ok || err != nil {
-			return l, ok, "", err
-		}
-	}
-	if ev.SessionID != "" || ev.DepositReference != "" {
-		if ok, err = step("sessionId/reference", qLinkByReference, nonEmpty(ev.SessionID), nonEmpty(ev.DepositReference)); ok || err != nil {
-			return l, ok, "", err
-		}
-	}
-	if ev.WebsiteReference != "" {
-		if ok, err = step("websiteReference "+strconv.Quote(ev.WebsiteReference), qLinkByWebsite, ev.WebsiteReference); ok || err != nil {
-			return l, ok, "", err
-		}
-	}
-	if len(ambiguous) > 0 {
-		return l, false, "Ambiguous: " + strings.Join(ambiguous, " and ") +
-			" match more than one link. Assign it to the right link or dismiss it.", nil
-	}
-	return l, false, "No link has this event's idempotencyKey, sessionId or reference, and no single unpaid link " +
-		"has its websiteReference. Assign it to a link or dismiss it.", nil
+		return nil, fmt.Errorf("unknown matching step %d", by)
+	})
+}
+
+// Rules is the part of the event paylink.Decide reads.
+func (ev WebhookEventData) Rules() paylink.Event {
+	return paylink.Event{Type: ev.Type, Effect: ev.Effect, AmountRaw: ev.AmountRaw, Currency: ev.Currency,
+		AmountMinor: ev.AmountMinor, AmountKnown: ev.AmountKnown, Exponent: ev.Exponent}
+}
+
+// Identifiers are the references the event's link is matched by.
+func (ev WebhookEventData) Identifiers() paylink.Identifiers {
+	return paylink.Identifiers{IdempotencyKey: ev.IdempotencyKey, SessionID: ev.SessionID,
+		DepositReference: ev.DepositReference, WebsiteReference: ev.WebsiteReference}
 }
 
 // nonEmpty is NULL for "", so an absent identifier matches nothing.
@@ -505,42 +475,42 @@ func nonEmpty(s string) any {
 // the status it was decided from), the event's sessionId and deposit
 // reference, and one timeline line referring to the event. actor is 0 for
 // StableMint itself.
-func applyToLink(w *wtx, l linkState, ev WebhookEventData, d decision, eventID, actor int64, prefix string) error {
-	to := l.status
-	if d.to != "" {
-		to = d.to
+func applyToLink(w *wtx, l paylink.LinkState, ev WebhookEventData, d paylink.Decision, eventID, actor int64, prefix string) error {
+	to := l.Status
+	if d.To != "" {
+		to = d.To
 	}
-	expiry, review := l.paidAfterExpiry || d.paidAfterExpiry, l.needsReview || d.review
-	if to != l.status || expiry != l.paidAfterExpiry || review != l.needsReview {
-		res, err := w.exec(qLinkStatus, to, expiry, review, ms(w.now), l.id, l.status)
+	expiry, review := l.PaidAfterExpiry || d.PaidAfterExpiry, l.NeedsReview || d.Review
+	if to != l.Status || expiry != l.PaidAfterExpiry || review != l.NeedsReview {
+		res, err := w.exec(qLinkStatus, to, expiry, review, ms(w.now), l.ID, l.Status)
 		if err != nil {
 			return mapErr(err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("link %d left status %s during the transaction", l.id, l.status)
+			return fmt.Errorf("link %d left status %s during the transaction", l.ID, l.Status)
 		}
 	}
 	var session, deposit any
-	if ev.SessionID != "" && ev.SessionID != l.sessionID {
+	if ev.SessionID != "" && ev.SessionID != l.SessionID {
 		session = ev.SessionID
 	}
-	if ev.DepositReference != "" && ev.DepositReference != l.depositRef {
+	if ev.DepositReference != "" && ev.DepositReference != l.DepositRef {
 		deposit = ev.DepositReference
 	}
 	if session != nil || deposit != nil {
-		if _, err := w.exec(qLinkIdentifiers, session, deposit, ms(w.now), l.id); err != nil {
+		if _, err := w.exec(qLinkIdentifiers, session, deposit, ms(w.now), l.ID); err != nil {
 			return mapErr(err)
 		}
 	}
 	kind := "webhook"
-	if to != l.status {
+	if to != l.Status {
 		kind = "status"
 	}
 	var actorArg any
 	if actor != 0 {
 		actorArg = actor
 	}
-	_, err := w.exec(qLinkEvent, l.id, ms(w.now), kind, actorArg, oneLine(prefix+d.message), eventID)
+	_, err := w.exec(qLinkEvent, l.ID, ms(w.now), kind, actorArg, oneLine(prefix+d.Message), eventID)
 	return err
 }
 
@@ -617,14 +587,14 @@ func (s *Store) WebhookEventDeliveries(ctx context.Context, eventID int64) ([]We
 // outcomeFilters are the list's outcome filters as SQL, literal so that
 // SQLite can use the partial indexes on the rare ones.
 var outcomeFilters = map[string]string{
-	OutcomeApplied:     "d.kind = 'event' AND d.outcome = 'applied'",
-	OutcomeNoChange:    "d.kind = 'event' AND d.outcome = 'no_change'",
-	OutcomeNeedsReview: "d.outcome = 'needs_review'",
-	OutcomeUnmatched:   "d.outcome = 'unmatched'",
-	OutcomeUnparsable:  "d.outcome = 'unparsable'",
-	OutcomeDismissed:   "d.outcome = 'dismissed'",
-	DeliveryDuplicate:  "d.kind = 'duplicate'",
-	DeliveryRejected:   "d.kind = 'rejected'",
+	string(paylink.OutcomeApplied):     "d.kind = 'event' AND d.outcome = 'applied'",
+	string(paylink.OutcomeNoChange):    "d.kind = 'event' AND d.outcome = 'no_change'",
+	string(paylink.OutcomeNeedsReview): "d.outcome = 'needs_review'",
+	string(paylink.OutcomeUnmatched):   "d.outcome = 'unmatched'",
+	string(paylink.OutcomeUnparsable):  "d.outcome = 'unparsable'",
+	string(paylink.OutcomeDismissed):   "d.outcome = 'dismissed'",
+	DeliveryDuplicate:                  "d.kind = 'duplicate'",
+	DeliveryRejected:                   "d.kind = 'rejected'",
 }
 
 // ListWebhookDeliveries returns a keyset page of deliveries, newest first.
@@ -718,7 +688,7 @@ func (s *Store) AssignWebhookEvent(ctx context.Context, eventID, linkID int64, e
 		if err != nil {
 			return err
 		}
-		if e.Outcome != OutcomeUnmatched && e.Outcome != OutcomeDismissed {
+		if e.Outcome != paylink.OutcomeUnmatched && e.Outcome != paylink.OutcomeDismissed {
 			return fmt.Errorf("%w: event %d is %s, not unmatched", ErrConflict, eventID, e.Outcome)
 		}
 		w := newWTx(ctx, tx)
@@ -730,7 +700,7 @@ func (s *Store) AssignWebhookEvent(ctx context.Context, eventID, linkID int64, e
 			return err
 		}
 		a.Target = "webhook:" + itoa(eventID)
-		a.Details = "assigned to " + linkTarget(linkID) + "; outcome " + act.Outcome
+		a.Details = "assigned to " + linkTarget(linkID) + "; outcome " + string(act.Outcome)
 		return insertAudit(ctx, tx, a)
 	})
 	return act, err
@@ -749,7 +719,7 @@ func (s *Store) ReapplyWebhookEvent(ctx context.Context, eventID int64, ev Webho
 			return err
 		}
 		w := newWTx(ctx, tx)
-		var l *linkState
+		var l *paylink.LinkState
 		if e.LinkID != 0 {
 			ls, err := loadLinkState(w, e.LinkID)
 			if err != nil {
@@ -761,7 +731,7 @@ func (s *Store) ReapplyWebhookEvent(ctx context.Context, eventID int64, ev Webho
 			return err
 		}
 		a.Target = "webhook:" + itoa(eventID)
-		a.Details = "outcome " + e.Outcome + " → " + act.Outcome
+		a.Details = "outcome " + string(e.Outcome) + " → " + string(act.Outcome)
 		if act.LinkID != 0 {
 			a.Details += "; " + linkTarget(act.LinkID)
 		}
@@ -773,11 +743,11 @@ func (s *Store) ReapplyWebhookEvent(ctx context.Context, eventID int64, ev Webho
 // reapply decides and applies ev for the stored event e: to link l when
 // given, else to the link matching finds. It updates the event's parsed
 // fields, outcome and detail, and the link's needs-review flag.
-func reapply(w *wtx, e WebhookEvent, ev WebhookEventData, l *linkState, actor int64, prefix string) (WebhookAction, error) {
+func reapply(w *wtx, e WebhookEvent, ev WebhookEventData, l *paylink.LinkState, actor int64, prefix string) (WebhookAction, error) {
 	act := WebhookAction{LinkID: e.LinkID}
 	switch {
 	case !ev.Parsed:
-		act.Outcome, act.Detail = OutcomeUnparsable, unparsableDetail
+		act.Outcome, act.Detail = paylink.OutcomeUnparsable, unparsableDetail
 	default:
 		if l == nil {
 			m, ok, why, err := matchLink(w, ev)
@@ -786,20 +756,20 @@ func reapply(w *wtx, e WebhookEvent, ev WebhookEventData, l *linkState, actor in
 			}
 			if ok {
 				l = &m
-			} else if ev.Effect == EffectNone {
-				act.Outcome, act.Detail = OutcomeNoChange, noLinkDetail(ev)
+			} else if ev.Effect == paylink.EffectNone {
+				act.Outcome, act.Detail = paylink.OutcomeNoChange, noLinkDetail(ev)
 			} else {
-				act.Outcome, act.Detail = OutcomeUnmatched, why
+				act.Outcome, act.Detail = paylink.OutcomeUnmatched, why
 			}
 		}
 		if l != nil {
-			d := decide(*l, ev)
+			d := paylink.Decide(*l, ev.Rules())
 			if err := applyToLink(w, *l, ev, d, e.ID, actor, prefix); err != nil {
 				return act, err
 			}
-			act.Outcome, act.Detail, act.LinkID = d.outcome, prefix+d.message, l.id
-			if e.Outcome == OutcomeApplied && d.outcome == OutcomeNoChange {
-				act.Outcome = OutcomeApplied // it did apply, earlier
+			act.Outcome, act.Detail, act.LinkID = d.Outcome, prefix+d.Message, l.ID
+			if e.Outcome == paylink.OutcomeApplied && d.Outcome == paylink.OutcomeNoChange {
+				act.Outcome = paylink.OutcomeApplied // it did apply, earlier
 			}
 		}
 	}
@@ -872,10 +842,10 @@ func (s *Store) ResolveWebhookReview(ctx context.Context, eventID int64, accept 
 		if err != nil {
 			return err
 		}
-		if e.Outcome != OutcomeNeedsReview || e.LinkID == 0 {
+		if e.Outcome != paylink.OutcomeNeedsReview || e.LinkID == 0 {
 			return fmt.Errorf("%w: event %d does not await review", ErrConflict, eventID)
 		}
-		if accept && e.Effect != EffectPaid && e.Effect != EffectSettled {
+		if accept && e.Effect != paylink.EffectPaid && e.Effect != paylink.EffectSettled {
 			return fmt.Errorf("%w: event %d is not a payment", ErrConflict, eventID)
 		}
 		w := newWTx(ctx, tx)
@@ -884,26 +854,14 @@ func (s *Store) ResolveWebhookReview(ctx context.Context, eventID int64, accept 
 			return err
 		}
 		by := " by " + a.ActorEmail + " on " + tx.now.Format("2 Jan 2006 15:04 UTC") + "."
-		d := decision{}
-		switch {
-		case !accept:
-			act.Outcome = OutcomeNoChange
-			d.message = fmt.Sprintf("Review of '%s' (%s) closed by an admin: left as is; status stays %s.", e.Effect, e.Type, l.status)
+		d := paylink.Resolve(l, e.Effect, e.Type, accept)
+		act.Outcome = d.Outcome
+		if accept {
+			act.Detail = e.Detail + " Accepted as paid" + by
+		} else {
 			act.Detail = e.Detail + " Left as is" + by
-		case l.status != StatusFailed && l.status != StatusExpired && statusRank[l.status] >= statusRank[e.Effect]:
-			act.Outcome = OutcomeApplied
-			d.message = fmt.Sprintf("'%s' (%s) accepted by an admin: the link is already %s.", e.Effect, e.Type, l.status)
-			act.Detail = e.Detail + " Accepted as paid" + by
-		default:
-			act.Outcome = OutcomeApplied
-			d.to, d.paidAfterExpiry = e.Effect, l.status == StatusExpired
-			d.message = fmt.Sprintf("'%s' (%s) accepted as paid by an admin: %s → %s.", e.Effect, e.Type, l.status, e.Effect)
-			if d.paidAfterExpiry {
-				d.message += " Flagged as paid after expiry."
-			}
-			act.Detail = e.Detail + " Accepted as paid" + by
 		}
-		act.LinkID = l.id
+		act.LinkID = l.ID
 		if err := applyToLink(w, l, WebhookEventData{}, d, e.ID, a.ActorID, ""); err != nil {
 			return err
 		}
@@ -911,12 +869,12 @@ func (s *Store) ResolveWebhookReview(ctx context.Context, eventID int64, accept 
 			act.Outcome, oneLine(act.Detail), ms(tx.now), e.ID); err != nil {
 			return err
 		}
-		if err := syncNeedsReview(w, l.id); err != nil {
+		if err := syncNeedsReview(w, l.ID); err != nil {
 			return err
 		}
-		a.Target = linkTarget(l.id)
+		a.Target = linkTarget(l.ID)
 		if accept {
-			a.Details = "webhook:" + itoa(e.ID) + " accepted as paid: " + d.message
+			a.Details = "webhook:" + itoa(e.ID) + " accepted as paid: " + d.Message
 		} else {
 			a.Details = "webhook:" + itoa(e.ID) + " left as is"
 		}
@@ -1029,4 +987,11 @@ func (s *Store) PruneRejectedWebhooks(ctx context.Context, before time.Time, lim
 		return err
 	})
 	return int(n), err
+}
+
+func quoteType(typ string) string {
+	if typ == "" {
+		return "an event without a type"
+	}
+	return "'" + typ + "'"
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 var whSeq atomic.Int64
@@ -23,7 +24,7 @@ var whSeq atomic.Int64
 func whUser(t testing.TB, st *db.Store) int64 {
 	t.Helper()
 	u, err := st.CreateUser(context.Background(), db.NewUser{Email: fmt.Sprintf("wh%d@example.com", whSeq.Add(1)),
-		Name: "Webhook tester", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "test"})
+		Name: "Webhook tester", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,12 +58,12 @@ func whLink(t testing.TB, st *db.Store, user int64, ref, website string, expires
 }
 
 // whEvent is a verified delivery of an event for link l (by its key).
-func whEvent(key, effect string, l db.Link) db.WebhookDelivery {
+func whEvent(key string, effect paylink.Effect, l db.Link) db.WebhookDelivery {
 	return db.WebhookDelivery{
 		IP: "192.0.2.7", RequestID: "req-" + key, BodySHA256: "sha-" + key, BodySize: 42,
 		SigTimestamp: "2026-11-25T10:00:00Z", Signature: "c2ln",
 		Event: db.WebhookEventData{
-			Key: key, Parsed: true, Family: "v2", Type: "partner.customer.deposit." + effect, Effect: effect,
+			Key: key, Parsed: true, Family: "v2", Type: "partner.customer.deposit." + string(effect), Effect: effect,
 			SessionID: l.SMReference, DepositReference: "DEP-" + l.SMReference, IdempotencyKey: l.IdempotencyKey,
 			WebsiteReference: l.WebsiteReference, AmountRaw: "9.50", Currency: "EUR", AmountMinor: 950, AmountKnown: true,
 			Exponent: 2, Body: []byte(`{"eventId":"` + key + `"}`),
@@ -108,13 +109,13 @@ func TestIngestStoresTheEventAndAppliesItTogether(t *testing.T) {
 	st := mustOpenDB(t)
 	ctx := context.Background()
 	l := whLink(t, st, whUser(t, st), "HS1", "INV-1", time.Now().Add(time.Hour))
-	d := whEvent("evt-1", db.EffectPaid, l)
+	d := whEvent("evt-1", paylink.EffectPaid, l)
 	res := ingest(t, st, d)
-	if len(res) != 1 || res[0].Duplicate || res[0].Outcome != db.OutcomeApplied || res[0].LinkID != l.ID || res[0].EventID == 0 {
+	if len(res) != 1 || res[0].Duplicate || res[0].Outcome != paylink.OutcomeApplied || res[0].LinkID != l.ID || res[0].EventID == 0 {
 		t.Fatalf("result %+v", res)
 	}
 	got := linkNow(t, st, l.ID)
-	if got.Status != db.StatusPaid || got.SMSessionID != "HS1" || got.DepositReference != "DEP-HS1" {
+	if got.Status != paylink.StatusPaid || got.SMSessionID != "HS1" || got.DepositReference != "DEP-HS1" {
 		t.Fatalf("link status %s session %q deposit %q, want paid HS1 DEP-HS1", got.Status, got.SMSessionID, got.DepositReference)
 	}
 	lines := webhookLines(t, st, l.ID)
@@ -142,9 +143,9 @@ func TestDuplicateKeysChangeNothing(t *testing.T) {
 	ctx := context.Background()
 	l := whLink(t, st, whUser(t, st), "HS2", "INV-2", time.Now().Add(time.Hour))
 	// Twice in one batch, then again in a later one.
-	res := ingest(t, st, whEvent("dup", db.EffectProcessing, l), whEvent("dup", db.EffectProcessing, l))
-	res = append(res, ingest(t, st, whEvent("dup", db.EffectProcessing, l))...)
-	if res[0].Duplicate || !res[1].Duplicate || !res[2].Duplicate || res[1].EventID != res[0].EventID || res[2].Outcome != db.OutcomeApplied {
+	res := ingest(t, st, whEvent("dup", paylink.EffectProcessing, l), whEvent("dup", paylink.EffectProcessing, l))
+	res = append(res, ingest(t, st, whEvent("dup", paylink.EffectProcessing, l))...)
+	if res[0].Duplicate || !res[1].Duplicate || !res[2].Duplicate || res[1].EventID != res[0].EventID || res[2].Outcome != paylink.OutcomeApplied {
 		t.Fatalf("results %+v", res)
 	}
 	if n := len(webhookLines(t, st, l.ID)); n != 1 {
@@ -168,10 +169,10 @@ func TestMatchingFollowsTheContractOrder(t *testing.T) {
 	b := whLink(t, st, u, "HS-B", "SHARED", later)
 	c := whLink(t, st, u, "HS-C", "ONLY-C", later)
 	paid := whLink(t, st, u, "HS-P", "ONLY-C", later)
-	ingest(t, st, whEvent("make-paid", db.EffectPaid, paid))
+	ingest(t, st, whEvent("make-paid", paylink.EffectPaid, paid))
 
 	base := func(key string) db.WebhookDelivery {
-		d := whEvent(key, db.EffectProcessing, db.Link{})
+		d := whEvent(key, paylink.EffectProcessing, db.Link{})
 		d.Event.SessionID, d.Event.DepositReference, d.Event.IdempotencyKey, d.Event.WebsiteReference = "", "", "", ""
 		return d
 	}
@@ -207,7 +208,7 @@ func TestMatchingFollowsTheContractOrder(t *testing.T) {
 			}
 			if tc.want == 0 {
 				e, _ := st.WebhookEventByID(context.Background(), r.EventID)
-				if r.Outcome != db.OutcomeUnmatched || !strings.Contains(e.Detail, tc.why) {
+				if r.Outcome != paylink.OutcomeUnmatched || !strings.Contains(e.Detail, tc.why) {
 					t.Fatalf("outcome %s detail %q, want unmatched saying %q", r.Outcome, e.Detail, tc.why)
 				}
 			}
@@ -228,22 +229,22 @@ func TestMatchingFollowsTheContractOrder(t *testing.T) {
 func TestUnknownTypesAndUnparsableBodiesAreKept(t *testing.T) {
 	st := mustOpenDB(t)
 	l := whLink(t, st, whUser(t, st), "HS3", "INV-3", time.Now().Add(time.Hour))
-	known := whEvent("transfer", db.EffectNone, l)
+	known := whEvent("transfer", paylink.EffectNone, l)
 	known.Event.Type = "customer.token.transfer.in.initiated"
-	stray := whEvent("stray", db.EffectNone, db.Link{})
+	stray := whEvent("stray", paylink.EffectNone, db.Link{})
 	stray.Event.Type, stray.Event.IdempotencyKey, stray.Event.SessionID, stray.Event.DepositReference = "mystery", "", "", ""
 	junk := db.WebhookDelivery{BodySHA256: "h", BodySize: 3, Event: db.WebhookEventData{Key: "h", Family: "unknown", Body: []byte("[1]")}}
 	res := ingest(t, st, known, stray, junk)
-	if res[0].Outcome != db.OutcomeNoChange || res[0].LinkID != l.ID {
+	if res[0].Outcome != paylink.OutcomeNoChange || res[0].LinkID != l.ID {
 		t.Errorf("known no-effect type: %+v", res[0])
 	}
-	if res[1].Outcome != db.OutcomeNoChange || res[1].LinkID != 0 {
+	if res[1].Outcome != paylink.OutcomeNoChange || res[1].LinkID != 0 {
 		t.Errorf("unknown unmatched type: %+v (it must not wait for an admin)", res[1])
 	}
-	if res[2].Outcome != db.OutcomeUnparsable {
+	if res[2].Outcome != paylink.OutcomeUnparsable {
 		t.Errorf("unparsable: %+v", res[2])
 	}
-	if got := linkNow(t, st, l.ID); got.Status != db.StatusOpen {
+	if got := linkNow(t, st, l.ID); got.Status != paylink.StatusOpen {
 		t.Errorf("status %s, want open", got.Status)
 	}
 	lines := webhookLines(t, st, l.ID)
@@ -284,11 +285,11 @@ func TestReviewIsDecidedByAnAdmin(t *testing.T) {
 	for _, accept := range []bool{true, false} {
 		t.Run(fmt.Sprintf("accept=%v", accept), func(t *testing.T) {
 			l := whLink(t, st, u, fmt.Sprintf("HS-R-%v", accept), "R", time.Now().Add(time.Hour))
-			d := whEvent(fmt.Sprintf("short-%v", accept), db.EffectPaid, l)
+			d := whEvent(fmt.Sprintf("short-%v", accept), paylink.EffectPaid, l)
 			d.Event.AmountRaw, d.Event.AmountMinor = "9.00", 900
 			r := ingest(t, st, d)[0]
 			got := linkNow(t, st, l.ID)
-			if r.Outcome != db.OutcomeNeedsReview || got.Status != db.StatusOpen || !got.NeedsReview {
+			if r.Outcome != paylink.OutcomeNeedsReview || got.Status != paylink.StatusOpen || !got.NeedsReview {
 				t.Fatalf("outcome %s, link %s review=%v; want needs_review, open, flagged", r.Outcome, got.Status, got.NeedsReview)
 			}
 			act, err := st.ResolveWebhookReview(ctx, r.EventID, accept, admin)
@@ -296,9 +297,9 @@ func TestReviewIsDecidedByAnAdmin(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = linkNow(t, st, l.ID)
-			want := db.StatusOpen
+			want := paylink.StatusOpen
 			if accept {
-				want = db.StatusPaid
+				want = paylink.StatusPaid
 			}
 			if got.Status != want || got.NeedsReview || act.LinkID != l.ID {
 				t.Fatalf("after the decision: %s review=%v, want %s, not flagged", got.Status, got.NeedsReview, want)
@@ -335,12 +336,12 @@ func TestAdminAssignsDismissesAndReapplies(t *testing.T) {
 		return db.AuditEntry{ActorID: u, ActorEmail: "boss@example.com", Action: action}
 	}
 	l := whLink(t, st, u, "HS-T", "INV-T", time.Now().Add(time.Hour))
-	orphan := whEvent("orphan", db.EffectPaid, db.Link{})
+	orphan := whEvent("orphan", paylink.EffectPaid, db.Link{})
 	orphan.Event.SessionID, orphan.Event.DepositReference, orphan.Event.IdempotencyKey = "HS-ELSEWHERE", "DEP-X", ""
 	other := orphan
 	other.Event.Key = "other"
 	res := ingest(t, st, orphan, other)
-	if res[0].Outcome != db.OutcomeUnmatched {
+	if res[0].Outcome != paylink.OutcomeUnmatched {
 		t.Fatalf("orphan: %+v", res[0])
 	}
 
@@ -349,7 +350,7 @@ func TestAdminAssignsDismissesAndReapplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := linkNow(t, st, l.ID)
-	if act.Outcome != db.OutcomeApplied || got.Status != db.StatusPaid || got.SMSessionID != "HS-ELSEWHERE" || got.DepositReference != "DEP-X" {
+	if act.Outcome != paylink.OutcomeApplied || got.Status != paylink.StatusPaid || got.SMSessionID != "HS-ELSEWHERE" || got.DepositReference != "DEP-X" {
 		t.Fatalf("assign: %+v, link %s %q %q", act, got.Status, got.SMSessionID, got.DepositReference)
 	}
 	if _, err := st.AssignWebhookEvent(ctx, res[0].EventID, l.ID, orphan.Event, admin("webhook.assign")); !errors.Is(err, db.ErrConflict) {
@@ -365,7 +366,7 @@ func TestAdminAssignsDismissesAndReapplies(t *testing.T) {
 	if err := st.DismissWebhookEvent(ctx, res[1].EventID, "", admin("webhook.dismiss")); !errors.Is(err, db.ErrConflict) {
 		t.Fatalf("dismissing twice: %v, want ErrConflict", err)
 	}
-	if e, _ := st.WebhookEventByID(ctx, res[1].EventID); e.Outcome != db.OutcomeDismissed || !strings.Contains(e.Detail, "test payment") {
+	if e, _ := st.WebhookEventByID(ctx, res[1].EventID); e.Outcome != paylink.OutcomeDismissed || !strings.Contains(e.Detail, "test payment") {
 		t.Fatalf("dismissed event %+v", e)
 	}
 
@@ -375,7 +376,7 @@ func TestAdminAssignsDismissesAndReapplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if act.Outcome != db.OutcomeApplied || linkNow(t, st, l.ID).Status != db.StatusPaid {
+	if act.Outcome != paylink.OutcomeApplied || linkNow(t, st, l.ID).Status != paylink.StatusPaid {
 		t.Fatalf("re-apply: %+v", act)
 	}
 	lines := webhookLines(t, st, l.ID)
@@ -399,10 +400,10 @@ func TestReapplyMatchesAfresh(t *testing.T) {
 	ctx := context.Background()
 	u := whUser(t, st)
 	l := whLink(t, st, u, "", "INV-LATE", time.Time{}) // still creating: no session reference yet
-	d := whEvent("early", db.EffectProcessing, db.Link{})
+	d := whEvent("early", paylink.EffectProcessing, db.Link{})
 	d.Event.SessionID, d.Event.IdempotencyKey, d.Event.DepositReference, d.Event.WebsiteReference = "HS-LATE", "", "", ""
 	r := ingest(t, st, d)[0]
-	if r.Outcome != db.OutcomeUnmatched {
+	if r.Outcome != paylink.OutcomeUnmatched {
 		t.Fatalf("%+v", r)
 	}
 	if err := st.CompleteLinkCreation(ctx, l.ID, "HS-LATE", "https://checkout.example/x", time.Now().Add(time.Hour)); err != nil {
@@ -412,7 +413,7 @@ func TestReapplyMatchesAfresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if act.LinkID != l.ID || act.Outcome != db.OutcomeApplied || linkNow(t, st, l.ID).Status != db.StatusProcessing {
+	if act.LinkID != l.ID || act.Outcome != paylink.OutcomeApplied || linkNow(t, st, l.ID).Status != paylink.StatusProcessing {
 		t.Fatalf("re-apply: %+v", act)
 	}
 }
@@ -449,11 +450,11 @@ func TestAFailedBatchStoresNothing(t *testing.T) {
 		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := st.IngestWebhooks(context.Background(), []db.WebhookDelivery{whEvent("fine", db.EffectPaid, l), whEvent("boom", db.EffectSettled, l)})
+	_, err := st.IngestWebhooks(context.Background(), []db.WebhookDelivery{whEvent("fine", paylink.EffectPaid, l), whEvent("boom", paylink.EffectSettled, l)})
 	if err == nil {
 		t.Fatal("batch succeeded")
 	}
-	if got := linkNow(t, st, l.ID); got.Status != db.StatusOpen || len(webhookLines(t, st, l.ID)) != 0 {
+	if got := linkNow(t, st, l.ID); got.Status != paylink.StatusOpen || len(webhookLines(t, st, l.ID)) != 0 {
 		t.Fatalf("half a batch was kept: %s", got.Status)
 	}
 	page, _ := st.ListWebhookDeliveries(context.Background(), db.WebhookFilter{})
@@ -471,7 +472,7 @@ func TestExpireLinksMovesOnlyOverdueOpenLinks(t *testing.T) {
 	exact := whLink(t, st, u, "HS-E2", "E2", now)
 	future := whLink(t, st, u, "HS-E3", "E3", now.Add(time.Minute))
 	busy := whLink(t, st, u, "HS-E4", "E4", now.Add(-time.Hour))
-	ingest(t, st, whEvent("busy", db.EffectProcessing, busy))
+	ingest(t, st, whEvent("busy", paylink.EffectProcessing, busy))
 
 	n, err := st.ExpireLinks(ctx, now, 1)
 	if err != nil || n != 1 {
@@ -482,8 +483,8 @@ func TestExpireLinksMovesOnlyOverdueOpenLinks(t *testing.T) {
 	}
 	for _, c := range []struct {
 		l    db.Link
-		want string
-	}{{overdue, db.StatusExpired}, {exact, db.StatusExpired}, {future, db.StatusOpen}, {busy, db.StatusProcessing}} {
+		want paylink.Status
+	}{{overdue, paylink.StatusExpired}, {exact, paylink.StatusExpired}, {future, paylink.StatusOpen}, {busy, paylink.StatusProcessing}} {
 		if got := linkNow(t, st, c.l.ID).Status; got != c.want {
 			t.Errorf("link %s: %s, want %s", c.l.SMReference, got, c.want)
 		}
@@ -516,7 +517,7 @@ func TestWebhookWriterReusesItsStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, effect := range []string{db.EffectProcessing, db.EffectPaid, db.EffectSettled} {
+	for i, effect := range []paylink.Effect{paylink.EffectProcessing, paylink.EffectPaid, paylink.EffectSettled} {
 		res, err := w.IngestWebhooks(ctx, []db.WebhookDelivery{
 			whEvent(fmt.Sprintf("w-a-%d", i), effect, a), whEvent(fmt.Sprintf("w-b-%d", i), effect, b),
 			whEvent(fmt.Sprintf("w-a-%d", i), effect, a), // a duplicate within the batch
@@ -525,17 +526,17 @@ func TestWebhookWriterReusesItsStatements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res[0].Outcome != db.OutcomeApplied || res[1].Outcome != db.OutcomeApplied || !res[2].Duplicate || res[3].Outcome != db.DeliveryRejected {
+		if res[0].Outcome != paylink.OutcomeApplied || res[1].Outcome != paylink.OutcomeApplied || !res[2].Duplicate || res[3].Outcome != db.DeliveryRejected {
 			t.Fatalf("batch %d: %+v", i, res)
 		}
 	}
 	for _, l := range []db.Link{a, b} {
-		if got := linkNow(t, st, l.ID); got.Status != db.StatusSettled || got.SMSessionID != l.SMReference {
+		if got := linkNow(t, st, l.ID); got.Status != paylink.StatusSettled || got.SMSessionID != l.SMReference {
 			t.Fatalf("link %d: %s %q", l.ID, got.Status, got.SMSessionID)
 		}
 	}
 	// The store's own path works beside the writer's.
-	if _, err := st.IngestWebhooks(ctx, []db.WebhookDelivery{whEvent("after", db.EffectPaid, a)}); err != nil {
+	if _, err := st.IngestWebhooks(ctx, []db.WebhookDelivery{whEvent("after", paylink.EffectPaid, a)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.ListWebhookDeliveries(ctx, db.WebhookFilter{Outcome: "bogus"}); !errors.Is(err, db.ErrNotFound) {
@@ -553,7 +554,7 @@ func TestOldRefusedAttemptsArePrunedEverythingElseKept(t *testing.T) {
 	t0 := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
 	old := db.WebhookDelivery{ReceivedAt: t0, IP: "203.0.113.9", BodySHA256: "old", BodySize: 1, RejectReason: "bad signature"}
 	recent := db.WebhookDelivery{ReceivedAt: t0.Add(40 * 24 * time.Hour), IP: "203.0.113.9", BodySHA256: "new", BodySize: 1, RejectReason: "stale timestamp"}
-	ev := whEvent("evt-old", db.EffectNone, db.Link{})
+	ev := whEvent("evt-old", paylink.EffectNone, db.Link{})
 	ev.ReceivedAt = t0
 	ingest(t, st, old, recent, ev)
 	cut := t0.Add(40*24*time.Hour - db.RejectedRetention)
@@ -600,8 +601,8 @@ func TestRebuiltWebhookTableKeepsEveryDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := whLink(t, st, whUser(t, st), "SM-MIG", "W-MIG", time.Now().Add(time.Hour))
-	ingest(t, st, whEvent("mig-1", db.EffectProcessing, l), whEvent("mig-1", db.EffectProcessing, l),
-		whEvent("mig-2", db.EffectPaid, l), db.WebhookDelivery{BodySHA256: "h", RejectReason: "bad_signature", IP: "192.0.2.9"},
+	ingest(t, st, whEvent("mig-1", paylink.EffectProcessing, l), whEvent("mig-1", paylink.EffectProcessing, l),
+		whEvent("mig-2", paylink.EffectPaid, l), db.WebhookDelivery{BodySHA256: "h", RejectReason: "bad_signature", IP: "192.0.2.9"},
 		db.WebhookDelivery{BodySHA256: "u", Event: db.WebhookEventData{Key: "mig-u", Family: "unknown", Body: []byte("not json")}})
 	raw := rawDB(t, st)
 	dump := func() [][]any {
@@ -666,11 +667,11 @@ func TestRebuiltWebhookTableKeepsEveryDelivery(t *testing.T) {
 	if _, err := raw.Exec("DELETE FROM webhook_deliveries WHERE kind = 'rejected'"); err != nil {
 		t.Errorf("refused attempts can no longer be pruned: %v", err)
 	}
-	res := ingest(t, st, whEvent("mig-2", db.EffectPaid, l), whEvent("mig-3", db.EffectSettled, l))
-	if !res[0].Duplicate || res[1].Duplicate || res[1].Outcome != db.OutcomeApplied {
+	res := ingest(t, st, whEvent("mig-2", paylink.EffectPaid, l), whEvent("mig-3", paylink.EffectSettled, l))
+	if !res[0].Duplicate || res[1].Duplicate || res[1].Outcome != paylink.OutcomeApplied {
 		t.Fatalf("after the migration: %+v", res)
 	}
-	if types, err := st.WebhookEventTypes(ctx); err != nil || !slices.Contains(types, "partner.customer.deposit."+db.EffectSettled) {
+	if types, err := st.WebhookEventTypes(ctx); err != nil || !slices.Contains(types, "partner.customer.deposit."+string(paylink.EffectSettled)) {
 		t.Errorf("event types after the migration: %v %v", types, err)
 	}
 	if ev, err := st.WebhookEventByID(ctx, res[1].EventID); err != nil || ev.Key != "mig-3" {

@@ -13,7 +13,7 @@ func (a *app) accountPage(c echo.Context, errs views.FieldErrors) (views.Account
 	sec, err := a.accountSecurity(c) // two-factor sign-in and sessions (account_sessions.go)
 	return views.AccountPage{
 		Layout: a.layout(c, "Your account", "account"), Action: a.url(RouteAccountPassword),
-		Name: u.Name, Email: u.Email, Role: u.Role, MustChange: u.MustChangePassword, Errors: errs,
+		Name: u.Name, Email: u.Email, Role: string(u.Role), MustChange: u.MustChangePassword, Errors: errs,
 		Security: sec,
 	}, err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -25,12 +26,12 @@ const maxDismissNote = 500
 
 // outcomeLabels names every outcome a delivery can show, in filter order.
 var outcomeLabels = []views.Option{
-	{Value: db.OutcomeApplied, Label: "applied"},
-	{Value: db.OutcomeNoChange, Label: "no change"},
-	{Value: db.OutcomeNeedsReview, Label: "needs review"},
-	{Value: db.OutcomeUnmatched, Label: "unmatched"},
-	{Value: db.OutcomeUnparsable, Label: "unparsable"},
-	{Value: db.OutcomeDismissed, Label: "dismissed"},
+	{Value: string(paylink.OutcomeApplied), Label: "applied"},
+	{Value: string(paylink.OutcomeNoChange), Label: "no change"},
+	{Value: string(paylink.OutcomeNeedsReview), Label: "needs review"},
+	{Value: string(paylink.OutcomeUnmatched), Label: "unmatched"},
+	{Value: string(paylink.OutcomeUnparsable), Label: "unparsable"},
+	{Value: string(paylink.OutcomeDismissed), Label: "dismissed"},
 	{Value: db.DeliveryDuplicate, Label: "duplicate"},
 	{Value: db.DeliveryRejected, Label: "rejected"},
 }
@@ -44,13 +45,13 @@ func knownOutcome(outcome string) bool {
 	return false
 }
 
-func outcomeLabel(outcome string) string {
+func outcomeLabel[T ~string](outcome T) string {
 	for _, o := range outcomeLabels {
-		if o.Value == outcome {
+		if o.Value == string(outcome) {
 			return o.Label
 		}
 	}
-	return outcome
+	return string(outcome)
 }
 
 // events lists every webhook delivery, newest first, filtered by outcome
@@ -112,7 +113,7 @@ func (a *app) eventRow(r db.WebhookDeliveryRow) views.EventRow {
 		row.Outcome = db.DeliveryDuplicate
 		row.Detail = "Already received: changed nothing. The event itself: " + outcomeLabel(r.Outcome) + "."
 	default:
-		row.Outcome, row.Detail = r.Outcome, r.Detail
+		row.Outcome, row.Detail = string(r.Outcome), r.Detail
 	}
 	row.OutcomeLabel = outcomeLabel(row.Outcome)
 	if r.EventID != 0 {
@@ -153,8 +154,8 @@ func (a *app) eventPage(c echo.Context, e db.WebhookEvent) (views.EventPage, err
 	}
 	p := views.EventPage{
 		Layout: a.layout(c, "Webhook event #"+itoa(e.ID), "events"),
-		ID:     e.ID, Key: e.Key, Family: e.Family, Type: e.Type, Effect: e.Effect,
-		Outcome: e.Outcome, OutcomeLabel: outcomeLabel(e.Outcome), Detail: e.Detail,
+		ID:     e.ID, Key: e.Key, Family: e.Family, Type: e.Type, Effect: string(e.Effect),
+		Outcome: string(e.Outcome), OutcomeLabel: outcomeLabel(e.Outcome), Detail: e.Detail,
 		Received: when(e.ReceivedAt), Updated: when(e.UpdatedAt), LinkID: e.LinkID,
 		Body: prettyBody(e.Body), EventsURL: a.url(RouteEvents), ReapplyURL: a.url(RouteEventReapply, e.ID),
 	}
@@ -176,14 +177,14 @@ func (a *app) eventPage(c echo.Context, e db.WebhookEvent) (views.EventPage, err
 			RequestID: d.RequestID, Timestamp: d.SigTimestamp, Signature: d.Signature})
 	}
 	switch e.Outcome {
-	case db.OutcomeUnmatched:
+	case paylink.OutcomeUnmatched:
 		p.AssignURL, p.DismissURL = a.url(RouteEventAssign, e.ID), a.url(RouteEventDismiss, e.ID)
-	case db.OutcomeDismissed:
+	case paylink.OutcomeDismissed:
 		p.AssignURL = a.url(RouteEventAssign, e.ID)
-	case db.OutcomeNeedsReview:
+	case paylink.OutcomeNeedsReview:
 		if e.LinkID != 0 {
 			p.LeaveURL = a.url(RouteEventLeave, e.ID)
-			if e.Effect == db.EffectPaid || e.Effect == db.EffectSettled {
+			if e.Effect == paylink.EffectPaid || e.Effect == paylink.EffectSettled {
 				p.AcceptURL = a.url(RouteEventAccept, e.ID)
 			}
 		}

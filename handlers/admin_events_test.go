@@ -13,6 +13,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
 )
 
@@ -37,7 +38,7 @@ func (w *whEnv) lastEventID(t *testing.T) int64 {
 
 func (w *whEnv) admin(t *testing.T) *browser {
 	t.Helper()
-	w.addUser("admin@example.com", db.RoleAdmin)
+	w.addUser("admin@example.com", paylink.RoleAdmin)
 	b := w.browser()
 	b.login("admin@example.com")
 	return b
@@ -49,11 +50,11 @@ func TestOnlyAdminsSeeWebhookEvents(t *testing.T) {
 	w := newWebhookEnv(t, sandbox.FamilyV2)
 	w.deliver(t, []byte(`{"eventId":"e1","data":{"eventType":"mystery"}}`))
 	id := w.lastEventID(t)
-	for _, role := range []string{db.RoleViewer, db.RoleFinance} {
-		t.Run(role, func(t *testing.T) {
-			w.addUser(role+"@example.com", role)
+	for _, role := range []paylink.Role{paylink.RoleViewer, paylink.RoleFinance} {
+		t.Run(string(role), func(t *testing.T) {
+			w.addUser(string(role)+"@example.com", role)
 			b := w.browser()
-			b.login(role + "@example.com")
+			b.login(string(role) + "@example.com")
 			for _, path := range []string{"/admin/events", eventPath(id)} {
 				if p := b.get(path); p.status() != http.StatusForbidden {
 					t.Errorf("GET %s: %d, want 403", path, p.status())
@@ -100,14 +101,14 @@ func TestEventsListFiltersAndPages(t *testing.T) {
 		o, _ := s.Attr("data-outcome")
 		got = append(got, o)
 	})
-	want := []string{db.DeliveryRejected, db.OutcomeUnmatched, db.OutcomeUnparsable, db.DeliveryDuplicate, db.OutcomeApplied, db.OutcomeApplied}
+	want := []string{db.DeliveryRejected, string(paylink.OutcomeUnmatched), string(paylink.OutcomeUnparsable), db.DeliveryDuplicate, string(paylink.OutcomeApplied), string(paylink.OutcomeApplied)}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("rows newest first: %v, want %v", got, want)
 	}
 	if p.find(`nav a[aria-current="page"]`).Text() != "Events" {
 		t.Error("Events is not the current navigation item")
 	}
-	for outcome, n := range map[string]int{db.OutcomeApplied: 2, db.DeliveryDuplicate: 1, db.OutcomeUnmatched: 1, db.DeliveryRejected: 1, db.OutcomeUnparsable: 1, db.OutcomeNeedsReview: 0} {
+	for outcome, n := range map[string]int{string(paylink.OutcomeApplied): 2, db.DeliveryDuplicate: 1, string(paylink.OutcomeUnmatched): 1, db.DeliveryRejected: 1, string(paylink.OutcomeUnparsable): 1, string(paylink.OutcomeNeedsReview): 0} {
 		p := b.get("/admin/events?outcome=" + outcome)
 		if rows := p.find("[data-testid=event-row]").Length(); rows != n {
 			t.Errorf("outcome=%s: %d rows, want %d", outcome, rows, n)
@@ -197,7 +198,7 @@ func TestAdminAssignsAnUnmatchedEvent(t *testing.T) {
 	if p.status() != http.StatusSeeOther || p.location() != page {
 		t.Fatalf("assign: %d to %q", p.status(), p.location())
 	}
-	if got := w.link(t, l.ID); got.Status != db.StatusPaid || got.SMSessionID != "HS-ELSEWHERE" {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusPaid || got.SMSessionID != "HS-ELSEWHERE" {
 		t.Fatalf("assigned link: %s session %q", got.Status, got.SMSessionID)
 	}
 	after := b.get(page)
@@ -246,7 +247,7 @@ func TestAdminDismissesAndReappliesEvents(t *testing.T) {
 	if p := b.submit(page, page+"/reapply", url.Values{}); p.status() != http.StatusSeeOther {
 		t.Fatalf("re-apply: %d", p.status())
 	}
-	if got := w.link(t, l.ID); got.Status != db.StatusProcessing {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusProcessing {
 		t.Fatalf("re-applied link: %s, want processing", got.Status)
 	}
 	entries, _ := w.store.ListAudit(context.Background(), 20)
@@ -277,9 +278,9 @@ func TestAdminAcceptsOrLeavesAMismatchedPayment(t *testing.T) {
 		if ep.find("[data-testid=accept]").Length() != 1 || ep.find("[data-testid=leave]").Length() != 1 {
 			t.Fatal("a flagged payment offers no decision")
 		}
-		action, want, audit := "/leave", db.StatusOpen, "webhook.review_leave"
+		action, want, audit := "/leave", paylink.StatusOpen, "webhook.review_leave"
 		if accept {
-			action, want, audit = "/accept", db.StatusPaid, "webhook.review_accept"
+			action, want, audit = "/accept", paylink.StatusPaid, "webhook.review_accept"
 		}
 		if p := b.submit(page, page+action, url.Values{}); p.status() != http.StatusSeeOther {
 			t.Fatalf("%s: %d", action, p.status())
@@ -301,7 +302,7 @@ func TestAdminAcceptsOrLeavesAMismatchedPayment(t *testing.T) {
 func TestLinkPageUpdatesLive(t *testing.T) {
 	w := newWebhookEnv(t, sandbox.FamilyV2)
 	l := w.newLink(t, "INV-LIVE")
-	w.addUser("viewer@example.com", db.RoleViewer)
+	w.addUser("viewer@example.com", paylink.RoleViewer)
 	b := w.browser()
 	b.login("viewer@example.com")
 	linkPage := "/links/" + strconv.FormatInt(l.ID, 10)
@@ -333,7 +334,7 @@ func TestLinkPageUpdatesLive(t *testing.T) {
 	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomePay); err != nil {
 		t.Fatal(err)
 	}
-	w.waitStatus(t, l.ID, db.StatusSettled)
+	w.waitStatus(t, l.ID, paylink.StatusSettled)
 	waitFor(t, "the whole sequence", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
 	changed := b.get(liveURL + "?v=" + url.QueryEscape(version))
 	if changed.status() != http.StatusOK || changed.find("[data-testid=link-status]").Text() != "settled" {

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -36,7 +37,7 @@ func (a *app) usersPage(c echo.Context, form views.NewUserForm, errs views.Field
 			return views.UsersPage{}, err
 		}
 		rows = append(rows, views.UserRow{
-			ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Disabled: u.Disabled,
+			ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), Disabled: u.Disabled,
 			Locked: now.Before(u.LockedUntil), Sessions: n, CreatedAt: u.CreatedAt, Self: u.ID == me.ID,
 			RoleURL:     a.url(RouteUserRole, u.ID),
 			DisableURL:  a.url(RouteUserDisable, u.ID),
@@ -49,7 +50,7 @@ func (a *app) usersPage(c echo.Context, form views.NewUserForm, errs views.Field
 		})
 	}
 	if form.Role == "" {
-		form.Role = db.RoleFinance
+		form.Role = string(paylink.RoleFinance)
 	}
 	return views.UsersPage{
 		Layout: a.layout(c, "Users", "users"), Users: rows, Create: form, Errors: errs, Secret: secret,
@@ -67,9 +68,9 @@ func (a *app) users(c echo.Context) error {
 }
 
 type newUserForm struct {
-	Name  string `form:"name"`
-	Email string `form:"email"`
-	Role  string `form:"role"`
+	Name  string       `form:"name"`
+	Email string       `form:"email"`
+	Role  paylink.Role `form:"role"`
 }
 
 // createUser makes an account with a generated one-time password, shown on
@@ -80,9 +81,9 @@ func (a *app) createUser(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
 	}
-	form := views.NewUserForm{Name: strings.TrimSpace(f.Name), Email: strings.TrimSpace(f.Email), Role: f.Role}
+	form := views.NewUserForm{Name: strings.TrimSpace(f.Name), Email: strings.TrimSpace(f.Email), Role: string(f.Role)}
 	errs := validateAccount(form.Name, form.Email)
-	if _, ok := roleRank[f.Role]; !ok {
+	if !f.Role.Valid() {
 		errs["role"] = "Choose a role."
 	}
 	ctx := c.Request().Context()
@@ -93,7 +94,7 @@ func (a *app) createUser(c echo.Context) error {
 			return err
 		}
 		audit := a.auditEntry(c, "user.create")
-		audit.Details = "role=" + f.Role + " email=" + form.Email
+		audit.Details = "role=" + string(f.Role) + " email=" + form.Email
 		_, err = a.store.CreateUser(ctx, db.NewUser{Email: form.Email, Name: form.Name, Role: f.Role, PasswordHash: hash, MustChangePassword: true}, audit)
 		if err == nil {
 			p, err := a.usersPage(c, views.NewUserForm{}, nil, &views.OneTimeSecret{Email: form.Email, Password: pw})
@@ -134,7 +135,7 @@ func (a *app) targetUser(c echo.Context) (db.User, error) {
 
 // lastAdmin reports whether u is the only enabled admin.
 func (a *app) lastAdmin(c echo.Context, u db.User) (bool, error) {
-	if u.Role != db.RoleAdmin || u.Disabled {
+	if u.Role != paylink.RoleAdmin || u.Disabled {
 		return false, nil
 	}
 	all, err := a.store.ListUsers(c.Request().Context())
@@ -142,7 +143,7 @@ func (a *app) lastAdmin(c echo.Context, u db.User) (bool, error) {
 		return false, err
 	}
 	for _, o := range all {
-		if o.ID != u.ID && o.Role == db.RoleAdmin && !o.Disabled {
+		if o.ID != u.ID && o.Role == paylink.RoleAdmin && !o.Disabled {
 			return false, nil
 		}
 	}
@@ -154,8 +155,8 @@ func (a *app) changeRole(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	role := c.FormValue("role")
-	if _, ok := roleRank[role]; !ok {
+	role := paylink.Role(c.FormValue("role"))
+	if !role.Valid() {
 		return echo.NewHTTPError(http.StatusBadRequest, "unknown role")
 	}
 	if role == u.Role {
@@ -167,11 +168,11 @@ func (a *app) changeRole(c echo.Context) error {
 		return a.userFlash(c, "error", "paylinks needs at least one enabled admin.")
 	}
 	audit := a.auditEntry(c, "user.role_change")
-	audit.Details = u.Role + " -> " + role
+	audit.Details = string(u.Role) + " -> " + string(role)
 	if err := a.store.SetUserRole(c.Request().Context(), u.ID, role, audit); err != nil {
 		return err
 	}
-	return a.userFlash(c, "ok", u.Email+" is now "+role+"; their sessions were ended.")
+	return a.userFlash(c, "ok", u.Email+" is now "+string(role)+"; their sessions were ended.")
 }
 
 func (a *app) disableUser(c echo.Context) error { return a.setDisabled(c, true) }

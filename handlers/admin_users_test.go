@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 func TestAdminCreatesUserWithOneTimePassword(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("admin@example.com", db.RoleAdmin)
+	e.addUser("admin@example.com", paylink.RoleAdmin)
 	admin := e.browser()
 	admin.login("admin@example.com")
 
@@ -64,8 +64,8 @@ func TestAdminCreatesUserWithOneTimePassword(t *testing.T) {
 
 func TestAdminDisableRoleResetAndSessions(t *testing.T) {
 	e := newEnv(t)
-	admin := e.addUser("admin@example.com", db.RoleAdmin)
-	fin := e.addUser("fin@example.com", db.RoleFinance)
+	admin := e.addUser("admin@example.com", paylink.RoleAdmin)
+	fin := e.addUser("fin@example.com", paylink.RoleFinance)
 	a := e.browser()
 	a.login("admin@example.com")
 	victim := e.browser()
@@ -77,7 +77,7 @@ func TestAdminDisableRoleResetAndSessions(t *testing.T) {
 		if p.status() != http.StatusSeeOther {
 			t.Fatalf("%d", p.status())
 		}
-		if u, _ := e.store.UserByID(context.Background(), fin.ID); u.Role != db.RoleViewer {
+		if u, _ := e.store.UserByID(context.Background(), fin.ID); u.Role != paylink.RoleViewer {
 			t.Fatalf("role %q", u.Role)
 		}
 		if p := victim.get("/"); p.status() != http.StatusSeeOther {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // seedAudit writes n entries, one a minute from the env's clock, alternating
@@ -42,7 +43,7 @@ func rowIDs(p page) []int64 {
 
 func TestAuditPageIsForAdminsOnly(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("fin@example.com", db.RoleFinance)
+	e.addUser("fin@example.com", paylink.RoleFinance)
 	if p := e.browser().get("/admin/audit"); p.status() != http.StatusSeeOther || !strings.HasPrefix(p.location(), "/login") {
 		t.Fatalf("signed out: %d %q, want the sign-in page", p.status(), p.location())
 	}
@@ -64,7 +65,7 @@ func TestAuditPageIsForAdminsOnly(t *testing.T) {
 
 func TestAuditPageFiltersAndPages(t *testing.T) {
 	e := newEnv(t)
-	admin := e.addUser("admin@example.com", db.RoleAdmin)
+	admin := e.addUser("admin@example.com", paylink.RoleAdmin)
 	start := e.clock.Now()
 	seedAudit(t, e, 230, admin) // before signing in: it moves the clock 230 minutes
 	b := e.browser()
@@ -171,7 +172,7 @@ func TestAuditPageFiltersAndPages(t *testing.T) {
 
 func TestAuditExportCSV(t *testing.T) {
 	e := newEnv(t)
-	admin := e.addUser("admin@example.com", db.RoleAdmin)
+	admin := e.addUser("admin@example.com", paylink.RoleAdmin)
 	seedAudit(t, e, 5, admin)
 	if err := e.store.Audit(context.Background(), db.AuditEntry{Action: "user.role", ActorID: admin.ID, ActorEmail: admin.Email,
 		Target: "=HYPERLINK(\"http://x\")", Details: "role=admin, \"quoted\"\nsecond line"}); err != nil {

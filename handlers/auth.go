@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -253,7 +254,7 @@ func (a *app) setup(c echo.Context) error {
 	}
 	audit := a.auditEntry(c, "setup.first_admin")
 	u, err := a.store.CompleteSetup(ctx, hashToken(f.Token), db.NewUser{
-		Email: page.Email, Name: page.Name, Role: db.RoleAdmin, PasswordHash: hash,
+		Email: page.Email, Name: page.Name, Role: paylink.RoleAdmin, PasswordHash: hash,
 	}, audit)
 	if errors.Is(err, db.ErrSetupClosed) {
 		page.Invalid = true

@@ -14,11 +14,12 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 func TestSignInSuccessSetsHardenedCookie(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	p := b.submit("/login", "/login", url.Values{"email": {"ADA@example.com"}, "password": {testPassword}})
 	if p.status() != http.StatusSeeOther || p.location() != "/" {
@@ -50,7 +51,7 @@ func TestSignInSuccessSetsHardenedCookie(t *testing.T) {
 
 func TestSignInUnderHTTPSUsesHostPrefixAndSecure(t *testing.T) {
 	e := newEnv(t, func(o *handlers.Options) { o.BaseURL = &url.URL{Scheme: "https", Host: "pay.example"} })
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	// The test server is plain http, so the jar will not send Secure cookies
 	// back; read the Set-Cookie of the login response itself.
@@ -98,8 +99,8 @@ var volatile = regexp.MustCompile(`(value|content|nonce)="[A-Za-z0-9+/_=-]{16,}"
 
 func TestSignInFailuresAreIndistinguishable(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("known@example.com", db.RoleFinance)
-	off := e.addUser("off@example.com", db.RoleFinance)
+	e.addUser("known@example.com", paylink.RoleFinance)
+	off := e.addUser("off@example.com", paylink.RoleFinance)
 	if err := e.store.SetUserDisabled(context.Background(), off.ID, true, db.AuditEntry{Action: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestSignInFailuresAreIndistinguishable(t *testing.T) {
 
 func TestSignInThrottlesAfterFiveFailures(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	bad := url.Values{"email": {"ada@example.com"}, "password": {"not the password"}}
 	for i := 0; i < 5; i++ {
@@ -213,7 +214,7 @@ func TestPerIPLimitIgnoresSpoofedForwardedFor(t *testing.T) {
 
 func TestCopiedCookieRefusedAfterSignOut(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("ada@example.com")
 	stolen := *b.cookie("session")
@@ -234,7 +235,7 @@ func TestCopiedCookieRefusedAfterSignOut(t *testing.T) {
 
 func TestSessionIdleAndAbsoluteExpiry(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 
 	t.Run("idle 31 minutes", func(t *testing.T) {
 		b := e.browser()
@@ -263,7 +264,7 @@ func TestSessionIdleAndAbsoluteExpiry(t *testing.T) {
 
 func TestNewSessionIDAtSignIn(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("ada@example.com")
 	first := b.cookie("session").Value
@@ -283,7 +284,7 @@ func TestNewSessionIDAtSignIn(t *testing.T) {
 
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	laptop, phone := e.browser(), e.browser()
 	laptop.login("ada@example.com")
 	phone.login("ada@example.com")
@@ -327,7 +328,7 @@ func TestPasswordPolicy(t *testing.T) {
 
 func TestHugePasswordRefusedBeforeHashing(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	tok := b.csrf("/login")
 	p := b.post("/login", url.Values{"email": {"ada@example.com"}, "password": {strings.Repeat("p", 2000)}, "_csrf": {tok}})
@@ -348,7 +349,7 @@ func TestRehashOnSignInWhenParametersChange(t *testing.T) {
 	e := newEnv(t)
 	old := argon2id.Params{Memory: 512, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 	hash, _ := argon2id.CreateHash(testPassword, &old)
-	u, err := e.store.CreateUser(context.Background(), db.NewUser{Email: "ada@example.com", Name: "Ada", Role: db.RoleFinance, PasswordHash: hash}, db.AuditEntry{Action: "test"})
+	u, err := e.store.CreateUser(context.Background(), db.NewUser{Email: "ada@example.com", Name: "Ada", Role: paylink.RoleFinance, PasswordHash: hash}, db.AuditEntry{Action: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +413,7 @@ func TestSetupLinkIsSingleUse(t *testing.T) {
 		t.Fatalf("first admin not signed in: %d", home.status())
 	}
 	u, err := e.store.UserByEmail(context.Background(), "grace@example.com")
-	if err != nil || u.Role != db.RoleAdmin {
+	if err != nil || u.Role != paylink.RoleAdmin {
 		t.Fatalf("first admin: %+v %v", u, err)
 	}
 	// The same link, again, from another browser.

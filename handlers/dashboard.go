@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -38,7 +39,7 @@ func (a *app) dashboard(c echo.Context) error {
 	}
 	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.chart,
 		Attention: d.attention, AsOf: d.at.Format("15:04:05") + " UTC"}
-	if roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance] {
+	if currentUser(c).Role.AtLeast(paylink.RoleFinance) {
 		p.NewURL = a.url(RouteLinkNew)
 	}
 	return a.render(c, 200, views.Dashboard(p))
@@ -185,7 +186,7 @@ func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionIt
 	}
 	if at.ErrorLinks > 0 {
 		items = append(items, views.AttentionItem{Kind: "bad", Text: plural(at.ErrorLinks, "link has", "links have") + " no checkout: StableMint refused or could not be reached. Retry or re-issue.",
-			URL: links + "?" + url.Values{"status": {db.StatusError}}.Encode()})
+			URL: links + "?" + url.Values{"status": {string(paylink.StatusError)}}.Encode()})
 	}
 	if at.Unmatched > 0 {
 		items = append(items, views.AttentionItem{Kind: "bad", Text: plural(at.Unmatched, "webhook event matches", "webhook events match") + " no link: assign or dismiss.",
@@ -214,7 +215,7 @@ func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionIt
 	if at.ExpiringSoon > 0 {
 		tomorrow := now.Add(24 * time.Hour).Format(time.DateOnly)
 		items = append(items, views.AttentionItem{Kind: "info", Text: plural(at.ExpiringSoon, "open link expires", "open links expire") + " within 24 hours.",
-			URL: links + "?" + url.Values{"status": {db.StatusOpen}, "expires_to": {tomorrow}}.Encode()})
+			URL: links + "?" + url.Values{"status": {string(paylink.StatusOpen)}, "expires_to": {tomorrow}}.Encode()})
 	}
 	return items, nil
 }

@@ -12,10 +12,11 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // setStatus moves a link as webhooks would, at the clock's time.
-func setStatus(t *testing.T, e *env, id int64, status string, flags ...string) {
+func setStatus(t *testing.T, e *env, id int64, status paylink.Status, flags ...string) {
 	t.Helper()
 	raw, err := sql.Open("sqlite", db.DSN(e.store.Path(), false))
 	if err != nil {
@@ -33,9 +34,9 @@ func setStatus(t *testing.T, e *env, id int64, status string, flags ...string) {
 
 func TestDashboardFiguresPerCurrency(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	now := e.clock.Now()
-	mk := func(ago time.Duration, minor int64, cur, status string, flags ...string) int64 {
+	mk := func(ago time.Duration, minor int64, cur string, status paylink.Status, flags ...string) int64 {
 		e.clock.Advance(-ago)
 		defer e.clock.Advance(ago)
 		l, _, err := e.store.CreateLink(context.Background(), db.NewLink{
@@ -46,20 +47,20 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if status != db.StatusCreating {
+		if status != paylink.StatusCreating {
 			setStatus(t, e, l.ID, status, flags...)
 		}
 		return l.ID
 	}
-	mk(time.Hour, 500, "EUR", db.StatusPaid)          // today, paid
-	mk(2*time.Hour, 250, "EUR", db.StatusSettled)     // today, paid and settled
-	mk(3*time.Hour, 999, "EUR", db.StatusOpen)        // today, open
-	mk(3*24*time.Hour, 700, "EUR", db.StatusFailed)   // 3 days ago
-	mk(5*24*time.Hour, 1000, "JPY", db.StatusPaid)    // 5 days ago, JPY
-	mk(20*24*time.Hour, 300, "EUR", db.StatusExpired) // 20 days ago
-	mk(40*24*time.Hour, 900, "EUR", db.StatusPaid)    // outside 30 days
-	errID := mk(time.Minute, 100, "EUR", db.StatusError)
-	review := mk(4*time.Hour, 400, "GBP", db.StatusOpen, "needs_review", "paid_after_expiry")
+	mk(time.Hour, 500, "EUR", paylink.StatusPaid)          // today, paid
+	mk(2*time.Hour, 250, "EUR", paylink.StatusSettled)     // today, paid and settled
+	mk(3*time.Hour, 999, "EUR", paylink.StatusOpen)        // today, open
+	mk(3*24*time.Hour, 700, "EUR", paylink.StatusFailed)   // 3 days ago
+	mk(5*24*time.Hour, 1000, "JPY", paylink.StatusPaid)    // 5 days ago, JPY
+	mk(20*24*time.Hour, 300, "EUR", paylink.StatusExpired) // 20 days ago
+	mk(40*24*time.Hour, 900, "EUR", paylink.StatusPaid)    // outside 30 days
+	errID := mk(time.Minute, 100, "EUR", paylink.StatusError)
+	review := mk(4*time.Hour, 400, "GBP", paylink.StatusOpen, "needs_review", "paid_after_expiry")
 	_ = now
 
 	b := e.browser()
@@ -107,7 +108,7 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 
 func TestDashboardAllWell(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("v@example.com", db.RoleViewer)
+	e.addUser("v@example.com", paylink.RoleViewer)
 	b := e.browser()
 	b.login("v@example.com")
 	p := b.get("/")
@@ -124,7 +125,7 @@ func TestDashboardAllWell(t *testing.T) {
 // it, a view works them out again and shows what changed.
 func TestDashboardFiguresAreSharedForMaxAge(t *testing.T) {
 	e := newEnv(t, func(o *handlers.Options) { o.DashboardMaxAge = 10 * time.Second })
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("fin@example.com")
 	created := func(p page) string {
@@ -173,7 +174,7 @@ func TestDashboardViewersShareOneComputation(t *testing.T) {
 		o.Store = counter
 		o.DashboardMaxAge = time.Minute
 	})
-	e.addUser("v@example.com", db.RoleViewer)
+	e.addUser("v@example.com", paylink.RoleViewer)
 	b := e.browser()
 	b.login("v@example.com")
 	var wg sync.WaitGroup

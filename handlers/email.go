@@ -17,6 +17,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -210,7 +211,7 @@ func (a *app) composePage(c echo.Context, l db.Link, in composeInput, errs views
 		Values: in.values(), Errors: errs, FormToken: in.FormToken, TemplateVersion: version, Preview: prev,
 		LocalMailbox: a.mailer.LocalMailbox(),
 	}
-	if currentUser(c).Role == db.RoleAdmin {
+	if currentUser(c).Role == paylink.RoleAdmin {
 		p.TemplateURL = a.url(RouteEmailTemplate)
 	}
 	if why := emailBlocker(l, a.now()); why != "" {
@@ -560,7 +561,7 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 	case db.EmailKept:
 		r.State, r.StateLabel = views.EmailStateKept, "kept in the local mailbox"
 		r.Detail = "Not sent: no SMTP server is configured, so it was kept in the local mailbox " + when(e.FinishedAt) + "."
-		if u := currentUser(c); u != nil && u.Role == db.RoleAdmin {
+		if u := currentUser(c); u != nil && u.Role == paylink.RoleAdmin {
 			r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
 		}
 	case db.EmailFailed:
@@ -607,7 +608,7 @@ func (a *app) emailPanel(c echo.Context, l db.Link) (*views.EmailPanel, error) {
 		return nil, err
 	}
 	now := a.now()
-	canSend := roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance]
+	canSend := currentUser(c).Role.AtLeast(paylink.RoleFinance)
 	why := emailBlocker(l, now)
 	p := &views.EmailPanel{LocalMailbox: a.mailer.LocalMailbox()}
 	switch {

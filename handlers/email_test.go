@@ -19,6 +19,7 @@ import (
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/mail/smtptest"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 var _ handlers.MailStore = (*db.Store)(nil)
@@ -65,7 +66,7 @@ func newMailEnv(t *testing.T, local bool, opts ...envOption) *mailEnv {
 		o.CompanyName = "Acme Ltd"
 	}}, opts...)
 	m.env = newEnv(t, opts...)
-	m.fin = m.addUser("fin@example.com", db.RoleFinance)
+	m.fin = m.addUser("fin@example.com", paylink.RoleFinance)
 	m.b = m.browser()
 	m.b.login("fin@example.com")
 	m.link = m.openLink(t, "INV-2026-0042", `<script>alert("ref")</script>`)
@@ -559,7 +560,7 @@ func TestEmailTemplateAdmin(t *testing.T) {
 	if p := m.b.get("/admin/email-template"); p.status() != http.StatusForbidden {
 		t.Fatalf("finance GET template: %d", p.status())
 	}
-	m.addUser("admin@example.com", db.RoleAdmin)
+	m.addUser("admin@example.com", paylink.RoleAdmin)
 	a := m.browser()
 	a.login("admin@example.com")
 	p := a.get("/admin/email-template")
@@ -643,7 +644,7 @@ func TestEmailKeptInLocalMailboxWithoutSMTP(t *testing.T) {
 	if p := m.b.get("/admin/mailbox"); p.status() != http.StatusForbidden {
 		t.Fatalf("finance GET mailbox: %d", p.status())
 	}
-	m.addUser("admin@example.com", db.RoleAdmin)
+	m.addUser("admin@example.com", paylink.RoleAdmin)
 	a := m.browser()
 	a.login("admin@example.com")
 	box := a.get("/admin/mailbox")
@@ -744,7 +745,7 @@ func TestEmailForAPaidOrExpiredLinkIsNotSent(t *testing.T) {
 
 func TestViewerCannotEmail(t *testing.T) {
 	m := newMailEnv(t, false)
-	m.addUser("v@example.com", db.RoleViewer)
+	m.addUser("v@example.com", paylink.RoleViewer)
 	v := m.browser()
 	v.login("v@example.com")
 	page := v.get(linkPath(m.link.ID))
@@ -784,7 +785,7 @@ func TestEmailRateLimitPerUser(t *testing.T) {
 		t.Error("refusal not audited")
 	}
 	// Another user has their own budget; the first gets theirs back in time.
-	m.addUser("fin2@example.com", db.RoleFinance)
+	m.addUser("fin2@example.com", paylink.RoleFinance)
 	other := m.browser()
 	other.login("fin2@example.com")
 	m.send(t, other, m.link.ID, nil)
@@ -843,7 +844,7 @@ func TestListTicksOpenLinksForBatchEmail(t *testing.T) {
 		t.Fatalf("%d messages, want one per ticked link", got)
 	}
 
-	m.addUser("viewer@example.com", db.RoleViewer)
+	m.addUser("viewer@example.com", paylink.RoleViewer)
 	v := m.browser()
 	v.login("viewer@example.com")
 	vl := v.get("/links")

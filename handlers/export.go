@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -100,7 +101,7 @@ func (a *app) exportCSV(c echo.Context) error {
 	if err := a.store.Audit(ctx, audit); err != nil {
 		return err
 	}
-	admin := u.Role == db.RoleAdmin
+	admin := u.Role == paylink.RoleAdmin
 	header := exportHeader(admin)
 	a.startDownload(c, "text/csv; charset=utf-8", "paylinks", "csv")
 	w := csv.NewWriter(c.Response())
@@ -149,7 +150,7 @@ func exportHeader(admin bool) []string {
 // exportRow appends one link's cells, in exportHeader's order, to row.
 func exportRow(row []string, l db.Link, admin bool) []string {
 	amt, _ := stablemint.NewAmount(l.AmountMinor, l.Currency)
-	row = append(row, itoa(l.ID), l.Status, amt.String(), l.Currency, l.CustomerID, l.CustomerEmail,
+	row = append(row, itoa(l.ID), string(l.Status), amt.String(), l.Currency, l.CustomerID, l.CustomerEmail,
 		l.Country, l.WebsiteReference, l.SMReference, l.SMSessionID, l.DepositReference,
 		l.CreatedAt.UTC().Format(time.RFC3339), timeOrEmpty(l.ExpiresAt), l.CreatedByName, l.Note,
 		l.CheckoutURL, boolText(l.PaidAfterExpiry), boolText(l.NeedsReview))

@@ -7,6 +7,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // exportXLSX writes the same rows and columns as exportCSV as an .xlsx
@@ -29,7 +30,7 @@ func (a *app) exportXLSX(c echo.Context) error {
 	if err := a.store.Audit(ctx, audit); err != nil {
 		return err
 	}
-	admin := u.Role == db.RoleAdmin
+	admin := u.Role == paylink.RoleAdmin
 	f := excelize.NewFile()
 	defer f.Close()
 	const sheet = "Links"

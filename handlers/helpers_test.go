@@ -25,6 +25,7 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -170,13 +171,13 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 }
 
 // addUser creates an account directly in the store.
-func (e *env) addUser(email, role string) db.User {
+func (e *env) addUser(email string, role paylink.Role) db.User {
 	e.t.Helper()
 	hash, err := e.hasher.Hash(context.Background(), testPassword)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	u, err := e.store.CreateUser(context.Background(), db.NewUser{Email: email, Name: "Test " + role, Role: role, PasswordHash: hash}, db.AuditEntry{Action: "test"})
+	u, err := e.store.CreateUser(context.Background(), db.NewUser{Email: email, Name: "Test " + string(role), Role: role, PasswordHash: hash}, db.AuditEntry{Action: "test"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

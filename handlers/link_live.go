@@ -35,7 +35,7 @@ func (a *app) linkLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := views.LinkLiveFragment{Version: version, Status: l.Status, PaidAfterExpiry: l.PaidAfterExpiry, NeedsReview: l.NeedsReview}
+	p := views.LinkLiveFragment{Version: version, Status: string(l.Status), PaidAfterExpiry: l.PaidAfterExpiry, NeedsReview: l.NeedsReview}
 	for _, e := range events {
 		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
 	}

@@ -18,6 +18,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
@@ -308,7 +309,7 @@ func (a *app) newLinkForm(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if !reissuable(old.Status) {
+		if !old.Status.Reissuable() {
 			return echo.NewHTTPError(http.StatusConflict, "only expired, failed or errored links can be re-issued")
 		}
 		in = inputFromLink(old, in)
@@ -338,10 +339,6 @@ func inputFromLink(l db.Link, in linkInput) linkInput {
 	}
 	in.ReissueOf = l.ID
 	return in
-}
-
-func reissuable(status string) bool {
-	return status == db.StatusExpired || status == db.StatusFailed || status == db.StatusError
 }
 
 // createLink validates, guards against duplicates, commits the link in
@@ -379,7 +376,7 @@ func (a *app) createLink(c echo.Context) error {
 	}
 	if in.ReissueOf != 0 {
 		old, err := a.store.LinkByID(ctx, in.ReissueOf)
-		if err != nil || !reissuable(old.Status) {
+		if err != nil || !old.Status.Reissuable() {
 			in.ReissueOf = 0
 		}
 	}
@@ -443,7 +440,7 @@ func (a *app) linkParam(c echo.Context) (db.Link, error) {
 
 func (a *app) linkRow(l db.Link) views.LinkRow {
 	r := views.LinkRow{
-		ID: l.ID, URL: a.url(RouteLink, l.ID), Status: l.Status, Amount: formatMoney(l.AmountMinor, l.Currency),
+		ID: l.ID, URL: a.url(RouteLink, l.ID), Status: string(l.Status), Amount: formatMoney(l.AmountMinor, l.Currency),
 		Customer: l.CustomerID, CustomerEmail: l.CustomerEmail, WebsiteReference: l.WebsiteReference,
 		Reference: l.SMReference, Created: l.CreatedAt.UTC().Format("2 Jan 2006 15:04"),
 	}
@@ -464,11 +461,11 @@ func (a *app) link(c echo.Context) error {
 		return err
 	}
 	u := currentUser(c)
-	canWrite := roleRank[u.Role] >= roleRank[db.RoleFinance]
+	canWrite := u.Role.AtLeast(paylink.RoleFinance)
 	now := a.now()
 	p := views.LinkPage{
 		Layout: a.layout(c, "Link #"+itoa(l.ID), "links"),
-		ID:     l.ID, Status: l.Status, Amount: formatMoney(l.AmountMinor, l.Currency),
+		ID:     l.ID, Status: string(l.Status), Amount: formatMoney(l.AmountMinor, l.Currency),
 		CustomerID: l.CustomerID, CustomerEmail: l.CustomerEmail, Country: a.countryName(l.Country),
 		WebsiteReference: l.WebsiteReference, Reference: l.SMReference, SessionID: l.SMSessionID,
 		DepositReference: l.DepositReference, IdempotencyKey: l.IdempotencyKey, Note: l.Note,
@@ -490,10 +487,10 @@ func (a *app) link(c echo.Context) error {
 			p.ExpiresRelative = "expired " + relative(l.ExpiresAt, now)
 		}
 	}
-	if canWrite && l.Status == db.StatusError {
+	if canWrite && l.Status == paylink.StatusError {
 		p.RetryURL = a.url(RouteLinkRetry, l.ID)
 	}
-	if canWrite && reissuable(l.Status) {
+	if canWrite && l.Status.Reissuable() {
 		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + itoa(l.ID)
 	}
 	if l.ReissueOf != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 var fzLinkPath = regexp.MustCompile(`^/links/[0-9]+$`)
@@ -43,7 +44,7 @@ func FuzzLinksSearchPage(f *testing.F) {
 		f.Add(s[0], s[1], s[2], s[3], s[4], s[5])
 	}
 	e := newEnv(f)
-	u := e.addUser("fuzz-search@example.com", db.RoleFinance)
+	u := e.addUser("fuzz-search@example.com", paylink.RoleFinance)
 	for i, ref := range []string{"INV-100", "INV-1000", "INV-200", "100%_off", `"><b>x</b>`} {
 		_, _, err := e.store.CreateLink(context.Background(), db.NewLink{
 			IdempotencyKey: "fz-search-" + ref, CustomerID: "C-" + ref, CustomerEmail: "c@example.com", Country: "DE",

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -44,7 +45,7 @@ func (b *browser) fillLinkForm(form url.Values) url.Values {
 }
 
 func financeBrowser(t *testing.T, e *env) *browser {
-	e.addUser("fin@example.com", db.RoleFinance)
+	e.addUser("fin@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("fin@example.com")
 	return b
@@ -310,7 +311,7 @@ func TestStableMintDownThenRetrySameKey(t *testing.T) {
 		t.Fatalf("retry: %d", r.status())
 	}
 	after, _ := e.store.LinkByID(context.Background(), id)
-	if after.Status != db.StatusOpen || after.IdempotencyKey != before.IdempotencyKey || after.Attempts != 2 {
+	if after.Status != paylink.StatusOpen || after.IdempotencyKey != before.IdempotencyKey || after.Attempts != 2 {
 		t.Fatalf("after retry: status %s key %s (was %s), attempts %d (want 2)", after.Status, after.IdempotencyKey, before.IdempotencyKey, after.Attempts)
 	}
 	if n := len(e.sandbox.Sessions()); n != 1 {
@@ -348,7 +349,7 @@ func TestRecoveryAfterCrashCreatesExactlyOneSession(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t)
-			u := e.addUser("fin@example.com", db.RoleFinance)
+			u := e.addUser("fin@example.com", paylink.RoleFinance)
 			// The committed intent of a process that then died.
 			l, _, err := e.store.CreateLink(ctx, db.NewLink{
 				IdempotencyKey: "6f1c1f55-4b8c-4d7e-9a57-3b7d2f7f0a11", CustomerID: "C1", CustomerEmail: "c@example.com",
@@ -374,7 +375,7 @@ func TestRecoveryAfterCrashCreatesExactlyOneSession(t *testing.T) {
 			}
 			got, _ := e.store.LinkByID(ctx, l.ID)
 			sessions := e.sandbox.Sessions()
-			if got.Status != db.StatusOpen || len(sessions) != 1 || sessions[0].Reference != got.SMReference {
+			if got.Status != paylink.StatusOpen || len(sessions) != 1 || sessions[0].Reference != got.SMReference {
 				t.Fatalf("link %s ref %s; sandbox %+v", got.Status, got.SMReference, sessions)
 			}
 			// A second recovery pass finds nothing to do.
@@ -387,7 +388,7 @@ func TestRecoveryAfterCrashCreatesExactlyOneSession(t *testing.T) {
 
 func TestViewerCannotCreateLinks(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("v@example.com", db.RoleViewer)
+	e.addUser("v@example.com", paylink.RoleViewer)
 	b := e.browser()
 	b.login("v@example.com")
 	if p := b.get("/links/new"); p.status() != http.StatusForbidden {
@@ -411,7 +412,7 @@ func TestKYCMaskedForViewers(t *testing.T) {
 	if got := fin.get(loc).find("[data-testid=kyc]").Text(); !strings.Contains(got, "Ada Lovelace") {
 		t.Fatalf("finance sees KYC %q", got)
 	}
-	e.addUser("v@example.com", db.RoleViewer)
+	e.addUser("v@example.com", paylink.RoleViewer)
 	v := e.browser()
 	v.login("v@example.com")
 	page := v.get(loc)
@@ -479,7 +480,7 @@ func TestReissueLinksBothWays(t *testing.T) {
 
 func TestSettingsPrefillTheForm(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("admin@example.com", db.RoleAdmin)
+	e.addUser("admin@example.com", paylink.RoleAdmin)
 	b := e.browser()
 	b.login("admin@example.com")
 	bad := b.submit("/admin/settings", "/admin/settings", url.Values{"successUrl": {"nope"}, "supportUrl": {"https://s.example/h"},

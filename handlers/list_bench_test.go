@@ -18,6 +18,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/static"
 	"github.com/paylinks/paylinks/views"
@@ -201,7 +202,7 @@ func listProps(e *echo.Echo, me db.User, users []db.User, page db.SearchPage, to
 	p := views.LinksPage{
 		Layout: views.Layout{
 			Title: "Payment links", Active: "links", CSRF: strings.Repeat("x", 43),
-			User:   &views.Viewer{Name: me.Name, Email: me.Email, Role: me.Role},
+			User:   &views.Viewer{Name: me.Name, Email: me.Email, Role: string(me.Role)},
 			Assets: views.Assets{CSS: static.URL("css/app.css"), JS: static.URL("js/app.js"), HTMX: static.URL("js/htmx.min.js")},
 			Nav: views.Nav{Home: r(handlers.RouteHome), Links: base, Account: r(handlers.RouteAccount),
 				Users: r(handlers.RouteUsers), Settings: r(handlers.RouteSettings), Events: r(handlers.RouteEvents),
@@ -217,9 +218,9 @@ func listProps(e *echo.Echo, me db.User, users []db.User, page db.SearchPage, to
 		Sorts: []views.Option{{Value: db.SortCreated, Label: "Newest first"},
 			{Value: db.SortAmount, Label: "Largest amount first"}, {Value: db.SortStatus, Label: "Status"}},
 	}
-	for _, s := range []string{db.StatusCreating, db.StatusError, db.StatusOpen, db.StatusProcessing,
-		db.StatusPaid, db.StatusSettled, db.StatusFailed, db.StatusExpired} {
-		p.Statuses = append(p.Statuses, views.Option{Value: s, Label: s})
+	for _, s := range []paylink.Status{paylink.StatusCreating, paylink.StatusError, paylink.StatusOpen, paylink.StatusProcessing,
+		paylink.StatusPaid, paylink.StatusSettled, paylink.StatusFailed, paylink.StatusExpired} {
+		p.Statuses = append(p.Statuses, views.Option{Value: string(s), Label: string(s)})
 	}
 	for _, c := range stablemint.Currencies() {
 		p.Currencies = append(p.Currencies, views.Option{Value: c.Code, Label: c.Code + " — " + c.Name})
@@ -228,7 +229,7 @@ func listProps(e *echo.Echo, me db.User, users []db.User, page db.SearchPage, to
 		p.Creators = append(p.Creators, views.Option{Value: strconv.FormatInt(u.ID, 10), Label: u.Name})
 	}
 	for _, l := range page.Links {
-		row := views.LinkRow{ID: l.ID, URL: r(handlers.RouteLink, l.ID), Status: l.Status, Amount: amountString(l),
+		row := views.LinkRow{ID: l.ID, URL: r(handlers.RouteLink, l.ID), Status: string(l.Status), Amount: amountString(l),
 			Customer: l.CustomerID, CustomerEmail: l.CustomerEmail, WebsiteReference: l.WebsiteReference,
 			Reference: l.SMReference, Created: l.CreatedAt.UTC().Format("2 Jan 2006 15:04")}
 		if !l.ExpiresAt.IsZero() {

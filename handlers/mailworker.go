@@ -9,6 +9,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // MailSender delivers one message and returns the server's reply.
@@ -255,14 +256,14 @@ func (w *MailWorker) record(err error, log *slog.Logger) error {
 }
 
 // notOpen says, per status, why a link that is not open cannot be emailed.
-var notOpen = map[string]string{
-	db.StatusCreating:   "is still being created",
-	db.StatusError:      "has no checkout session (StableMint did not create it)",
-	db.StatusProcessing: "is being paid (processing)",
-	db.StatusPaid:       "is paid",
-	db.StatusSettled:    "is paid and settled",
-	db.StatusFailed:     "failed (its payment failed)",
-	db.StatusExpired:    "has expired",
+var notOpen = map[paylink.Status]string{
+	paylink.StatusCreating:   "is still being created",
+	paylink.StatusError:      "has no checkout session (StableMint did not create it)",
+	paylink.StatusProcessing: "is being paid (processing)",
+	paylink.StatusPaid:       "is paid",
+	paylink.StatusSettled:    "is paid and settled",
+	paylink.StatusFailed:     "failed (its payment failed)",
+	paylink.StatusExpired:    "has expired",
 }
 
 // emailBlocker says why a link cannot be emailed at now, or "" when it
@@ -271,11 +272,11 @@ var notOpen = map[string]string{
 // processing link could make the customer pay twice.
 func emailBlocker(l db.Link, now time.Time) string {
 	switch {
-	case l.Status != db.StatusOpen:
+	case l.Status != paylink.StatusOpen:
 		if why, ok := notOpen[l.Status]; ok {
 			return why
 		}
-		return "is " + l.Status
+		return "is " + string(l.Status)
 	case l.CheckoutURL == "":
 		return "has no checkout link"
 	case !l.ExpiresAt.IsZero() && !l.ExpiresAt.After(now):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 const metricsToken = "scrape-me-0123456789abcdef"
@@ -199,7 +200,7 @@ func TestMetricsNeedTheToken(t *testing.T) {
 
 func TestMetricsWithoutTokenAreNotServed(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("admin@example.com", db.RoleAdmin)
+	e.addUser("admin@example.com", paylink.RoleAdmin)
 	resp, body := scrape(t, e, "")
 	if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "paylinks_") {
 		t.Fatalf("status %d, want 404 without metrics", resp.StatusCode)

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // Keys of values handlers leave in the Echo context.
@@ -172,15 +173,12 @@ func (a *app) requireSignedIn(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// roleRank orders roles by privilege.
-var roleRank = map[string]int{db.RoleViewer: 1, db.RoleFinance: 2, db.RoleAdmin: 3}
-
 // requireRole refuses users below min with 403 and audits the refusal.
-func (a *app) requireRole(min string) echo.MiddlewareFunc {
+func (a *app) requireRole(min paylink.Role) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			u := currentUser(c)
-			if u == nil || roleRank[u.Role] < roleRank[min] {
+			if u == nil || !u.Role.AtLeast(min) {
 				e := a.auditEntry(c, "authz.denied")
 				e.Outcome = "denied"
 				e.Target = c.Request().Method + " " + c.Request().URL.Path

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -49,7 +49,7 @@ func BenchmarkCreateLink(b *testing.B) {
 		o.Client = tc
 		o.Minter = handlers.NewMinter(o.Store, tc, nil)
 	})
-	e.addUser("fin@example.com", db.RoleFinance)
+	e.addUser("fin@example.com", paylink.RoleFinance)
 	br := e.browser()
 	br.login("fin@example.com")
 	base := validLink()

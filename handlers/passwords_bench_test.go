@@ -12,6 +12,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // BenchmarkHash is one argon2id hash with the production parameters
@@ -53,7 +54,7 @@ func BenchmarkLogin(b *testing.B) {
 		b.Fatal(err)
 	}
 	const email = "login-bench@example.com"
-	if _, err := env.store.CreateUser(ctx, db.NewUser{Email: email, Name: "Login Bench", Role: db.RoleFinance, PasswordHash: hash},
+	if _, err := env.store.CreateUser(ctx, db.NewUser{Email: email, Name: "Login Bench", Role: paylink.RoleFinance, PasswordHash: hash},
 		db.AuditEntry{Action: "bench"}); err != nil {
 		b.Fatal(err)
 	}

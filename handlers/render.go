@@ -47,7 +47,7 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 		},
 	}
 	if u := currentUser(c); u != nil {
-		l.User = &views.Viewer{Name: u.Name, Email: u.Email, Role: u.Role}
+		l.User = &views.Viewer{Name: u.Name, Email: u.Email, Role: string(u.Role)}
 		l.Flashes = a.takeFlashes(c)
 	}
 	return l

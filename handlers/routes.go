@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/time/rate"
 
-	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/static"
 )
 
@@ -173,7 +173,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/account/sessions/:sid/end", a.endSession, signedIn).Name = RouteAccountSessionEnd
 	e.POST("/account/sessions/end-others", a.endOtherSessions, signedIn).Name = RouteAccountSessionsEndOthers
 
-	finance := a.requireRole(db.RoleFinance)
+	finance := a.requireRole(paylink.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
 	e.GET("/links/count", a.linksCount, signedIn).Name = RouteLinksCount
 	e.GET("/links/export.csv", a.exportCSV, signedIn).Name = RouteLinksCSV
@@ -198,7 +198,7 @@ func (a *app) routes(e *echo.Echo) error {
 	// Where StableMint sends customers back: public, no session needed.
 	e.GET("/pay/:page", a.customerPage).Name = RouteCustomer
 
-	admin := e.Group("/admin", signedIn, a.requireRole(db.RoleAdmin))
+	admin := e.Group("/admin", signedIn, a.requireRole(paylink.RoleAdmin))
 	admin.GET("/settings", a.settings).Name = RouteSettings
 	admin.POST("/settings", a.saveSettings).Name = RouteSettingsSave
 	admin.GET("/users", a.users).Name = RouteUsers

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
@@ -29,8 +30,7 @@ const (
 )
 
 // allStatuses in lifecycle order, for the filter.
-var allStatuses = []string{db.StatusCreating, db.StatusError, db.StatusOpen, db.StatusProcessing,
-	db.StatusPaid, db.StatusSettled, db.StatusFailed, db.StatusExpired}
+var allStatuses = paylink.Statuses
 
 // linkSearch is the list's URL state: the search term, filters, sort and
 // page, parsed from the query string and written back into every link.
@@ -66,9 +66,9 @@ func parseLinkSearch(v url.Values) linkSearch {
 	q.AmountTexts = amountCandidates(f.Q)
 	for _, s := range v["status"] {
 		for _, known := range allStatuses {
-			if s == known && !f.Statuses[s] {
+			if s == string(known) && !f.Statuses[s] {
 				f.Statuses[s] = true
-				q.Statuses = append(q.Statuses, s)
+				q.Statuses = append(q.Statuses, known)
 			}
 		}
 	}
@@ -146,8 +146,8 @@ func (s linkSearch) values() url.Values {
 	}
 	set("q", f.Q)
 	for _, st := range allStatuses {
-		if f.Statuses[st] {
-			v.Add("status", st)
+		if f.Statuses[string(st)] {
+			v.Add("status", string(st))
 		}
 	}
 	set("currency", f.Currency)
@@ -252,7 +252,7 @@ func (a *app) links(c echo.Context) error {
 	for _, u := range users {
 		p.Creators = append(p.Creators, views.Option{Value: itoa(u.ID), Label: u.Name})
 	}
-	canWrite := roleRank[currentUser(c).Role] >= roleRank[db.RoleFinance]
+	canWrite := currentUser(c).Role.AtLeast(paylink.RoleFinance)
 	now := a.now()
 	for _, l := range page.Links {
 		r := a.linkRow(l)
@@ -299,7 +299,7 @@ func (a *app) linksCount(c echo.Context) error {
 func (a *app) statusOptions() []views.Option {
 	out := make([]views.Option, len(allStatuses))
 	for i, s := range allStatuses {
-		out[i] = views.Option{Value: s, Label: s}
+		out[i] = views.Option{Value: string(s), Label: string(s)}
 	}
 	return out
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
@@ -46,7 +47,7 @@ func benchDB(b *testing.B) *db.Store {
 	have, _ := st.CountLinks(ctx)
 	if have < n {
 		b.Logf("seeding %d links into %s (once)", n-have, path)
-		u, err := st.CreateUser(ctx, db.NewUser{Email: fmt.Sprintf("seed%d@bench.invalid", time.Now().UnixNano()), Name: "Seed", Role: db.RoleViewer, PasswordHash: "!"}, db.AuditEntry{Action: "bench"})
+		u, err := st.CreateUser(ctx, db.NewUser{Email: fmt.Sprintf("seed%d@bench.invalid", time.Now().UnixNano()), Name: "Seed", Role: paylink.RoleViewer, PasswordHash: "!"}, db.AuditEntry{Action: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -88,7 +89,7 @@ func newBenchApp(b *testing.B, st *db.Store) *benchApp {
 	email := "bench-admin@bench.invalid"
 	if _, err := st.UserByEmail(ctx, email); err != nil {
 		hash, _ := h.Hash(ctx, testPassword)
-		if _, err := st.CreateUser(ctx, db.NewUser{Email: email, Name: "Bench", Role: db.RoleAdmin, PasswordHash: hash}, db.AuditEntry{Action: "bench"}); err != nil {
+		if _, err := st.CreateUser(ctx, db.NewUser{Email: email, Name: "Bench", Role: paylink.RoleAdmin, PasswordHash: hash}, db.AuditEntry{Action: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -316,7 +317,7 @@ func (r benchSQL) render(b *testing.B, query string, args ...any) {
 			b.Fatal(err)
 		}
 		l.CreatedAt = time.UnixMilli(created)
-		out = append(out, views.LinkRow{ID: l.ID, URL: "/links/" + strconv.FormatInt(l.ID, 10), Status: l.Status,
+		out = append(out, views.LinkRow{ID: l.ID, URL: "/links/" + strconv.FormatInt(l.ID, 10), Status: string(l.Status),
 			Amount: amountString(l), Customer: l.CustomerID, CustomerEmail: l.CustomerEmail,
 			WebsiteReference: l.WebsiteReference, Reference: l.SMReference, Created: l.CreatedAt.Format(time.DateTime)})
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // seedLinks makes links directly in the store (no StableMint call).
@@ -37,7 +38,7 @@ func seedLinks(t *testing.T, e *env, user int64, refs ...string) []db.Link {
 
 func TestSearchSingleReferenceGoesToTheLink(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	links := seedLinks(t, e, u.ID, "INV-100", "INV-1000", "INV-200")
 	b := e.browser()
 	b.login("fin@example.com")
@@ -56,7 +57,7 @@ func TestSearchSingleReferenceGoesToTheLink(t *testing.T) {
 
 func TestSearchURLRoundTripAndPages(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	refs := make([]string, 60)
 	for i := range refs {
 		refs[i] = "BATCH-" + itoa(1000+i)
@@ -157,7 +158,7 @@ func countedTotal(b *browser, p page) string {
 
 func TestSearchHtmxGetsOnlyTheResults(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	seedLinks(t, e, u.ID, "HX-1", "HX-2")
 	b := e.browser()
 	b.login("fin@example.com")
@@ -178,7 +179,7 @@ func TestSearchHtmxGetsOnlyTheResults(t *testing.T) {
 
 func TestSearchInjectionIsLiteral(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	seedLinks(t, e, u.ID, "NORMAL-1")
 	b := e.browser()
 	b.login("fin@example.com")
@@ -198,8 +199,8 @@ func TestSearchInjectionIsLiteral(t *testing.T) {
 
 func TestExportCSV(t *testing.T) {
 	e := newEnv(t)
-	admin := e.addUser("admin@example.com", db.RoleAdmin)
-	e.addUser("fin@example.com", db.RoleFinance)
+	admin := e.addUser("admin@example.com", paylink.RoleAdmin)
+	e.addUser("fin@example.com", paylink.RoleFinance)
 	ctx := context.Background()
 	_, _, err := e.store.CreateLink(ctx, db.NewLink{
 		IdempotencyKey: "k1", CustomerID: "Doe, \"Jane\"\nSecond line", CustomerEmail: "j@example.com", Country: "FR",
@@ -287,7 +288,7 @@ func TestExportCSV(t *testing.T) {
 
 func TestExportXLSX(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("fin@example.com", db.RoleFinance)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	seedLinks(t, e, u.ID, "XL-1", `=CMD("x")`, "OTHER")
 	b := e.browser()
 	b.login("fin@example.com")
@@ -332,7 +333,7 @@ func (s tooBroad) SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPag
 // and the htmx fragment alike.
 func TestTooBroadSearchSaysSoBesideTheBox(t *testing.T) {
 	e := newEnv(t, func(o *handlers.Options) { o.Store = tooBroad{o.Store} })
-	e.addUser("v@example.com", db.RoleViewer)
+	e.addUser("v@example.com", paylink.RoleViewer)
 	b := e.browser()
 	b.login("v@example.com")
 	for _, hx := range []bool{false, true} {

@@ -11,14 +11,14 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
 
-	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 func TestCSRFRefusals(t *testing.T) {
 	e := newEnv(t)
-	admin := e.addUser("admin@example.com", db.RoleAdmin)
-	e.addUser("bob@example.com", db.RoleFinance)
+	admin := e.addUser("admin@example.com", paylink.RoleAdmin)
+	e.addUser("bob@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("admin@example.com")
 	good := b.csrf("/admin/users")
@@ -120,8 +120,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 
 func TestRolesAreEnforcedByRouteGroup(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("viewer@example.com", db.RoleViewer)
-	fin := e.addUser("fin@example.com", db.RoleFinance)
+	e.addUser("viewer@example.com", paylink.RoleViewer)
+	fin := e.addUser("fin@example.com", paylink.RoleFinance)
 	for _, email := range []string{"viewer@example.com", "fin@example.com"} {
 		t.Run(email, func(t *testing.T) {
 			b := e.browser()
@@ -148,14 +148,14 @@ func TestRolesAreEnforcedByRouteGroup(t *testing.T) {
 	if denied != 10 {
 		t.Errorf("%d refusals audited, want 10", denied)
 	}
-	if u, _ := e.store.UserByID(context.Background(), fin.ID); u.Role != db.RoleFinance {
+	if u, _ := e.store.UserByID(context.Background(), fin.ID); u.Role != paylink.RoleFinance {
 		t.Error("role changed by a refused request")
 	}
 }
 
 func TestTamperedOrForeignCookieMeansSignedOut(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("ada@example.com")
 	good := b.cookie("session").Value

@@ -18,6 +18,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
@@ -41,7 +42,7 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (db.User, error)
 	UserByID(ctx context.Context, id int64) (db.User, error)
 	CreateUser(ctx context.Context, nu db.NewUser, a db.AuditEntry) (db.User, error)
-	SetUserRole(ctx context.Context, id int64, role string, a db.AuditEntry) error
+	SetUserRole(ctx context.Context, id int64, role paylink.Role, a db.AuditEntry) error
 	SetUserDisabled(ctx context.Context, id int64, disabled bool, a db.AuditEntry) error
 	SetPassword(ctx context.Context, id int64, hash string, mustChange bool, keepSession string, a db.AuditEntry) error
 	UnlockUser(ctx context.Context, id int64, a db.AuditEntry) error

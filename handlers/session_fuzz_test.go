@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/securecookie"
-
-	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // fzHeaderSafe drops the bytes an HTTP client refuses in a header value.
@@ -39,7 +38,7 @@ func FuzzSessionCookie(f *testing.F) {
 	f.Add(" ", uint16(0), uint8(3))
 	f.Add("", uint16(0), uint8(4)) // the real cookie, quoted
 	e := newEnv(f)
-	e.addUser("fuzz-session@example.com", db.RoleFinance)
+	e.addUser("fuzz-session@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("fuzz-session@example.com")
 	real := b.cookie("session")

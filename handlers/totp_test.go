@@ -14,6 +14,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // totpCode is what an authenticator app shows at t.
@@ -104,7 +105,7 @@ func auditEntries(t *testing.T, e *env, action string) []db.AuditEntry {
 
 func TestTOTPEnrolment(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("ada@example.com", db.RoleFinance)
+	u := e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("ada@example.com")
 
@@ -191,7 +192,7 @@ func TestTOTPEnrolment(t *testing.T) {
 // step T-2 refused, T-1 accepted.
 func TestTOTPSignInAcceptsEachCodeOnce(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	setup := e.browser()
 	setup.login("ada@example.com")
 	secret, _ := setup.enrolTOTP()
@@ -265,7 +266,7 @@ func TestTOTPSignInAcceptsEachCodeOnce(t *testing.T) {
 
 func TestTOTPRecoveryCodeWorksOnce(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	setup := e.browser()
 	setup.login("ada@example.com")
 	_, codes := setup.enrolTOTP()
@@ -322,7 +323,7 @@ func TestTOTPRecoveryCodeWorksOnce(t *testing.T) {
 
 func TestTOTPBadCodesAreThrottled(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	setup := e.browser()
 	setup.login("ada@example.com")
 	secret, _ := setup.enrolTOTP()
@@ -360,8 +361,8 @@ func TestTOTPBadCodesAreThrottled(t *testing.T) {
 
 func TestHalfSignedInReachesNothingAndExpires(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
-	e.addUser("bob@example.com", db.RoleAdmin)
+	e.addUser("ada@example.com", paylink.RoleFinance)
+	e.addUser("bob@example.com", paylink.RoleAdmin)
 	setup := e.browser()
 	setup.login("ada@example.com")
 	secret, _ := setup.enrolTOTP()
@@ -401,7 +402,7 @@ func TestHalfSignedInReachesNothingAndExpires(t *testing.T) {
 
 func TestPendingSignInEndsWhenTheAccountChanges(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("ada@example.com", db.RoleFinance)
+	u := e.addUser("ada@example.com", paylink.RoleFinance)
 	setup := e.browser()
 	setup.login("ada@example.com")
 	secret, _ := setup.enrolTOTP()
@@ -421,8 +422,8 @@ func TestPendingSignInEndsWhenTheAccountChanges(t *testing.T) {
 
 func TestRequire2FASendsUsersToEnrolment(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("admin@example.com", db.RoleAdmin)
-	e.addUser("fin@example.com", db.RoleFinance)
+	e.addUser("admin@example.com", paylink.RoleAdmin)
+	e.addUser("fin@example.com", paylink.RoleFinance)
 	admin := e.browser()
 	admin.login("admin@example.com")
 	users := admin.get("/admin/users")
@@ -462,7 +463,7 @@ func TestRequire2FASendsUsersToEnrolment(t *testing.T) {
 
 func TestDisableTOTPNeedsThePassword(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("ada@example.com")
 	b.enrolTOTP()
@@ -492,8 +493,8 @@ func TestDisableTOTPNeedsThePassword(t *testing.T) {
 
 func TestAdminResetsTOTPAndEndsSessions(t *testing.T) {
 	e := newEnv(t)
-	admin := e.addUser("admin@example.com", db.RoleAdmin)
-	fin := e.addUser("fin@example.com", db.RoleFinance)
+	admin := e.addUser("admin@example.com", paylink.RoleAdmin)
+	fin := e.addUser("fin@example.com", paylink.RoleFinance)
 	a := e.browser()
 	a.login("admin@example.com")
 	f := e.browser()
@@ -535,7 +536,7 @@ func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestAccountSessionsListAndEnd(t *testing.T) {
 	e := newEnv(t)
-	u := e.addUser("ada@example.com", db.RoleFinance)
+	u := e.addUser("ada@example.com", paylink.RoleFinance)
 	laptop, phone, tablet := e.browser(), e.browser(), e.browser()
 	laptop.c.Transport = uaTransport{"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"}
 	phone.c.Transport = uaTransport{"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"}
@@ -585,7 +586,7 @@ func TestAccountSessionsListAndEnd(t *testing.T) {
 	if p := laptop.post(end, url.Values{"_csrf": {laptop.csrf("/account")}}); p.status() != http.StatusSeeOther {
 		t.Fatalf("ending an ended session: %d", p.status())
 	}
-	e.addUser("bob@example.com", db.RoleFinance)
+	e.addUser("bob@example.com", paylink.RoleFinance)
 	bob := e.browser()
 	bob.login("bob@example.com")
 	tabletEnd, _ := laptop.get("/account").find(`[data-testid=session-row][data-current="false"] form`).Attr("action")
@@ -615,9 +616,9 @@ func TestAccountSessionsListAndEnd(t *testing.T) {
 // cross-site one (403), changing nothing.
 func TestTOTPAndSessionPOSTsNeedCSRF(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("admin@example.com", db.RoleAdmin)
-	fin := e.addUser("fin@example.com", db.RoleFinance)
-	e.addUser("ada@example.com", db.RoleFinance)
+	e.addUser("admin@example.com", paylink.RoleAdmin)
+	fin := e.addUser("fin@example.com", paylink.RoleFinance)
+	e.addUser("ada@example.com", paylink.RoleFinance)
 	admin := e.browser()
 	admin.login("admin@example.com")
 	f := e.browser()

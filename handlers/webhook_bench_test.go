@@ -23,6 +23,7 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -116,7 +117,7 @@ func webhookBenchServer(b *testing.B, v *stablemint.Verifier) (http.Handler, *db
 	if _, err := st.Migrate(ctx, migrations.FS); err != nil {
 		b.Fatal(err)
 	}
-	u, err := st.CreateUser(ctx, db.NewUser{Email: "bench@example.com", Name: "Bench", Role: db.RoleFinance, PasswordHash: "!"}, db.AuditEntry{Action: "bench"})
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "bench@example.com", Name: "Bench", Role: paylink.RoleFinance, PasswordHash: "!"}, db.AuditEntry{Action: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

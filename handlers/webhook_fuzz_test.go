@@ -3,7 +3,7 @@ package handlers
 import (
 	"testing"
 
-	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // FuzzEventData: any verified body becomes something the store can keep:
@@ -23,7 +23,7 @@ func FuzzEventData(f *testing.F) {
 		if ev.Key == "" {
 			t.Fatal("no key")
 		}
-		if !ev.Parsed && (ev.Effect != db.EffectNone || ev.Family != "unknown") {
+		if !ev.Parsed && (ev.Effect != paylink.EffectNone || ev.Family != "unknown") {
 			t.Fatalf("unparsable body with effect %q family %q", ev.Effect, ev.Family)
 		}
 		if ev.AmountKnown && ev.AmountMinor < 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -38,7 +39,7 @@ func fzWebhookEnv(tb testing.TB) (*env, *rsa.PrivateKey, func() db.Link) {
 		o.Verifier, o.Webhooks = verifier, ing
 		o.WebhookRatePerSecond, o.WebhookBurst = 1e9, 1<<30
 	})
-	u := e.addUser("fuzz-maker@example.com", db.RoleFinance)
+	u := e.addUser("fuzz-maker@example.com", paylink.RoleFinance)
 	ctx := context.Background()
 	n := 0
 	newLink := func() db.Link {
@@ -55,7 +56,7 @@ func fzWebhookEnv(tb testing.TB) (*env, *rsa.PrivateKey, func() db.Link) {
 		if err := e.minter.Mint(ctx, l.ID); err != nil {
 			tb.Fatal(err)
 		}
-		if l, err = e.store.LinkByID(ctx, l.ID); err != nil || l.Status != db.StatusOpen {
+		if l, err = e.store.LinkByID(ctx, l.ID); err != nil || l.Status != paylink.StatusOpen {
 			tb.Fatalf("link after minting: %+v, %v", l, err)
 		}
 		return l
@@ -72,7 +73,7 @@ func fzBind(body []byte, l db.Link) []byte {
 	return []byte(r.Replace(string(body)))
 }
 
-var fzRank = map[string]int{db.StatusOpen: 1, db.StatusProcessing: 2, db.StatusPaid: 3, db.StatusSettled: 4}
+var fzRank = map[paylink.Status]int{paylink.StatusOpen: 1, paylink.StatusProcessing: 2, paylink.StatusPaid: 3, paylink.StatusSettled: 4}
 
 // FuzzWebhookDelivery posts two validly signed bodies (any bytes, seeded
 // with every payload family, their placeholders bound to a fresh link) to
@@ -121,7 +122,7 @@ func FuzzWebhookDelivery(f *testing.F) {
 	}
 	e, sbk, newLink := fzWebhookEnv(f)
 	ctx := context.Background()
-	status := func(t *testing.T, id int64) string {
+	status := func(t *testing.T, id int64) paylink.Status {
 		l, err := e.store.LinkByID(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -149,13 +150,13 @@ func FuzzWebhookDelivery(f *testing.F) {
 		r1, ranked1 := fzRank[s1]
 		r2, ranked2 := fzRank[s2]
 		switch {
-		case !ranked1 && s1 != db.StatusFailed, !ranked2 && s2 != db.StatusFailed:
+		case !ranked1 && s1 != paylink.StatusFailed, !ranked2 && s2 != paylink.StatusFailed:
 			t.Fatalf("open link went to %s, then %s", s1, s2)
-		case s1 == db.StatusFailed && s2 != db.StatusFailed:
+		case s1 == paylink.StatusFailed && s2 != paylink.StatusFailed:
 			t.Fatalf("failed link moved to %s\nfirst: %q\nsecond: %q", s2, a, b)
 		case ranked1 && ranked2 && r2 < r1:
 			t.Fatalf("link moved backwards: %s then %s\nfirst: %q\nsecond: %q", s1, s2, a, b)
-		case r1 >= fzRank[db.StatusPaid] && s2 == db.StatusFailed:
+		case r1 >= fzRank[paylink.StatusPaid] && s2 == paylink.StatusFailed:
 			t.Fatalf("a failure undid a payment: %s then %s\nfirst: %q\nsecond: %q", s1, s2, a, b)
 		}
 		post("replay of the first delivery", a, headA, http.StatusOK)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // gatedStore is a fake ingest store: each commit waits for the gate, and
@@ -44,7 +45,7 @@ func (t *gatedTx) Ingest(d db.WebhookDelivery) (db.WebhookResult, error) {
 	if d.Event.Key == "bad" {
 		return db.WebhookResult{}, errors.New("constraint failed")
 	}
-	return db.WebhookResult{Outcome: d.Event.Key}, nil
+	return db.WebhookResult{Outcome: paylink.Outcome(d.Event.Key)}, nil
 }
 
 func (t *gatedTx) Commit() error {
@@ -126,11 +127,11 @@ func TestIngesterCommitsWaitingDeliveriesTogether(t *testing.T) {
 	st.waitApplied(t, 1)
 	rest := submitAll(t, ing, []string{"b", "c", "d", "e", "f", "g"})
 	close(st.gate)
-	if r := <-first; r.err != nil || r.res.Outcome != r.key {
+	if r := <-first; r.err != nil || string(r.res.Outcome) != r.key {
 		t.Fatalf("%+v", r)
 	}
 	for range 6 {
-		if r := <-rest; r.err != nil || r.res.Outcome != r.key {
+		if r := <-rest; r.err != nil || string(r.res.Outcome) != r.key {
 			t.Fatalf("%+v: a caller got another delivery's result or an error", r)
 		}
 	}
@@ -156,7 +157,7 @@ func TestIngesterRetriesAFailedBatchOneByOne(t *testing.T) {
 		if (r.err != nil) != (r.key == "bad") {
 			t.Fatalf("%s: err %v; only the bad delivery may fail", r.key, r.err)
 		}
-		if r.err == nil && r.res.Outcome != r.key {
+		if r.err == nil && string(r.res.Outcome) != r.key {
 			t.Fatalf("%s got %+v", r.key, r.res)
 		}
 	}

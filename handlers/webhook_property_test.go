@@ -16,6 +16,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // familySequences are the event types StableMint (and the sandbox) send for
@@ -23,16 +24,16 @@ import (
 var familySequences = []struct {
 	family string
 	types  []string
-	ends   string
+	ends   paylink.Status
 }{
 	{"v2", []string{"partner.customer.deposit.created", "partner.customer.deposit.initiated", "partner.customer.deposit.submitted",
-		"partner.customer.deposit.accepted", "partner.customer.deposit.completed"}, db.StatusSettled},
+		"partner.customer.deposit.accepted", "partner.customer.deposit.completed"}, paylink.StatusSettled},
 	{"partner", []string{"partner.customer.deposit.created", "partner.customer.deposit.submitted",
-		"partner.customer.deposit.reconciled", "partner.customer.deposit.accepted"}, db.StatusPaid},
-	{"legacy", []string{"InwardPaymentReconciled"}, db.StatusPaid},
-	{"v2", []string{"partner.customer.deposit.created", "partner.customer.deposit.failed"}, db.StatusFailed},
-	{"partner", []string{"partner.customer.deposit.created", "partner.customer.deposit.failed"}, db.StatusFailed},
-	{"legacy", []string{"InwardPaymentFailed"}, db.StatusFailed},
+		"partner.customer.deposit.reconciled", "partner.customer.deposit.accepted"}, paylink.StatusPaid},
+	{"legacy", []string{"InwardPaymentReconciled"}, paylink.StatusPaid},
+	{"v2", []string{"partner.customer.deposit.created", "partner.customer.deposit.failed"}, paylink.StatusFailed},
+	{"partner", []string{"partner.customer.deposit.created", "partner.customer.deposit.failed"}, paylink.StatusFailed},
+	{"legacy", []string{"InwardPaymentFailed"}, paylink.StatusFailed},
 }
 
 // payload is a body of family for link l, shaped as StableMint sends it.
@@ -53,7 +54,7 @@ func payload(family, typ string, l db.Link) []byte {
 	return b
 }
 
-var propertyRank = map[string]int{db.StatusOpen: 1, db.StatusProcessing: 2, db.StatusPaid: 3, db.StatusSettled: 4, db.StatusFailed: 5}
+var propertyRank = map[paylink.Status]int{paylink.StatusOpen: 1, paylink.StatusProcessing: 2, paylink.StatusPaid: 3, paylink.StatusSettled: 4, paylink.StatusFailed: 5}
 
 // Any permutation of a family's sequence, with any duplicates, delivered in
 // any grouping into transactions, ends where the in-order run ends, never
@@ -69,7 +70,7 @@ func TestWebhookOrderAndRepeatsNeverMatter(t *testing.T) {
 	if _, err := st.Migrate(ctx, migrations.FS); err != nil {
 		t.Fatal(err)
 	}
-	u, err := st.CreateUser(ctx, db.NewUser{Email: "p@example.com", Name: "P", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "test"})
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "p@example.com", Name: "P", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +80,8 @@ func TestWebhookOrderAndRepeatsNeverMatter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer read.Close()
-	status := func(id int64) string {
-		var s string
+	status := func(id int64) paylink.Status {
+		var s paylink.Status
 		if err := read.QueryRowContext(ctx, "SELECT status FROM links WHERE id = ?", id).Scan(&s); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +125,7 @@ func TestWebhookOrderAndRepeatsNeverMatter(t *testing.T) {
 			at := rapid.IntRange(0, len(order)).Draw(rt, "at")
 			order = slices.Insert(order, at, what)
 		}
-		rank := propertyRank[db.StatusOpen]
+		rank := propertyRank[paylink.StatusOpen]
 		for len(order) > 0 {
 			size := min(len(order), rapid.IntRange(1, 4).Draw(rt, "batch"))
 			ds := make([]db.WebhookDelivery, size)

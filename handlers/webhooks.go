@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -462,18 +463,18 @@ func eventData(body []byte) db.WebhookEventData {
 }
 
 // dbEffect translates the provider's effect into the store's.
-func dbEffect(e stablemint.Effect) string {
+func dbEffect(e stablemint.Effect) paylink.Effect {
 	switch e {
 	case stablemint.EffectProcessing:
-		return db.EffectProcessing
+		return paylink.EffectProcessing
 	case stablemint.EffectPaid:
-		return db.EffectPaid
+		return paylink.EffectPaid
 	case stablemint.EffectSettled:
-		return db.EffectSettled
+		return paylink.EffectSettled
 	case stablemint.EffectFailed:
-		return db.EffectFailed
+		return paylink.EffectFailed
 	}
-	return db.EffectNone
+	return paylink.EffectNone
 }
 
 // sampledLog lets a few lines through and counts the rest, so a flood of

@@ -23,6 +23,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -80,7 +81,7 @@ func newWebhookEnv(t *testing.T, family string, opts ...envOption) *whEnv {
 	}
 	w.env = newEnv(t, append([]envOption{webhooks}, opts...)...)
 	sb.SetWebhookURL(w.srv.URL + "/webhooks/stablemint")
-	w.user = w.addUser("maker@example.com", db.RoleFinance)
+	w.user = w.addUser("maker@example.com", paylink.RoleFinance)
 	return w
 }
 
@@ -101,7 +102,7 @@ func (w *whEnv) newLink(t *testing.T, website string) db.Link {
 		t.Fatal(err)
 	}
 	l = w.link(t, l.ID)
-	if l.Status != db.StatusOpen {
+	if l.Status != paylink.StatusOpen {
 		t.Fatalf("link %d is %s after minting: %s", l.ID, l.Status, l.LastError)
 	}
 	return l
@@ -128,10 +129,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (w *whEnv) waitStatus(t *testing.T, id int64, want string) db.Link {
+func (w *whEnv) waitStatus(t *testing.T, id int64, want paylink.Status) db.Link {
 	t.Helper()
 	var l db.Link
-	waitFor(t, "link "+strconv.FormatInt(id, 10)+" to be "+want, func() bool {
+	waitFor(t, "link "+strconv.FormatInt(id, 10)+" to be "+string(want), func() bool {
 		l = w.link(t, id)
 		return l.Status == want
 	})
@@ -181,7 +182,7 @@ func TestPayMakesTheLinkPaidThenSettled(t *testing.T) {
 	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomePay); err != nil {
 		t.Fatal(err)
 	}
-	got := w.waitStatus(t, l.ID, db.StatusSettled)
+	got := w.waitStatus(t, l.ID, paylink.StatusSettled)
 	waitFor(t, "five timeline lines", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
 	lines := w.eventLines(t, l.ID)
 	paid, settled := indexOf(lines, "→ paid"), indexOf(lines, "paid → settled")
@@ -197,7 +198,7 @@ func TestPayMakesTheLinkPaidThenSettled(t *testing.T) {
 		}
 	}
 	// The link page shows it, and a viewer sees the same.
-	w.addUser("viewer@example.com", db.RoleViewer)
+	w.addUser("viewer@example.com", paylink.RoleViewer)
 	b := w.browser()
 	b.login("viewer@example.com")
 	p := b.get("/links/" + strconv.FormatInt(l.ID, 10))
@@ -215,14 +216,14 @@ func TestFailMakesTheLinkFailed(t *testing.T) {
 	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomeFail); err != nil {
 		t.Fatal(err)
 	}
-	w.waitStatus(t, l.ID, db.StatusFailed)
+	w.waitStatus(t, l.ID, paylink.StatusFailed)
 	waitFor(t, "two timeline lines", func() bool { return len(w.eventLines(t, l.ID)) == 2 })
 	// A late success-path event cannot revive it.
 	if err := w.sb.SendInOrder(l.SMReference, []string{"partner.customer.deposit.submitted"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the late event", func() bool { return len(w.eventLines(t, l.ID)) == 3 })
-	if got := w.link(t, l.ID); got.Status != db.StatusFailed {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusFailed {
 		t.Fatalf("status %s after a late event, want failed", got.Status)
 	}
 }
@@ -247,11 +248,11 @@ func TestAbandonedLinkStaysOpenUntilTheSweeperExpiresIt(t *testing.T) {
 	if n, err := sweeper.Sweep(context.Background()); err != nil || n != 0 {
 		t.Fatalf("sweep before expiry: %d, %v", n, err)
 	}
-	if got := w.link(t, l.ID); got.Status != db.StatusOpen {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusOpen {
 		t.Fatalf("status %s before expiry", got.Status)
 	}
 	w.clock.Advance(time.Second)
-	w.waitStatus(t, l.ID, db.StatusExpired)
+	w.waitStatus(t, l.ID, paylink.StatusExpired)
 	tl, _ := w.store.LinkTimeline(context.Background(), l.ID)
 	if last := tl[len(tl)-1]; last.Kind != "expired" {
 		t.Errorf("last timeline line %+v, want the expiry", last)
@@ -277,7 +278,7 @@ func TestPaymentAfterExpiryIsPaidAndFlagged(t *testing.T) {
 	if err := w.sb.SendInOrder(l.SMReference, []string{"partner.customer.deposit.created", "partner.customer.deposit.accepted"}); err != nil {
 		t.Fatal(err)
 	}
-	got := w.waitStatus(t, l.ID, db.StatusPaid)
+	got := w.waitStatus(t, l.ID, paylink.StatusPaid)
 	if !got.PaidAfterExpiry {
 		t.Fatal("paid after expiry but not flagged")
 	}
@@ -299,13 +300,14 @@ func TestPaymentAfterExpiryIsPaidAndFlagged(t *testing.T) {
 
 func TestEveryPayloadFamilyDrivesTheStatus(t *testing.T) {
 	for _, c := range []struct {
-		family, outcome, want string
-		events                int
+		family, outcome string
+		want            paylink.Status
+		events          int
 	}{
-		{sandbox.FamilyPartner, sandbox.OutcomePay, db.StatusPaid, 4},
-		{sandbox.FamilyPartner, sandbox.OutcomeFail, db.StatusFailed, 2},
-		{sandbox.FamilyLegacy, sandbox.OutcomePay, db.StatusPaid, 1},
-		{sandbox.FamilyLegacy, sandbox.OutcomeFail, db.StatusFailed, 1},
+		{sandbox.FamilyPartner, sandbox.OutcomePay, paylink.StatusPaid, 4},
+		{sandbox.FamilyPartner, sandbox.OutcomeFail, paylink.StatusFailed, 2},
+		{sandbox.FamilyLegacy, sandbox.OutcomePay, paylink.StatusPaid, 1},
+		{sandbox.FamilyLegacy, sandbox.OutcomeFail, paylink.StatusFailed, 1},
 	} {
 		t.Run(c.family+"/"+c.outcome, func(t *testing.T) {
 			w := newWebhookEnv(t, c.family)
@@ -406,10 +408,10 @@ func TestRefusedDeliveriesAre401AndRecorded(t *testing.T) {
 			}
 		})
 	}
-	if got := w.link(t, l.ID); got.Status != db.StatusOpen {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusOpen {
 		t.Fatalf("a refused delivery changed the link to %s", got.Status)
 	}
-	if p, _ := w.store.ListWebhookDeliveries(context.Background(), db.WebhookFilter{Outcome: db.OutcomeApplied}); len(p.Rows) != 0 {
+	if p, _ := w.store.ListWebhookDeliveries(context.Background(), db.WebhookFilter{Outcome: string(paylink.OutcomeApplied)}); len(p.Rows) != 0 {
 		t.Fatal("a refused delivery was applied")
 	}
 	// The genuine delivery still goes through, once, even on a cross-site
@@ -418,7 +420,7 @@ func TestRefusedDeliveriesAre401AndRecorded(t *testing.T) {
 	if resp, _ := postWebhook(t, w.srv.URL, body, good); resp.StatusCode != http.StatusOK {
 		t.Fatalf("genuine delivery: %d", resp.StatusCode)
 	}
-	if got := w.link(t, l.ID); got.Status != db.StatusPaid {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusPaid {
 		t.Fatalf("status %s, want paid", got.Status)
 	}
 }
@@ -430,7 +432,7 @@ func TestACorruptedSignatureIsRetriedByTheSandbox(t *testing.T) {
 	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomePay); err != nil {
 		t.Fatal(err)
 	}
-	w.waitStatus(t, l.ID, db.StatusPaid)
+	w.waitStatus(t, l.ID, paylink.StatusPaid)
 	// The link turns paid at the commit, just before the sandbox gets the
 	// answer and logs the retry.
 	waitFor(t, "the sandbox to log both deliveries", func() bool { return len(w.sessionDeliveries(l.SMReference)) >= 2 })
@@ -478,14 +480,15 @@ func TestVerifiedOddDeliveriesAreAcknowledgedAndKept(t *testing.T) {
 	_, sbk := testKeys(t)
 	stranger := db.Link{SMReference: "HS-NOBODY", IdempotencyKey: "not-ours", WebsiteReference: "NOT-OURS"}
 	cases := []struct {
-		name, outcome string
-		body          []byte
-		linked        bool
+		name    string
+		outcome paylink.Outcome
+		body    []byte
+		linked  bool
 	}{
-		{"unknown type", db.OutcomeNoChange, v2Body(uuid.NewString(), "transaction.status.changed", l, "9.50"), true},
-		{"matches no link", db.OutcomeUnmatched, v2Body(uuid.NewString(), "partner.customer.deposit.accepted", stranger, "9.50"), false},
-		{"not JSON", db.OutcomeUnparsable, []byte("<xml>surprise</xml>"), false},
-		{"amount differs", db.OutcomeNeedsReview, v2Body(uuid.NewString(), "partner.customer.deposit.accepted", l, "9.05"), true},
+		{"unknown type", paylink.OutcomeNoChange, v2Body(uuid.NewString(), "transaction.status.changed", l, "9.50"), true},
+		{"matches no link", paylink.OutcomeUnmatched, v2Body(uuid.NewString(), "partner.customer.deposit.accepted", stranger, "9.50"), false},
+		{"not JSON", paylink.OutcomeUnparsable, []byte("<xml>surprise</xml>"), false},
+		{"amount differs", paylink.OutcomeNeedsReview, v2Body(uuid.NewString(), "partner.customer.deposit.accepted", l, "9.05"), true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -505,7 +508,7 @@ func TestVerifiedOddDeliveriesAreAcknowledgedAndKept(t *testing.T) {
 		})
 	}
 	got := w.link(t, l.ID)
-	if got.Status != db.StatusOpen || !got.NeedsReview {
+	if got.Status != paylink.StatusOpen || !got.NeedsReview {
 		t.Fatalf("link %s review=%v, want open and flagged", got.Status, got.NeedsReview)
 	}
 }
@@ -516,7 +519,7 @@ func TestDuplicateDeliveriesAreAcknowledgedOnce(t *testing.T) {
 	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomePay); err != nil {
 		t.Fatal(err)
 	}
-	w.waitStatus(t, l.ID, db.StatusSettled)
+	w.waitStatus(t, l.ID, paylink.StatusSettled)
 	waitFor(t, "five lines", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
 	evs := w.sb.Events()
 	accepted := ""
@@ -562,7 +565,7 @@ func TestStorageFailureIs5xxNever2xx(t *testing.T) {
 	if resp.StatusCode < 500 {
 		t.Fatalf("status %d while storage fails, want 5xx", resp.StatusCode)
 	}
-	if got := w.link(t, l.ID); got.Status != db.StatusOpen {
+	if got := w.link(t, l.ID); got.Status != paylink.StatusOpen {
 		t.Fatalf("status %s", got.Status)
 	}
 	// StableMint's retry succeeds once storage recovers.
@@ -643,7 +646,7 @@ func TestConcurrentDeliveriesAreAllStoredOnce(t *testing.T) {
 		t.Fatalf("%d acknowledged, %d failed; want all %d acknowledged", ok.Load(), failed.Load(), 50+8*10)
 	}
 	for _, l := range append([]db.Link{hot}, others...) {
-		if got := w.link(t, l.ID); got.Status != db.StatusSettled {
+		if got := w.link(t, l.ID); got.Status != paylink.StatusSettled {
 			t.Errorf("link %d: %s, want settled", l.ID, got.Status)
 		}
 		if n := len(w.eventLines(t, l.ID)); n != 5 {

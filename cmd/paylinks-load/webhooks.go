@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -71,7 +71,7 @@ func newWebhookPlan(key *rsa.PrivateKey, sample []link) *webhookPlan {
 			continue
 		}
 		fallback = append(fallback, l)
-		if l.Status == db.StatusOpen || l.Status == db.StatusProcessing {
+		if l.Status == string(paylink.StatusOpen) || l.Status == string(paylink.StatusProcessing) {
 			links = append(links, l)
 		}
 	}

@@ -60,6 +60,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 const (
@@ -602,7 +603,7 @@ func mintCrashLinks(t *testing.T, serve *crashProc, dbPath string, browsers []*c
 		err := r.QueryRow(`SELECT id, idempotency_key, COALESCE(sm_reference, ''), website_reference, customer_id,
 			customer_email, amount_minor, status FROM links WHERE id = ?`, id).Scan(
 			&l.id, &l.key, &l.ref, &l.website, &l.customer, &l.email, &l.minor, &status)
-		if err != nil || status != db.StatusOpen || l.ref == "" || l.minor != minor[i] {
+		if err != nil || status != string(paylink.StatusOpen) || l.ref == "" || l.minor != minor[i] {
 			t.Fatalf("link #%d after minting: status %q, reference %q, amount %d (want open, a reference, %d): %v",
 				id, status, l.ref, l.minor, minor[i], err)
 		}
@@ -1425,7 +1426,7 @@ func checkFinal(t *testing.T, dbPath string, links []crashLink, events []*crashE
 		if m.status == http.StatusSeeOther && locationID(m.location) != l.id {
 			mintErrs.add("%s was redirected to %s but its link is #%d", name, m.location, l.id)
 		}
-		if l.status != db.StatusOpen || l.reference == "" {
+		if l.status != string(paylink.StatusOpen) || l.reference == "" {
 			mintErrs.add("%s: link #%d is %q with session %q, want open with a session", name, l.id, l.status, l.reference)
 		}
 	}

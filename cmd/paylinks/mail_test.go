@@ -13,6 +13,7 @@ import (
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/mail/smtptest"
 	"github.com/paylinks/paylinks/migrations"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 func TestMailConfiguration(t *testing.T) {
@@ -86,7 +87,7 @@ func TestServeSendsWhatWasLeftQueued(t *testing.T) {
 	if _, err := st.Migrate(ctx, migrations.FS); err != nil {
 		t.Fatal(err)
 	}
-	u, err := st.CreateUser(ctx, db.NewUser{Email: "fin@example.com", Name: "Fin", Role: db.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
+	u, err := st.CreateUser(ctx, db.NewUser{Email: "fin@example.com", Name: "Fin", Role: paylink.RoleFinance, PasswordHash: "x"}, db.AuditEntry{Action: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

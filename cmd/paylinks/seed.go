@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // seedCmd is `paylinks seed --links N [--force]`: realistic fake links for
@@ -57,7 +58,7 @@ func seedUser(ctx context.Context, st *db.Store) (int64, error) {
 	if u, err := st.UserByEmail(ctx, email); err == nil {
 		return u.ID, nil
 	}
-	u, err := st.CreateUser(ctx, db.NewUser{Email: email, Name: "Seed data", Role: db.RoleViewer, PasswordHash: "!disabled"}, cliAudit("user.create"))
+	u, err := st.CreateUser(ctx, db.NewUser{Email: email, Name: "Seed data", Role: paylink.RoleViewer, PasswordHash: "!disabled"}, cliAudit("user.create"))
 	if err != nil {
 		return 0, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // cliAudit is the audit entry for an action taken from the command line.
@@ -86,9 +87,7 @@ func usersCmd(ctx context.Context, st *db.Store, args []string, stdin io.Reader,
 }
 
 func createUser(ctx context.Context, st *db.Store, email, name, role string, pwStdin bool, stdin io.Reader, stdout io.Writer) error {
-	switch role {
-	case db.RoleAdmin, db.RoleFinance, db.RoleViewer:
-	default:
+	if !paylink.Role(role).Valid() {
 		return fmt.Errorf("users create: --role must be admin, finance or viewer")
 	}
 	if name == "" {
@@ -104,7 +103,7 @@ func createUser(ctx context.Context, st *db.Store, email, name, role string, pwS
 	}
 	a := cliAudit("user.create")
 	a.Details = "role=" + role + " email=" + email
-	u, err := st.CreateUser(ctx, db.NewUser{Email: email, Name: name, Role: role, PasswordHash: hash, MustChangePassword: generated}, a)
+	u, err := st.CreateUser(ctx, db.NewUser{Email: email, Name: name, Role: paylink.Role(role), PasswordHash: hash, MustChangePassword: generated}, a)
 	if errors.Is(err, db.ErrConflict) {
 		return fmt.Errorf("users create: an account with email %s already exists", email)
 	}

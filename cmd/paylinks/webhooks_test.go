@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -65,7 +66,7 @@ func TestServeReceivesWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(page.Rows) != 2 || page.Rows[0].Outcome != db.OutcomeUnmatched || page.Rows[1].Kind != db.DeliveryRejected {
+	if len(page.Rows) != 2 || page.Rows[0].Outcome != paylink.OutcomeUnmatched || page.Rows[1].Kind != db.DeliveryRejected {
 		t.Fatalf("stored deliveries %+v, want the unmatched event after the refusal", page.Rows)
 	}
 }

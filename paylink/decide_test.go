@@ -1,33 +1,34 @@
-package db
+package paylink
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
 
 func TestDecideFollowsTheStatusTable(t *testing.T) {
-	ev := func(effect string) WebhookEventData {
-		return WebhookEventData{Type: "partner.customer.deposit.x", Effect: effect, AmountRaw: "9.50", Currency: "EUR",
+	ev := func(effect Effect) Event {
+		return Event{Type: "partner.customer.deposit.x", Effect: effect, AmountRaw: "9.50", Currency: "EUR",
 			AmountMinor: 950, AmountKnown: true, Exponent: 2}
 	}
-	other := func(effect, raw string, minor int64, currency string) WebhookEventData {
+	other := func(effect Effect, raw string, minor int64, currency string) Event {
 		e := ev(effect)
 		e.AmountRaw, e.AmountMinor, e.Currency = raw, minor, currency
 		return e
 	}
-	noAmount := func(effect string) WebhookEventData {
+	noAmount := func(effect Effect) Event {
 		e := ev(effect)
 		e.AmountRaw, e.AmountKnown, e.Currency = "", false, ""
 		return e
 	}
 	cases := []struct {
 		name     string
-		status   string
-		ev       WebhookEventData
-		to       string
+		status   Status
+		ev       Event
+		to       Status
 		expiry   bool
 		review   bool
-		outcome  string
+		outcome  Outcome
 		contains string
 	}{
 		{"processing opens the payment", StatusOpen, ev(EffectProcessing), StatusProcessing, false, false, OutcomeApplied, "open → processing"},
@@ -59,14 +60,14 @@ func TestDecideFollowsTheStatusTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			l := linkState{id: 1, status: c.status, amountMinor: 950, currency: "EUR"}
-			d := decide(l, c.ev)
-			if d.to != c.to || d.paidAfterExpiry != c.expiry || d.review != c.review || d.outcome != c.outcome {
+			l := LinkState{ID: 1, Status: c.status, AmountMinor: 950, Currency: "EUR"}
+			d := Decide(l, c.ev)
+			if d.To != c.to || d.PaidAfterExpiry != c.expiry || d.Review != c.review || d.Outcome != c.outcome {
 				t.Fatalf("got to=%q expiry=%v review=%v outcome=%s, want to=%q expiry=%v review=%v outcome=%s (%s)",
-					d.to, d.paidAfterExpiry, d.review, d.outcome, c.to, c.expiry, c.review, c.outcome, d.message)
+					d.To, d.PaidAfterExpiry, d.Review, d.Outcome, c.to, c.expiry, c.review, c.outcome, d.Message)
 			}
-			if !strings.Contains(d.message, c.contains) {
-				t.Fatalf("message %q does not say %q", d.message, c.contains)
+			if !strings.Contains(d.Message, c.contains) {
+				t.Fatalf("message %q does not say %q", d.Message, c.contains)
 			}
 		})
 	}
@@ -77,9 +78,9 @@ func TestFormatMinor(t *testing.T) {
 		minor int64
 		exp   int
 		want  string
-	}{{950, 2, "9.50"}, {5, 2, "0.05"}, {1250, 0, "1250"}, {1250, 3, "1.250"}, {7, 3, "0.007"}, {0, 2, "0.00"}} {
-		if got := formatMinor(c.minor, c.exp); got != c.want {
-			t.Errorf("formatMinor(%d, %d) = %q, want %q", c.minor, c.exp, got, c.want)
+	}{{950, 2, "9.50"}, {5, 2, "0.05"}, {1250, 0, "1250"}, {1250, 3, "1.250"}, {7, 3, "0.007"}, {0, 2, "0.00"}, {-950, 2, "-9.50"}, {math.MinInt64, 2, "-92233720368547758.08"}} {
+		if got := FormatMinor(c.minor, c.exp); got != c.want {
+			t.Errorf("FormatMinor(%d, %d) = %q, want %q", c.minor, c.exp, got, c.want)
 		}
 	}
 }

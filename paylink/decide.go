@@ -1,0 +1,207 @@
+package paylink
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// LinkState is what the rules need to know about a link.
+type LinkState struct {
+	ID              int64
+	Status          Status
+	AmountMinor     int64
+	Currency        string
+	SessionID       string // StableMint's sessionId, once an event named it
+	DepositRef      string // StableMint's deposit reference, once an event named it
+	PaidAfterExpiry bool
+	NeedsReview     bool
+}
+
+// Event is what the rules need to know about a verified StableMint event.
+type Event struct {
+	Type   string // as sent, for the timeline
+	Effect Effect
+	// AmountRaw and Currency are as sent; AmountMinor is the amount exactly
+	// in minor units of Currency when AmountKnown, and Exponent that
+	// currency's number of decimals.
+	AmountRaw   string
+	Currency    string
+	AmountMinor int64
+	AmountKnown bool
+	Exponent    int
+}
+
+// Decision is what one event does to one link.
+type Decision struct {
+	To              Status // the new status; "" keeps the current one
+	PaidAfterExpiry bool   // set the link's paid-after-expiry flag
+	Review          bool   // set the link's needs-review flag
+	Outcome         Outcome
+	Message         string // the link's timeline line, for staff
+}
+
+// statusRank orders the statuses an event moves forward through. creating
+// and error sit below open: StableMint may report a payment for a session
+// whose create answer never reached us. failed and expired are not ranked:
+// Decide handles them on their own.
+var statusRank = map[Status]int{
+	StatusCreating: 0, StatusError: 0, StatusOpen: 1, StatusProcessing: 2, StatusPaid: 3, StatusSettled: 4,
+}
+
+// effectPhrase says what an applied effect means, in staff's words.
+var effectPhrase = map[Effect]string{
+	EffectProcessing: "Payment in progress at StableMint",
+	EffectPaid:       "Payment accepted by StableMint",
+	EffectSettled:    "Payment settled by StableMint",
+	EffectFailed:     "Payment failed at StableMint",
+}
+
+// Decide applies the rules of docs/stablemint.md ("Event to link status")
+// to one event for one link:
+//
+//   - status only moves forward: open < processing < paid < settled, with
+//     creating and error below open;
+//   - failed ends a link not yet paid, and a failure never undoes a payment;
+//   - a payment event on an expired link moves it to paid (or settled) and
+//     flags it "paid after expiry"; other events leave an expired link alone;
+//   - an event whose amount or currency differs from the link's is flagged
+//     for review and never moves the link to paid or settled; a payment event
+//     without a readable amount is treated the same way;
+//   - our own pick: a payment event on a failed link does not revive it on
+//     its own (failed ends a link) but is flagged for review, so an admin can
+//     accept it as paid: money that arrived is never silently ignored;
+//   - an event of a type that acts on no link changes nothing.
+//
+// Every event gets exactly one timeline line, saying what it changed or why
+// it changed nothing. The store applies the result.
+func Decide(l LinkState, ev Event) Decision {
+	from := l.Status
+	if ev.Effect == EffectNone || ev.Effect == "" {
+		return Decision{Outcome: OutcomeNoChange,
+			Message: fmt.Sprintf("StableMint sent %s, which does not change a link's status.", quoteType(ev))}
+	}
+	target := Status(ev.Effect) // the effect names its status
+	payment := ev.Effect.Payment()
+	mismatch := amountMismatch(l, ev)
+
+	eff, typ, say := "'"+string(ev.Effect)+"'", ev.Type, fmt.Sprintf
+	var d Decision
+	switch {
+	case payment && mismatch != "":
+		d.Review = true
+		d.Message = say("%s not applied (%s): %s. Status stays %s; flagged for an admin to accept as paid or leave.",
+			eff, typ, mismatch, from)
+	case from == StatusFailed && payment:
+		d.Review = true
+		d.Message = say("%s not applied (%s): the link had already failed. Flagged for an admin to accept as paid or leave.",
+			eff, typ)
+	case from == StatusFailed:
+		d.Message = say("Late %s ignored (%s): the link has already failed.", eff, typ)
+	case from == StatusExpired && payment:
+		d.To, d.PaidAfterExpiry = target, true
+		d.Message = say("%s (%s) after the link had expired: %s → %s. Flagged as paid after expiry.",
+			effectPhrase[ev.Effect], typ, from, target)
+	case from == StatusExpired:
+		d.Message = say("Noted %s (%s): the link has expired; only a payment event changes it now.", eff, typ)
+	case ev.Effect == EffectFailed && statusRank[from] >= statusRank[StatusPaid]:
+		d.Message = say("Late %s ignored (%s): the link is already %s; a failure cannot undo a payment.", eff, typ, from)
+	case ev.Effect == EffectFailed || statusRank[target] > statusRank[from]:
+		d.To = target
+		d.Message = say("%s (%s): %s → %s.", effectPhrase[ev.Effect], typ, from, target)
+	case target == from:
+		d.Message = say("No change from %s (%s): the link is already %s.", eff, typ, from)
+	default:
+		d.Message = say("Late %s ignored (%s): the link is already %s.", eff, typ, from)
+	}
+	if mismatch != "" && !d.Review {
+		// A non-payment event with another amount or currency still follows
+		// the rules above, and is flagged.
+		d.Review = true
+		d.Message += " " + mismatch + ": flagged for review."
+	}
+	switch {
+	case d.Review:
+		d.Outcome = OutcomeNeedsReview
+	case d.To != "":
+		d.Outcome = OutcomeApplied
+	default:
+		d.Outcome = OutcomeNoChange
+	}
+	return d
+}
+
+// amountMismatch says how the event's money differs from the link's, or ""
+// when it agrees. A payment event must carry a readable amount; other events
+// are only compared when they carry one.
+func amountMismatch(l LinkState, ev Event) string {
+	switch {
+	case ev.Currency != "" && ev.Currency != l.Currency:
+		return fmt.Sprintf("StableMint reports %s, the link is in %s", sent(ev), l.Currency)
+	case ev.AmountKnown && ev.AmountMinor != l.AmountMinor:
+		return fmt.Sprintf("StableMint reports %s, the link is for %s %s", sent(ev), FormatMinor(l.AmountMinor, ev.Exponent), l.Currency)
+	case ev.Effect.Payment() && (!ev.AmountKnown || ev.Currency == ""):
+		return "the event carries no readable amount and currency (" + sent(ev) + ")"
+	}
+	return ""
+}
+
+// sent is the event's amount as StableMint wrote it.
+func sent(ev Event) string {
+	s := strings.TrimSpace(ev.AmountRaw + " " + ev.Currency)
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// FormatMinor writes minor units with exp decimals: (950, 2) is "9.50".
+func FormatMinor(minor int64, exp int) string {
+	neg := minor < 0
+	u := uint64(minor)
+	if neg {
+		u = -u
+	}
+	s := strconv.FormatUint(u, 10)
+	if exp > 0 {
+		if len(s) <= exp {
+			s = strings.Repeat("0", exp-len(s)+1) + s
+		}
+		s = s[:len(s)-exp] + "." + s[len(s)-exp:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func quoteType(ev Event) string {
+	if ev.Type == "" {
+		return "an event without a type"
+	}
+	return "'" + ev.Type + "'"
+}
+
+// Resolve is an admin's decision on a payment event flagged for review
+// (Decide set Review). Left as is, nothing changes. Accepted, the link moves
+// to the event's status as far as the forward-only rule allows: a failed or
+// expired link moves (an expired one flagged as paid after expiry), a link
+// already that far along stays. Either way the event's outcome is settled:
+// no change when left, applied when accepted.
+func Resolve(l LinkState, effect Effect, typ string, accept bool) Decision {
+	target := Status(effect)
+	switch {
+	case !accept:
+		return Decision{Outcome: OutcomeNoChange,
+			Message: fmt.Sprintf("Review of '%s' (%s) closed by an admin: left as is; status stays %s.", effect, typ, l.Status)}
+	case l.Status != StatusFailed && l.Status != StatusExpired && statusRank[l.Status] >= statusRank[target]:
+		return Decision{Outcome: OutcomeApplied,
+			Message: fmt.Sprintf("'%s' (%s) accepted by an admin: the link is already %s.", effect, typ, l.Status)}
+	}
+	d := Decision{Outcome: OutcomeApplied, To: target, PaidAfterExpiry: l.Status == StatusExpired,
+		Message: fmt.Sprintf("'%s' (%s) accepted as paid by an admin: %s → %s.", effect, typ, l.Status, target)}
+	if d.PaidAfterExpiry {
+		d.Message += " Flagged as paid after expiry."
+	}
+	return d
+}
