@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -41,10 +42,10 @@ func (a *app) changePassword(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	errs := views.FieldErrors{}
-	if len(f.Current) > MaxPasswordLen {
+	if len(f.Current) > auth.MaxPasswordLen {
 		errs["current"] = "The current password is not correct."
 	} else if ok, _, err := a.hasher.Verify(ctx, f.Current, u.PasswordHash); err != nil && !ok {
-		if err == ErrHasherBusy {
+		if err == auth.ErrHasherBusy {
 			return err
 		}
 		errs["current"] = "The current password is not correct."

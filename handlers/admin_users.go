@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
@@ -88,7 +89,7 @@ func (a *app) createUser(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if len(errs) == 0 {
-		pw := GeneratePassword()
+		pw := auth.GeneratePassword()
 		hash, err := a.hasher.Hash(ctx, pw)
 		if err != nil {
 			return err
@@ -208,7 +209,7 @@ func (a *app) resetPassword(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	pw := GeneratePassword()
+	pw := auth.GeneratePassword()
 	hash, err := a.hasher.Hash(ctx, pw)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
@@ -84,7 +85,7 @@ func (a *app) login(c echo.Context) error {
 			Error:  loginFailed,
 		}))
 	}
-	if len(f.Password) > MaxPasswordLen {
+	if len(f.Password) > auth.MaxPasswordLen {
 		// Refused before any hashing: a megabyte password costs nothing.
 		return fail(http.StatusBadRequest)
 	}
@@ -120,7 +121,7 @@ func (a *app) login(c echo.Context) error {
 		return fail(http.StatusUnauthorized)
 	}
 	ok, rehash, err := a.hasher.Verify(ctx, f.Password, u.PasswordHash)
-	if errors.Is(err, ErrHasherBusy) {
+	if errors.Is(err, auth.ErrHasherBusy) {
 		return err
 	}
 	if err != nil {
@@ -306,7 +307,7 @@ func checkEmail(email string) string {
 
 // checkNewPassword applies the policy and the confirmation.
 func checkNewPassword(pw, again string) string {
-	if msg := CheckPasswordPolicy(pw); msg != "" {
+	if msg := auth.CheckPasswordPolicy(pw); msg != "" {
 		return msg
 	}
 	if pw != again {

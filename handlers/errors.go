@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/views"
 )
@@ -23,7 +24,7 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, db.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, ErrHasherBusy):
+	case errors.Is(err, auth.ErrHasherBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable

@@ -22,6 +22,7 @@ import (
 	"github.com/alexedwards/argon2id"
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
@@ -53,7 +54,7 @@ func (c *clock) Advance(d time.Duration) {
 type env struct {
 	t       testing.TB
 	store   *db.Store
-	hasher  *handlers.Hasher
+	hasher  *auth.Hasher
 	clock   *clock
 	srv     *httptest.Server
 	echo    *echo.Echo
@@ -138,7 +139,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
 	st.Now = clk.Now
-	h, err := handlers.NewHasher(testParams)
+	h, err := auth.NewHasher(testParams)
 	if err != nil {
 		t.Fatal(err)
 	}

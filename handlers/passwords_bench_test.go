@@ -10,6 +10,7 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/paylink"
@@ -18,7 +19,7 @@ import (
 // BenchmarkHash is one argon2id hash with the production parameters
 // (m=19 MiB, t=2, p=1): the cost of every sign-in, for tuning them.
 func BenchmarkHash(b *testing.B) {
-	h, err := handlers.NewHasher(handlers.DefaultHashParams)
+	h, err := auth.NewHasher(auth.DefaultHashParams)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func BenchmarkHash(b *testing.B) {
 // comes from 127.0.0.1.
 func BenchmarkLogin(b *testing.B) {
 	ctx := context.Background()
-	prod, err := handlers.NewHasher(handlers.DefaultHashParams)
+	prod, err := auth.NewHasher(auth.DefaultHashParams)
 	if err != nil {
 		b.Fatal(err)
 	}

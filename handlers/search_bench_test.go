@@ -22,6 +22,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
@@ -85,7 +86,7 @@ type benchApp struct {
 func newBenchApp(b *testing.B, st *db.Store) *benchApp {
 	b.Helper()
 	ctx := context.Background()
-	h, _ := handlers.NewHasher(testParams)
+	h, _ := auth.NewHasher(testParams)
 	email := "bench-admin@bench.invalid"
 	if _, err := st.UserByEmail(ctx, email); err != nil {
 		hash, _ := h.Hash(ctx, testPassword)

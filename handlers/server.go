@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/paylink"
@@ -62,7 +63,7 @@ type Store interface {
 type Options struct {
 	Logger  *slog.Logger
 	Store   Store
-	Hasher  *Hasher
+	Hasher  *auth.Hasher
 	BaseURL *url.URL // the public URL; https turns on Secure cookies and HSTS
 	// SessionKeys are securecookie (hash key, block key) pairs, newest first.
 	SessionKeys     [][]byte
@@ -111,7 +112,7 @@ type Options struct {
 
 func (o *Options) defaults() error {
 	if o.Store == nil || o.Hasher == nil || o.BaseURL == nil || o.Client == nil {
-		return errors.New("handlers: Store, Hasher, BaseURL and Client are required")
+		return errors.New("handlers: Store, auth.Hasher, BaseURL and Client are required")
 	}
 	if len(o.SessionKeys) == 0 || len(o.SessionKeys)%2 != 0 {
 		return errors.New("handlers: session keys come in (hash, block) pairs")
@@ -187,7 +188,7 @@ type app struct {
 	opts     Options
 	log      *slog.Logger
 	store    Store
-	hasher   *Hasher
+	hasher   *auth.Hasher
 	sessions *dbStore
 	echo     *echo.Echo
 	now      func() time.Time

@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/views"
 )
@@ -300,11 +301,11 @@ func (a *app) confirmTOTP(c echo.Context) error {
 func (a *app) checkOwnPassword(c echo.Context, pw, action string) (bool, error) {
 	ctx := c.Request().Context()
 	u := currentUser(c)
-	if len(pw) > MaxPasswordLen || pw == "" || a.now().Before(u.LockedUntil) {
+	if len(pw) > auth.MaxPasswordLen || pw == "" || a.now().Before(u.LockedUntil) {
 		return false, nil
 	}
 	ok, _, err := a.hasher.Verify(ctx, pw, u.PasswordHash)
-	if errors.Is(err, ErrHasherBusy) {
+	if errors.Is(err, auth.ErrHasherBusy) {
 		return false, err
 	}
 	if ok {

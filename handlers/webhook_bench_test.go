@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
@@ -133,7 +134,7 @@ func webhookBenchServer(b *testing.B, v *stablemint.Verifier) (http.Handler, *db
 			b.Fatal(err)
 		}
 	}
-	hasher, _ := handlers.NewHasher(testParams)
+	hasher, _ := auth.NewHasher(testParams)
 	writer, err := st.NewWebhookWriter(ctx)
 	if err != nil {
 		b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/mail"
@@ -50,7 +51,7 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		}
 		log.Info("session keys from file", "path", path)
 	}
-	hasher, err := handlers.NewHasher(handlers.DefaultHashParams)
+	hasher, err := auth.NewHasher(auth.DefaultHashParams)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -119,22 +119,22 @@ func createUser(ctx context.Context, st *db.Store, email, name, role string, pwS
 // or generates a one-time password.
 func choosePassword(fromStdin bool, stdin io.Reader) (pw string, generated bool, err error) {
 	if !fromStdin {
-		return handlers.GeneratePassword(), true, nil
+		return auth.GeneratePassword(), true, nil
 	}
-	r := bufio.NewReader(io.LimitReader(stdin, handlers.MaxPasswordLen+2))
+	r := bufio.NewReader(io.LimitReader(stdin, auth.MaxPasswordLen+2))
 	line, err := r.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", false, err
 	}
 	pw = strings.TrimRight(line, "\r\n")
-	if msg := handlers.CheckPasswordPolicy(pw); msg != "" {
+	if msg := auth.CheckPasswordPolicy(pw); msg != "" {
 		return "", false, fmt.Errorf("password from stdin refused: %s", msg)
 	}
 	return pw, false, nil
 }
 
 func hashOnce(ctx context.Context, pw string) (string, error) {
-	h, err := handlers.NewHasher(handlers.DefaultHashParams)
+	h, err := auth.NewHasher(auth.DefaultHashParams)
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,7 @@
-package handlers
+// Package auth holds the rules of signing in that need no request: password
+// hashing with argon2id at bounded concurrency, and the password policy.
+// docs/security.md (A1) gives the figures.
+package auth
 
 import (
 	"context"
@@ -13,7 +16,7 @@ import (
 	"github.com/alexedwards/argon2id"
 )
 
-// Password policy, in bytes (security.md A1).
+// Password policy, in bytes (docs/security.md A1).
 const (
 	MinPasswordLen = 12
 	MaxPasswordLen = 1024
