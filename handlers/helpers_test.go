@@ -25,6 +25,7 @@ import (
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/migrations"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
@@ -60,7 +61,7 @@ type env struct {
 	echo    *echo.Echo
 	sandbox *sandbox.Server
 	client  *stablemint.Client
-	minter  *handlers.Minter
+	minter  *links.Minter
 }
 
 // Keys are slow to make under -race: one set per test binary.
@@ -144,7 +145,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	sb, client := newProviderTB(t)
-	minter := handlers.NewMinter(st, client, testLogger())
+	minter := links.NewMinter(st, client, testLogger())
 	key := make([]byte, 32)
 	for i := range key {
 		key[i] = byte(i)

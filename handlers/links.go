@@ -18,6 +18,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
@@ -137,7 +138,7 @@ func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemin
 	if len(seen) > maxCustomFields {
 		errs["customFields"] = fmt.Sprintf("At most %d custom fields.", maxCustomFields)
 	}
-	kyc := kycFromMap(in.kyc())
+	kyc := links.KYCFromMap(in.kyc())
 	if !kyc.IsZero() {
 		req.UserKYC = &kyc
 	}
@@ -562,4 +563,16 @@ func (a *app) customerPage(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	return a.render(c, http.StatusOK, views.Customer(views.CustomerPage{Layout: a.layout(c, t[0], ""), Title: t[0], Message: t[1]}))
+}
+
+// kycFields are the KYC keys in form order, with their labels.
+var kycFields = []struct{ Key, Label string }{
+	{"fullName", "Full name"},
+	{"citizenshipCountryCode", "Citizenship country"},
+	{"residenceAddress", "Residence address"},
+	{"dateOfBirth", "Date of birth"},
+	{"placeOfBirth", "Place of birth"},
+	{"gender", "Gender"},
+	{"mobilePhone", "Mobile phone"},
+	{"personalIdentificationNumber", "Personal identification number"},
 }

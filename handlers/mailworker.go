@@ -9,6 +9,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/metrics"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -61,7 +62,7 @@ type MailWorkerConfig struct {
 	MaxAge      time.Duration // no retry is scheduled past created_at + MaxAge
 	Backoff     func(attempt int) time.Duration
 	// Metrics counts each attempt's outcome; nil counts nothing.
-	Metrics *Metrics
+	Metrics *metrics.Metrics
 }
 
 // MailWorker sends committed outbox rows, after their transaction, one at
@@ -71,7 +72,7 @@ type MailWorkerConfig struct {
 // took a message but before recording it leaves the row claimed; when the
 // lease expires it is sent again with the same Message-ID.
 type MailWorker struct {
-	metrics     *Metrics
+	metrics     *metrics.Metrics
 	store       OutboxStore
 	sender      MailSender
 	log         *slog.Logger

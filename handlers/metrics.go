@@ -2,291 +2,13 @@ package handlers
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
-	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/paylinks/paylinks/stablemint"
+	"github.com/paylinks/paylinks/metrics"
 )
-
-// Outcomes other code reports; each series starts at 0 so it is scraped
-// before the first event.
-var (
-	// WebhookOutcomes are the outcomes of a POST /webhooks/stablemint.
-	WebhookOutcomes = []string{"accepted", "duplicate", "refused", "unavailable"}
-	// EmailOutcomes are the outcomes of one outbox send attempt.
-	EmailOutcomes = []string{"sent", "kept", "retry", "failed", "cancelled"}
-	// LinkOutcomes are the outcomes of one attempt to mint a link.
-	LinkOutcomes = []string{"ok", "refused", "unavailable", "invalid-response", "invalid", "error"}
-)
-
-// MetricsStore is what the gauges read.
-type MetricsStore interface {
-	CountActiveSessions(ctx context.Context, idleSince, createdSince time.Time) (int, error)
-}
-
-// Metrics is paylinks' Prometheus instrumentation, on a registry of its own
-// (one per server: tests never share one). Every method is safe on a nil
-// *Metrics and then records nothing, so code that reports an outcome needs
-// no check.
-type Metrics struct {
-	reg      *prometheus.Registry
-	log      *slog.Logger
-	requests *prometheus.HistogramVec
-	links    *prometheus.CounterVec
-	smCalls  *prometheus.HistogramVec
-	smErrors *prometheus.CounterVec
-	webhooks *prometheus.CounterVec
-	emails   *prometheus.CounterVec
-
-	mu     sync.Mutex
-	gauges map[string]*atomic.Pointer[func() float64]
-}
-
-// NewMetrics makes the registry with paylinks' series, the Go runtime's and
-// the process's. log receives gauge read errors (nil discards them).
-func NewMetrics(log *slog.Logger) *Metrics {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m := &Metrics{
-		reg: prometheus.NewRegistry(), log: log.With("component", "metrics"),
-		gauges: map[string]*atomic.Pointer[func() float64]{},
-		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "paylinks_http_request_duration_seconds",
-			Help: "HTTP requests by method, route (the route pattern, never the raw URL) and status.",
-		}, []string{"method", "route", "status"}),
-		links: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paylinks_link_creations_total",
-			Help: "Attempts to mint a link at StableMint, by outcome.",
-		}, []string{"outcome"}),
-		smCalls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "paylinks_stablemint_call_duration_seconds",
-			Help:    "CreateHostedSession calls as paylinks sees them (retries included), by outcome.",
-			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 15, 30},
-		}, []string{"outcome"}),
-		smErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paylinks_stablemint_call_errors_total",
-			Help: "Failed CreateHostedSession calls, by kind.",
-		}, []string{"kind"}),
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paylinks_webhook_deliveries_total",
-			Help: "Webhook deliveries received, by outcome.",
-		}, []string{"outcome"}),
-		emails: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paylinks_emails_total",
-			Help: "Outbox send attempts, by outcome.",
-		}, []string{"outcome"}),
-	}
-	m.reg.MustRegister(m.requests, m.links, m.smCalls, m.smErrors, m.webhooks, m.emails,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range WebhookOutcomes {
-		m.webhooks.WithLabelValues(o)
-	}
-	for _, o := range EmailOutcomes {
-		m.emails.WithLabelValues(o)
-	}
-	for _, o := range LinkOutcomes {
-		m.links.WithLabelValues(o)
-	}
-	return m
-}
-
-// Registry is the registry, for collectors of other packages.
-func (m *Metrics) Registry() *prometheus.Registry {
-	if m == nil {
-		return nil
-	}
-	return m.reg
-}
-
-// WebhookDelivery counts one webhook delivery; outcome is one of
-// WebhookOutcomes.
-func (m *Metrics) WebhookDelivery(outcome string) {
-	if m != nil {
-		m.webhooks.WithLabelValues(outcome).Inc()
-	}
-}
-
-// EmailOutcome counts one outbox send attempt; outcome is one of
-// EmailOutcomes.
-func (m *Metrics) EmailOutcome(outcome string) {
-	if m != nil {
-		m.emails.WithLabelValues(outcome).Inc()
-	}
-}
-
-// LinkCreation counts one mint attempt; outcome is one of LinkOutcomes.
-func (m *Metrics) LinkCreation(outcome string) {
-	if m != nil {
-		m.links.WithLabelValues(outcome).Inc()
-	}
-}
-
-// OutboxDepth exports paylinks_outbox_depth, read from depth at each
-// scrape (emails queued and not yet sent). A later call replaces depth.
-func (m *Metrics) OutboxDepth(depth func(ctx context.Context) (int, error)) {
-	m.gaugeFromDB("paylinks_outbox_depth", "Emails waiting in the outbox.", depth)
-}
-
-// gaugeFromDB exports a gauge read by a query, with a deadline; a failed
-// read is logged and scraped as NaN.
-func (m *Metrics) gaugeFromDB(name, help string, read func(ctx context.Context) (int, error)) {
-	m.gauge(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		n, err := read(ctx)
-		if err != nil {
-			m.log.Warn("metrics gauge", "gauge", name, "err", err)
-			return math.NaN()
-		}
-		return float64(n)
-	})
-}
-
-// gauge registers a GaugeFunc once per name and labels; later calls swap
-// its function, so building two servers on one Metrics is harmless.
-func (m *Metrics) gauge(opts prometheus.GaugeOpts, fn func() float64) {
-	if m == nil {
-		return
-	}
-	key := opts.Name
-	for k, v := range opts.ConstLabels {
-		key += "," + k + "=" + v
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p, ok := m.gauges[key]; ok {
-		p.Store(&fn)
-		return
-	}
-	p := &atomic.Pointer[func() float64]{}
-	p.Store(&fn)
-	m.gauges[key] = p
-	m.reg.MustRegister(prometheus.NewGaugeFunc(opts, func() float64 { return (*p.Load())() }))
-}
-
-// Breaker exports StableMint's circuit breaker as
-// paylinks_stablemint_breaker_state{state="closed|open|half-open"}: 1 for
-// the current state, 0 for the others.
-func (m *Metrics) Breaker(b interface{ BreakerState() string }) {
-	for _, s := range []string{stablemint.BreakerClosed, stablemint.BreakerOpen, stablemint.BreakerHalfOpen} {
-		m.gauge(prometheus.GaugeOpts{
-			Name: "paylinks_stablemint_breaker_state", Help: "StableMint circuit breaker: 1 for its current state.",
-			ConstLabels: prometheus.Labels{"state": s},
-		}, func() float64 {
-			if b.BreakerState() == s {
-				return 1
-			}
-			return 0
-		})
-	}
-}
-
-// Handler serves the metrics. With a token it demands
-// "Authorization: Bearer <token>" (compared in constant time) and answers
-// 401 otherwise.
-func (m *Metrics) Handler(token string) http.Handler {
-	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		Registry: m.reg, ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
-	})
-	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
-	if token == "" {
-		return wrapped
-	}
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		// Hashing first makes the comparison constant-time in the length too.
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="paylinks metrics"`)
-			w.Header().Set("Cache-Control", "no-store")
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		wrapped.ServeHTTP(w, r)
-	})
-}
-
-// InstrumentClient wraps c so every CreateHostedSession call is timed and
-// its errors counted. A client already wrapped by m is returned as is.
-func (m *Metrics) InstrumentClient(c HostedSessions) HostedSessions {
-	if m == nil || c == nil {
-		return c
-	}
-	if mc, ok := c.(*meteredSessions); ok && mc.m == m {
-		return c
-	}
-	return &meteredSessions{HostedSessions: c, m: m}
-}
-
-// meteredSessions is the metrics decorator of the StableMint client.
-type meteredSessions struct {
-	HostedSessions
-	m *Metrics
-}
-
-func (s *meteredSessions) CreateHostedSession(ctx context.Context, req stablemint.Request) (stablemint.Session, error) {
-	start := time.Now()
-	sess, err := s.HostedSessions.CreateHostedSession(ctx, req)
-	outcome := mintOutcome(err)
-	s.m.smCalls.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
-	if err != nil {
-		kind := outcome
-		if errors.Is(err, stablemint.ErrCircuitOpen) {
-			kind = "circuit-open"
-		}
-		s.m.smErrors.WithLabelValues(kind).Inc()
-	}
-	return sess, err
-}
-
-// BreakerState passes the wrapped client's breaker through.
-func (s *meteredSessions) BreakerState() string {
-	if b, ok := s.HostedSessions.(interface{ BreakerState() string }); ok {
-		return b.BreakerState()
-	}
-	return ""
-}
-
-// mintOutcome names the outcome of a StableMint call (LinkOutcomes).
-func mintOutcome(err error) string {
-	var rej *stablemint.RejectedError
-	var un *stablemint.UnavailableError
-	var resp *stablemint.ResponseError
-	var val stablemint.ValidationErrors
-	var one *stablemint.ValidationError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &rej):
-		return "refused"
-	case errors.Is(err, stablemint.ErrCircuitOpen), errors.As(err, &un):
-		return "unavailable"
-	case errors.As(err, &resp):
-		return "invalid-response"
-	case errors.As(err, &val), errors.As(err, &one):
-		return "invalid"
-	}
-	return "error"
-}
 
 // observeRequests times every request for
 // paylinks_http_request_duration_seconds. It runs outside the request
@@ -307,27 +29,16 @@ func (a *app) observeRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		a.metrics.requests.WithLabelValues(methodLabel(c.Request().Method), route, strconv.Itoa(status)).
-			Observe(time.Since(start).Seconds())
+		a.metrics.Request(c.Request().Method, route, status, time.Since(start))
 		return err
 	}
-}
-
-// methodLabel keeps the method label to the standard methods.
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return m
-	}
-	return "OTHER"
 }
 
 // instrument fills the metrics options: a registry of the server's own, the
 // breaker (from Client when it has one) and the metered Client.
 func (o *Options) instrument() {
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(o.Logger)
+		o.Metrics = metrics.New(o.Logger)
 	}
 	if o.Breaker == nil {
 		if b, ok := o.Client.(interface{ BreakerState() string }); ok {
@@ -345,7 +56,7 @@ func (a *app) initMetrics() {
 		m.Breaker(a.opts.Breaker)
 	}
 	idle, absolute := a.opts.IdleTimeout, a.opts.AbsoluteTimeout
-	m.gaugeFromDB("paylinks_sessions_active", "Signed-in sessions not yet idle or past their maximum age.",
+	m.GaugeFromDB("paylinks_sessions_active", "Signed-in sessions not yet idle or past their maximum age.",
 		func(ctx context.Context) (int, error) {
 			now := a.now()
 			return a.store.CountActiveSessions(ctx, now.Add(-idle), now.Add(-absolute))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/links"
+	"github.com/paylinks/paylinks/metrics"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -19,10 +21,10 @@ const metricsToken = "scrape-me-0123456789abcdef"
 // reporting its outcomes, and the token.
 func withMetrics(token string) envOption {
 	return func(o *handlers.Options) {
-		m := handlers.NewMetrics(nil)
+		m := metrics.New(nil)
 		o.Metrics, o.MetricsToken = m, token
 		o.Client = m.InstrumentClient(o.Client)
-		o.Minter = handlers.NewMinter(o.Store, o.Client, nil)
+		o.Minter = links.NewMinter(o.Store, o.Client, nil)
 		o.Minter.ObserveOutcomes(m.LinkCreation)
 	}
 }

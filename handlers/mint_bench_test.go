@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
 // timedClient measures the time spent inside StableMint's call.
 type timedClient struct {
-	handlers.HostedSessions
+	links.HostedSessions
 	mu    sync.Mutex
 	spent time.Duration
 }
@@ -47,7 +48,7 @@ func BenchmarkCreateLink(b *testing.B) {
 	e := newEnv(b, func(o *handlers.Options) {
 		tc = &timedClient{HostedSessions: o.Client}
 		o.Client = tc
-		o.Minter = handlers.NewMinter(o.Store, tc, nil)
+		o.Minter = links.NewMinter(o.Store, tc, nil)
 	})
 	e.addUser("fin@example.com", paylink.RoleFinance)
 	br := e.browser()

@@ -18,7 +18,9 @@ import (
 
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/metrics"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
@@ -29,11 +31,11 @@ type Store interface {
 	SessionStore
 	DashboardStore
 	LinkStore
-	MintStore
+	links.MintStore
 	WebhookStore
 	MailStore
 	AuditStore
-	MetricsStore
+	CountActiveSessions(ctx context.Context, idleSince, createdSince time.Time) (int, error)
 	TOTPStore
 	AccountSessionStore
 	Ping(ctx context.Context) error
@@ -75,9 +77,9 @@ type Options struct {
 	LoginRatePerMinute int
 	SandboxMode        bool
 	Now                func() time.Time
-	// Client is StableMint (or the sandbox); Minter mints links with it.
-	Client HostedSessions
-	Minter *Minter
+	// Client is StableMint (or the sandbox); links.Minter mints links with it.
+	Client links.HostedSessions
+	Minter *links.Minter
 	// Mail sends queued customer emails (cmd runs it); nil builds one that
 	// keeps them in the local mailbox and that nothing runs (tests drive
 	// their own). MailFrom is their sender (its name defaults to
@@ -99,9 +101,9 @@ type Options struct {
 	// they are worked out again (serve: 10 s); 0 means always fresh.
 	DashboardMaxAge time.Duration
 	// Metrics records Prometheus metrics; nil makes one (a registry per
-	// server). Client is wrapped to time StableMint calls; a Minter built
-	// here reports its outcomes (cmd wires its own Minter the same way).
-	Metrics *Metrics
+	// server). Client is wrapped to time StableMint calls; a links.Minter built
+	// here reports its outcomes (cmd wires its own links.Minter the same way).
+	Metrics *metrics.Metrics
 	// MetricsToken, when set, serves GET /metrics to requests carrying
 	// "Authorization: Bearer <token>"; without it /metrics is 404 here.
 	MetricsToken string
@@ -134,7 +136,7 @@ func (o *Options) defaults() error {
 	}
 	o.instrument()
 	if o.Minter == nil {
-		o.Minter = NewMinter(o.Store, o.Client, o.Logger)
+		o.Minter = links.NewMinter(o.Store, o.Client, o.Logger)
 		o.Minter.ObserveOutcomes(o.Metrics.LinkCreation)
 	}
 	if o.WebhookRatePerSecond == 0 {
@@ -192,10 +194,10 @@ type app struct {
 	sessions *dbStore
 	echo     *echo.Echo
 	now      func() time.Time
-	client   HostedSessions
-	minter   *Minter
+	client   links.HostedSessions
+	minter   *links.Minter
 	mailer   *MailWorker
-	metrics  *Metrics
+	metrics  *metrics.Metrics
 
 	metricsHandler http.Handler
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -32,7 +33,7 @@ type WebhookIngestStore interface {
 // sweeper and the link page's live updates. *db.Store implements it.
 type WebhookStore interface {
 	WebhookIngestStore
-	ExpiryStore
+	links.ExpiryStore
 	WebhookEventByID(ctx context.Context, id int64) (db.WebhookEvent, error)
 	WebhookEventDeliveries(ctx context.Context, eventID int64) ([]db.WebhookDeliveryRow, error)
 	ListWebhookDeliveries(ctx context.Context, f db.WebhookFilter) (db.WebhookDeliveryPage, error)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
@@ -36,7 +37,7 @@ var _ handlers.WebhookStore = (*db.Store)(nil)
 type whEnv struct {
 	*env
 	sb     *sandbox.Server
-	minter *handlers.Minter
+	minter *links.Minter
 	user   db.User
 }
 
@@ -76,7 +77,7 @@ func newWebhookEnv(t *testing.T, family string, opts ...envOption) *whEnv {
 		}
 		ing := handlers.NewWebhookIngester(writer, testLogger(), handlers.IngesterOptions{})
 		t.Cleanup(ing.Close) // before the store closes (cleanups run last first)
-		w.minter = handlers.NewMinter(o.Store, client, testLogger())
+		w.minter = links.NewMinter(o.Store, client, testLogger())
 		o.Client, o.Minter, o.Verifier, o.Webhooks = client, w.minter, verifier, ing
 	}
 	w.env = newEnv(t, append([]envOption{webhooks}, opts...)...)
@@ -237,7 +238,7 @@ func TestAbandonedLinkStaysOpenUntilTheSweeperExpiresIt(t *testing.T) {
 	if n := len(w.sessionDeliveries(l.SMReference)); n != 0 {
 		t.Fatalf("abandoning sent %d webhooks", n)
 	}
-	sweeper := handlers.NewExpirySweeper(w.store, w.clock.Now, 5*time.Millisecond, testLogger())
+	sweeper := links.NewExpirySweeper(w.store, w.clock.Now, 5*time.Millisecond, testLogger())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { sweeper.Run(ctx); close(done) }()
@@ -272,7 +273,7 @@ func TestPaymentAfterExpiryIsPaidAndFlagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.clock.Advance(l.ExpiresAt.Add(time.Minute).Sub(w.clock.Now()))
-	if n, err := handlers.NewExpirySweeper(w.store, w.clock.Now, 0, nil).Sweep(context.Background()); err != nil || n != 1 {
+	if n, err := links.NewExpirySweeper(w.store, w.clock.Now, 0, nil).Sweep(context.Background()); err != nil || n != 1 {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}
 	if err := w.sb.SendInOrder(l.SMReference, []string{"partner.customer.deposit.created", "partner.customer.deposit.accepted"}); err != nil {

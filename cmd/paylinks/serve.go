@@ -16,7 +16,9 @@ import (
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/metrics"
 )
 
 // Server timeouts (security.md A6): Echo's own server has none.
@@ -74,9 +76,9 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 	defer prov.Close()
 	// Metrics: a registry of this server's own; StableMint calls are timed
 	// through a decorator and the minter reports each attempt's outcome.
-	metrics := handlers.NewMetrics(log)
+	metrics := metrics.New(log)
 	client := metrics.InstrumentClient(prov.Client)
-	minter := handlers.NewMinter(st, client, log)
+	minter := links.NewMinter(st, client, log)
 	minter.ObserveOutcomes(metrics.LinkCreation)
 	mailer, err := newMailer(cfg, st, log, metrics)
 	if err != nil {
@@ -143,7 +145,7 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 	var bg sync.WaitGroup
 	defer func() { stopBg(); bg.Wait() }()
 	bg.Go(func() { sweepSessions(bgCtx, st, cfg, log) })
-	bg.Go(func() { handlers.NewExpirySweeper(st, time.Now, handlers.DefaultExpiryInterval, log).Run(bgCtx) })
+	bg.Go(func() { links.NewExpirySweeper(st, time.Now, links.DefaultExpiryInterval, log).Run(bgCtx) })
 	bg.Go(func() { minter.RunRecovery(bgCtx, startedAt, recoveryInterval, stuckAfter) })
 	bg.Go(func() { mailer.Run(bgCtx) })
 	errc := make(chan error, 1)
@@ -202,7 +204,7 @@ func sweepSessions(ctx context.Context, st *db.Store, cfg Config, log *slog.Logg
 
 // newMailer builds the outbox worker: SMTP when PAYLINKS_SMTP_URL is set,
 // otherwise the local mailbox (nothing is sent).
-func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *handlers.Metrics) (*handlers.MailWorker, error) {
+func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *metrics.Metrics) (*handlers.MailWorker, error) {
 	wc := handlers.MailWorkerConfig{Logger: log, Metrics: metrics}
 	if cfg.SMTP != nil {
 		s, err := mail.NewSMTP(*cfg.SMTP)
@@ -221,7 +223,7 @@ func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *handlers.Met
 // if set: GET /metrics (bearer token when PAYLINKS_METRICS_TOKEN is set),
 // 404 for anything else, the same timeouts as the application. The caller
 // shuts it down.
-func serveMetrics(cfg Config, metrics *handlers.Metrics, log *slog.Logger, stdout io.Writer) (*http.Server, error) {
+func serveMetrics(cfg Config, metrics *metrics.Metrics, log *slog.Logger, stdout io.Writer) (*http.Server, error) {
 	if cfg.MetricsAddr == "" {
 		return nil, nil
 	}

@@ -1,32 +1,12 @@
-package handlers
+package metrics
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/paylinks/paylinks/stablemint"
 )
-
-func TestMintOutcomeNamesEveryFailure(t *testing.T) {
-	cases := map[string]error{
-		"ok":               nil,
-		"refused":          fmt.Errorf("mint: %w", &stablemint.RejectedError{Status: 400, Body: "bad"}),
-		"unavailable":      &stablemint.UnavailableError{Attempts: 3, Status: 503, Err: errors.New("down")},
-		"invalid-response": &stablemint.ResponseError{Status: 200, Reason: "no url"},
-		"invalid":          stablemint.ValidationErrors{{Field: "amount", Message: "too small"}},
-		"error":            errors.New("something else"),
-	}
-	for want, err := range cases {
-		if got := mintOutcome(err); got != want {
-			t.Errorf("mintOutcome(%v) = %q, want %q", err, got, want)
-		}
-	}
-	if got := mintOutcome(fmt.Errorf("x: %w", stablemint.ErrCircuitOpen)); got != "unavailable" {
-		t.Errorf("open breaker: %q", got)
-	}
-}
 
 type fakeSessions struct{ err error }
 
@@ -36,7 +16,7 @@ func (f fakeSessions) CreateHostedSession(context.Context, stablemint.Request) (
 func (f fakeSessions) Limits() stablemint.Limits { return stablemint.Limits{} }
 
 func TestMeteredClientCountsErrorsByKind(t *testing.T) {
-	m := NewMetrics(nil)
+	m := New(nil)
 	c := m.InstrumentClient(fakeSessions{err: stablemint.ErrCircuitOpen})
 	if m.InstrumentClient(c) != c {
 		t.Error("wrapped twice")

@@ -1,9 +1,14 @@
-package handlers
+// Package links holds the services that change a payment link outside the
+// web layer: minting it at StableMint (Minter) and recovering a mint a
+// crash interrupted, expiring links whose checkout session ran out
+// (ExpirySweeper), and reading StableMint's errors (Classify). The pages,
+// and every other front door, call these; docs/architecture.md walks a
+// link from the form through them.
+package links
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -42,9 +47,8 @@ type Minter struct {
 	observe func(outcome string)
 }
 
-// ObserveOutcomes makes Mint report every attempt's outcome to f ("ok",
-// "refused", "unavailable", "invalid-response", "invalid" or "error"), for
-// metrics. Call it before the minter is used.
+// ObserveOutcomes makes Mint report every attempt's outcome to f (one of
+// Outcomes), for metrics. Call it before the minter is used.
 func (m *Minter) ObserveOutcomes(f func(outcome string)) { m.observe = f }
 
 func (m *Minter) outcome(name string) {
@@ -73,7 +77,7 @@ func requestFor(l db.Link) (stablemint.Request, error) {
 		SuccessURL: l.SuccessURL, SupportURL: l.SupportURL, ExitURL: l.ExitURL, ErrorURL: l.ErrorURL,
 		IdempotencyKey: l.IdempotencyKey, WebsiteReference: l.WebsiteReference, CustomFields: l.CustomFields,
 	}
-	if k := kycFromMap(l.KYC); !k.IsZero() {
+	if k := KYCFromMap(l.KYC); !k.IsZero() {
 		req.UserKYC = &k
 	}
 	return req, nil
@@ -113,35 +117,14 @@ func (m *Minter) call(ctx context.Context, l db.Link) error {
 	}
 	start := m.now()
 	sess, callErr := m.client.CreateHostedSession(ctx, req)
-	m.outcome(mintOutcome(callErr))
+	f := Classify(callErr)
+	m.outcome(f.Outcome)
 	if callErr != nil {
-		m.log.Warn("mint failed", "link_id", id, "attempt", l.Attempts, "err", callErr, "ms", m.now().Sub(start).Milliseconds())
-		return errors.Join(callErr, m.store.FailLinkCreation(ctx, id, mintFailure(callErr)))
+		m.log.Warn("mint failed", "link_id", id, "attempt", l.Attempts, "outcome", f.Outcome, "err", callErr, "ms", m.now().Sub(start).Milliseconds())
+		return errors.Join(callErr, m.store.FailLinkCreation(ctx, id, f.Sentence))
 	}
 	m.log.Info("minted", "link_id", id, "reference", sess.Reference, "ms", m.now().Sub(start).Milliseconds())
 	return m.store.CompleteLinkCreation(ctx, id, sess.Reference, sess.URL, sess.ExpiresAt)
-}
-
-// mintFailure is the sentence staff read on the link page.
-func mintFailure(err error) string {
-	var rej *stablemint.RejectedError
-	var un *stablemint.UnavailableError
-	var resp *stablemint.ResponseError
-	var val stablemint.ValidationErrors
-	var one *stablemint.ValidationError
-	switch {
-	case errors.As(err, &rej):
-		return fmt.Sprintf("StableMint refused the request (HTTP %d): %s", rej.Status, truncate(rej.Body, 500))
-	case errors.Is(err, stablemint.ErrCircuitOpen):
-		return "StableMint is unavailable (several calls in a row failed); paylinks is waiting before trying again. Retry in a minute."
-	case errors.As(err, &un):
-		return "StableMint could not be reached: " + truncate(un.Error(), 300) + ". Retry when it is back; the same idempotency key is reused."
-	case errors.As(err, &resp):
-		return "StableMint answered with something paylinks cannot use: " + truncate(resp.Error(), 300)
-	case errors.As(err, &val), errors.As(err, &one):
-		return "The link did not pass validation: " + truncate(err.Error(), 300)
-	}
-	return "Creating the checkout session failed: " + truncate(err.Error(), 300)
 }
 
 // Recover re-sends every link left in creating since before olderThan
@@ -186,23 +169,12 @@ func (m *Minter) RunRecovery(ctx context.Context, startedAt time.Time, interval,
 	}
 }
 
-// kycFromMap and kycToMap convert between the stored map and the API struct.
-func kycFromMap(m map[string]string) stablemint.KYC {
+// KYCFromMap reads the stored KYC map (keyed by StableMint's field names)
+// into the request's struct.
+func KYCFromMap(m map[string]string) stablemint.KYC {
 	return stablemint.KYC{
 		FullName: m["fullName"], CitizenshipCountryCode: m["citizenshipCountryCode"],
 		ResidenceAddress: m["residenceAddress"], DateOfBirth: m["dateOfBirth"], PlaceOfBirth: m["placeOfBirth"],
 		Gender: m["gender"], MobilePhone: m["mobilePhone"], PersonalIdentificationNumber: m["personalIdentificationNumber"],
 	}
-}
-
-// kycFields are the KYC keys in form order, with their labels.
-var kycFields = []struct{ Key, Label string }{
-	{"fullName", "Full name"},
-	{"citizenshipCountryCode", "Citizenship country"},
-	{"residenceAddress", "Residence address"},
-	{"dateOfBirth", "Date of birth"},
-	{"placeOfBirth", "Place of birth"},
-	{"gender", "Gender"},
-	{"mobilePhone", "Mobile phone"},
-	{"personalIdentificationNumber", "Personal identification number"},
 }

@@ -1,0 +1,41 @@
+package links
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/paylinks/paylinks/stablemint"
+)
+
+func TestClassifyNamesEveryFailure(t *testing.T) {
+	cases := map[string]error{
+		"ok":               nil,
+		"refused":          fmt.Errorf("mint: %w", &stablemint.RejectedError{Status: 400, Body: "bad"}),
+		"unavailable":      &stablemint.UnavailableError{Attempts: 3, Status: 503, Err: errors.New("down")},
+		"invalid-response": &stablemint.ResponseError{Status: 200, Reason: "no url"},
+		"invalid":          stablemint.ValidationErrors{{Field: "amount", Message: "too small"}},
+		"error":            errors.New("something else"),
+	}
+	for want, err := range cases {
+		if got := Classify(err).Outcome; got != want {
+			t.Errorf("Classify(%v).Outcome = %q, want %q", err, got, want)
+		}
+		if got := Classify(err).Sentence; (err == nil) != (got == "") {
+			t.Errorf("Classify(%v).Sentence = %q", err, got)
+		}
+	}
+	if got := Classify(fmt.Errorf("x: %w", stablemint.ErrCircuitOpen)); got.Outcome != "unavailable" || !strings.Contains(got.Sentence, "waiting before trying again") {
+		t.Errorf("open breaker: %+v", got)
+	}
+	if got := Classify(&stablemint.RejectedError{Status: 422, Body: strings.Repeat("x", 2000)}).Sentence; len(got) > 600 ||
+		!strings.HasPrefix(got, "StableMint refused the request (HTTP 422)") {
+		t.Errorf("refusal sentence %q: want the status and a bounded body", got)
+	}
+	for _, o := range Outcomes {
+		if o == "" {
+			t.Error("empty outcome name")
+		}
+	}
+}
