@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
@@ -162,7 +163,7 @@ func (a *app) eventPage(c echo.Context, e db.WebhookEvent) (views.EventPage, err
 	if e.LinkID != 0 {
 		p.LinkURL = a.url(RouteLink, e.LinkID)
 	}
-	ev := eventData(e.Body) // verified when it arrived; read again for display
+	ev := ingest.EventData(e.Body) // verified when it arrived; read again for display
 	for _, kv := range [][2]string{
 		{"idempotencyKey", ev.IdempotencyKey}, {"sessionId", ev.SessionID}, {"reference", ev.DepositReference},
 		{"websiteReference", ev.WebsiteReference}, {"amount", strings.TrimSpace(ev.AmountRaw + " " + ev.Currency)},
@@ -238,7 +239,7 @@ func (a *app) assignEvent(c echo.Context) error {
 		p.AssignValue, p.Errors = truncate(ref, 255), views.FieldErrors{"link": msg}
 		return a.render(c, http.StatusUnprocessableEntity, views.Event(p))
 	}
-	act, err := a.store.AssignWebhookEvent(ctx, e.ID, linkID, eventData(e.Body), a.auditEntry(c, "webhook.assign"))
+	act, err := a.store.AssignWebhookEvent(ctx, e.ID, linkID, ingest.EventData(e.Body), a.auditEntry(c, "webhook.assign"))
 	if err != nil {
 		return err
 	}
@@ -319,7 +320,7 @@ func (a *app) reapplyEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	act, err := a.store.ReapplyWebhookEvent(c.Request().Context(), e.ID, eventData(e.Body), a.auditEntry(c, "webhook.reapply"))
+	act, err := a.store.ReapplyWebhookEvent(c.Request().Context(), e.ID, ingest.EventData(e.Body), a.auditEntry(c, "webhook.reapply"))
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
 )
@@ -335,7 +336,7 @@ func TestLinkPageUpdatesLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitStatus(t, l.ID, paylink.StatusSettled)
-	waitFor(t, "the whole sequence", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
+	testkit.WaitFor(t, "the whole sequence", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
 	changed := b.get(liveURL + "?v=" + url.QueryEscape(version))
 	if changed.status() != http.StatusOK || changed.find("[data-testid=link-status]").Text() != "settled" {
 		t.Fatalf("after paying: %d %q", changed.status(), changed.find("[data-testid=link-status]").Text())

@@ -25,6 +25,7 @@ import (
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/migrations"
 	"github.com/paylinks/paylinks/paylink"
@@ -39,24 +40,11 @@ var testParams = argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, Sa
 
 const testPassword = "correct horse battery staple"
 
-// clock is a settable time source shared by the store and the handlers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	t       testing.TB
 	store   *db.Store
 	hasher  *auth.Hasher
-	clock   *clock
+	clock   *testkit.Clock
 	srv     *httptest.Server
 	echo    *echo.Echo
 	sandbox *sandbox.Server
@@ -138,7 +126,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if _, err := st.Migrate(ctx, migrations.FS); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	st.Now = clk.Now
 	h, err := auth.NewHasher(testParams)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
@@ -92,7 +93,7 @@ type Options struct {
 	// Verifier checks StableMint's webhook signatures and Webhooks commits
 	// the deliveries; without both, POST /webhooks/stablemint answers 503.
 	Verifier *stablemint.Verifier
-	Webhooks *WebhookIngester
+	Webhooks *ingest.Ingester
 	// WebhookRatePerSecond and WebhookBurst bound webhook requests per
 	// client IP (defaults 50 and 200).
 	WebhookRatePerSecond float64

@@ -23,6 +23,7 @@ import (
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/migrations"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -139,7 +140,7 @@ func webhookBenchServer(b *testing.B, v *stablemint.Verifier) (http.Handler, *db
 	if err != nil {
 		b.Fatal(err)
 	}
-	ing := handlers.NewWebhookIngester(writer, nil, handlers.IngesterOptions{})
+	ing := ingest.New(writer, nil, ingest.Options{})
 	key := bytes.Repeat([]byte{7}, 32)
 	e, err := handlers.New(handlers.Options{
 		Store: st, Hasher: hasher, BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"}, SessionKeys: [][]byte{key, key},
@@ -249,7 +250,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 			sum := sha256.Sum256(pool.body[i])
 			ds[i] = db.WebhookDelivery{IP: "192.0.2.1", RequestID: "bench", BodySHA256: hex.EncodeToString(sum[:]),
 				BodySize: len(pool.body[i]), SigTimestamp: pool.hdr[i].Get(stablemint.HeaderWebhookTimestamp),
-				Signature: pool.hdr[i].Get(stablemint.HeaderWebhookSignature), Event: handlers.EventData(pool.body[i])}
+				Signature: pool.hdr[i].Get(stablemint.HeaderWebhookSignature), Event: ingest.EventData(pool.body[i])}
 		}
 		i := 0
 		for b.Loop() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -34,7 +35,7 @@ func fzWebhookEnv(tb testing.TB) (*env, *rsa.PrivateKey, func() db.Link) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		ing := handlers.NewWebhookIngester(writer, testLogger(), handlers.IngesterOptions{})
+		ing := ingest.New(writer, testLogger(), ingest.Options{})
 		tb.Cleanup(ing.Close) // before the store closes
 		o.Verifier, o.Webhooks = verifier, ing
 		o.WebhookRatePerSecond, o.WebhookBurst = 1e9, 1<<30

@@ -23,6 +23,8 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/ingest"
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
@@ -75,7 +77,7 @@ func newWebhookEnv(t *testing.T, family string, opts ...envOption) *whEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ing := handlers.NewWebhookIngester(writer, testLogger(), handlers.IngesterOptions{})
+		ing := ingest.New(writer, testLogger(), ingest.Options{})
 		t.Cleanup(ing.Close) // before the store closes (cleanups run last first)
 		w.minter = links.NewMinter(o.Store, client, testLogger())
 		o.Client, o.Minter, o.Verifier, o.Webhooks = client, w.minter, verifier, ing
@@ -118,22 +120,10 @@ func (w *whEnv) link(t *testing.T, id int64) db.Link {
 	return l
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func (w *whEnv) waitStatus(t *testing.T, id int64, want paylink.Status) db.Link {
 	t.Helper()
 	var l db.Link
-	waitFor(t, "link "+strconv.FormatInt(id, 10)+" to be "+string(want), func() bool {
+	testkit.WaitFor(t, "link "+strconv.FormatInt(id, 10)+" to be "+string(want), func() bool {
 		l = w.link(t, id)
 		return l.Status == want
 	})
@@ -184,7 +174,7 @@ func TestPayMakesTheLinkPaidThenSettled(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := w.waitStatus(t, l.ID, paylink.StatusSettled)
-	waitFor(t, "five timeline lines", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
+	testkit.WaitFor(t, "five timeline lines", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
 	lines := w.eventLines(t, l.ID)
 	paid, settled := indexOf(lines, "→ paid"), indexOf(lines, "paid → settled")
 	if paid < 0 || settled < paid {
@@ -218,12 +208,12 @@ func TestFailMakesTheLinkFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitStatus(t, l.ID, paylink.StatusFailed)
-	waitFor(t, "two timeline lines", func() bool { return len(w.eventLines(t, l.ID)) == 2 })
+	testkit.WaitFor(t, "two timeline lines", func() bool { return len(w.eventLines(t, l.ID)) == 2 })
 	// A late success-path event cannot revive it.
 	if err := w.sb.SendInOrder(l.SMReference, []string{"partner.customer.deposit.submitted"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the late event", func() bool { return len(w.eventLines(t, l.ID)) == 3 })
+	testkit.WaitFor(t, "the late event", func() bool { return len(w.eventLines(t, l.ID)) == 3 })
 	if got := w.link(t, l.ID); got.Status != paylink.StatusFailed {
 		t.Fatalf("status %s after a late event, want failed", got.Status)
 	}
@@ -283,7 +273,7 @@ func TestPaymentAfterExpiryIsPaidAndFlagged(t *testing.T) {
 	if !got.PaidAfterExpiry {
 		t.Fatal("paid after expiry but not flagged")
 	}
-	waitFor(t, "both events", func() bool { return len(w.eventLines(t, l.ID)) == 2 })
+	testkit.WaitFor(t, "both events", func() bool { return len(w.eventLines(t, l.ID)) == 2 })
 	lines := w.eventLines(t, l.ID)
 	if !strings.Contains(lines[0].Message, "expired") || !strings.Contains(lines[1].Message, "expired → paid") {
 		t.Errorf("timeline %+v", lines)
@@ -317,7 +307,7 @@ func TestEveryPayloadFamilyDrivesTheStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := w.waitStatus(t, l.ID, c.want)
-			waitFor(t, "every event", func() bool { return len(w.eventLines(t, l.ID)) == c.events })
+			testkit.WaitFor(t, "every event", func() bool { return len(w.eventLines(t, l.ID)) == c.events })
 			if got.DepositReference == "" || got.SMSessionID != l.SMReference {
 				t.Errorf("identifiers not stored: session %q deposit %q", got.SMSessionID, got.DepositReference)
 			}
@@ -436,7 +426,7 @@ func TestACorruptedSignatureIsRetriedByTheSandbox(t *testing.T) {
 	w.waitStatus(t, l.ID, paylink.StatusPaid)
 	// The link turns paid at the commit, just before the sandbox gets the
 	// answer and logs the retry.
-	waitFor(t, "the sandbox to log both deliveries", func() bool { return len(w.sessionDeliveries(l.SMReference)) >= 2 })
+	testkit.WaitFor(t, "the sandbox to log both deliveries", func() bool { return len(w.sessionDeliveries(l.SMReference)) >= 2 })
 	ds := w.sessionDeliveries(l.SMReference)
 	if len(ds) != 2 || ds[0].Status != http.StatusUnauthorized || !ds[0].CorruptSignature || ds[1].Status != http.StatusOK {
 		t.Fatalf("deliveries %+v, want a refused corrupt one then its accepted retry", ds)
@@ -521,7 +511,7 @@ func TestDuplicateDeliveriesAreAcknowledgedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitStatus(t, l.ID, paylink.StatusSettled)
-	waitFor(t, "five lines", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
+	testkit.WaitFor(t, "five lines", func() bool { return len(w.eventLines(t, l.ID)) == 5 })
 	evs := w.sb.Events()
 	accepted := ""
 	for _, e := range evs {
@@ -535,7 +525,7 @@ func TestDuplicateDeliveriesAreAcknowledgedOnce(t *testing.T) {
 	if err := w.sb.Redeliver(accepted); err != nil { // same bytes, fresh headers
 		t.Fatal(err)
 	}
-	waitFor(t, "both replays answered 200", func() bool {
+	testkit.WaitFor(t, "both replays answered 200", func() bool {
 		n := 0
 		for _, d := range w.sessionDeliveries(l.SMReference) {
 			if d.EventID == accepted && d.Acknowledged {

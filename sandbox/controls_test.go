@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/sandbox"
 )
 
@@ -140,7 +141,7 @@ func TestHTTPControls(t *testing.T) {
 		before := len(s.Deliveries())
 		control(t, s, "POST", "/_sandbox/sessions/"+c.Reference+"/outcome", `{"outcome":"fail"}`, nil)
 		// attempt 1 injected, attempt 2 corrupt, attempt 3 good
-		waitFor(t, "three attempts", func() bool { return len(s.Deliveries()) >= before+3 })
+		testkit.WaitFor(t, "three attempts", func() bool { return len(s.Deliveries()) >= before+3 })
 		var all []sandbox.Delivery
 		control(t, s, "GET", "/_sandbox/deliveries", "", &all)
 		last := all[before:]

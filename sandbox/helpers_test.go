@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/sandbox"
 )
 
@@ -196,18 +197,6 @@ func press(t *testing.T, checkoutURL, outcome string) *http.Response {
 	return resp
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // received is one webhook request seen by a receiver.
 type received struct {
 	Body      []byte
@@ -300,7 +289,7 @@ func (r *receiver) acked() []string {
 
 func (r *receiver) waitCount(t *testing.T, n int) []received {
 	t.Helper()
-	waitFor(t, strconv.Itoa(n)+" webhook requests", func() bool { return len(r.received()) >= n })
+	testkit.WaitFor(t, strconv.Itoa(n)+" webhook requests", func() bool { return len(r.received()) >= n })
 	return r.received()
 }
 
@@ -317,24 +306,6 @@ func eventType(body []byte) string {
 		return m.NotificationType
 	}
 	return m.Data.EventType
-}
-
-// fakeClock is a settable Config.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 func v2Types(stages ...string) []string {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/sandbox"
 )
 
@@ -73,7 +74,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	if err := s.Outcome(a.Reference, "pay"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "five failed attempts", func() bool { return len(s.Deliveries()) == 5 })
+	testkit.WaitFor(t, "five failed attempts", func() bool { return len(s.Deliveries()) == 5 })
 	s.SetWebhookURL(hanging.URL)
 	if err := s.Outcome(b.Reference, "fail"); err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func TestMainServesUntilCancelled(t *testing.T) {
 		}, &stdout, &stderr)
 	}()
 	listenRE := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
-	waitFor(t, "the start banner", func() bool { return listenRE.MatchString(stdout.String()) })
+	testkit.WaitFor(t, "the start banner", func() bool { return listenRE.MatchString(stdout.String()) })
 	base := listenRE.FindStringSubmatch(stdout.String())[1]
 	if !strings.Contains(stdout.String(), base+"/_sandbox/public-key.pem") {
 		t.Errorf("banner does not name the public key URL:\n%s", stdout.String())

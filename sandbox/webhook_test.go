@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/sandbox"
 )
 
@@ -221,7 +222,7 @@ func TestWebhookRetriesKeepEverySequenceEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := v2Types("created", "initiated", "submitted", "accepted", "completed")
-	waitFor(t, "all five events acknowledged", func() bool { return len(rcv.acked()) == len(want) })
+	testkit.WaitFor(t, "all five events acknowledged", func() bool { return len(rcv.acked()) == len(want) })
 	if got := slices.Sorted(slices.Values(rcv.acked())); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Errorf("acknowledged %v, want each of %v once", rcv.acked(), want)
 	}
@@ -234,7 +235,7 @@ func TestWebhookGivesUpAfterSixAttempts(t *testing.T) {
 	if err := s.Outcome(cr.Reference, "pay"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "give up", func() bool {
+	testkit.WaitFor(t, "give up", func() bool {
 		d := s.Deliveries()
 		return len(d) > 0 && d[len(d)-1].GaveUp
 	})
@@ -429,7 +430,7 @@ func TestExpireSession(t *testing.T) {
 }
 
 func TestSessionExpiresWithTheClock(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	s := newSandbox(t, func(c *sandbox.Config) { c.Now = clock.Now; c.SessionTTL = time.Hour })
 	cr := createValid(t, s) // signed with the real clock, which equals the fake one now
 	if want := clock.Now().Add(time.Hour).Unix(); cr.ExpiresAt != want {
@@ -450,7 +451,7 @@ func TestNoWebhookURLRecordsWithoutSending(t *testing.T) {
 	if err := s.Outcome(cr.Reference, "pay"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a delivery record", func() bool { return len(s.Deliveries()) == 1 })
+	testkit.WaitFor(t, "a delivery record", func() bool { return len(s.Deliveries()) == 1 })
 	d := s.Deliveries()[0]
 	if d.Acknowledged || d.URL != "" || d.Error == "" || !d.NextRetryAt.IsZero() {
 		t.Errorf("delivery = %+v, want a not-delivered record without retry", d)
@@ -467,7 +468,7 @@ func TestNoWebhookURLRecordsWithoutSending(t *testing.T) {
 // waitAcked waits until the sandbox has recorded n acknowledged attempts.
 func waitAcked(t *testing.T, s *sandbox.Server, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d acknowledged deliveries", n), func() bool {
+	testkit.WaitFor(t, fmt.Sprintf("%d acknowledged deliveries", n), func() bool {
 		c := 0
 		for _, d := range s.Deliveries() {
 			if d.Acknowledged {

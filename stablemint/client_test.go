@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -766,7 +767,7 @@ func TestCircuitBreakerAllowsOneProbe(t *testing.T) {
 
 	probeDone := make(chan error)
 	go func() { _, err := c.CreateHostedSession(context.Background(), validRequest(t)); probeDone <- err }()
-	waitFor(t, func() bool { return len(fake.Requests()) == 3 })
+	testkit.WaitFor(t, "three requests", func() bool { return len(fake.Requests()) == 3 })
 	if _, err := c.CreateHostedSession(context.Background(), validRequest(t)); !errors.Is(err, stablemint.ErrCircuitOpen) {
 		t.Errorf("second call during the probe: error = %v, want ErrCircuitOpen", err)
 	}
@@ -776,17 +777,6 @@ func TestCircuitBreakerAllowsOneProbe(t *testing.T) {
 	}
 	if c.BreakerState() != stablemint.BreakerClosed {
 		t.Errorf("breaker = %s after the probe succeeded, want closed", c.BreakerState())
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

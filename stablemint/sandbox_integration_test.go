@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -229,7 +230,7 @@ func TestSandboxWebhooksVerifyAndParse(t *testing.T) {
 			if err := srv.Outcome(sess.Reference, sandbox.OutcomePay); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { return len(rec.Events()) >= len(tt.wantEffects) })
+			testkit.WaitFor(t, "every expected event", func() bool { return len(rec.Events()) >= len(tt.wantEffects) })
 			events := rec.Events()
 			if refused := rec.Refused(); len(refused) != 0 {
 				t.Errorf("receiver refused deliveries: %v", refused)

@@ -16,6 +16,7 @@ import (
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
@@ -91,7 +92,7 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 	if err != nil {
 		return err
 	}
-	webhooks := handlers.NewWebhookIngester(writer, log, handlers.IngesterOptions{})
+	webhooks := ingest.New(writer, log, ingest.Options{})
 	defer webhooks.Close()
 
 	e, err := handlers.New(handlers.Options{

@@ -1,4 +1,4 @@
-package handlers
+package ingest
 
 import (
 	"context"
@@ -59,7 +59,7 @@ var propertyRank = map[paylink.Status]int{paylink.StatusOpen: 1, paylink.StatusP
 // Any permutation of a family's sequence, with any duplicates, delivered in
 // any grouping into transactions, ends where the in-order run ends, never
 // moves a link backwards, and leaves each distinct event exactly once on the
-// link's timeline (security.md WH-9).
+// link's timeline (docs/security.md WH-9).
 func TestWebhookOrderAndRepeatsNeverMatter(t *testing.T) {
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "property.db"))
@@ -130,7 +130,7 @@ func TestWebhookOrderAndRepeatsNeverMatter(t *testing.T) {
 			size := min(len(order), rapid.IntRange(1, 4).Draw(rt, "batch"))
 			ds := make([]db.WebhookDelivery, size)
 			for i, idx := range order[:size] {
-				ds[i] = db.WebhookDelivery{BodySHA256: "-", Event: eventData(bodies[idx])}
+				ds[i] = db.WebhookDelivery{BodySHA256: "-", Event: EventData(bodies[idx])}
 			}
 			order = order[size:]
 			if _, err := st.IngestWebhooks(ctx, ds); err != nil {

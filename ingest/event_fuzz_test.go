@@ -1,4 +1,4 @@
-package handlers
+package ingest
 
 import (
 	"testing"
@@ -19,7 +19,7 @@ func FuzzEventData(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev := eventData(body)
+		ev := EventData(body)
 		if ev.Key == "" {
 			t.Fatal("no key")
 		}

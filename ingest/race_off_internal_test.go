@@ -1,6 +1,6 @@
 //go:build !race
 
-package handlers
+package ingest
 
 // raceDetector reports a -race build (see race_on_internal_test.go).
 const raceDetector = false

@@ -1,4 +1,4 @@
-package handlers_test
+package ingest_test
 
 import (
 	"context"
@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/ingest"
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -71,7 +72,7 @@ func (t *gatedTx) Rollback() error {
 // delivery parked in a submit may not have reached the writer yet.
 func (s *gatedStore) waitApplied(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, "the ingester to apply the deliveries", func() bool {
+	testkit.WaitFor(t, "the ingester to apply the deliveries", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.applied >= n
@@ -90,7 +91,7 @@ func parkedSubmits() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "[select") && strings.Contains(g, "(*WebhookIngester).submit") {
+		if strings.Contains(g, "[select") && strings.Contains(g, "ingest.(*Ingester).submit") {
 			n++
 		}
 	}
@@ -105,7 +106,7 @@ type submitted struct {
 
 // submitAll submits one delivery per key, each from its own goroutine, and
 // returns once all of them are blocked in Submit.
-func submitAll(t *testing.T, ing *handlers.WebhookIngester, keys []string) <-chan submitted {
+func submitAll(t *testing.T, ing *ingest.Ingester, keys []string) <-chan submitted {
 	t.Helper()
 	out := make(chan submitted, len(keys))
 	before := parkedSubmits()
@@ -115,13 +116,13 @@ func submitAll(t *testing.T, ing *handlers.WebhookIngester, keys []string) <-cha
 			out <- submitted{k, r, err}
 		}()
 	}
-	waitFor(t, "the submitters to queue", func() bool { return parkedSubmits() >= before+len(keys) })
+	testkit.WaitFor(t, "the submitters to queue", func() bool { return parkedSubmits() >= before+len(keys) })
 	return out
 }
 
 func TestIngesterCommitsWaitingDeliveriesTogether(t *testing.T) {
 	st := &gatedStore{gate: make(chan struct{})}
-	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{MaxBatch: 4})
+	ing := ingest.New(st, nil, ingest.Options{MaxBatch: 4})
 	defer ing.Close()
 	first := submitAll(t, ing, []string{"a"}) // taken at once; its commit waits at the gate
 	st.waitApplied(t, 1)
@@ -146,7 +147,7 @@ func TestIngesterCommitsWaitingDeliveriesTogether(t *testing.T) {
 
 func TestIngesterRetriesAFailedBatchOneByOne(t *testing.T) {
 	st := &gatedStore{gate: make(chan struct{})}
-	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{})
+	ing := ingest.New(st, nil, ingest.Options{})
 	defer ing.Close()
 	first := submitAll(t, ing, []string{"x"})
 	rest := submitAll(t, ing, []string{"ok1", "bad", "ok2"})
@@ -180,7 +181,7 @@ func TestIngesterRetriesAFailedBatchOneByOne(t *testing.T) {
 
 func TestIngesterClosesCleanly(t *testing.T) {
 	st := &gatedStore{gate: make(chan struct{})}
-	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{})
+	ing := ingest.New(st, nil, ingest.Options{})
 	inFlight := submitAll(t, ing, []string{"last"})
 	st.waitApplied(t, 1) // the batch is under way
 	closed := make(chan struct{})
@@ -191,7 +192,7 @@ func TestIngesterClosesCleanly(t *testing.T) {
 	}
 	<-closed
 	ing.Close() // idempotent
-	if _, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{}); !errors.Is(err, handlers.ErrIngesterClosed) {
+	if _, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{}); !errors.Is(err, ingest.ErrIngesterClosed) {
 		t.Fatalf("after Close: %v, want ErrIngesterClosed", err)
 	}
 }
@@ -209,7 +210,7 @@ func batchWaiting() bool {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "[select") && strings.Contains(g, "(*WebhookIngester).batch") {
+		if strings.Contains(g, "[select") && strings.Contains(g, "ingest.(*Ingester).batch") {
 			return true
 		}
 	}
@@ -218,11 +219,11 @@ func batchWaiting() bool {
 
 func TestIngesterWaitsForAnnouncedDeliveries(t *testing.T) {
 	st := openGate()
-	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{Linger: time.Hour})
+	ing := ingest.New(st, nil, ingest.Options{Linger: time.Hour})
 	defer ing.Close()
 	second := ing.Expect() // received, still being verified
 	first := submitAll(t, ing, []string{"first"})
-	waitFor(t, "the batch to wait for the announced delivery", batchWaiting)
+	testkit.WaitFor(t, "the batch to wait for the announced delivery", batchWaiting)
 	if _, err := second.Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "second"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -236,11 +237,11 @@ func TestIngesterWaitsForAnnouncedDeliveries(t *testing.T) {
 
 func TestIngesterStopsWaitingForAnAbandonedDelivery(t *testing.T) {
 	st := openGate()
-	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{Linger: time.Hour})
+	ing := ingest.New(st, nil, ingest.Options{Linger: time.Hour})
 	defer ing.Close()
 	gone := ing.Expect()
 	first := submitAll(t, ing, []string{"first"})
-	waitFor(t, "the batch to wait for the announced delivery", batchWaiting)
+	testkit.WaitFor(t, "the batch to wait for the announced delivery", batchWaiting)
 	gone.Abandon() // e.g. the request ended before it was submitted
 	if r := <-first; r.err != nil {
 		t.Fatal(r.err)
@@ -256,11 +257,11 @@ func TestIngesterStopsWaitingForAnAbandonedDelivery(t *testing.T) {
 
 func TestIngesterCloseEndsAWaitForAnnouncedDeliveries(t *testing.T) {
 	st := openGate()
-	ing := handlers.NewWebhookIngester(st, nil, handlers.IngesterOptions{Linger: time.Hour})
+	ing := ingest.New(st, nil, ingest.Options{Linger: time.Hour})
 	never := ing.Expect() // a request that never gets as far as submitting
 	defer never.Abandon()
 	first := submitAll(t, ing, []string{"first"})
-	waitFor(t, "the batch to wait for the announced delivery", batchWaiting)
+	testkit.WaitFor(t, "the batch to wait for the announced delivery", batchWaiting)
 	ing.Close() // must not wait out the Linger
 	if r := <-first; r.err != nil {
 		t.Fatalf("the delivery the closing batch held: %v", r.err)
