@@ -17,13 +17,14 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
 // MailStore is the storage the email pages and the mail worker need.
 type MailStore interface {
-	OutboxStore
+	outbox.Store
 	QueueEmail(ctx context.Context, ne db.NewEmail, a db.AuditEntry) (db.Email, bool, error)
 	QueueEmailBatch(ctx context.Context, formToken string, actor int64, emails []db.NewEmail, skipped []db.BatchSkip, a db.AuditEntry) (int64, bool, error)
 	ResendEmail(ctx context.Context, id, actor int64, messageIDDomain string, a db.AuditEntry) (db.Email, error)
@@ -214,7 +215,7 @@ func (a *app) composePage(c echo.Context, l db.Link, in composeInput, errs views
 	if currentUser(c).Role == paylink.RoleAdmin {
 		p.TemplateURL = a.url(RouteEmailTemplate)
 	}
-	if why := emailBlocker(l, a.now()); why != "" {
+	if why := outbox.Blocker(l, a.now()); why != "" {
 		p.Unavailable = "Link #" + itoa(l.ID) + " " + why + ": only open links with a checkout link that has not expired can be emailed."
 	}
 	return p
@@ -229,7 +230,7 @@ func (a *app) emailCompose(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	in := composeInput{To: l.CustomerEmail, Name: l.KYC["fullName"], FormToken: newFormToken()}
-	if emailBlocker(l, a.now()) != "" {
+	if outbox.Blocker(l, a.now()) != "" {
 		return a.render(c, http.StatusConflict, views.EmailCompose(a.composePage(c, l, in, nil, nil, "")))
 	}
 	tpl, meta, err := a.emailTemplate(ctx)
@@ -285,7 +286,7 @@ func (a *app) emailSend(c echo.Context) error {
 	if in.FormToken == "" {
 		in.FormToken = newFormToken()
 	}
-	if emailBlocker(l, a.now()) != "" {
+	if outbox.Blocker(l, a.now()) != "" {
 		return a.render(c, http.StatusConflict, views.EmailCompose(a.composePage(c, l, in, nil, nil, "")))
 	}
 	tpl, meta, err := a.emailTemplate(ctx)
@@ -370,7 +371,7 @@ func (a *app) emailResend(c echo.Context) error {
 		return err
 	}
 	back := a.url(RouteLink, l.ID) + "#emails"
-	if why := emailBlocker(l, a.now()); why != "" {
+	if why := outbox.Blocker(l, a.now()); why != "" {
 		if err := a.flash(c, "error", "Not resent: link #"+itoa(l.ID)+" "+why+"."); err != nil {
 			return err
 		}
@@ -447,7 +448,7 @@ func (a *app) emailBatch(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if why := emailBlocker(l, now); why != "" {
+		if why := outbox.Blocker(l, now); why != "" {
 			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "Not emailed: the link " + why + "."})
 			continue
 		}
@@ -609,7 +610,7 @@ func (a *app) emailPanel(c echo.Context, l db.Link) (*views.EmailPanel, error) {
 	}
 	now := a.now()
 	canSend := currentUser(c).Role.AtLeast(paylink.RoleFinance)
-	why := emailBlocker(l, now)
+	why := outbox.Blocker(l, now)
 	p := &views.EmailPanel{LocalMailbox: a.mailer.LocalMailbox()}
 	switch {
 	case canSend && why == "":

@@ -19,6 +19,7 @@ import (
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/mail/smtptest"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -29,7 +30,7 @@ var _ handlers.MailStore = (*db.Store)(nil)
 // user and an open link.
 type mailEnv struct {
 	*env
-	worker *handlers.MailWorker
+	worker *outbox.Mailer
 	smtp   *smtptest.Server
 	sender *mail.SMTP
 	fin    db.User
@@ -55,12 +56,12 @@ func newMailEnv(t *testing.T, local bool, opts ...envOption) *mailEnv {
 		}
 	}
 	opts = append([]envOption{func(o *handlers.Options) {
-		cfg := handlers.MailWorkerConfig{Logger: testLogger(), Now: o.Now, Lease: testLease,
+		cfg := outbox.Config{Logger: testLogger(), Now: o.Now, Lease: testLease,
 			Backoff: func(int) time.Duration { return time.Minute }}
 		if m.sender != nil {
 			cfg.Sender = m.sender
 		}
-		m.worker = handlers.NewMailWorker(o.Store, cfg)
+		m.worker = outbox.NewMailer(o.Store, cfg)
 		o.Mail = m.worker
 		o.MailFrom = mail.Address{Name: "Acme Billing", Email: "billing@acme.example"}
 		o.CompanyName = "Acme Ltd"
@@ -441,7 +442,7 @@ func TestEmailWorkerKilledMidSendIsRetriedWithTheSameMessageID(t *testing.T) {
 	ctx := context.Background()
 	// A worker claims the row and the server takes the message; then the
 	// process dies before it records anything.
-	claimed, err := m.store.ClaimEmail(ctx, testLease, handlers.DefaultMailAttempts)
+	claimed, err := m.store.ClaimEmail(ctx, testLease, outbox.DefaultAttempts)
 	if err != nil {
 		t.Fatal(err)
 	}

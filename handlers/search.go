@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
@@ -256,7 +257,7 @@ func (a *app) links(c echo.Context) error {
 	now := a.now()
 	for _, l := range page.Links {
 		r := a.linkRow(l)
-		r.Emailable = canWrite && emailBlocker(l, now) == ""
+		r.Emailable = canWrite && outbox.Blocker(l, now) == ""
 		p.Rows = append(p.Rows, r)
 	}
 	if canWrite {

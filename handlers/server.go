@@ -22,6 +22,7 @@ import (
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
@@ -86,7 +87,7 @@ type Options struct {
 	// their own). MailFrom is their sender (its name defaults to
 	// CompanyName); CompanyName fills {{.CompanyName}} (default
 	// "paylinks"); MailRatePerMinute is each user's budget (default 60).
-	Mail              *MailWorker
+	Mail              *outbox.Mailer
 	MailFrom          mail.Address
 	CompanyName       string
 	MailRatePerMinute int
@@ -162,7 +163,7 @@ func (o *Options) defaults() error {
 		o.MailRatePerMinute = 60
 	}
 	if o.Mail == nil {
-		o.Mail = NewMailWorker(o.Store, MailWorkerConfig{Logger: o.Logger, Now: o.Now})
+		o.Mail = outbox.NewMailer(o.Store, outbox.Config{Logger: o.Logger, Now: o.Now})
 	}
 	return nil
 }
@@ -197,7 +198,7 @@ type app struct {
 	now      func() time.Time
 	client   links.HostedSessions
 	minter   *links.Minter
-	mailer   *MailWorker
+	mailer   *outbox.Mailer
 	metrics  *metrics.Metrics
 
 	metricsHandler http.Handler

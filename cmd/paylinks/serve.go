@@ -20,6 +20,7 @@ import (
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
+	"github.com/paylinks/paylinks/outbox"
 )
 
 // Server timeouts (security.md A6): Echo's own server has none.
@@ -205,8 +206,8 @@ func sweepSessions(ctx context.Context, st *db.Store, cfg Config, log *slog.Logg
 
 // newMailer builds the outbox worker: SMTP when PAYLINKS_SMTP_URL is set,
 // otherwise the local mailbox (nothing is sent).
-func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *metrics.Metrics) (*handlers.MailWorker, error) {
-	wc := handlers.MailWorkerConfig{Logger: log, Metrics: metrics}
+func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *metrics.Metrics) (*outbox.Mailer, error) {
+	wc := outbox.Config{Logger: log, Metrics: metrics}
 	if cfg.SMTP != nil {
 		s, err := mail.NewSMTP(*cfg.SMTP)
 		if err != nil {
@@ -217,7 +218,7 @@ func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *metrics.Metr
 	} else {
 		log.Warn("PAYLINKS_SMTP_URL is not set: customer emails are kept in the local mailbox (/admin/mailbox), not sent", "component", "mailer")
 	}
-	return handlers.NewMailWorker(st, wc), nil
+	return outbox.NewMailer(st, wc), nil
 }
 
 // serveMetrics starts the metrics-only listener of PAYLINKS_METRICS_ADDR,

@@ -1,10 +1,16 @@
-package handlers
+// Package outbox sends what paylinks queued to send: the Mailer claims a
+// committed email, checks its link may still be emailed, sends it through
+// SMTP (or keeps it in the local mailbox when no SMTP server is set) and
+// records the outcome. Delivery is at least once; docs/security.md (A11)
+// and docs/operations.md give the limits.
+package outbox
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
@@ -13,14 +19,14 @@ import (
 	"github.com/paylinks/paylinks/paylink"
 )
 
-// MailSender delivers one message and returns the server's reply.
+// Sender delivers one message and returns the server's reply.
 // *mail.SMTP implements it; a *mail.DeliveryError says whether to retry.
-type MailSender interface {
+type Sender interface {
 	Send(ctx context.Context, m mail.Message) (string, error)
 }
 
-// OutboxStore is the storage the mail worker needs.
-type OutboxStore interface {
+// Store is the storage the mail worker needs.
+type Store interface {
 	ClaimEmail(ctx context.Context, lease time.Duration, maxAttempts int) (db.Email, error)
 	MarkEmailSent(ctx context.Context, e db.Email, reply string) error
 	KeepEmail(ctx context.Context, e db.Email, raw []byte) error
@@ -30,12 +36,12 @@ type OutboxStore interface {
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
 }
 
-// Mail delivery limits (security.md A11; the schedule is our pick).
+// Mail delivery limits (docs/security.md A11; the schedule is our pick).
 const (
-	DefaultMailAttempts = 8
-	DefaultMailMaxAge   = 24 * time.Hour
-	DefaultMailLease    = 5 * time.Minute
-	DefaultMailPoll     = 5 * time.Second
+	DefaultAttempts = 8
+	DefaultMaxAge   = 24 * time.Hour
+	DefaultLease    = 5 * time.Minute
+	DefaultPoll     = 5 * time.Second
 )
 
 // retrySchedule is the wait after each failed attempt: 8 attempts span
@@ -43,17 +49,17 @@ const (
 var retrySchedule = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 4 * time.Hour}
 
-// DefaultMailBackoff is the wait after failed attempt n (1-based), with
+// DefaultBackoff is the wait after failed attempt n (1-based), with
 // ±10 % jitter so a recovered server is not hit by every row at once.
-func DefaultMailBackoff(attempt int) time.Duration {
+func DefaultBackoff(attempt int) time.Duration {
 	d := retrySchedule[min(max(attempt, 1), len(retrySchedule))-1]
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// MailWorkerConfig configures a MailWorker; zero values take the defaults.
-type MailWorkerConfig struct {
+// Config configures a Mailer; zero values take the defaults.
+type Config struct {
 	// Sender delivers messages; nil keeps them in the local mailbox.
-	Sender      MailSender
+	Sender      Sender
 	Logger      *slog.Logger
 	Now         func() time.Time
 	Lease       time.Duration // how long a claim lasts; must exceed a whole SMTP conversation
@@ -65,16 +71,16 @@ type MailWorkerConfig struct {
 	Metrics *metrics.Metrics
 }
 
-// MailWorker sends committed outbox rows, after their transaction, one at
+// Mailer sends committed outbox rows, after their transaction, one at
 // a time: claim (a lease, counted as an attempt), check the link is still
 // payable, send outside any transaction, record the outcome with the lease
 // token. Delivery is at least once: a worker that dies after the server
 // took a message but before recording it leaves the row claimed; when the
 // lease expires it is sent again with the same Message-ID.
-type MailWorker struct {
+type Mailer struct {
 	metrics     *metrics.Metrics
-	store       OutboxStore
-	sender      MailSender
+	store       Store
+	sender      Sender
 	log         *slog.Logger
 	now         func() time.Time
 	lease       time.Duration
@@ -85,9 +91,9 @@ type MailWorker struct {
 	wake        chan struct{}
 }
 
-// NewMailWorker builds a worker; call Run to start it.
-func NewMailWorker(store OutboxStore, cfg MailWorkerConfig) *MailWorker {
-	w := &MailWorker{store: store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, lease: cfg.Lease, poll: cfg.Poll,
+// NewMailer builds a worker; call Run to start it.
+func NewMailer(store Store, cfg Config) *Mailer {
+	w := &Mailer{store: store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, lease: cfg.Lease, poll: cfg.Poll,
 		maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff, wake: make(chan struct{}, 1), metrics: cfg.Metrics}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -97,31 +103,31 @@ func NewMailWorker(store OutboxStore, cfg MailWorkerConfig) *MailWorker {
 		w.now = time.Now
 	}
 	if w.lease <= 0 {
-		w.lease = DefaultMailLease
+		w.lease = DefaultLease
 	}
 	if w.poll <= 0 {
-		w.poll = DefaultMailPoll
+		w.poll = DefaultPoll
 	}
 	if w.maxAttempts <= 0 {
-		w.maxAttempts = DefaultMailAttempts
+		w.maxAttempts = DefaultAttempts
 	}
 	if w.maxAge <= 0 {
-		w.maxAge = DefaultMailMaxAge
+		w.maxAge = DefaultMaxAge
 	}
 	if w.backoff == nil {
-		w.backoff = DefaultMailBackoff
+		w.backoff = DefaultBackoff
 	}
 	return w
 }
 
 // LocalMailbox reports whether messages are kept instead of sent.
-func (w *MailWorker) LocalMailbox() bool { return w.sender == nil }
+func (w *Mailer) LocalMailbox() bool { return w.sender == nil }
 
 // MaxAttempts is the attempt limit, for display.
-func (w *MailWorker) MaxAttempts() int { return w.maxAttempts }
+func (w *Mailer) MaxAttempts() int { return w.maxAttempts }
 
 // Wake asks Run to look for work now (after a commit that queued mail).
-func (w *MailWorker) Wake() {
+func (w *Mailer) Wake() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -131,7 +137,7 @@ func (w *MailWorker) Wake() {
 // Run sends due emails until ctx ends: at start (rows left by an earlier
 // process), when woken, and every poll interval. An attempt in progress
 // when ctx ends is finished and recorded.
-func (w *MailWorker) Run(ctx context.Context) {
+func (w *Mailer) Run(ctx context.Context) {
 	if w.sender == nil {
 		w.log.Info("no SMTP server configured: emails are kept in the local mailbox, not sent")
 	}
@@ -152,7 +158,7 @@ func (w *MailWorker) Run(ctx context.Context) {
 
 // Drain processes due rows until none is left (or ctx ends) and says how
 // many it handled.
-func (w *MailWorker) Drain(ctx context.Context) (int, error) {
+func (w *Mailer) Drain(ctx context.Context) (int, error) {
 	n := 0
 	for ctx.Err() == nil {
 		did, err := w.ProcessOne(ctx)
@@ -169,7 +175,7 @@ func (w *MailWorker) Drain(ctx context.Context) (int, error) {
 
 // ProcessOne claims one due email and takes it to its next state. It
 // reports false when nothing was due.
-func (w *MailWorker) ProcessOne(ctx context.Context) (bool, error) {
+func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
 	e, err := w.store.ClaimEmail(ctx, w.lease, w.maxAttempts)
 	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
@@ -186,7 +192,7 @@ func (w *MailWorker) ProcessOne(ctx context.Context) (bool, error) {
 	if err != nil {
 		return true, errors.Join(err, w.retry(actx, log, e, "paylinks could not read the link: "+err.Error()))
 	}
-	if why := emailBlocker(l, w.now()); why != "" {
+	if why := Blocker(l, w.now()); why != "" {
 		log.Info("email cancelled", "reason", why)
 		w.metrics.EmailOutcome("cancelled")
 		return true, w.record(w.store.CancelEmail(actx, e, "the link "+why+"."), log)
@@ -228,15 +234,15 @@ func (w *MailWorker) ProcessOne(ctx context.Context) (bool, error) {
 
 // retry schedules the next attempt after a transient failure, or fails the
 // row when its attempts or its 24 hours are used up.
-func (w *MailWorker) retry(ctx context.Context, log *slog.Logger, e db.Email, reason string) error {
+func (w *Mailer) retry(ctx context.Context, log *slog.Logger, e db.Email, reason string) error {
 	if e.Attempts >= w.maxAttempts {
 		w.metrics.EmailOutcome("failed")
-		return w.record(w.store.FailEmail(ctx, e, "gave up after "+itoa(int64(e.Attempts))+" attempts: "+reason), log)
+		return w.record(w.store.FailEmail(ctx, e, "gave up after "+strconv.Itoa(e.Attempts)+" attempts: "+reason), log)
 	}
 	next := w.now().Add(w.backoff(e.Attempts))
 	if next.After(e.CreatedAt.Add(w.maxAge)) {
 		w.metrics.EmailOutcome("failed")
-		return w.record(w.store.FailEmail(ctx, e, "gave up after "+itoa(int64(e.Attempts))+" attempts over "+
+		return w.record(w.store.FailEmail(ctx, e, "gave up after "+strconv.Itoa(e.Attempts)+" attempts over "+
 			w.maxAge.String()+": "+reason), log)
 	}
 	w.metrics.EmailOutcome("retry")
@@ -245,7 +251,7 @@ func (w *MailWorker) retry(ctx context.Context, log *slog.Logger, e db.Email, re
 
 // record logs an outcome that could not be stored. ErrConflict means the
 // lease expired and another worker took the row over: its outcome counts.
-func (w *MailWorker) record(err error, log *slog.Logger) error {
+func (w *Mailer) record(err error, log *slog.Logger) error {
 	if errors.Is(err, db.ErrConflict) {
 		log.Warn("outcome not recorded: the lease expired and the row was claimed again")
 		return nil
@@ -267,11 +273,11 @@ var notOpen = map[paylink.Status]string{
 	paylink.StatusExpired:    "has expired",
 }
 
-// emailBlocker says why a link cannot be emailed at now, or "" when it
+// Blocker says why a link cannot be emailed at now, or "" when it
 // can: it must be open (not creating, processing, paid, settled, failed or
 // expired), have a checkout URL and not have passed its expiry. Emailing a
 // processing link could make the customer pay twice.
-func emailBlocker(l db.Link, now time.Time) string {
+func Blocker(l db.Link, now time.Time) string {
 	switch {
 	case l.Status != paylink.StatusOpen:
 		if why, ok := notOpen[l.Status]; ok {
@@ -281,7 +287,7 @@ func emailBlocker(l db.Link, now time.Time) string {
 	case l.CheckoutURL == "":
 		return "has no checkout link"
 	case !l.ExpiresAt.IsZero() && !l.ExpiresAt.After(now):
-		return "expired on " + when(l.ExpiresAt)
+		return "expired on " + l.ExpiresAt.UTC().Format("2 Jan 2006 15:04 UTC")
 	}
 	return ""
 }
