@@ -25,6 +25,7 @@ import (
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/internal/testkit"
+	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/sandbox"
@@ -229,10 +230,13 @@ func TestAbandonedLinkStaysOpenUntilTheSweeperExpiresIt(t *testing.T) {
 		t.Fatalf("abandoning sent %d webhooks", n)
 	}
 	sweeper := links.NewExpirySweeper(w.store, w.clock.Now, 5*time.Millisecond, testLogger())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { sweeper.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	running := jobs.Start(context.Background(), testLogger(), sweeper.Job())
+	stopped := false
+	defer func() {
+		if !stopped {
+			running.Stop()
+		}
+	}()
 
 	// Before expiry the sweeper leaves it open.
 	w.clock.Advance(l.ExpiresAt.Add(-time.Second).Sub(w.clock.Now()))
@@ -248,12 +252,8 @@ func TestAbandonedLinkStaysOpenUntilTheSweeperExpiresIt(t *testing.T) {
 	if last := tl[len(tl)-1]; last.Kind != "expired" {
 		t.Errorf("last timeline line %+v, want the expiry", last)
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the sweeper did not stop when its context ended")
-	}
+	running.Stop() // returns once the sweeper's goroutine has ended
+	stopped = true
 }
 
 func TestPaymentAfterExpiryIsPaidAndFlagged(t *testing.T) {

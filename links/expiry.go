@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/jobs"
 )
 
 // ExpiryStore is what the expiry sweeper needs. *db.Store implements it.
@@ -23,8 +24,8 @@ const DefaultExpiryInterval = 30 * time.Second
 const expiryBatch = 500
 
 // ExpirySweeper moves open links whose checkout session has expired to
-// expired, each with a timeline line: once when Run starts (catching up
-// after downtime), then every Interval, until its context ends. Each sweep
+// expired, each with a timeline line: once when its Job starts (catching
+// up after downtime), then every interval. Each sweep
 // also drops refused webhook attempts older than db.RejectedRetention.
 type ExpirySweeper struct {
 	store    ExpiryStore
@@ -79,24 +80,15 @@ func (s *ExpirySweeper) Sweep(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// Run sweeps at once, then every interval, and returns when ctx ends. A
-// failed sweep is logged and tried again at the next tick.
-func (s *ExpirySweeper) Run(ctx context.Context) {
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		if n, err := s.Sweep(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.Error("expire links", "err", err)
-		} else if n > 0 {
+// Job runs the sweeper in the background: at start (catching up after
+// downtime), then every interval.
+func (s *ExpirySweeper) Job() jobs.Job {
+	sweep := func(ctx context.Context) error {
+		n, err := s.Sweep(ctx)
+		if n > 0 {
 			s.log.Info("links expired", "count", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		return err
 	}
+	return jobs.Job{Name: "expiry", Interval: s.interval, AtStart: sweep, Run: sweep}
 }

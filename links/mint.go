@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -147,26 +148,14 @@ func (m *Minter) Recover(ctx context.Context, olderThan time.Time) (int, error) 
 	return len(links), nil
 }
 
-// RunRecovery recovers the links left in creating by an earlier process
-// (last touched before startedAt: no request of this process can be
-// minting them), then every interval those stuck longer than stuckAfter,
-// until ctx ends.
-func (m *Minter) RunRecovery(ctx context.Context, startedAt time.Time, interval, stuckAfter time.Duration) {
-	if _, err := m.Recover(ctx, startedAt); err != nil && ctx.Err() == nil {
-		m.log.Error("start-up recovery", "err", err)
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := m.Recover(ctx, m.now().Add(-stuckAfter)); err != nil && ctx.Err() == nil {
-				m.log.Error("recovery", "err", err)
-			}
-		}
-	}
+// RecoveryJob recovers, at start, the links left in creating by an earlier
+// process (last touched before startedAt: no request of this process can
+// be minting them), then every interval those stuck longer than
+// stuckAfter.
+func (m *Minter) RecoveryJob(startedAt time.Time, interval, stuckAfter time.Duration) jobs.Job {
+	return jobs.Job{Name: "recovery", Interval: interval,
+		AtStart: func(ctx context.Context) error { _, err := m.Recover(ctx, startedAt); return err },
+		Run:     func(ctx context.Context) error { _, err := m.Recover(ctx, m.now().Add(-stuckAfter)); return err }}
 }
 
 // KYCFromMap reads the stored KYC map (keyed by StableMint's field names)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
 	"github.com/paylinks/paylinks/paylink"
@@ -126,7 +127,7 @@ func (w *Mailer) LocalMailbox() bool { return w.sender == nil }
 // MaxAttempts is the attempt limit, for display.
 func (w *Mailer) MaxAttempts() int { return w.maxAttempts }
 
-// Wake asks Run to look for work now (after a commit that queued mail).
+// Wake asks the job to look for work now (after a commit that queued mail).
 func (w *Mailer) Wake() {
 	select {
 	case w.wake <- struct{}{}:
@@ -134,26 +135,19 @@ func (w *Mailer) Wake() {
 	}
 }
 
-// Run sends due emails until ctx ends: at start (rows left by an earlier
-// process), when woken, and every poll interval. An attempt in progress
-// when ctx ends is finished and recorded.
-func (w *Mailer) Run(ctx context.Context) {
-	if w.sender == nil {
-		w.log.Info("no SMTP server configured: emails are kept in the local mailbox, not sent")
-	}
-	t := time.NewTicker(w.poll)
-	defer t.Stop()
-	for {
-		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
-			w.log.Error("outbox", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-w.wake:
-		}
-	}
+// Job sends due emails in the background: at start (rows left by an
+// earlier process), when woken, and every poll interval. An attempt in
+// progress when the job stops is finished and recorded.
+func (w *Mailer) Job() jobs.Job {
+	drain := func(ctx context.Context) error { _, err := w.Drain(ctx); return err }
+	return jobs.Job{Name: "mailer", Interval: w.poll, Wake: w.wake,
+		AtStart: func(ctx context.Context) error {
+			if w.sender == nil {
+				w.log.Info("no SMTP server configured: emails are kept in the local mailbox, not sent")
+			}
+			return drain(ctx)
+		},
+		Run: drain}
 }
 
 // Drain processes due rows until none is left (or ctx ends) and says how

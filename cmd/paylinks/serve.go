@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/ingest"
+	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
@@ -139,17 +139,16 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		return err
 	}
 
-	// Background jobs: expired sessions swept, open links past their expiry
-	// expired, links left in creating re-sent, queued emails sent. They stop
-	// when serve returns, and serve waits for each (a mint or an SMTP
-	// attempt in progress finishes) before the store closes.
-	bgCtx, stopBg := context.WithCancel(ctx)
-	var bg sync.WaitGroup
-	defer func() { stopBg(); bg.Wait() }()
-	bg.Go(func() { sweepSessions(bgCtx, st, cfg, log) })
-	bg.Go(func() { links.NewExpirySweeper(st, time.Now, links.DefaultExpiryInterval, log).Run(bgCtx) })
-	bg.Go(func() { minter.RunRecovery(bgCtx, startedAt, recoveryInterval, stuckAfter) })
-	bg.Go(func() { mailer.Run(bgCtx) })
+	// Background jobs (docs/architecture.md): expired sessions swept, open
+	// links past their expiry expired, links left in creating re-sent,
+	// queued emails sent. They stop when serve returns, each finishing a
+	// run in progress (a mint or an SMTP attempt), before the store closes.
+	defer jobs.Start(ctx, log,
+		sessionSweep(st, cfg, log),
+		links.NewExpirySweeper(st, time.Now, links.DefaultExpiryInterval, log).Job(),
+		minter.RecoveryJob(startedAt, recoveryInterval, stuckAfter),
+		mailer.Job(),
+	).Stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -185,23 +184,16 @@ func printSetupLink(ctx context.Context, st *db.Store, base *url.URL, stdout io.
 	return nil
 }
 
-// sweepSessions deletes expired sessions every ten minutes until ctx ends.
-func sweepSessions(ctx context.Context, st *db.Store, cfg Config, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			now := time.Now()
-			if n, err := st.DeleteExpiredSessions(ctx, now.Add(-cfg.IdleTimeout), now.Add(-cfg.AbsoluteTimeout)); err != nil {
-				log.Error("sweep sessions", "component", "sessions", "err", err)
-			} else if n > 0 {
-				log.Info("expired sessions removed", "component", "sessions", "count", n)
-			}
+// sessionSweep deletes expired sessions every ten minutes.
+func sessionSweep(st *db.Store, cfg Config, log *slog.Logger) jobs.Job {
+	return jobs.Job{Name: "sessions", Interval: 10 * time.Minute, Run: func(ctx context.Context) error {
+		now := time.Now()
+		n, err := st.DeleteExpiredSessions(ctx, now.Add(-cfg.IdleTimeout), now.Add(-cfg.AbsoluteTimeout))
+		if n > 0 {
+			log.Info("expired sessions removed", "component", "sessions", "count", n)
 		}
-	}
+		return err
+	}}
 }
 
 // newMailer builds the outbox worker: SMTP when PAYLINKS_SMTP_URL is set,
