@@ -49,49 +49,6 @@ type Store struct {
 	stmts  map[stmtKey]*sql.Stmt // see prepared
 }
 
-type stmtKey struct {
-	write bool
-	query string
-}
-
-// prepared returns q prepared once on the writer (write) or reader pool,
-// for the hottest statements: SQLite parses a statement on every call
-// otherwise, and an INSERT into links compiles its search triggers with it
-// (about 0.3 ms of a link's creation here). A writer statement is used in a
-// transaction through Tx.StmtContext, which reuses it on the one writer
-// connection; call prepared before the transaction, never inside it (the
-// writer's one connection is then taken, and preparing would wait for it).
-func (s *Store) prepared(ctx context.Context, write bool, q string) (*sql.Stmt, error) {
-	k := stmtKey{write, q}
-	s.stmtMu.Lock()
-	st, ok := s.stmts[k]
-	s.stmtMu.Unlock()
-	if ok {
-		return st, nil
-	}
-	// Prepared outside the lock: a writer statement waits for the writer's
-	// connection, and must not hold up reads of statements already here.
-	pool := s.read
-	if write {
-		pool = s.write
-	}
-	st, err := pool.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
-	if first, ok := s.stmts[k]; ok { // another caller prepared it meanwhile
-		st.Close()
-		return first, nil
-	}
-	if s.stmts == nil {
-		s.stmts = map[stmtKey]*sql.Stmt{}
-	}
-	s.stmts[k] = st
-	return st, nil
-}
-
 // pragmas apply to every pooled connection because they live in the DSN.
 // busy_timeout comes first so the others can wait for a lock.
 const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
@@ -129,7 +86,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	// Eight readers at least (security.md DB-1): a few slow reads (a broad
+	// Eight readers at least (docs/security.md DB-1): a few slow reads (a broad
 	// search, the dashboard) must not queue every quick page behind them.
 	n := max(8, 2*runtime.NumCPU())
 	r.SetMaxOpenConns(n)
@@ -198,30 +155,6 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
-
-// Tx is a write transaction carrying the time of the change.
-type Tx struct {
-	*sql.Tx
-	now time.Time
-}
-
-// Now is the transaction's timestamp.
-func (tx *Tx) Now() time.Time { return tx.now }
-
-// withTx runs fn in one IMMEDIATE write transaction and commits it. Never
-// call the network from fn.
-func (s *Store) withTx(ctx context.Context, fn func(*Tx) error) error {
-	sqlTx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr(err)
-	}
-	defer sqlTx.Rollback()
-	tx := &Tx{Tx: sqlTx, now: s.Now().UTC()}
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return mapErr(sqlTx.Commit())
 }
 
 // mapErr turns driver errors into the package's sentinels.
