@@ -12,6 +12,7 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
@@ -51,7 +52,7 @@ func TestSignInSuccessSetsHardenedCookie(t *testing.T) {
 }
 
 func TestSignInUnderHTTPSUsesHostPrefixAndSecure(t *testing.T) {
-	e := newEnv(t, func(o *handlers.Options) { o.BaseURL = &url.URL{Scheme: "https", Host: "pay.example"} })
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) { c.BaseURL = &url.URL{Scheme: "https", Host: "pay.example"} })
 	e.addUser("ada@example.com", paylink.RoleFinance)
 	b := e.browser()
 	// The test server is plain http, so the jar will not send Secure cookies
@@ -199,7 +200,7 @@ func TestLockDelayGrowsButNeverBricks(t *testing.T) {
 }
 
 func TestPerIPLimitIgnoresSpoofedForwardedFor(t *testing.T) {
-	e := newEnv(t, func(o *handlers.Options) { o.LoginRatePerMinute = 5 })
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) { c.LoginRatePerMinute = 5 })
 	b := e.browser()
 	tok := b.csrf("/login")
 	var last int

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/paylink"
@@ -124,7 +125,7 @@ func TestDashboardAllWell(t *testing.T) {
 // viewer gets the same worked-out figures, stamped with their time; after
 // it, a view works them out again and shows what changed.
 func TestDashboardFiguresAreSharedForMaxAge(t *testing.T) {
-	e := newEnv(t, func(o *handlers.Options) { o.DashboardMaxAge = 10 * time.Second })
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) { c.DashboardMaxAge = 10 * time.Second })
 	u := e.addUser("fin@example.com", paylink.RoleFinance)
 	b := e.browser()
 	b.login("fin@example.com")
@@ -169,10 +170,12 @@ func (c *countingDashboard) PeriodFigures(ctx context.Context, since time.Time) 
 // page at once cost one computation (three period reads), not twenty.
 func TestDashboardViewersShareOneComputation(t *testing.T) {
 	var counter *countingDashboard
-	e := newEnv(t, func(o *handlers.Options) {
-		counter = &countingDashboard{Store: o.Store}
-		o.Store = counter
-		o.DashboardMaxAge = time.Minute
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) {
+		c.Web = func(o *handlers.Options) {
+			counter = &countingDashboard{Store: o.Store}
+			o.Store = counter
+		}
+		c.DashboardMaxAge = time.Minute
 	})
 	e.addUser("v@example.com", paylink.RoleViewer)
 	b := e.browser()

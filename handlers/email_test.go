@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/mail"
@@ -55,18 +56,16 @@ func newMailEnv(t *testing.T, local bool, opts ...envOption) *mailEnv {
 			t.Fatal(err)
 		}
 	}
-	opts = append([]envOption{func(o *handlers.Options) {
-		cfg := outbox.Config{Logger: testLogger(), Now: o.Now, Lease: testLease,
-			Backoff: func(int) time.Duration { return time.Minute }}
+	opts = append([]envOption{func(c *app.Config, _ *app.Parts) {
+		c.Mail = outbox.Config{Lease: testLease, Backoff: func(int) time.Duration { return time.Minute }}
 		if m.sender != nil {
-			cfg.Sender = m.sender
+			c.Mail.Sender = m.sender
 		}
-		m.worker = outbox.NewMailer(o.Store, cfg)
-		o.Mail = m.worker
-		o.MailFrom = mail.Address{Name: "Acme Billing", Email: "billing@acme.example"}
-		o.CompanyName = "Acme Ltd"
+		c.MailFrom = mail.Address{Name: "Acme Billing", Email: "billing@acme.example"}
+		c.CompanyName = "Acme Ltd"
 	}}, opts...)
 	m.env = newEnv(t, opts...)
+	m.worker = m.app.Mailer
 	m.fin = m.addUser("fin@example.com", paylink.RoleFinance)
 	m.b = m.browser()
 	m.b.login("fin@example.com")
@@ -769,7 +768,7 @@ func TestViewerCannotEmail(t *testing.T) {
 }
 
 func TestEmailRateLimitPerUser(t *testing.T) {
-	m := newMailEnv(t, true, func(o *handlers.Options) { o.MailRatePerMinute = 2 })
+	m := newMailEnv(t, true, func(c *app.Config, _ *app.Parts) { c.MailRatePerMinute = 2 })
 	m.send(t, m.b, m.link.ID, nil)
 	m.send(t, m.b, m.link.ID, nil)
 	form := m.b.composeForm(m.link.ID)

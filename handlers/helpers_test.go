@@ -22,6 +22,7 @@ import (
 	"github.com/alexedwards/argon2id"
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
@@ -50,6 +51,7 @@ type env struct {
 	sandbox *sandbox.Server
 	client  *stablemint.Client
 	minter  *links.Minter
+	app     *app.App
 }
 
 // Keys are slow to make under -race: one set per test binary.
@@ -111,7 +113,8 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-type envOption func(*handlers.Options)
+// envOption adjusts the application before app.New builds it.
+type envOption func(*app.Config, *app.Parts)
 
 // newEnv builds the full router over a real SQLite file and serves it on
 // loopback.
@@ -128,36 +131,25 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	clk := testkit.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	st.Now = clk.Now
-	h, err := auth.NewHasher(testParams)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sb, client := newProviderTB(t)
-	minter := links.NewMinter(st, client, testLogger())
 	key := make([]byte, 32)
 	for i := range key {
 		key[i] = byte(i)
 	}
-	o := handlers.Options{
-		Logger:      testLogger(),
-		Store:       st,
-		Hasher:      h,
-		BaseURL:     &url.URL{Scheme: "http", Host: "127.0.0.1"},
-		SessionKeys: [][]byte{key, key},
-		Now:         clk.Now,
-		Client:      client,
-		Minter:      minter,
-	}
+	cfg := app.Config{BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"}, SessionKeys: [][]byte{key, key}, HashParams: testParams}
+	parts := app.Parts{Store: st, StableMint: client, Logger: testLogger(), Now: clk.Now}
 	for _, f := range opts {
-		f(&o)
+		f(&cfg, &parts)
 	}
-	e, err := handlers.New(o)
+	a, err := app.New(ctx, cfg, parts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(a.Close) // before the store closes (cleanups run last first)
+	e := a.Handler
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{t: t, store: st, hasher: h, clock: clk, srv: srv, echo: e, sandbox: sb, client: client, minter: minter}
+	return &env{t: t, store: st, hasher: a.Hasher, clock: clk, srv: srv, echo: e, sandbox: sb, client: client, minter: a.Minter, app: a}
 }
 
 // addUser creates an account directly in the store.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/paylinks/paylinks/metrics"
 )
 
 // observeRequests times every request for
@@ -32,20 +31,6 @@ func (a *app) observeRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		a.metrics.Request(c.Request().Method, route, status, time.Since(start))
 		return err
 	}
-}
-
-// instrument fills the metrics options: a registry of the server's own, the
-// breaker (from Client when it has one) and the metered Client.
-func (o *Options) instrument() {
-	if o.Metrics == nil {
-		o.Metrics = metrics.New(o.Logger)
-	}
-	if o.Breaker == nil {
-		if b, ok := o.Client.(interface{ BreakerState() string }); ok {
-			o.Breaker = b
-		}
-	}
-	o.Client = o.Metrics.InstrumentClient(o.Client)
 }
 
 // initMetrics registers the gauges that read the server's state and builds

@@ -8,25 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
-	"github.com/paylinks/paylinks/links"
-	"github.com/paylinks/paylinks/metrics"
 	"github.com/paylinks/paylinks/paylink"
 )
 
 const metricsToken = "scrape-me-0123456789abcdef"
 
-// withMetrics wires metrics as serve does: the metered client, a minter
-// reporting its outcomes, and the token.
+// withMetrics serves /metrics on the app's address behind token (app
+// wires the registry, the metered client and the minter's outcomes as
+// serve does).
 func withMetrics(token string) envOption {
-	return func(o *handlers.Options) {
-		m := metrics.New(nil)
-		o.Metrics, o.MetricsToken = m, token
-		o.Client = m.InstrumentClient(o.Client)
-		o.Minter = links.NewMinter(o.Store, o.Client, nil)
-		o.Minter.ObserveOutcomes(m.LinkCreation)
-	}
+	return func(c *app.Config, _ *app.Parts) { c.MetricsToken = token }
 }
 
 // sample is one line of the text exposition format.
@@ -232,7 +226,9 @@ type outboxStore struct{ *db.Store }
 func (outboxStore) OutboxDepth(context.Context) (int, error) { return 7, nil }
 
 func TestMetricsPickUpTheOutboxDepth(t *testing.T) {
-	e := newEnv(t, withMetrics(metricsToken), func(o *handlers.Options) { o.Store = outboxStore{o.Store.(*db.Store)} })
+	e := newEnv(t, withMetrics(metricsToken), func(c *app.Config, _ *app.Parts) {
+		c.Web = func(o *handlers.Options) { o.Store = outboxStore{o.Store.(*db.Store)} }
+	})
 	_, body := scrape(t, e, "Bearer "+metricsToken)
 	if s, ok := find(parseExposition(t, body), "paylinks_outbox_depth", nil); !ok || s.value != 7 {
 		t.Fatalf("paylinks_outbox_depth = %v (present %v), want 7", s.value, ok)

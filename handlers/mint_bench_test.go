@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -45,10 +45,9 @@ func (c *timedClient) take() time.Duration {
 // request minus the time inside the StableMint call) as p50/p99.
 func BenchmarkCreateLink(b *testing.B) {
 	var tc *timedClient
-	e := newEnv(b, func(o *handlers.Options) {
-		tc = &timedClient{HostedSessions: o.Client}
-		o.Client = tc
-		o.Minter = links.NewMinter(o.Store, tc, nil)
+	e := newEnv(b, func(_ *app.Config, p *app.Parts) {
+		tc = &timedClient{HostedSessions: p.StableMint}
+		p.StableMint = tc
 	})
 	e.addUser("fin@example.com", paylink.RoleFinance)
 	br := e.browser()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
@@ -46,9 +47,9 @@ func BenchmarkLogin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := newEnv(b, func(o *handlers.Options) {
-		o.Hasher = prod
-		o.LoginRatePerMinute = 1 << 30
+	env := newEnv(b, func(c *app.Config, _ *app.Parts) {
+		c.HashParams = auth.DefaultHashParams
+		c.LoginRatePerMinute = 1 << 30
 	})
 	hash, err := prod.Hash(ctx, testPassword)
 	if err != nil {

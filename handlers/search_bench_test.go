@@ -22,9 +22,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/migrations"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -96,25 +96,25 @@ func newBenchApp(b *testing.B, st *db.Store) *benchApp {
 	}
 	_, client := newProviderTB(b)
 	key := bytes.Repeat([]byte{7}, 32)
-	e, err := handlers.New(handlers.Options{
-		Logger: testLogger(), Store: st, Hasher: h, BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"},
-		SessionKeys: [][]byte{key, key}, Client: client, LoginRatePerMinute: 1000,
-	})
+	a, err := app.New(ctx, app.Config{BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"},
+		SessionKeys: [][]byte{key, key}, LoginRatePerMinute: 1000, HashParams: testParams},
+		app.Parts{Store: st, StableMint: client, Logger: testLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	app := &benchApp{e: e}
+	b.Cleanup(a.Close)
+	ba := &benchApp{e: a.Handler}
 	// Sign in through the real form.
-	rec := app.do(http.MethodGet, "/login", "")
-	app.cookie = rec.Result().Cookies()
+	rec := ba.do(http.MethodGet, "/login", "")
+	ba.cookie = rec.Result().Cookies()
 	tok := extract(rec.Body.String(), `name="_csrf" value="`)
 	form := url.Values{"email": {email}, "password": {testPassword}, "_csrf": {tok}}
-	rec = app.do(http.MethodPost, "/login", form.Encode())
+	rec = ba.do(http.MethodPost, "/login", form.Encode())
 	if rec.Code != http.StatusSeeOther {
 		b.Fatalf("bench sign-in: %d", rec.Code)
 	}
-	app.cookie = rec.Result().Cookies()
-	return app
+	ba.cookie = rec.Result().Cookies()
+	return ba
 }
 
 func extract(body, prefix string) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/paylink"
@@ -332,7 +333,9 @@ func (s tooBroad) SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPag
 // gets a message, keeps what was typed and says 10,000+, for a full page
 // and the htmx fragment alike.
 func TestTooBroadSearchSaysSoBesideTheBox(t *testing.T) {
-	e := newEnv(t, func(o *handlers.Options) { o.Store = tooBroad{o.Store} })
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) {
+		c.Web = func(o *handlers.Options) { o.Store = tooBroad{o.Store} }
+	})
 	e.addUser("v@example.com", paylink.RoleViewer)
 	b := e.browser()
 	b.login("v@example.com")

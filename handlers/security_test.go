@@ -11,7 +11,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
 
-	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -178,10 +178,10 @@ func TestTamperedOrForeignCookieMeansSignedOut(t *testing.T) {
 		})
 	}
 	t.Run("cookie from a rotated-out key", func(t *testing.T) {
-		other := newEnv(t, func(o *handlers.Options) {
+		other := newEnv(t, func(c *app.Config, _ *app.Parts) {
 			k := make([]byte, 32)
 			k[0] = 9
-			o.SessionKeys = [][]byte{k, k}
+			c.SessionKeys = [][]byte{k, k}
 		})
 		x := other.browser()
 		x.setCookie(&http.Cookie{Name: "session", Value: good})

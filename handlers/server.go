@@ -63,7 +63,8 @@ type Store interface {
 	CompleteSetup(ctx context.Context, tokenHash string, nu db.NewUser, a db.AuditEntry) (db.User, error)
 }
 
-// Options configures the web layer. Zero durations take the defaults.
+// Options are the web layer's parts and settings, all built and filled by
+// the composition root (app.New): the web layer builds no service.
 type Options struct {
 	Logger  *slog.Logger
 	Store   Store
@@ -71,22 +72,21 @@ type Options struct {
 	BaseURL *url.URL // the public URL; https turns on Secure cookies and HSTS
 	// SessionKeys are securecookie (hash key, block key) pairs, newest first.
 	SessionKeys     [][]byte
-	IdleTimeout     time.Duration // default 30 min
-	AbsoluteTimeout time.Duration // default 8 h
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
-	// LoginRate is the per-IP sign-in budget: requests per minute and burst.
+	// LoginRatePerMinute is the per-IP sign-in budget: requests per minute and burst.
 	LoginRatePerMinute int
 	SandboxMode        bool
 	Now                func() time.Time
-	// Client is StableMint (or the sandbox); links.Minter mints links with it.
+	// Client is StableMint (or the sandbox), already metered; Minter mints
+	// links with it.
 	Client links.HostedSessions
 	Minter *links.Minter
-	// Mail sends queued customer emails (cmd runs it); nil builds one that
-	// keeps them in the local mailbox and that nothing runs (tests drive
-	// their own). MailFrom is their sender (its name defaults to
-	// CompanyName); CompanyName fills {{.CompanyName}} (default
-	// "paylinks"); MailRatePerMinute is each user's budget (default 60).
+	// Mail is the outbox the pages queue customer emails into (app runs its
+	// job). MailFrom is their sender; CompanyName fills {{.CompanyName}};
+	// MailRatePerMinute is each user's budget.
 	Mail              *outbox.Mailer
 	MailFrom          mail.Address
 	CompanyName       string
@@ -96,74 +96,36 @@ type Options struct {
 	Verifier *stablemint.Verifier
 	Webhooks *ingest.Ingester
 	// WebhookRatePerSecond and WebhookBurst bound webhook requests per
-	// client IP (defaults 50 and 200).
+	// client IP.
 	WebhookRatePerSecond float64
 	WebhookBurst         int
 	// DashboardMaxAge is how old the dashboard's figures may be before
-	// they are worked out again (serve: 10 s); 0 means always fresh.
+	// they are worked out again; 0 means always fresh.
 	DashboardMaxAge time.Duration
-	// Metrics records Prometheus metrics; nil makes one (a registry per
-	// server). Client is wrapped to time StableMint calls; a links.Minter built
-	// here reports its outcomes (cmd wires its own links.Minter the same way).
+	// Metrics is the application's registry.
 	Metrics *metrics.Metrics
 	// MetricsToken, when set, serves GET /metrics to requests carrying
 	// "Authorization: Bearer <token>"; without it /metrics is 404 here.
 	MetricsToken string
-	// Breaker reports StableMint's circuit breaker to /metrics; nil uses
-	// Client's own BreakerState, if it has one.
+	// Breaker, when set, reports StableMint's circuit breaker to /metrics.
 	Breaker interface{ BreakerState() string }
 }
 
-func (o *Options) defaults() error {
-	if o.Store == nil || o.Hasher == nil || o.BaseURL == nil || o.Client == nil {
-		return errors.New("handlers: Store, auth.Hasher, BaseURL and Client are required")
-	}
-	if len(o.SessionKeys) == 0 || len(o.SessionKeys)%2 != 0 {
+// check refuses options that lack a part or a setting: the web layer
+// builds no service and takes no default of its own (app does both).
+func (o *Options) check() error {
+	switch {
+	case o.Store == nil || o.Hasher == nil || o.BaseURL == nil || o.Client == nil || o.Minter == nil ||
+		o.Mail == nil || o.Metrics == nil || o.Logger == nil || o.Now == nil:
+		return errors.New("handlers: Store, Hasher, BaseURL, Client, Minter, Mail, Metrics, Logger and Now are required")
+	case len(o.SessionKeys) == 0 || len(o.SessionKeys)%2 != 0:
 		return errors.New("handlers: session keys come in (hash, block) pairs")
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 30 * time.Minute
-	}
-	if o.AbsoluteTimeout == 0 {
-		o.AbsoluteTimeout = 8 * time.Hour
-	}
-	if o.LoginRatePerMinute == 0 {
-		o.LoginRatePerMinute = 20
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	o.instrument()
-	if o.Minter == nil {
-		o.Minter = links.NewMinter(o.Store, o.Client, o.Logger)
-		o.Minter.ObserveOutcomes(o.Metrics.LinkCreation)
-	}
-	if o.WebhookRatePerSecond == 0 {
-		o.WebhookRatePerSecond = 50
-	}
-	if o.WebhookBurst == 0 {
-		o.WebhookBurst = 200
-	}
-	if o.CompanyName == "" {
-		o.CompanyName = "paylinks"
-	}
-	if o.MailFrom.Email == "" {
-		o.MailFrom.Email = "paylinks@localhost"
-	}
-	if o.MailFrom.Name == "" {
-		o.MailFrom.Name = o.CompanyName
+	case o.IdleTimeout <= 0 || o.AbsoluteTimeout <= 0 || o.LoginRatePerMinute <= 0 || o.WebhookRatePerSecond <= 0 ||
+		o.WebhookBurst <= 0 || o.MailRatePerMinute <= 0 || o.CompanyName == "":
+		return errors.New("handlers: timeouts, rates and the company name must be set")
 	}
 	if err := o.MailFrom.Check(); err != nil {
 		return fmt.Errorf("handlers: MailFrom: %w", err)
-	}
-	if o.MailRatePerMinute == 0 {
-		o.MailRatePerMinute = 60
-	}
-	if o.Mail == nil {
-		o.Mail = outbox.NewMailer(o.Store, outbox.Config{Logger: o.Logger, Now: o.Now})
 	}
 	return nil
 }
@@ -213,7 +175,7 @@ type app struct {
 
 // New builds the Echo instance with every route and middleware.
 func New(opts Options) (*echo.Echo, error) {
-	if err := opts.defaults(); err != nil {
+	if err := opts.check(); err != nil {
 		return nil, err
 	}
 	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now,

@@ -20,9 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paylinks/paylinks/auth"
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/migrations"
 	"github.com/paylinks/paylinks/paylink"
@@ -135,22 +134,15 @@ func webhookBenchServer(b *testing.B, v *stablemint.Verifier) (http.Handler, *db
 			b.Fatal(err)
 		}
 	}
-	hasher, _ := auth.NewHasher(testParams)
-	writer, err := st.NewWebhookWriter(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ing := ingest.New(writer, nil, ingest.Options{})
 	key := bytes.Repeat([]byte{7}, 32)
-	e, err := handlers.New(handlers.Options{
-		Store: st, Hasher: hasher, BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"}, SessionKeys: [][]byte{key, key},
-		Client: noSessions{}, Verifier: v, Webhooks: ing, WebhookRatePerSecond: 1e9, WebhookBurst: 1 << 30,
-	})
+	a, err := app.New(ctx, app.Config{BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"}, SessionKeys: [][]byte{key, key},
+		WebhookRatePerSecond: 1e9, WebhookBurst: 1 << 30, HashParams: testParams},
+		app.Parts{Store: st, StableMint: noSessions{}, Verifier: v})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(ing.Close)
-	return e, st
+	b.Cleanup(a.Close)
+	return a.Handler, st
 }
 
 // postBench sends one delivery through the whole Echo stack, in process.

@@ -13,9 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
-	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -30,15 +29,9 @@ func fzWebhookEnv(tb testing.TB) (*env, *rsa.PrivateKey, func() db.Link) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := newEnv(tb, func(o *handlers.Options) {
-		writer, err := o.Store.(*db.Store).NewWebhookWriter(context.Background())
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ing := ingest.New(writer, testLogger(), ingest.Options{})
-		tb.Cleanup(ing.Close) // before the store closes
-		o.Verifier, o.Webhooks = verifier, ing
-		o.WebhookRatePerSecond, o.WebhookBurst = 1e9, 1<<30
+	e := newEnv(tb, func(c *app.Config, p *app.Parts) {
+		p.Verifier = verifier
+		c.WebhookRatePerSecond, c.WebhookBurst = 1e9, 1<<30
 	})
 	u := e.addUser("fuzz-maker@example.com", paylink.RoleFinance)
 	ctx := context.Background()

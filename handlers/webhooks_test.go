@@ -21,9 +21,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
-	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/links"
@@ -39,9 +39,8 @@ var _ handlers.WebhookStore = (*db.Store)(nil)
 // and verified with the sandbox's key, and a group-committing ingester.
 type whEnv struct {
 	*env
-	sb     *sandbox.Server
-	minter *links.Minter
-	user   db.User
+	sb   *sandbox.Server
+	user db.User
 }
 
 // newWebhookEnv starts it; family is "v2", "partner" or "legacy".
@@ -73,16 +72,7 @@ func newWebhookEnv(t *testing.T, family string, opts ...envOption) *whEnv {
 		t.Fatal(err)
 	}
 	w := &whEnv{sb: sb}
-	webhooks := func(o *handlers.Options) {
-		writer, err := o.Store.(*db.Store).NewWebhookWriter(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ing := ingest.New(writer, testLogger(), ingest.Options{})
-		t.Cleanup(ing.Close) // before the store closes (cleanups run last first)
-		w.minter = links.NewMinter(o.Store, client, testLogger())
-		o.Client, o.Minter, o.Verifier, o.Webhooks = client, w.minter, verifier, ing
-	}
+	webhooks := func(_ *app.Config, p *app.Parts) { p.StableMint, p.Verifier = client, verifier }
 	w.env = newEnv(t, append([]envOption{webhooks}, opts...)...)
 	sb.SetWebhookURL(w.srv.URL + "/webhooks/stablemint")
 	w.user = w.addUser("maker@example.com", paylink.RoleFinance)
@@ -575,7 +565,7 @@ func TestStorageFailureIs5xxNever2xx(t *testing.T) {
 }
 
 func TestConcurrentDeliveriesAreAllStoredOnce(t *testing.T) {
-	w := newWebhookEnv(t, sandbox.FamilyV2, func(o *handlers.Options) { o.WebhookBurst = 10000 })
+	w := newWebhookEnv(t, sandbox.FamilyV2, func(c *app.Config, _ *app.Parts) { c.WebhookBurst = 10000 })
 	_, sbk := testKeys(t)
 	types := []string{"created", "initiated", "submitted", "accepted", "completed"}
 	type delivery struct {

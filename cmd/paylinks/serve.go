@@ -12,18 +12,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/paylinks/paylinks/auth"
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
-	"github.com/paylinks/paylinks/ingest"
 	"github.com/paylinks/paylinks/jobs"
-	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
 	"github.com/paylinks/paylinks/outbox"
 )
 
-// Server timeouts (security.md A6): Echo's own server has none.
+// Server timeouts (docs/security.md A6): Echo's own server has none.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 15 * time.Second
@@ -31,9 +29,6 @@ const (
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 10 * time.Second
 	setupTokenTTL     = 24 * time.Hour
-	// Links left in creating (security.md A10): re-sent with their key.
-	recoveryInterval = 15 * time.Minute
-	stuckAfter       = 10 * time.Minute
 	// The dashboard's figures are shared by every viewer for this long.
 	dashboardMaxAge = 10 * time.Second
 )
@@ -55,11 +50,6 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		}
 		log.Info("session keys from file", "path", path)
 	}
-	hasher, err := auth.NewHasher(auth.DefaultHashParams)
-	if err != nil {
-		return err
-	}
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("PAYLINKS_ADDR: %w", err)
@@ -76,42 +66,27 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		return err
 	}
 	defer prov.Close()
-	// Metrics: a registry of this server's own; StableMint calls are timed
-	// through a decorator and the minter reports each attempt's outcome.
-	metrics := metrics.New(log)
-	client := metrics.InstrumentClient(prov.Client)
-	minter := links.NewMinter(st, client, log)
-	minter.ObserveOutcomes(metrics.LinkCreation)
-	mailer, err := newMailer(cfg, st, log, metrics)
+	sender, err := newSender(cfg, log)
 	if err != nil {
 		return err
 	}
-	// Webhook deliveries are group-committed by one goroutine with the
-	// statements prepared once; it stops after the server (deferred calls
-	// run in reverse), before the store.
-	writer, err := st.NewWebhookWriter(ctx)
-	if err != nil {
-		return err
-	}
-	webhooks := ingest.New(writer, log, ingest.Options{})
-	defer webhooks.Close()
-
-	e, err := handlers.New(handlers.Options{
-		Logger: log, Store: st, Hasher: hasher, BaseURL: base, SessionKeys: keys,
-		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
-		TrustedProxies: cfg.TrustedProxies, LoginRatePerMinute: cfg.LoginRate,
-		WebhookRatePerSecond: float64(cfg.WebhookRate), WebhookBurst: 4 * cfg.WebhookRate,
+	a, err := app.New(ctx, app.Config{
+		BaseURL: base, SessionKeys: keys, IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
+		TrustedProxies: cfg.TrustedProxies, SandboxMode: prov.Sandbox != nil,
+		LoginRatePerMinute: cfg.LoginRate, WebhookRatePerSecond: float64(cfg.WebhookRate),
 		DashboardMaxAge: dashboardMaxAge,
-		Client:          client, Minter: minter, SandboxMode: prov.Sandbox != nil,
-		Metrics: metrics, MetricsToken: cfg.MetricsToken, Breaker: prov.Client,
-		Verifier: prov.Verifier, Webhooks: webhooks,
-		Mail: mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
-	})
+		MailFrom:        cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
+		Mail:         outbox.Config{Sender: sender},
+		MetricsToken: cfg.MetricsToken,
+	}, app.Parts{Store: st, StableMint: prov.Client, Verifier: prov.Verifier, Logger: log})
 	if err != nil {
 		return err
 	}
+	// The webhook writer stops after the server (deferred calls run in
+	// reverse), before the store.
+	defer a.Close()
 	srv := &http.Server{
-		Handler:           e,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -120,7 +95,7 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	msrv, err := serveMetrics(cfg, metrics, log, stdout)
+	msrv, err := serveMetrics(cfg, a.Metrics, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -139,16 +114,10 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 		return err
 	}
 
-	// Background jobs (docs/architecture.md): expired sessions swept, open
-	// links past their expiry expired, links left in creating re-sent,
-	// queued emails sent. They stop when serve returns, each finishing a
-	// run in progress (a mint or an SMTP attempt), before the store closes.
-	defer jobs.Start(ctx, log,
-		sessionSweep(st, cfg, log),
-		links.NewExpirySweeper(st, time.Now, links.DefaultExpiryInterval, log).Job(),
-		minter.RecoveryJob(startedAt, recoveryInterval, stuckAfter),
-		mailer.Job(),
-	).Stop()
+	// Background jobs (docs/architecture.md). They stop when serve
+	// returns, each finishing a run in progress (a mint or an SMTP
+	// attempt), before the store closes.
+	defer jobs.Start(ctx, log, a.Jobs(startedAt)...).Stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -184,33 +153,19 @@ func printSetupLink(ctx context.Context, st *db.Store, base *url.URL, stdout io.
 	return nil
 }
 
-// sessionSweep deletes expired sessions every ten minutes.
-func sessionSweep(st *db.Store, cfg Config, log *slog.Logger) jobs.Job {
-	return jobs.Job{Name: "sessions", Interval: 10 * time.Minute, Run: func(ctx context.Context) error {
-		now := time.Now()
-		n, err := st.DeleteExpiredSessions(ctx, now.Add(-cfg.IdleTimeout), now.Add(-cfg.AbsoluteTimeout))
-		if n > 0 {
-			log.Info("expired sessions removed", "component", "sessions", "count", n)
-		}
-		return err
-	}}
-}
-
-// newMailer builds the outbox worker: SMTP when PAYLINKS_SMTP_URL is set,
-// otherwise the local mailbox (nothing is sent).
-func newMailer(cfg Config, st *db.Store, log *slog.Logger, metrics *metrics.Metrics) (*outbox.Mailer, error) {
-	wc := outbox.Config{Logger: log, Metrics: metrics}
-	if cfg.SMTP != nil {
-		s, err := mail.NewSMTP(*cfg.SMTP)
-		if err != nil {
-			return nil, fmt.Errorf("PAYLINKS_SMTP_URL: %w", err)
-		}
-		wc.Sender = s
-		log.Info("customer emails go through SMTP", "component", "mailer", "server", s.String(), "from", cfg.MailFrom.Email)
-	} else {
+// newSender is SMTP when PAYLINKS_SMTP_URL is set; nil otherwise: the
+// outbox keeps emails in the local mailbox and sends nothing.
+func newSender(cfg Config, log *slog.Logger) (outbox.Sender, error) {
+	if cfg.SMTP == nil {
 		log.Warn("PAYLINKS_SMTP_URL is not set: customer emails are kept in the local mailbox (/admin/mailbox), not sent", "component", "mailer")
+		return nil, nil
 	}
-	return outbox.NewMailer(st, wc), nil
+	s, err := mail.NewSMTP(*cfg.SMTP)
+	if err != nil {
+		return nil, fmt.Errorf("PAYLINKS_SMTP_URL: %w", err)
+	}
+	log.Info("customer emails go through SMTP", "component", "mailer", "server", s.String(), "from", cfg.MailFrom.Email)
+	return s, nil
 }
 
 // serveMetrics starts the metrics-only listener of PAYLINKS_METRICS_ADDR,

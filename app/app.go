@@ -1,0 +1,239 @@
+// Package app is paylinks' one composition root: from an open store and a
+// StableMint client it builds the services (minting, webhook ingest, mail,
+// password hashing, metrics), the web layer on top of them, and the list of
+// background jobs. `paylinks serve`, the handler tests and the benchmarks
+// all build the application through New, so there is one way to wire it;
+// docs/architecture.md draws the layers.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/auth"
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/handlers"
+	"github.com/paylinks/paylinks/ingest"
+	"github.com/paylinks/paylinks/jobs"
+	"github.com/paylinks/paylinks/links"
+	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/metrics"
+	"github.com/paylinks/paylinks/outbox"
+	"github.com/paylinks/paylinks/stablemint"
+)
+
+// Defaults for the settings a caller leaves zero. cmd/paylinks's
+// configuration table documents the same values for its variables.
+const (
+	DefaultIdleTimeout          = 30 * time.Minute
+	DefaultAbsoluteTimeout      = 8 * time.Hour
+	DefaultLoginRatePerMinute   = 20
+	DefaultWebhookRatePerSecond = 50
+	DefaultMailRatePerMinute    = 60
+	DefaultCompanyName          = "paylinks"
+	DefaultMailFrom             = "paylinks@localhost"
+	// Links left in creating (docs/security.md A10) are re-sent with their
+	// key: those of an earlier process at start, then every
+	// RecoveryInterval those stuck longer than StuckAfter.
+	DefaultRecoveryInterval = 15 * time.Minute
+	DefaultStuckAfter       = 10 * time.Minute
+	// How often expired sessions are deleted.
+	DefaultSessionSweep = 10 * time.Minute
+)
+
+// Config is the application's settings. Zero values take the defaults
+// above (webhook bursts default to four times the rate).
+type Config struct {
+	BaseURL         *url.URL // the public URL; https turns on Secure cookies and HSTS
+	SessionKeys     [][]byte // securecookie (hash, block) pairs, newest first
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	TrustedProxies  []*net.IPNet
+	SandboxMode     bool // StableMint is the built-in sandbox: the pages say so
+
+	LoginRatePerMinute   int
+	WebhookRatePerSecond float64
+	WebhookBurst         int
+	// DashboardMaxAge is how long the dashboard's figures are shared by
+	// every viewer before they are worked out again; 0 means always fresh.
+	DashboardMaxAge time.Duration
+
+	MailFrom          mail.Address // sender of customer emails; its name defaults to CompanyName
+	CompanyName       string
+	MailRatePerMinute int
+	// Mail tunes the outbox (its Sender is SMTP; nil keeps emails in the
+	// local mailbox). New fills its Logger, Now and Metrics.
+	Mail outbox.Config
+
+	MetricsToken string          // serves GET /metrics on the app's own address when set
+	HashParams   argon2id.Params // zero: auth.DefaultHashParams
+	Ingest       ingest.Options
+
+	// Web, when set, adjusts the web layer's options after New has built
+	// them and before the routes are made: tests put a store decorator or
+	// a stricter limit here. Production leaves it nil.
+	Web func(*handlers.Options)
+}
+
+// Parts are what the application is built on.
+type Parts struct {
+	Store *db.Store
+	// StableMint mints links: the real client or the built-in sandbox's.
+	// Its BreakerState, when it has one, is exported to /metrics.
+	StableMint links.HostedSessions
+	// Verifier checks StableMint's webhook signatures; nil answers every
+	// webhook 503.
+	Verifier *stablemint.Verifier
+	Logger   *slog.Logger
+	Now      func() time.Time // nil: time.Now
+}
+
+// App is the built application.
+type App struct {
+	Store    *db.Store
+	Handler  *echo.Echo
+	Metrics  *metrics.Metrics
+	Hasher   *auth.Hasher
+	Minter   *links.Minter
+	Mailer   *outbox.Mailer
+	Webhooks *ingest.Ingester
+	Expiry   *links.ExpirySweeper
+
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+}
+
+func (c *Config) defaults() error {
+	if c.BaseURL == nil {
+		return errors.New("app: BaseURL is required")
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.AbsoluteTimeout == 0 {
+		c.AbsoluteTimeout = DefaultAbsoluteTimeout
+	}
+	if c.LoginRatePerMinute == 0 {
+		c.LoginRatePerMinute = DefaultLoginRatePerMinute
+	}
+	if c.WebhookRatePerSecond == 0 {
+		c.WebhookRatePerSecond = DefaultWebhookRatePerSecond
+	}
+	if c.WebhookBurst == 0 {
+		c.WebhookBurst = 4 * int(c.WebhookRatePerSecond)
+	}
+	if c.MailRatePerMinute == 0 {
+		c.MailRatePerMinute = DefaultMailRatePerMinute
+	}
+	if c.CompanyName == "" {
+		c.CompanyName = DefaultCompanyName
+	}
+	if c.MailFrom.Email == "" {
+		c.MailFrom.Email = DefaultMailFrom
+	}
+	if c.MailFrom.Name == "" {
+		c.MailFrom.Name = c.CompanyName
+	}
+	if c.HashParams == (argon2id.Params{}) {
+		c.HashParams = auth.DefaultHashParams
+	}
+	return nil
+}
+
+// New builds the services and the web layer over p. Close releases what it
+// started (the webhook writer); Jobs lists the background work for the
+// caller to start.
+func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
+	if p.Store == nil || p.StableMint == nil {
+		return nil, errors.New("app: a store and a StableMint client are required")
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	a := &App{Store: p.Store, cfg: cfg, log: log, now: now}
+
+	// Metrics: a registry of this application's own; StableMint calls are
+	// timed through a decorator and the minter reports each attempt.
+	a.Metrics = metrics.New(log)
+	var breaker interface{ BreakerState() string }
+	if b, ok := p.StableMint.(interface{ BreakerState() string }); ok {
+		breaker = b
+	}
+	client := a.Metrics.InstrumentClient(p.StableMint)
+	hasher, err := auth.NewHasher(cfg.HashParams)
+	if err != nil {
+		return nil, fmt.Errorf("password hasher: %w", err)
+	}
+	a.Hasher = hasher
+	a.Minter = links.NewMinter(p.Store, client, log)
+	a.Minter.ObserveOutcomes(a.Metrics.LinkCreation)
+	mc := cfg.Mail
+	mc.Logger, mc.Now, mc.Metrics = log, now, a.Metrics
+	a.Mailer = outbox.NewMailer(p.Store, mc)
+	a.Expiry = links.NewExpirySweeper(p.Store, now, links.DefaultExpiryInterval, log)
+	// Webhook deliveries are group-committed by one goroutine with the
+	// statements prepared once; Close stops it, after the HTTP server.
+	writer, err := p.Store.NewWebhookWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.Webhooks = ingest.New(writer, log, cfg.Ingest)
+
+	o := handlers.Options{
+		Logger: log, Store: p.Store, Hasher: hasher, BaseURL: cfg.BaseURL, SessionKeys: cfg.SessionKeys,
+		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout, TrustedProxies: cfg.TrustedProxies,
+		LoginRatePerMinute: cfg.LoginRatePerMinute, SandboxMode: cfg.SandboxMode, Now: now,
+		Client: client, Minter: a.Minter,
+		Mail: a.Mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRatePerMinute,
+		Verifier: p.Verifier, Webhooks: a.Webhooks,
+		WebhookRatePerSecond: cfg.WebhookRatePerSecond, WebhookBurst: cfg.WebhookBurst,
+		DashboardMaxAge: cfg.DashboardMaxAge,
+		Metrics:         a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,
+	}
+	if cfg.Web != nil {
+		cfg.Web(&o)
+	}
+	if a.Handler, err = handlers.New(o); err != nil {
+		a.Webhooks.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Jobs is the application's background work: expired sessions swept, open
+// links past their expiry expired, links left in creating re-sent (those of
+// an earlier process, last touched before startedAt, at once), queued
+// emails sent.
+func (a *App) Jobs(startedAt time.Time) []jobs.Job {
+	idle, absolute := a.cfg.IdleTimeout, a.cfg.AbsoluteTimeout
+	sessions := jobs.Job{Name: "sessions", Interval: DefaultSessionSweep, Run: func(ctx context.Context) error {
+		now := a.now()
+		n, err := a.Store.DeleteExpiredSessions(ctx, now.Add(-idle), now.Add(-absolute))
+		if n > 0 {
+			a.log.Info("expired sessions removed", "component", "sessions", "count", n)
+		}
+		return err
+	}}
+	return []jobs.Job{sessions, a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job()}
+}
+
+// Close stops the webhook writer: call it once the HTTP server has shut
+// down, before the store closes. A batch in progress commits first.
+func (a *App) Close() { a.Webhooks.Close() }
