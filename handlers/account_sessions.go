@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -13,13 +12,6 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/views"
 )
-
-// AccountSessionStore lists and ends a user's own sessions.
-type AccountSessionStore interface {
-	ListUserSessions(ctx context.Context, userID int64) ([]db.Session, error)
-	EndUserSession(ctx context.Context, userID int64, id string, a db.AuditEntry) error
-	EndOtherSessions(ctx context.Context, userID int64, keep string, a db.AuditEntry) (int64, error)
-}
 
 // sessionHandle names a session in pages and URLs. The id itself is the
 // bearer secret the cookie carries, so it never appears in HTML.

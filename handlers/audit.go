@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/csv"
 	"net/http"
 	"net/url"
@@ -15,13 +14,6 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/views"
 )
-
-// AuditStore is the audit log as /admin/audit reads it.
-type AuditStore interface {
-	SearchAudit(ctx context.Context, q db.AuditQuery) (db.AuditPage, error)
-	StreamAudit(ctx context.Context, q db.AuditQuery, fn func(db.AuditEntry) error) error
-	AuditActions(ctx context.Context) ([]string, error)
-}
 
 const auditPerPage = 100
 

@@ -14,14 +14,6 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// DashboardStore is what the dashboard reads.
-type DashboardStore interface {
-	PeriodFigures(ctx context.Context, since time.Time) ([]db.CurrencyFigures, error)
-	PaidPerDay(ctx context.Context, currency string, since time.Time) ([]db.DayAmount, error)
-	TopPaidCurrency(ctx context.Context, since time.Time) (string, error)
-	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
-}
-
 // Chart geometry, in SVG user units.
 const (
 	chartDays   = 30

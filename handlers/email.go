@@ -22,23 +22,6 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// MailStore is the storage the email pages and the mail worker need.
-type MailStore interface {
-	outbox.Store
-	QueueEmail(ctx context.Context, ne db.NewEmail, a db.AuditEntry) (db.Email, bool, error)
-	QueueEmailBatch(ctx context.Context, formToken string, actor int64, emails []db.NewEmail, skipped []db.BatchSkip, a db.AuditEntry) (int64, bool, error)
-	ResendEmail(ctx context.Context, id, actor int64, messageIDDomain string, a db.AuditEntry) (db.Email, error)
-	EmailByID(ctx context.Context, id int64) (db.Email, error)
-	LinkEmails(ctx context.Context, linkID int64) ([]db.Email, error)
-	FailedEmails(ctx context.Context, limit int) ([]db.Email, error)
-	EmailBatchByID(ctx context.Context, id int64) (db.EmailBatch, error)
-	BatchEmails(ctx context.Context, batchID int64) ([]db.Email, error)
-	MailboxEmails(ctx context.Context, limit int) ([]db.Email, error)
-	MailboxEmail(ctx context.Context, id int64) (db.Email, []byte, error)
-	EmailTemplate(ctx context.Context, name string) (db.EmailTemplate, error)
-	SaveEmailTemplate(ctx context.Context, t db.EmailTemplate, actor int64, a db.AuditEntry) error
-}
-
 // Email limits (own picks).
 const (
 	maxEmailNote      = 2000 // the personal note, in characters

@@ -17,14 +17,11 @@ import (
 
 	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/mail/smtptest"
 	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 )
-
-var _ handlers.MailStore = (*db.Store)(nil)
 
 // mailEnv is the full router with a mail worker the test drives by hand
 // (Drain), a real SMTP server on loopback unless local is set, a finance

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -23,20 +22,6 @@ import (
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
-
-// LinkStore is the storage the link pages need.
-type LinkStore interface {
-	CreateLink(ctx context.Context, nl db.NewLink, a db.AuditEntry) (db.Link, bool, error)
-	LinkByID(ctx context.Context, id int64) (db.Link, error)
-	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
-	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
-	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
-	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
-	StreamLinks(ctx context.Context, q db.LinkQuery, fn func(db.Link) error) error
-	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
-	GetSettings(ctx context.Context) (db.Settings, error)
-	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
-}
 
 // Form limits beyond the API's own.
 const (

@@ -28,21 +28,93 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// Store is everything the handlers need from storage. *db.Store implements it.
+// Store is everything the web layer reads and writes; *db.Store is it.
+// It is one interface, not one per page, so that a test can put a
+// decorator in front of the real store (app.Config.Web) without a fake.
 type Store interface {
-	SessionStore
-	DashboardStore
-	LinkStore
-	links.MintStore
-	WebhookStore
-	MailStore
-	AuditStore
+	// Sessions.
+	SessionByID(ctx context.Context, id string) (db.Session, error)
+	SaveSessionData(ctx context.Context, id string, data []byte) error
+	DeleteSession(ctx context.Context, id string, a *db.AuditEntry) error
+
+	// A user's own sessions.
+	ListUserSessions(ctx context.Context, userID int64) ([]db.Session, error)
+	EndUserSession(ctx context.Context, userID int64, id string, a db.AuditEntry) error
+	EndOtherSessions(ctx context.Context, userID int64, keep string, a db.AuditEntry) (int64, error)
+
+	// The dashboard.
+	PeriodFigures(ctx context.Context, since time.Time) ([]db.CurrencyFigures, error)
+	PaidPerDay(ctx context.Context, currency string, since time.Time) ([]db.DayAmount, error)
+	TopPaidCurrency(ctx context.Context, since time.Time) (string, error)
+	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
+
+	// Links, their search and export.
+	CreateLink(ctx context.Context, nl db.NewLink, a db.AuditEntry) (db.Link, bool, error)
+	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
+	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
+	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
+	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
+	StreamLinks(ctx context.Context, q db.LinkQuery, fn func(db.Link) error) error
+	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
+	GetSettings(ctx context.Context) (db.Settings, error)
+	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
+
+	// Customer emails, templates and the mailbox.
+	outbox.Store
+	QueueEmail(ctx context.Context, ne db.NewEmail, a db.AuditEntry) (db.Email, bool, error)
+	QueueEmailBatch(ctx context.Context, formToken string, actor int64, emails []db.NewEmail, skipped []db.BatchSkip, a db.AuditEntry) (int64, bool, error)
+	ResendEmail(ctx context.Context, id, actor int64, messageIDDomain string, a db.AuditEntry) (db.Email, error)
+	EmailByID(ctx context.Context, id int64) (db.Email, error)
+	LinkEmails(ctx context.Context, linkID int64) ([]db.Email, error)
+	FailedEmails(ctx context.Context, limit int) ([]db.Email, error)
+	EmailBatchByID(ctx context.Context, id int64) (db.EmailBatch, error)
+	BatchEmails(ctx context.Context, batchID int64) ([]db.Email, error)
+	MailboxEmails(ctx context.Context, limit int) ([]db.Email, error)
+	MailboxEmail(ctx context.Context, id int64) (db.Email, []byte, error)
+	EmailTemplate(ctx context.Context, name string) (db.EmailTemplate, error)
+	SaveEmailTemplate(ctx context.Context, t db.EmailTemplate, actor int64, a db.AuditEntry) error
+
+	// Webhook events for admins, and live updates.
+	ingest.Store
+	links.ExpiryStore
+	WebhookEventByID(ctx context.Context, id int64) (db.WebhookEvent, error)
+	WebhookEventDeliveries(ctx context.Context, eventID int64) ([]db.WebhookDeliveryRow, error)
+	ListWebhookDeliveries(ctx context.Context, f db.WebhookFilter) (db.WebhookDeliveryPage, error)
+	WebhookEventTypes(ctx context.Context) ([]string, error)
+	LinkIDsByReference(ctx context.Context, ref string, limit int) ([]int64, error)
+	LinkVersion(ctx context.Context, id int64) (string, error)
+	AssignWebhookEvent(ctx context.Context, eventID, linkID int64, ev db.WebhookEventData, a db.AuditEntry) (db.WebhookAction, error)
+	ReapplyWebhookEvent(ctx context.Context, eventID int64, ev db.WebhookEventData, a db.AuditEntry) (db.WebhookAction, error)
+	DismissWebhookEvent(ctx context.Context, eventID int64, note string, a db.AuditEntry) error
+	ResolveWebhookReview(ctx context.Context, eventID int64, accept bool, a db.AuditEntry) (db.WebhookAction, error)
+
+	// The audit log.
+	SearchAudit(ctx context.Context, q db.AuditQuery) (db.AuditPage, error)
+	StreamAudit(ctx context.Context, q db.AuditQuery, fn func(db.AuditEntry) error) error
+	AuditActions(ctx context.Context) ([]string, error)
+
+	// Two-factor sign-in.
+	TOTPByUser(ctx context.Context, userID int64) (db.TOTP, error)
+	UsersWithTOTP(ctx context.Context) (map[int64]bool, error)
+	StartTOTPEnrolment(ctx context.Context, userID int64, secret string, a db.AuditEntry) error
+	EnableTOTP(ctx context.Context, userID int64, secret string, step int64, codeHashes []string, a db.AuditEntry) error
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, codeHashes []string, a db.AuditEntry) error
+	UseTOTPStep(ctx context.Context, userID, step int64) error
+	UseRecoveryCode(ctx context.Context, userID int64, codeHash string) (int, error)
+	DisableTOTP(ctx context.Context, userID int64, a db.AuditEntry) error
+	ResetTOTP(ctx context.Context, userID int64, a db.AuditEntry) error
+	CreatePendingLogin(ctx context.Context, p db.PendingLogin, ttl time.Duration, a db.AuditEntry) (db.PendingLogin, error)
+	PendingLoginByToken(ctx context.Context, tokenHash string, now time.Time) (db.PendingLogin, error)
+	ConsumePendingLogin(ctx context.Context, tokenHash string) (db.PendingLogin, error)
+	TwoFactorStatus(ctx context.Context, userID int64) (enabled, required bool, err error)
+	TwoFactorRequired(ctx context.Context) (bool, error)
+	SetTwoFactorRequired(ctx context.Context, required bool, actor int64, a db.AuditEntry) error
+
+	// Accounts, setup and the rest.
 	CountActiveSessions(ctx context.Context, idleSince, createdSince time.Time) (int, error)
-	TOTPStore
-	AccountSessionStore
 	Ping(ctx context.Context) error
 	Audit(ctx context.Context, e db.AuditEntry) error
-
 	ListUsers(ctx context.Context) ([]db.User, error)
 	UserByEmail(ctx context.Context, email string) (db.User, error)
 	UserByID(ctx context.Context, id int64) (db.User, error)
@@ -53,12 +125,10 @@ type Store interface {
 	UnlockUser(ctx context.Context, id int64, a db.AuditEntry) error
 	RehashPassword(ctx context.Context, id int64, oldHash, newHash string) error
 	RecordLoginFailure(ctx context.Context, id int64, lockFor func(int) time.Duration, a db.AuditEntry) (int, time.Time, error)
-
 	CreateSession(ctx context.Context, se db.Session, a db.AuditEntry) (db.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	CountUserSessions(ctx context.Context, userID int64) (int, error)
 	EndUserSessions(ctx context.Context, userID int64, a db.AuditEntry) error
-
 	SetupTokenValid(ctx context.Context, tokenHash string) bool
 	CompleteSetup(ctx context.Context, tokenHash string, nu db.NewUser, a db.AuditEntry) (db.User, error)
 }

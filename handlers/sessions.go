@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/gob"
@@ -16,13 +15,6 @@ import (
 	"github.com/paylinks/paylinks/db"
 )
 
-// SessionStore is the storage the session store needs.
-type SessionStore interface {
-	SessionByID(ctx context.Context, id string) (db.Session, error)
-	SaveSessionData(ctx context.Context, id string, data []byte) error
-	DeleteSession(ctx context.Context, id string, a *db.AuditEntry) error
-}
-
 // rowKey keeps the loaded row in a session's Values for the request; it is
 // never persisted.
 type rowKey struct{}
@@ -32,14 +24,14 @@ type rowKey struct{}
 // (AES-256) by securecookie; everything else is in the row, so deleting the
 // row ends the session wherever its cookie was copied.
 type dbStore struct {
-	db     SessionStore
+	db     Store
 	codecs []securecookie.Codec
 	opts   sessions.Options
 }
 
 // newDBStore builds the store. keyPairs are (hash key, block key) pairs,
 // newest first; older pairs only decode, for rotation.
-func newDBStore(st SessionStore, opts sessions.Options, keyPairs ...[]byte) *dbStore {
+func newDBStore(st Store, opts sessions.Options, keyPairs ...[]byte) *dbStore {
 	codecs := securecookie.CodecsFromPairs(keyPairs...)
 	for _, c := range codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {

@@ -34,25 +34,6 @@ const (
 	maxCodeLen      = 64
 )
 
-// TOTPStore is the storage two-factor sign-in needs. *db.Store implements it.
-type TOTPStore interface {
-	TOTPByUser(ctx context.Context, userID int64) (db.TOTP, error)
-	UsersWithTOTP(ctx context.Context) (map[int64]bool, error)
-	StartTOTPEnrolment(ctx context.Context, userID int64, secret string, a db.AuditEntry) error
-	EnableTOTP(ctx context.Context, userID int64, secret string, step int64, codeHashes []string, a db.AuditEntry) error
-	ReplaceRecoveryCodes(ctx context.Context, userID int64, codeHashes []string, a db.AuditEntry) error
-	UseTOTPStep(ctx context.Context, userID, step int64) error
-	UseRecoveryCode(ctx context.Context, userID int64, codeHash string) (int, error)
-	DisableTOTP(ctx context.Context, userID int64, a db.AuditEntry) error
-	ResetTOTP(ctx context.Context, userID int64, a db.AuditEntry) error
-	CreatePendingLogin(ctx context.Context, p db.PendingLogin, ttl time.Duration, a db.AuditEntry) (db.PendingLogin, error)
-	PendingLoginByToken(ctx context.Context, tokenHash string, now time.Time) (db.PendingLogin, error)
-	ConsumePendingLogin(ctx context.Context, tokenHash string) (db.PendingLogin, error)
-	TwoFactorStatus(ctx context.Context, userID int64) (enabled, required bool, err error)
-	TwoFactorRequired(ctx context.Context) (bool, error)
-	SetTwoFactorRequired(ctx context.Context, required bool, actor int64, a db.AuditEntry) error
-}
-
 // --- codes ---
 
 var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,26 +15,8 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/ingest"
-	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/stablemint"
 )
-
-// WebhookStore is the storage of webhooks, their admin pages, the expiry
-// sweeper and the link page's live updates. *db.Store implements it.
-type WebhookStore interface {
-	ingest.Store
-	links.ExpiryStore
-	WebhookEventByID(ctx context.Context, id int64) (db.WebhookEvent, error)
-	WebhookEventDeliveries(ctx context.Context, eventID int64) ([]db.WebhookDeliveryRow, error)
-	ListWebhookDeliveries(ctx context.Context, f db.WebhookFilter) (db.WebhookDeliveryPage, error)
-	WebhookEventTypes(ctx context.Context) ([]string, error)
-	LinkIDsByReference(ctx context.Context, ref string, limit int) ([]int64, error)
-	LinkVersion(ctx context.Context, id int64) (string, error)
-	AssignWebhookEvent(ctx context.Context, eventID, linkID int64, ev db.WebhookEventData, a db.AuditEntry) (db.WebhookAction, error)
-	ReapplyWebhookEvent(ctx context.Context, eventID int64, ev db.WebhookEventData, a db.AuditEntry) (db.WebhookAction, error)
-	DismissWebhookEvent(ctx context.Context, eventID int64, note string, a db.AuditEntry) error
-	ResolveWebhookReview(ctx context.Context, eventID int64, accept bool, a db.AuditEntry) (db.WebhookAction, error)
-}
 
 // webhookReceiver serves POST /webhooks/stablemint.
 type webhookReceiver struct {

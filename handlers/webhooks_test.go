@@ -23,7 +23,6 @@ import (
 
 	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/handlers"
 	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/links"
@@ -31,8 +30,6 @@ import (
 	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
-
-var _ handlers.WebhookStore = (*db.Store)(nil)
 
 // whEnv is the full application with webhooks on: a sandbox of one payload
 // family, whose webhooks are posted to this server's /webhooks/stablemint
