@@ -97,7 +97,7 @@ func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemin
 	} else if stablemint.ValidCurrency(v["currency"]) {
 		a, err := stablemint.ParseAmount(v["amount"], v["currency"])
 		if err != nil {
-			errs["amount"] = amountMessage(err, v["currency"])
+			errs["amount"] = amountMessage(err, v["amount"], v["currency"])
 		} else {
 			req.Amount, parsed = a, true
 		}
@@ -167,20 +167,31 @@ func validPhone(p string) bool {
 	return digits >= 7 && digits <= 15
 }
 
-// amountMessage explains an amount the parser refused.
-func amountMessage(err error, currency string) string {
+// amountMessage explains, in staff's words, why the parser refused input
+// as an amount in currency. It chooses by the stablemint package's
+// sentinel errors, never by an error's text.
+func amountMessage(err error, input, currency string) string {
 	exp, _ := stablemint.CurrencyExponent(currency)
-	msg := err.Error()
 	switch {
-	case strings.Contains(msg, "decimal"), strings.Contains(msg, "digits"):
+	case errors.Is(err, stablemint.ErrTooManyDecimals):
 		if exp == 0 {
 			return currency + " has no minor unit: enter a whole number."
 		}
 		return fmt.Sprintf("%s has %d decimal places at most.", currency, exp)
-	case strings.Contains(msg, "negative"):
+	case errors.Is(err, stablemint.ErrNegativeAmount):
 		return "The amount must be positive."
-	case strings.Contains(msg, "ambiguous"):
-		return "This amount is ambiguous in " + currency + ": write 1250 for one thousand two hundred fifty, or 1.250 with a point for the decimals."
+	case errors.Is(err, stablemint.ErrAmbiguousAmount):
+		in := strings.TrimSpace(input)
+		return fmt.Sprintf("%s is ambiguous in %s, which has %d decimal places: write %s for the whole number, or %s with a point for the decimals.",
+			in, currency, exp, strings.ReplaceAll(in, ",", ""), strings.Replace(in, ",", ".", 1))
+	case errors.Is(err, stablemint.ErrAmountOverflow):
+		return "The amount is too large."
+	case errors.Is(err, stablemint.ErrNoDecimalDigits):
+		return "Write digits after the decimal point, as in 5.00, or leave the point out."
+	case errors.Is(err, stablemint.ErrNoLeadingDigit):
+		return "Write a 0 before the decimal point, as in 0.50."
+	case errors.Is(err, stablemint.ErrSeparatorTwice), errors.Is(err, stablemint.ErrAmountGrouping):
+		return "Use one decimal point at most, and group thousands by three digits, as in 1 250.50 or 1,250.50."
 	}
 	return "Enter the amount as a number, like 10.50 or 1 250."
 }

@@ -524,15 +524,37 @@ func TestUnknownLinkIs404(t *testing.T) {
 	}
 }
 
-func TestAmbiguousAmountExplained(t *testing.T) {
+// TestAmountMessagesSayWhatIsWrong: each refused amount gets the message
+// for its own fault beside the field, and the typed value stays.
+func TestAmountMessagesSayWhatIsWrong(t *testing.T) {
 	e := newEnv(t)
 	b := financeBrowser(t, e)
-	form := validLink()
-	form.Set("currency", "KWD")
-	form.Set("amount", "2,005")
-	p := b.post("/links", b.fillLinkForm(form))
-	if msg := p.find(`[data-field="amount"]`).Text(); p.status() != http.StatusUnprocessableEntity || !strings.Contains(msg, "ambiguous") {
-		t.Fatalf("%d %q", p.status(), msg)
+	for _, c := range []struct{ currency, amount, says string }{
+		{"EUR", "5.", "Write digits after the decimal point"},
+		{"EUR", "1 25", "group thousands by three digits"},
+		{"EUR", "1.2.3", "Use one decimal point at most"},
+		{"EUR", "12.5.3", "Use one decimal point at most"},
+		{"EUR", "9.505", "EUR has 2 decimal places at most."},
+		{"JPY", "10.5", "JPY has no minor unit: enter a whole number."},
+		{"EUR", ".50", "Write a 0 before the decimal point"},
+		{"EUR", "ten", "Enter the amount as a number"},
+		{"EUR", "99999999999999999999", "The amount is too large."},
+		{"KWD", "2,005", "2,005 is ambiguous in KWD, which has 3 decimal places: write 2005 for the whole number, or 2.005 with a point"},
+		{"BHD", "1,250", "1,250 is ambiguous in BHD, which has 3 decimal places: write 1250 for the whole number, or 1.250 with a point"},
+	} {
+		t.Run(c.currency+" "+c.amount, func(t *testing.T) {
+			form := validLink()
+			form.Set("currency", c.currency)
+			form.Set("amount", c.amount)
+			p := b.post("/links", b.fillLinkForm(form))
+			msg := p.find(`[data-field="amount"]`).Text()
+			if p.status() != http.StatusUnprocessableEntity || !strings.Contains(msg, c.says) {
+				t.Fatalf("%d %q, want it to say %q", p.status(), msg, c.says)
+			}
+			if v, _ := p.find(`input[name="amount"]`).Attr("value"); v != c.amount {
+				t.Errorf("typed amount not kept: %q", v)
+			}
+		})
 	}
 }
 

@@ -19,6 +19,17 @@ var (
 	ErrUnknownCurrency = errors.New("currency is not an ISO 4217 code")
 )
 
+// What makes an amount's text unreadable, each an ErrAmountSyntax too (so
+// errors.Is matches both): callers that explain the problem to a person
+// choose their words by these, never by an error's text.
+var (
+	ErrAmountCharacter = fmt.Errorf("%w: it has a character other than digits, '.', ',' and spaces", ErrAmountSyntax)
+	ErrSeparatorTwice  = fmt.Errorf("%w: the decimal separator appears more than once", ErrAmountSyntax)
+	ErrNoDecimalDigits = fmt.Errorf("%w: digits must follow the decimal separator", ErrAmountSyntax)
+	ErrNoLeadingDigit  = fmt.Errorf("%w: write a leading 0, as in 0.50", ErrAmountSyntax)
+	ErrAmountGrouping  = fmt.Errorf("%w: thousands must be grouped by three digits with one kind of separator", ErrAmountSyntax)
+)
+
 // maxAmountInput bounds what ParseAmount and AmountFromJSONNumber look at;
 // no real amount is longer.
 const maxAmountInput = 64
@@ -172,7 +183,7 @@ func normaliseAmountInput(s string) (string, error) {
 		case isGroupSpace(r):
 			b.WriteByte(' ')
 		default:
-			return "", fmt.Errorf("%w: it contains %q", ErrAmountSyntax, r)
+			return "", fmt.Errorf("%w (%q)", ErrAmountCharacter, r)
 		}
 	}
 	return b.String(), nil
@@ -195,7 +206,7 @@ func splitDecimal(s string, exp int) (intPart, frac string, err error) {
 	case dots > 0 && commas > 0:
 		sep = s[max(strings.LastIndexByte(s, '.'), strings.LastIndexByte(s, ','))]
 		if strings.Count(s, string(sep)) != 1 {
-			return "", "", fmt.Errorf("%w: the decimal separator %q appears more than once", ErrAmountSyntax, sep)
+			return "", "", fmt.Errorf("%w (%q)", ErrSeparatorTwice, sep)
 		}
 	case dots == 1:
 		sep = '.'
@@ -214,7 +225,7 @@ func splitDecimal(s string, exp int) (intPart, frac string, err error) {
 	i := strings.IndexByte(s, sep)
 	intPart, frac = s[:i], s[i+1:]
 	if frac == "" {
-		return "", "", fmt.Errorf("%w: digits must follow the decimal separator", ErrAmountSyntax)
+		return "", "", ErrNoDecimalDigits
 	}
 	return intPart, frac, nil
 }
@@ -222,7 +233,7 @@ func splitDecimal(s string, exp int) (intPart, frac string, err error) {
 // ungroup checks the grouping of the integer part and returns its digits.
 func ungroup(s string) (string, error) {
 	if s == "" {
-		return "", fmt.Errorf("%w: write a leading 0, as in 0.50", ErrAmountSyntax)
+		return "", ErrNoLeadingDigit
 	}
 	sep := byte(0)
 	for i := 0; i < len(s); i++ {
@@ -231,7 +242,7 @@ func ungroup(s string) (string, error) {
 			continue
 		}
 		if sep != 0 && c != sep {
-			return "", fmt.Errorf("%w: it mixes group separators", ErrAmountSyntax)
+			return "", fmt.Errorf("%w (it mixes them)", ErrAmountGrouping)
 		}
 		sep = c
 	}
@@ -241,7 +252,7 @@ func ungroup(s string) (string, error) {
 	groups := strings.Split(s, string(sep))
 	for i, g := range groups {
 		if g == "" || len(g) > 3 || (i > 0 && len(g) != 3) {
-			return "", fmt.Errorf("%w: thousands must be grouped by three digits", ErrAmountSyntax)
+			return "", ErrAmountGrouping
 		}
 	}
 	return strings.Join(groups, ""), nil
@@ -252,7 +263,7 @@ func ungroup(s string) (string, error) {
 func checkFraction(frac string, exp int, currency string) error {
 	for i := 0; i < len(frac); i++ {
 		if frac[i] < '0' || frac[i] > '9' {
-			return fmt.Errorf("%w: only digits may follow the decimal separator", ErrAmountSyntax)
+			return fmt.Errorf("%w (only digits may follow the decimal separator)", ErrSeparatorTwice)
 		}
 	}
 	if len(frac) > exp {
