@@ -22,7 +22,7 @@ import (
 // throttled or a disabled account: the page never tells them apart.
 const loginFailed = "Email or password is incorrect, or the account cannot sign in right now."
 
-// Per-account throttling (security.md A2): after freeAttempts failures each
+// Per-account throttling (docs/security.md A2): after freeAttempts failures each
 // further one locks the account for a delay that doubles from one second up
 // to maxLock. At most about 20 tries an hour get through, never 100, and
 // the owner is never locked out for longer than maxLock.

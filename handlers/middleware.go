@@ -192,7 +192,7 @@ func (a *app) requireRole(min paylink.Role) echo.MiddlewareFunc {
 	}
 }
 
-// csrf is Echo's CSRF middleware configured per security.md A4: Sec-Fetch-Site
+// csrf is Echo's CSRF middleware configured per docs/security.md A4: Sec-Fetch-Site
 // first, then a double-submit token read from the form or the header.
 func (a *app) csrf() (echo.MiddlewareFunc, error) {
 	return middleware.CSRFConfig{

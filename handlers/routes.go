@@ -87,7 +87,7 @@ const (
 	RouteMailboxMessage    = "mailbox.message"
 )
 
-// Body limits (security.md A6).
+// Body limits (docs/security.md A6).
 const (
 	bodyLimitGlobal  = "1M"
 	bodyLimitLogin   = "8K"

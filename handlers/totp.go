@@ -21,7 +21,7 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// Two-factor sign-in with TOTP (RFC 6238; security.md A2, B1 AUTH-8).
+// Two-factor sign-in with TOTP (RFC 6238; docs/security.md A2, B1 AUTH-8).
 const (
 	totpPeriod = 30 // seconds per step
 	totpSkew   = 1  // steps accepted either side of the current one

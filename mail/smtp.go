@@ -17,7 +17,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 )
 
-// DefaultTimeout bounds connecting and every SMTP command (security.md A11).
+// DefaultTimeout bounds connecting and every SMTP command (docs/security.md A11).
 const DefaultTimeout = 15 * time.Second
 
 // Security is how the connection to the SMTP server is protected.

@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 )
 
-// Sandbox amount limits, inclusive (stablemint-api.md: "StableMint's sandbox
+// Sandbox amount limits, inclusive (docs/stablemint.md: "StableMint's sandbox
 // accepts 0.1 to 10 inclusive").
 var (
 	minAmount = big.NewRat(1, 10)

@@ -36,7 +36,8 @@ const (
 	DefaultWebhookToleranceFuture = 5 * time.Minute
 )
 
-// maxAttemptsLimit bounds Config.MaxAttempts (security.md asks for 3 to 5).
+// maxAttemptsLimit bounds Config.MaxAttempts; the default is in
+// docs/security.md A10.
 const maxAttemptsLimit = 10
 
 // sessionPath is the create endpoint, appended to the base URL.

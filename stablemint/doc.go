@@ -3,8 +3,8 @@
 // breaker, webhook signature verification and webhook payload parsing.
 //
 // It imports only the standard library and no web framework, database or
-// the sandbox: values in, values out; callers persist. The contract is
-// ../shared/stablemint-api.md; this comment records every decision taken
+// the sandbox: values in, values out; callers persist. docs/stablemint.md states the
+// contract as implemented; this comment records every decision taken
 // where the contract is silent.
 //
 // # Amounts

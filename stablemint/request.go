@@ -15,7 +15,7 @@ import (
 )
 
 // Field length limits (own picks; the contract states none except the
-// idempotency key, which security.md caps at 255).
+// idempotency key, capped at 255; docs/stablemint.md lists them all).
 const (
 	maxIDLength    = 255
 	maxEmailLength = 254

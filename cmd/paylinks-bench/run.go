@@ -360,7 +360,7 @@ func (h *header) write(w io.Writer, groups []string) {
 	fmt.Fprintln(w, "ratio = value ÷ baseline value, both from this run: for times, above 1× is what the real path costs on top")
 	fmt.Fprintln(w, "of its baseline; for rates, below 1× is. Latency figures are in-process (httptest) except mint and logins")
 	fmt.Fprintln(w, "(loopback); mint's ratio is paylinks' share of the whole request. Targets are from issues #4, #5, #6 and")
-	fmt.Fprintln(w, "security.md A1 (the 15 s and 3 min targets are for 1,000,000 links); \"no\" is a figure, not a failure.")
+	fmt.Fprintln(w, "docs/security.md A1 (the 15 s and 3 min targets are for 1,000,000 links); \"no\" is a figure, not a failure.")
 }
 
 func short(d time.Duration) string {

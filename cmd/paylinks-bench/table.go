@@ -275,7 +275,7 @@ func Table(r *Run, groups []string) []Row {
 		case "passwords":
 			out = append(out, row(r, "argon2id hash (m=19 MiB, t=2, p=1)",
 				metric{bench: "BenchmarkHash", unit: "ns/op", show: "ms", scale: 1e-6}, "", metric{},
-				below(1000, "< 1 s (security.md A1)")))
+				below(1000, "< 1 s (docs/security.md A1)")))
 			out = append(out, loginFamily.rows(r)...)
 		case "export":
 			links, _ := r.Metric("BenchmarkBenchDB", "links")

@@ -17,7 +17,7 @@ package main
 //   - every event is stored exactly once, against its own link;
 //   - each link's status is what replaying its stored events, in the order
 //     they were stored, gives under the contract's status table and
-//     forward-only rule (stablemint-api.md), computed here independently;
+//     forward-only rule (docs/stablemint.md), computed here independently;
 //   - every minted link exists exactly once, none is left creating, and the
 //     sandbox holds exactly one session per link and per idempotency key.
 //
@@ -633,7 +633,7 @@ type crashDelivery struct {
 }
 
 // specEffect is the contract's "Event to link status" table
-// (stablemint-api.md), written out here rather than taken from the code
+// (docs/stablemint.md), written out here rather than taken from the code
 // under test. Types outside the table change no link.
 func specEffect(typ string) string {
 	switch typ {
