@@ -21,11 +21,10 @@ const defaultTierCap = 10000
 // rareTrigramDocs is how many links a trigram may appear in and still be
 // worth narrowing by: the substring tier asks for the links holding up to
 // three of the term's rarest trigrams and checks the whole term on those
-// only. On a million seeded links, INV-2026-04999's rarest are 999, 499
-// and 049 (about 5,600, 6,000 and 21,000 links): together 173 candidates,
-// checked in under a millisecond, where the two alone leave 407 and the
-// FTS5 phrase walks every trigram's postings (50+ ms). Counting a
-// trigram's links up to this cap takes ~3 ms once; the count is cached.
+// only: the rarest three trigrams of a reference leave a few hundred
+// candidates, checked in well under a millisecond, where the FTS5 phrase
+// walks every trigram's postings. Counting a trigram's links up to this
+// cap is done once and cached. docs/performance.md has the measured case.
 const rareTrigramDocs = 50000
 
 // trigramTTL is how long a trigram's document count is trusted. Counts only
@@ -248,7 +247,8 @@ func (s *Store) substringQuery(ctx context.Context, term, known string) (string,
 }
 
 // maxProbedTrigrams bounds the trigrams of one term whose counts are looked
-// up: a 200-character term has ~200, and an uncached count costs ~3 ms.
+// up: a 200-character term has about 200, and an uncached count is not
+// free (docs/performance.md).
 const maxProbedTrigrams = 16
 
 // trigrams returns the distinct three-byte windows of an ASCII string.

@@ -53,7 +53,7 @@ type stmtKey struct {
 // prepared returns q prepared once on the writer (write) or reader pool,
 // for the hottest statements: SQLite parses a statement on every call
 // otherwise, and an INSERT into links compiles its search triggers with it
-// (about 0.3 ms of a link's creation here). A writer statement is used in a
+// (docs/performance.md). A writer statement is used in a
 // transaction through Tx.StmtContext, which reuses it on the one writer
 // connection; call prepared before the transaction, never inside it (the
 // writer's one connection is then taken, and preparing would wait for it).
@@ -90,7 +90,8 @@ func (s *Store) prepared(ctx context.Context, write bool, q string) (*sql.Stmt, 
 
 // wtx is a write transaction that prepares each statement once: a batch of
 // deliveries runs the same few statements for each, and SQLite parsing a
-// statement costs about as much as running it. Statements a WebhookWriter
+// statement costs about as much as running it (docs/performance.md).
+// Statements a WebhookWriter
 // prepared on the writer connection are reused as they are; the others are
 // prepared on first use and close with the transaction.
 type wtx struct {

@@ -18,8 +18,8 @@ var moneyFormatter = currency.NewFormatter(currency.NewLocale("en"))
 // "KWD 1.250". It never goes through float64.
 //
 // A non-negative amount in a known currency takes moneyAffixes' fast path:
-// bojanz's Formatter builds a strings.Replacer and a decimal per call,
-// about 2.6 µs, which was a tenth of a 50-row links page.
+// bojanz's Formatter builds a strings.Replacer and a decimal per call, a
+// visible share of a links page (docs/performance.md has the figures).
 func formatMoney(minor int64, code string) string {
 	if minor >= 0 {
 		if af, ok := affixesFor(code); ok {

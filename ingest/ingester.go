@@ -57,8 +57,8 @@ type Options struct {
 // applying each as it arrives, up to Linger (1 ms): concurrent senders then
 // fill one commit rather than alternating between two half-full ones, and
 // a delivery with none other on its way never waits. (A fixed wait instead
-// did worse: Go's timers fire late at this scale, 370 µs for 100 µs here,
-// and a wait for nobody is pure latency.)
+// did worse: Go's timers fire late at this scale, and a wait for nobody is
+// pure latency; docs/performance.md has the figures.)
 //
 // A caller is answered only after the commit that holds its delivery, or
 // with the error that kept it out. If a delivery fails, the transaction is
@@ -212,7 +212,8 @@ func take(j ingestJob) ingestJob {
 // The transaction runs under a context that is never cancelled: given one
 // that can be, database/sql watches it from a goroutine for the whole
 // transaction and the SQLite driver starts another per statement (to
-// interrupt it), which cost the single writer about 5% of its throughput.
+// interrupt it), a measurable share of the single writer's throughput
+// (docs/performance.md).
 // Nothing here waits unboundedly: every statement is an indexed write, and
 // a wait for the write lock ends after busy_timeout (5 s) with an error,
 // which each caller gets.
