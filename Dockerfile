@@ -6,7 +6,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-# Generated templ files are committed: no templ step here.
+# Generated templ files are committed: no templ step here. The flags are
+# `make build`'s (LDFLAGS in the Makefile).
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/paylinks ./cmd/paylinks && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -2,6 +2,8 @@
 GO      ?= go
 PKGS    := ./...
 BIN     := bin/paylinks
+# The release build: the Dockerfile runs the same command.
+LDFLAGS := -s -w
 
 .PHONY: run build test check generate fmt bench clean
 
@@ -11,7 +13,7 @@ run:
 
 ## build: a static binary in bin/
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/paylinks
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o $(BIN) ./cmd/paylinks
 
 ## generate: regenerate templ components
 generate:

@@ -12,7 +12,10 @@ import (
 	"time"
 )
 
-// Webhook signature headers.
+// Webhook signature headers, spelled as StableMint's documents spell them
+// rather than in Go's canonical form ("Stablemint-Timestamp"): they read
+// as the documents do in logs and code, and http.Header's Get and Set
+// canonicalise the key either way.
 const (
 	HeaderWebhookTimestamp = "StableMint-Timestamp"
 	HeaderWebhookSignature = "StableMint-Signature"
