@@ -97,7 +97,7 @@ func (a *app) events(c echo.Context) error {
 		}
 	}
 	if page.HasMore {
-		q.Set("before", itoa(page.Rows[len(page.Rows)-1].ID))
+		q.Set("before", strconv.FormatInt(page.Rows[len(page.Rows)-1].ID, 10))
 		p.NextURL = a.url(RouteEvents) + "?" + q.Encode()
 	}
 	return a.render(c, http.StatusOK, views.Events(p))
@@ -154,7 +154,7 @@ func (a *app) eventPage(c echo.Context, e db.WebhookEvent) (views.EventPage, err
 		return views.EventPage{}, err
 	}
 	p := views.EventPage{
-		Layout: a.layout(c, "Webhook event #"+itoa(e.ID), "events"),
+		Layout: a.layout(c, "Webhook event #"+strconv.FormatInt(e.ID, 10), "events"),
 		ID:     e.ID, Key: e.Key, Family: e.Family, Type: e.Type, Effect: string(e.Effect),
 		Outcome: string(e.Outcome), OutcomeLabel: outcomeLabel(e.Outcome), Detail: e.Detail,
 		Received: when(e.ReceivedAt), Updated: when(e.UpdatedAt), LinkID: e.LinkID,
@@ -243,7 +243,7 @@ func (a *app) assignEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.flash(c, "ok", "Assigned to link #"+itoa(linkID)+" ("+outcomeLabel(act.Outcome)+"): "+act.Detail); err != nil {
+	if err := a.flash(c, "ok", "Assigned to link #"+strconv.FormatInt(linkID, 10)+" ("+outcomeLabel(act.Outcome)+"): "+act.Detail); err != nil {
 		return err
 	}
 	return a.redirect(c, a.url(RouteEvent, e.ID))
@@ -349,7 +349,7 @@ func (a *app) resolveReview(c echo.Context, accept bool) error {
 	if err != nil {
 		return err
 	}
-	if err := a.flash(c, "ok", done+" See link #"+itoa(act.LinkID)+"."); err != nil {
+	if err := a.flash(c, "ok", done+" See link #"+strconv.FormatInt(act.LinkID, 10)+"."); err != nil {
 		return err
 	}
 	return a.redirect(c, a.url(RouteEvent, e.ID))

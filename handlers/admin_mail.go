@@ -147,7 +147,7 @@ func (a *app) mailboxMessage(c echo.Context) error {
 		return err
 	}
 	p := views.MailboxMessagePage{
-		Layout: a.layout(c, "Kept email #"+itoa(e.ID), "mailbox"), Row: a.emailRow(c, e, a.now(), false),
+		Layout: a.layout(c, "Kept email #"+strconv.FormatInt(e.ID, 10), "mailbox"), Row: a.emailRow(c, e, a.now(), false),
 		MessageID: e.MessageID, Kept: when(e.FinishedAt), Raw: string(raw), BackURL: a.url(RouteMailbox),
 		Preview: views.EmailPreview{
 			From: mail.Address{Name: e.FromName, Email: e.FromAddr}.String(), To: mail.Address{Name: e.ToName, Email: e.ToAddr}.String(),

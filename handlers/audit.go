@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/csv"
 	"net/http"
 	"net/url"
 	"slices"
@@ -46,19 +45,8 @@ func parseAuditSearch(v url.Values) auditSearch {
 	} else {
 		f.Outcome = ""
 	}
-	day := func(name, val string) time.Time {
-		if val == "" {
-			return time.Time{}
-		}
-		t, err := time.Parse(time.DateOnly, val)
-		if err != nil {
-			f.Errors[name] = "Use a date like 2026-11-25."
-			return time.Time{}
-		}
-		return t
-	}
-	q.From = day("from", f.From)
-	if t := day("to", f.To); !t.IsZero() {
+	q.From = parseDay(f.Errors, "from", f.From)
+	if t := parseDay(f.Errors, "to", f.To); !t.IsZero() {
 		q.To = t.AddDate(0, 0, 1) // to the end of that day
 	}
 	q.After, _ = strconv.ParseInt(v.Get("after"), 10, 64)
@@ -164,38 +152,20 @@ func (a *app) auditCSV(c echo.Context) error {
 		return err
 	}
 	a.startDownload(c, "text/csv; charset=utf-8", "paylinks-audit", "csv")
-	w := csv.NewWriter(c.Response())
-	row := make([]string, 0, len(auditCSVHeader))
-	write := csvCellWriter(w)
-	if err := write(append(row[:0], auditCSVHeader...)); err != nil {
+	out, err := newCSVStream(c.Response(), auditCSVHeader)
+	if err != nil {
 		return err
 	}
-	n := 0
-	err := a.store.StreamAudit(ctx, s.query, func(e db.AuditEntry) error {
+	row := make([]string, 0, len(auditCSVHeader))
+	err = a.store.StreamAudit(ctx, s.query, func(e db.AuditEntry) error {
 		actorID := ""
 		if e.ActorID != 0 {
 			actorID = strconv.FormatInt(e.ActorID, 10)
 		}
 		row = append(row[:0], strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), actorID, e.ActorEmail,
 			e.Action, e.Target, e.Outcome, e.IP, e.RequestID, e.Details, e.Hash)
-		if err := write(row); err != nil {
-			return err
-		}
-		if n++; n%1000 == 0 {
-			w.Flush()
-			return w.Error()
-		}
-		return nil
+		return out.Row(row)
 	})
-	w.Flush()
-	if err == nil {
-		err = w.Error()
-	}
-	if err != nil {
-		// Headers are sent: log it; the client sees a truncated file.
-		logFrom(ctx, a.log).Error("audit export interrupted", "rows", n, "err", err)
-		return nil
-	}
-	logFrom(ctx, a.log).Info("audit export", "rows", n)
+	out.End(ctx, a.log, "audit export", err)
 	return nil
 }

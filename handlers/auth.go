@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +67,7 @@ func (a *app) loginForm(c echo.Context) error {
 func (a *app) loginAction(next string) string {
 	action := a.url(RouteLoginPost)
 	if n := safeNext(next, ""); n != "" {
-		action += "?next=" + urlQueryEscape(n)
+		action += "?next=" + url.QueryEscape(n)
 	}
 	return action
 }
@@ -114,7 +116,7 @@ func (a *app) login(c echo.Context) error {
 		} else {
 			audit.Outcome, audit.Details = "throttled", "locked until "+u.LockedUntil.Format(time.RFC3339)
 		}
-		audit.Target = "user:" + itoa(u.ID)
+		audit.Target = "user:" + strconv.FormatInt(u.ID, 10)
 		if err := a.store.Audit(ctx, audit); err != nil {
 			return err
 		}
@@ -191,7 +193,7 @@ func (a *app) startSession(c echo.Context, u db.User, audit db.AuditEntry) error
 func (a *app) logout(c echo.Context) error {
 	sess := currentSession(c)
 	audit := a.auditEntry(c, "logout")
-	audit.Target = "user:" + itoa(audit.ActorID)
+	audit.Target = "user:" + strconv.FormatInt(audit.ActorID, 10)
 	if err := a.store.DeleteSession(c.Request().Context(), sess.ID, &audit); err != nil {
 		return err
 	}

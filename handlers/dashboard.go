@@ -31,7 +31,7 @@ func (a *app) dashboard(c echo.Context) error {
 	}
 	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.chart,
 		Attention: d.attention, AsOf: d.at.Format("15:04:05") + " UTC"}
-	if currentUser(c).Role.AtLeast(paylink.RoleFinance) {
+	if hasRole(c, paylink.RoleFinance) {
 		p.NewURL = a.url(RouteLinkNew)
 	}
 	return a.render(c, 200, views.Dashboard(p))
@@ -189,7 +189,7 @@ func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionIt
 			URL: a.url(RouteEvents) + "?outcome=unparsable"})
 	}
 	for _, l := range at.NeedsReview {
-		items = append(items, views.AttentionItem{Kind: "bad", Text: "Link #" + itoa(l.ID) + " (" + formatMoney(l.AmountMinor, l.Currency) +
+		items = append(items, views.AttentionItem{Kind: "bad", Text: "Link #" + strconv.FormatInt(l.ID, 10) + " (" + formatMoney(l.AmountMinor, l.Currency) +
 			"): a payment's amount or currency differs. An admin must review it.", URL: a.url(RouteLink, l.ID)})
 	}
 	failed, err := a.store.FailedEmails(ctx, 10)
@@ -197,11 +197,11 @@ func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionIt
 		return nil, err
 	}
 	for _, e := range failed {
-		items = append(items, views.AttentionItem{Kind: "bad", Text: "Email to " + e.ToAddr + " for link #" + itoa(e.LinkID) + " failed: " + truncate(e.LastError, 120),
+		items = append(items, views.AttentionItem{Kind: "bad", Text: "Email to " + e.ToAddr + " for link #" + strconv.FormatInt(e.LinkID, 10) + " failed: " + truncate(e.LastError, 120),
 			URL: a.url(RouteLink, e.LinkID)})
 	}
 	for _, l := range at.PaidAfterExpiry {
-		items = append(items, views.AttentionItem{Kind: "warn", Text: "Link #" + itoa(l.ID) + " (" + formatMoney(l.AmountMinor, l.Currency) + ") was paid after it expired.",
+		items = append(items, views.AttentionItem{Kind: "warn", Text: "Link #" + strconv.FormatInt(l.ID, 10) + " (" + formatMoney(l.AmountMinor, l.Currency) + ") was paid after it expired.",
 			URL: a.url(RouteLink, l.ID)})
 	}
 	if at.ExpiringSoon > 0 {

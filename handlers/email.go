@@ -190,16 +190,16 @@ func (in composeInput) validate() views.FieldErrors {
 
 func (a *app) composePage(c echo.Context, l db.Link, in composeInput, errs views.FieldErrors, prev *views.EmailPreview, version string) views.EmailComposePage {
 	p := views.EmailComposePage{
-		Layout: a.layout(c, "Email link #"+itoa(l.ID), "links"), LinkID: l.ID, LinkURL: a.url(RouteLink, l.ID),
+		Layout: a.layout(c, "Email link #"+strconv.FormatInt(l.ID, 10), "links"), LinkID: l.ID, LinkURL: a.url(RouteLink, l.ID),
 		Amount: formatMoney(l.AmountMinor, l.Currency), Customer: l.CustomerID, Action: a.url(RouteLinkEmailSend, l.ID),
 		Values: in.values(), Errors: errs, FormToken: in.FormToken, TemplateVersion: version, Preview: prev,
 		LocalMailbox: a.mailer.LocalMailbox(),
 	}
-	if currentUser(c).Role == paylink.RoleAdmin {
+	if hasRole(c, paylink.RoleAdmin) {
 		p.TemplateURL = a.url(RouteEmailTemplate)
 	}
 	if why := outbox.Blocker(l, a.now()); why != "" {
-		p.Unavailable = "Link #" + itoa(l.ID) + " " + why + ": only open links with a checkout link that has not expired can be emailed."
+		p.Unavailable = "Link #" + strconv.FormatInt(l.ID, 10) + " " + why + ": only open links with a checkout link that has not expired can be emailed."
 	}
 	return p
 }
@@ -304,7 +304,7 @@ func (a *app) emailSend(c echo.Context) error {
 		return show(http.StatusOK, "")
 	case in.TemplateVersion != version:
 		return show(http.StatusConflict, "The email template changed since this preview. Check the new preview below, then send again.")
-	case !a.allowSend(c, 1, "link:"+itoa(l.ID)):
+	case !a.allowSend(c, 1, "link:"+strconv.FormatInt(l.ID, 10)):
 		return show(http.StatusTooManyRequests, a.rateLimitMessage(1))
 	}
 	u := currentUser(c)
@@ -316,9 +316,9 @@ func (a *app) emailSend(c echo.Context) error {
 	}
 	if created {
 		a.mailer.Wake()
-		msg := "Email #" + itoa(e.ID) + " to " + e.ToAddr + " is queued; its state shows below."
+		msg := "Email #" + strconv.FormatInt(e.ID, 10) + " to " + e.ToAddr + " is queued; its state shows below."
 		if a.mailer.LocalMailbox() {
-			msg = "Email #" + itoa(e.ID) + " will be kept in the local mailbox, not sent: no SMTP server is configured."
+			msg = "Email #" + strconv.FormatInt(e.ID, 10) + " will be kept in the local mailbox, not sent: no SMTP server is configured."
 		}
 		if err := a.flash(c, "ok", msg); err != nil {
 			return err
@@ -355,12 +355,12 @@ func (a *app) emailResend(c echo.Context) error {
 	}
 	back := a.url(RouteLink, l.ID) + "#emails"
 	if why := outbox.Blocker(l, a.now()); why != "" {
-		if err := a.flash(c, "error", "Not resent: link #"+itoa(l.ID)+" "+why+"."); err != nil {
+		if err := a.flash(c, "error", "Not resent: link #"+strconv.FormatInt(l.ID, 10)+" "+why+"."); err != nil {
 			return err
 		}
 		return a.redirect(c, back)
 	}
-	if !a.allowSend(c, 1, "link:"+itoa(l.ID)) {
+	if !a.allowSend(c, 1, "link:"+strconv.FormatInt(l.ID, 10)) {
 		if err := a.flash(c, "error", a.rateLimitMessage(1)); err != nil {
 			return err
 		}
@@ -375,7 +375,7 @@ func (a *app) emailResend(c echo.Context) error {
 		return err
 	}
 	a.mailer.Wake()
-	if err := a.flash(c, "ok", "Email #"+itoa(e.ID)+" is queued again as #"+itoa(r.ID)+"."); err != nil {
+	if err := a.flash(c, "ok", "Email #"+strconv.FormatInt(e.ID, 10)+" is queued again as #"+strconv.FormatInt(r.ID, 10)+"."); err != nil {
 		return err
 	}
 	return a.redirect(c, back)
@@ -482,7 +482,7 @@ func (a *app) emailBatchPage(c echo.Context) error {
 		return err
 	}
 	now := a.now()
-	p := views.EmailBatchPage{Layout: a.layout(c, "Email batch #"+itoa(id), "links"), ID: id, By: b.CreatedByName,
+	p := views.EmailBatchPage{Layout: a.layout(c, "Email batch #"+strconv.FormatInt(id, 10), "links"), ID: id, By: b.CreatedByName,
 		Created: when(b.CreatedAt), LinksURL: a.url(RouteLinks), LocalMailbox: a.mailer.LocalMailbox(), Done: true}
 	counts := map[string]int{}
 	links := map[int64]db.Link{}
@@ -545,7 +545,7 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 	case db.EmailKept:
 		r.State, r.StateLabel = views.EmailStateKept, "kept in the local mailbox"
 		r.Detail = "Not sent: no SMTP server is configured, so it was kept in the local mailbox " + when(e.FinishedAt) + "."
-		if u := currentUser(c); u != nil && u.Role == paylink.RoleAdmin {
+		if hasRole(c, paylink.RoleAdmin) {
 			r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
 		}
 	case db.EmailFailed:
@@ -553,7 +553,7 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 		r.Detail = "Failed " + when(e.FinishedAt) + ": " + e.LastError
 		switch {
 		case e.ResentAs != 0:
-			r.Detail += " Resent as #" + itoa(e.ResentAs) + "."
+			r.Detail += " Resent as #" + strconv.FormatInt(e.ResentAs, 10) + "."
 		case resendable:
 			r.ResendURL = a.url(RouteLinkEmailResend, e.LinkID, e.ID)
 		}
@@ -592,7 +592,7 @@ func (a *app) emailPanel(c echo.Context, l db.Link) (*views.EmailPanel, error) {
 		return nil, err
 	}
 	now := a.now()
-	canSend := currentUser(c).Role.AtLeast(paylink.RoleFinance)
+	canSend := hasRole(c, paylink.RoleFinance)
 	why := outbox.Blocker(l, now)
 	p := &views.EmailPanel{LocalMailbox: a.mailer.LocalMailbox()}
 	switch {

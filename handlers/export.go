@@ -1,8 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"encoding/csv"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,14 +50,68 @@ func (a *app) startDownload(c echo.Context, contentType, name, ext string) {
 	c.Response().WriteHeader(http.StatusOK)
 }
 
-// csvCellWriter writes rows with every cell neutralised.
-func csvCellWriter(w *csv.Writer) func([]string) error {
-	return func(cells []string) error {
-		for i := range cells {
-			cells[i] = neutralise(cells[i])
-		}
-		return w.Write(cells)
+// csvStream writes an RFC 4180 download row by row, every cell
+// neutralised, flushing to the client every 1,000 rows.
+type csvStream struct {
+	w    *csv.Writer
+	rows int // data rows written, the header not counted
+}
+
+func newCSVStream(w io.Writer, header []string) (*csvStream, error) {
+	s := &csvStream{w: csv.NewWriter(w)}
+	return s, s.w.Write(neutraliseAll(slices.Clone(header)))
+}
+
+// Row writes one row; cells is neutralised in place.
+func (s *csvStream) Row(cells []string) error {
+	if err := s.w.Write(neutraliseAll(cells)); err != nil {
+		return err
 	}
+	if s.rows++; s.rows%1000 == 0 {
+		s.w.Flush()
+		return s.w.Error()
+	}
+	return nil
+}
+
+// End flushes the stream and logs how it ended, joined with streamErr (the
+// source's error). Headers are sent by then, so an error can only be
+// logged: the client sees a truncated file.
+func (s *csvStream) End(ctx context.Context, log *slog.Logger, what string, streamErr error) {
+	s.w.Flush()
+	if err := errors.Join(streamErr, s.w.Error()); err != nil {
+		logFrom(ctx, log).Error(what+" interrupted", "rows", s.rows, "err", err)
+		return
+	}
+	logFrom(ctx, log).Info(what, "rows", s.rows)
+}
+
+func neutraliseAll(cells []string) []string {
+	for i := range cells {
+		cells[i] = neutralise(cells[i])
+	}
+	return cells
+}
+
+// startLinkExport opens an export of the links the list's search and
+// filters select (all pages): one export per user at a time, audited
+// before anything is read. release must be called when it ends.
+func (a *app) startLinkExport(c echo.Context, format string) (s linkSearch, admin bool, release func(), err error) {
+	u := currentUser(c)
+	if !a.exports.acquire(u.ID) {
+		return s, false, nil, echo.NewHTTPError(http.StatusTooManyRequests, "an export is already running")
+	}
+	release = func() { a.exports.release(u.ID) }
+	s = parseLinkSearch(c.QueryParams())
+	s.query.After, s.query.Before = "", ""
+	audit := a.auditEntry(c, "links.export")
+	audit.Target = "links"
+	audit.Details = format + " " + s.values().Encode()
+	if err := a.store.Audit(c.Request().Context(), audit); err != nil {
+		release()
+		return s, false, nil, err
+	}
+	return s, u.Role == paylink.RoleAdmin, release, nil
 }
 
 // exportLimiter lets each user run one export at a time.
@@ -87,52 +147,24 @@ var csvHeader = []string{"id", "status", "amount", "currency", "customer_id", "c
 // the list's order, as RFC 4180 CSV in UTF-8 with a header row. KYC columns
 // are added for admins only. The download is audited before it starts.
 func (a *app) exportCSV(c echo.Context) error {
-	u := currentUser(c)
-	if !a.exports.acquire(u.ID) {
-		return echo.NewHTTPError(http.StatusTooManyRequests, "an export is already running")
-	}
-	defer a.exports.release(u.ID)
-	s := parseLinkSearch(c.QueryParams())
-	s.query.After, s.query.Before = "", ""
-	ctx := c.Request().Context()
-	audit := a.auditEntry(c, "links.export")
-	audit.Target = "links"
-	audit.Details = "csv " + s.values().Encode()
-	if err := a.store.Audit(ctx, audit); err != nil {
+	s, admin, release, err := a.startLinkExport(c, "csv")
+	if err != nil {
 		return err
 	}
-	admin := u.Role == paylink.RoleAdmin
+	defer release()
+	ctx := c.Request().Context()
 	header := exportHeader(admin)
 	a.startDownload(c, "text/csv; charset=utf-8", "paylinks", "csv")
-	w := csv.NewWriter(c.Response())
-	row := make([]string, 0, len(header))
-	write := csvCellWriter(w)
-	if err := write(append(row[:0], header...)); err != nil {
+	out, err := newCSVStream(c.Response(), header)
+	if err != nil {
 		return err
 	}
-	n := 0
-	err := a.store.StreamLinks(ctx, s.query, func(l db.Link) error {
+	row := make([]string, 0, len(header))
+	err = a.store.StreamLinks(ctx, s.query, func(l db.Link) error {
 		row = exportRow(row[:0], l, admin)
-		if err := write(row); err != nil {
-			return err
-		}
-		if n++; n%1000 == 0 {
-			w.Flush()
-			return w.Error()
-		}
-		return nil
+		return out.Row(row)
 	})
-	w.Flush()
-	if err == nil {
-		err = w.Error()
-	}
-	if err != nil {
-		// Headers are sent: the error handler cannot answer any more. Log it;
-		// the client sees a truncated file.
-		logFrom(ctx, a.log).Error("export interrupted", "rows", n, "err", err)
-		return nil
-	}
-	logFrom(ctx, a.log).Info("export", "rows", n)
+	out.End(ctx, a.log, "export", err)
 	return nil
 }
 
@@ -150,7 +182,7 @@ func exportHeader(admin bool) []string {
 // exportRow appends one link's cells, in exportHeader's order, to row.
 func exportRow(row []string, l db.Link, admin bool) []string {
 	amt, _ := stablemint.NewAmount(l.AmountMinor, l.Currency)
-	row = append(row, itoa(l.ID), string(l.Status), amt.String(), l.Currency, l.CustomerID, l.CustomerEmail,
+	row = append(row, strconv.FormatInt(l.ID, 10), string(l.Status), amt.String(), l.Currency, l.CustomerID, l.CustomerEmail,
 		l.Country, l.WebsiteReference, l.SMReference, l.SMSessionID, l.DepositReference,
 		l.CreatedAt.UTC().Format(time.RFC3339), timeOrEmpty(l.ExpiresAt), l.CreatedByName, l.Note,
 		l.CheckoutURL, boolText(l.PaidAfterExpiry), boolText(l.NeedsReview))

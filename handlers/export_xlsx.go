@@ -1,13 +1,10 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/paylink"
 )
 
 // exportXLSX writes the same rows and columns as exportCSV as an .xlsx
@@ -16,21 +13,12 @@ import (
 // a formula and amounts stay exact. An .xlsx is a zip whose directory comes
 // last, so the file is assembled first and then sent; audited like the CSV.
 func (a *app) exportXLSX(c echo.Context) error {
-	u := currentUser(c)
-	if !a.exports.acquire(u.ID) {
-		return echo.NewHTTPError(http.StatusTooManyRequests, "an export is already running")
-	}
-	defer a.exports.release(u.ID)
-	s := parseLinkSearch(c.QueryParams())
-	s.query.After, s.query.Before = "", ""
-	ctx := c.Request().Context()
-	audit := a.auditEntry(c, "links.export")
-	audit.Target = "links"
-	audit.Details = "xlsx " + s.values().Encode()
-	if err := a.store.Audit(ctx, audit); err != nil {
+	s, admin, release, err := a.startLinkExport(c, "xlsx")
+	if err != nil {
 		return err
 	}
-	admin := u.Role == paylink.RoleAdmin
+	defer release()
+	ctx := c.Request().Context()
 	f := excelize.NewFile()
 	defer f.Close()
 	const sheet = "Links"

@@ -381,7 +381,7 @@ func (a *app) createLink(c echo.Context) error {
 	audit := a.auditEntry(c, "link.create")
 	if in.ReissueOf != 0 {
 		audit.Action = "link.reissue"
-		audit.Details = "reissue of link:" + itoa(in.ReissueOf)
+		audit.Details = "reissue of link:" + strconv.FormatInt(in.ReissueOf, 10)
 	}
 	l, created, err := a.store.CreateLink(ctx, db.NewLink{
 		IdempotencyKey: uuid.NewString(), FormToken: in.FormToken,
@@ -461,7 +461,7 @@ func (a *app) link(c echo.Context) error {
 	canWrite := u.Role.AtLeast(paylink.RoleFinance)
 	now := a.now()
 	p := views.LinkPage{
-		Layout: a.layout(c, "Link #"+itoa(l.ID), "links"),
+		Layout: a.layout(c, "Link #"+strconv.FormatInt(l.ID, 10), "links"),
 		ID:     l.ID, Status: string(l.Status), Amount: formatMoney(l.AmountMinor, l.Currency),
 		CustomerID: l.CustomerID, CustomerEmail: l.CustomerEmail, Country: a.countryName(l.Country),
 		WebsiteReference: l.WebsiteReference, Reference: l.SMReference, SessionID: l.SMSessionID,
@@ -488,7 +488,7 @@ func (a *app) link(c echo.Context) error {
 		p.RetryURL = a.url(RouteLinkRetry, l.ID)
 	}
 	if canWrite && l.Status.Reissuable() {
-		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + itoa(l.ID)
+		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + strconv.FormatInt(l.ID, 10)
 	}
 	if l.ReissueOf != 0 {
 		p.ReissueOfID, p.ReissueOfURL = l.ReissueOf, a.url(RouteLink, l.ReissueOf)

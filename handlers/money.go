@@ -149,7 +149,7 @@ func relative(t, now time.Time) string {
 	default:
 		n, unit = int64(d/(24*time.Hour)), "day"
 	}
-	s := itoa(n) + " " + unit
+	s := strconv.FormatInt(n, 10) + " " + unit
 	if n != 1 {
 		s += "s"
 	}

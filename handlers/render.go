@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/static"
 	"github.com/paylinks/paylinks/views"
 )
@@ -60,7 +62,7 @@ func (a *app) url(name string, params ...any) string {
 
 // redirect answers a successful POST with 303 See Other (HX-Redirect for htmx).
 func (a *app) redirect(c echo.Context, target string) error {
-	if c.Request().Header.Get("HX-Request") == "true" {
+	if isHTMX(c) {
 		c.Response().Header().Set("HX-Redirect", target)
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -110,4 +112,33 @@ func safeNext(next, fallback string) string {
 		return fallback
 	}
 	return next
+}
+
+// isHTMX reports a request made by htmx.
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// wantsFragment reports an htmx request for just the part it targets (a
+// boosted request loads a whole page).
+func wantsFragment(c echo.Context) bool {
+	return isHTMX(c) && c.Request().Header.Get("HX-Boosted") == ""
+}
+
+// hasRole reports whether the signed-in user holds every right of r.
+func hasRole(c echo.Context, r paylink.Role) bool {
+	u := currentUser(c)
+	return u != nil && u.Role.AtLeast(r)
+}
+
+// parseDay reads a YYYY-MM-DD filter; a bad one is zero with a message in
+// errs under name, beside its field.
+func parseDay(errs views.FieldErrors, name, val string) time.Time {
+	if val == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.DateOnly, val)
+	if err != nil {
+		errs[name] = "Use a date like 2026-11-25."
+		return time.Time{}
+	}
+	return t
 }

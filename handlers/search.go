@@ -78,23 +78,12 @@ func parseLinkSearch(v url.Values) linkSearch {
 	} else {
 		f.Currency = ""
 	}
-	day := func(name, val string) time.Time {
-		if val == "" {
-			return time.Time{}
-		}
-		t, err := time.Parse(time.DateOnly, val)
-		if err != nil {
-			f.Errors[name] = "Use a date like 2026-11-25."
-			return time.Time{}
-		}
-		return t
-	}
-	q.CreatedFrom = day("created_from", f.CreatedFrom)
-	if t := day("created_to", f.CreatedTo); !t.IsZero() {
+	q.CreatedFrom = parseDay(f.Errors, "created_from", f.CreatedFrom)
+	if t := parseDay(f.Errors, "created_to", f.CreatedTo); !t.IsZero() {
 		q.CreatedTo = t.AddDate(0, 0, 1) // "before" the end of that day: inclusive for people
 	}
-	q.ExpiresFrom = day("expires_from", f.ExpiresFrom)
-	if t := day("expires_to", f.ExpiresTo); !t.IsZero() {
+	q.ExpiresFrom = parseDay(f.Errors, "expires_from", f.ExpiresFrom)
+	if t := parseDay(f.Errors, "expires_to", f.ExpiresTo); !t.IsZero() {
 		q.ExpiresTo = t.AddDate(0, 0, 1)
 	}
 	q.CreatedBy, _ = strconv.ParseInt(f.CreatedBy, 10, 64)
@@ -192,7 +181,7 @@ func (a *app) links(c echo.Context) error {
 	firstPage := s.query.After == "" && s.query.Before == ""
 	onlyTerm := s.filter.Q != "" && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
 		s.query.CreatedFrom.IsZero() && s.query.CreatedTo.IsZero() && s.query.ExpiresFrom.IsZero() && s.query.ExpiresTo.IsZero()
-	if firstPage && onlyTerm && c.Request().Header.Get("HX-Request") != "true" {
+	if firstPage && onlyTerm && !isHTMX(c) {
 		if id, ok, err := a.store.SingleReferenceHit(ctx, s.filter.Q); err != nil {
 			return err
 		} else if ok {
@@ -251,9 +240,9 @@ func (a *app) links(c echo.Context) error {
 		return err
 	}
 	for _, u := range users {
-		p.Creators = append(p.Creators, views.Option{Value: itoa(u.ID), Label: u.Name})
+		p.Creators = append(p.Creators, views.Option{Value: strconv.FormatInt(u.ID, 10), Label: u.Name})
 	}
-	canWrite := currentUser(c).Role.AtLeast(paylink.RoleFinance)
+	canWrite := hasRole(c, paylink.RoleFinance)
 	now := a.now()
 	for _, l := range page.Links {
 		r := a.linkRow(l)
@@ -280,7 +269,7 @@ func (a *app) links(c echo.Context) error {
 	if canWrite {
 		p.NewURL = a.url(RouteLinkNew)
 	}
-	if c.Request().Header.Get("HX-Request") == "true" && c.Request().Header.Get("HX-Boosted") == "" {
+	if wantsFragment(c) {
 		return a.render(c, http.StatusOK, views.LinksResults(p))
 	}
 	return a.render(c, http.StatusOK, views.Links(p))

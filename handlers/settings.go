@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -91,7 +92,7 @@ func checkAbsoluteURL(v string) string {
 	if v == "" {
 		return "Enter a URL."
 	}
-	u, err := parseURL(v)
+	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(v, " \r\n") {
 		return "Enter an absolute http(s) URL, like https://example.com/thanks."
 	}

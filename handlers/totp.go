@@ -487,7 +487,7 @@ func (a *app) secondFactor(c echo.Context) error {
 		return err
 	}
 	audit := a.auditEntry(c, "login")
-	audit.ActorID, audit.ActorEmail, audit.Target = u.ID, u.Email, "user:"+itoa(u.ID)
+	audit.ActorID, audit.ActorEmail, audit.Target = u.ID, u.Email, "user:"+strconv.FormatInt(u.ID, 10)
 	fail := func(status int, msg string) error {
 		return a.render(c, status, views.SecondFactor(a.secondFactorPage(c, msg)))
 	}
