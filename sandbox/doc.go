@@ -1,9 +1,10 @@
 // Package sandbox is a fake StableMint: the hosted-session API, a hosted
 // checkout page, and signed webhooks with StableMint's retry schedule, plus
 // test controls. It runs in-process from Go tests (New, Start, Close) and as
-// the `paylinks sandbox` subcommand (Main).
+// the `paylinks sandbox` subcommand (cmd/paylinks/sandbox.go).
 //
-// It implements StableMint's documented API (docs/stablemint.md) on its own and must not import
+// It implements StableMint's documented API (docs/stablemint.md) on its
+// own and must not import
 // or share code with the StableMint client (package stablemint): the two
 // sides are written separately so they cannot share a bug. Where that page
 // is silent, the decisions below are the sandbox's; the client must not

@@ -51,7 +51,7 @@ const userAgent = "paylinks-stablemint/1"
 // minRSABits is the smallest RSA key accepted anywhere (own floor).
 const minRSABits = 2048
 
-// Config configures a Client. LoadConfig fills it from the environment;
+// Config configures a Client. cmd/paylinks fills it from the environment;
 // tests build it by hand. Zero durations and counts take the Default*
 // values; zero MinAmount/MaxAmount take DefaultLimits.
 type Config struct {

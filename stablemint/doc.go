@@ -108,12 +108,12 @@
 //
 // # Configuration
 //
-// LoadConfig reads the variables listed by EnvVars. STABLEMINT_BASE_URL,
-// STABLEMINT_API_KEY, STABLEMINT_API_SECRET, STABLEMINT_PRIVATE_KEY_FILE and
-// STABLEMINT_WEBHOOK_PUBLIC_KEY_FILE are required; all errors are reported
-// together, one line each, naming the variable and never a secret. Key files
-// hold exactly one unencrypted PEM block; RSA keys under 2048 bits are
-// refused everywhere (own floor). Tolerances are Go durations above zero and
+// The package reads no environment and no file: cmd/paylinks's
+// configuration table fills Config from the STABLEMINT_* variables
+// (docs/operations.md lists them), reading the key files it names and
+// reporting every problem at once. Key files hold exactly one unencrypted
+// PEM block (ParseRSAPrivateKeyPEM, ParseRSAPublicKeyPEM); RSA keys under
+// 2048 bits are refused everywhere (own floor). Tolerances are Go durations above zero and
 // at most 168 h each: the window can be neither switched off nor closed.
 //
 // # Webhooks

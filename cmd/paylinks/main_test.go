@@ -3,17 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
-	"github.com/paylinks/paylinks/stablemint"
 )
 
 // syncBuffer is an io.Writer safe to read while run writes to it.
@@ -210,22 +212,118 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 }
 
-// The README's configuration table must list every variable paylinks reads.
-func TestREADMEListsEveryVariable(t *testing.T) {
-	readme, err := readFile("../../README.md")
+var updateDocs = flag.Bool("update", false, "rewrite the configuration table in docs/operations.md from the settings table")
+
+// operationsDoc holds the configuration table, under "## Configuration".
+const operationsDoc = "../../docs/operations.md"
+
+// TestDocsConfigurationTable: the table in docs/operations.md is the
+// settings table: the same variables in the same order, each with its shown
+// default and its meaning. `go test ./cmd/paylinks -run
+// TestDocsConfigurationTable -update` rewrites it from the code.
+func TestDocsConfigurationTable(t *testing.T) {
+	doc, err := readFile(operationsDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range envVars {
-		if !strings.Contains(readme, "| `"+v.Name+"` |") {
-			t.Errorf("README.md has no table row for %s", v.Name)
+	lines := strings.Split(doc, "\n")
+	first, end := configTableRows(t, lines)
+	if *updateDocs {
+		var rows []string
+		for _, s := range settings {
+			rows = append(rows, docsRow(s))
+		}
+		lines = slices.Concat(lines[:first], rows, lines[end:])
+		if err := os.WriteFile(operationsDoc, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("rewrote %d rows of %s", len(rows), operationsDoc)
+		return
+	}
+	const fix = "edit the settings table in cmd/paylinks/config.go, then run go test ./cmd/paylinks -run TestDocsConfigurationTable -update"
+
+	var docNames, codeNames []string
+	rows := map[string][]string{}
+	for i, line := range lines[first:end] {
+		cells := tableCells(line)
+		name := strings.Trim(cells[0], "`")
+		if len(cells) != 3 || cells[0] != "`"+name+"`" {
+			t.Errorf("%s:%d: want | `VARIABLE` | default | meaning |, got %s", operationsDoc, first+i+1, line)
+			continue
+		}
+		docNames = append(docNames, name)
+		rows[name] = cells
+	}
+	for _, s := range settings {
+		codeNames = append(codeNames, s.Name)
+	}
+	if !slices.Equal(docNames, codeNames) {
+		t.Errorf("%s lists\n  %v\nbut the code reads, in this order,\n  %v\n(%s)", operationsDoc, docNames, codeNames, fix)
+	}
+	for _, s := range settings {
+		cells, ok := rows[s.Name]
+		if !ok {
+			continue
+		}
+		if got, want := plain(cells[1]), plain(s.shownDefault()); got != want {
+			t.Errorf("%s: the docs give the default %q, the code %q (%s)", s.Name, got, want, fix)
+		}
+		if cells[2] != s.Doc {
+			t.Errorf("%s: the docs' meaning differs from the code's:\n  docs: %s\n  code: %s\n(%s)", s.Name, cells[2], s.Doc, fix)
 		}
 	}
-	for _, v := range stablemint.EnvVars() {
-		if !strings.Contains(readme, "| `"+v.Name+"` |") {
-			t.Errorf("README.md has no table row for %s", v.Name)
+}
+
+// configTableRows finds the rows of the table under "## Configuration":
+// lines[first:end].
+func configTableRows(t *testing.T, lines []string) (first, end int) {
+	t.Helper()
+	section := slices.Index(lines, "## Configuration")
+	if section < 0 {
+		t.Fatalf("%s has no \"## Configuration\" section", operationsDoc)
+	}
+	header := section + 1
+	for header < len(lines) && !strings.HasPrefix(lines[header], "|") && !strings.HasPrefix(lines[header], "## ") {
+		header++
+	}
+	if header+1 >= len(lines) || lines[header] != "| Variable | Default | Meaning |" || !strings.HasPrefix(lines[header+1], "|---") {
+		t.Fatalf("%s: no table with the header | Variable | Default | Meaning | under ## Configuration", operationsDoc)
+	}
+	first = header + 2
+	end = first
+	for end < len(lines) && strings.HasPrefix(lines[end], "|") {
+		end++
+	}
+	return first, end
+}
+
+// docsRow is a setting's row in the docs table.
+func docsRow(s setting) string {
+	return "| `" + s.Name + "` | " + s.shownDefault() + " | " + strings.ReplaceAll(s.Doc, "|", `\|`) + " |"
+}
+
+// tableCells splits a Markdown table row at its unescaped pipes.
+func tableCells(line string) []string {
+	line = strings.TrimSpace(line)
+	line = strings.TrimPrefix(line, "|")
+	if strings.HasSuffix(line, "|") && !strings.HasSuffix(line, `\|`) {
+		line = line[:len(line)-1]
+	}
+	var cells []string
+	var cell strings.Builder
+	for i := 0; i < len(line); i++ {
+		switch {
+		case line[i] == '\\' && i+1 < len(line) && line[i+1] == '|':
+			cell.WriteByte('|')
+			i++
+		case line[i] == '|':
+			cells = append(cells, strings.TrimSpace(cell.String()))
+			cell.Reset()
+		default:
+			cell.WriteByte(line[i])
 		}
 	}
+	return append(cells, strings.TrimSpace(cell.String()))
 }
 
 func TestSeedRefusesRealLinksWithoutForce(t *testing.T) {

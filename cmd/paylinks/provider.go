@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -36,18 +35,15 @@ func (p *provider) Close() error {
 	return nil
 }
 
-// newProvider connects to the configured StableMint, or, when
-// STABLEMINT_BASE_URL is unset, starts the built-in sandbox on a free
+// openProvider connects to the configured StableMint, or, when sm is nil
+// (STABLEMINT_BASE_URL unset), starts the built-in sandbox on a free
 // loopback port with demo keys kept in the data directory, and points the
 // two at each other: the client signs with the demo partner key the sandbox
 // trusts, and the sandbox's webhooks go to webhookURL, verified with the
 // sandbox's key.
-func newProvider(getenv func(string) string, dataDir, webhookURL string, log *slog.Logger, stdout io.Writer) (*provider, error) {
-	if strings.TrimSpace(getenv(stablemint.EnvBaseURL)) != "" {
-		cfg, err := stablemint.LoadConfig(getenv)
-		if err != nil {
-			return nil, err
-		}
+func openProvider(sm *stablemint.Config, dataDir, webhookURL string, log *slog.Logger, stdout io.Writer) (*provider, error) {
+	if sm != nil {
+		cfg := *sm
 		cfg.Logger = log.With("component", "stablemint")
 		return connect(cfg)
 	}
@@ -144,7 +140,7 @@ func loadOrMakeKey(path string) (*rsa.PrivateKey, error) {
 }
 
 // loadOrMake reads path, or writes make's bytes there (mode 0600) first.
-func loadOrMake(path string, make func() ([]byte, error)) ([]byte, error) {
+func loadOrMake(path string, generate func() ([]byte, error)) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return b, nil
@@ -152,7 +148,7 @@ func loadOrMake(path string, make func() ([]byte, error)) ([]byte, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if b, err = make(); err != nil {
+	if b, err = generate(); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -164,10 +160,4 @@ func loadOrMake(path string, make func() ([]byte, error)) ([]byte, error) {
 		return nil, err
 	}
 	return b, errors.Join(f.Sync(), f.Close())
-}
-
-// runSandbox is `paylinks sandbox`: the sandbox alone, for evaluating the
-// client against it or pointing another paylinks at it.
-func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return sandbox.Main(ctx, args, stdout, stderr)
 }

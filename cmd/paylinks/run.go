@@ -28,11 +28,13 @@ commands:
   users reset-2fa --email E  remove a user's two-factor sign-in (lost phone and recovery codes)
   seed --links N [--force]   add N realistic fake links (run while paylinks is stopped)
   sandbox [flags]            run the StableMint sandbox alone (see paylinks sandbox --help)
+  config                     list every setting, its default and meaning, and which are set (secrets hidden); then check them
   healthcheck                exit 0 when the server at PAYLINKS_ADDR answers /healthz
   backup --out FILE          write a checked copy of the database to FILE (safe while serving; never overwrites)
   audit verify               check the audit log's hash chain; names the first row that does not match
 
-Configuration comes from PAYLINKS_* environment variables; see README.md.`
+Configuration comes from PAYLINKS_* and STABLEMINT_* environment variables;
+see docs/operations.md, or run paylinks config.`
 
 // run is the whole program; main only supplies the process's environment,
 // so tests can drive it end to end.
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit":
 	case "sandbox":
 		return runSandbox(ctx, rest, stdout, stderr)
+	case "config":
+		return configCmd(getenv, rest, stdout)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
@@ -82,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return usersCmd(ctx, st, rest, stdin, stdout)
 	}
-	return serve(ctx, cfg, getenv, log, stdout)
+	return serve(ctx, cfg, log, stdout)
 }
 
 // openDB opens the database and applies pending migrations.

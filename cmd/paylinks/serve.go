@@ -34,7 +34,7 @@ const (
 )
 
 // serve runs the web application until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slog.Logger, stdout io.Writer) error {
+func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	startedAt := time.Now()
 	st, err := openDB(ctx, cfg, log)
 	if err != nil {
@@ -61,7 +61,7 @@ func serve(ctx context.Context, cfg Config, getenv func(string) string, log *slo
 	}
 
 	// Webhooks from the in-process sandbox go straight to the listener.
-	prov, err := newProvider(getenv, filepath.Dir(cfg.DBPath), "http://"+ln.Addr().String()+"/webhooks/stablemint", log, stdout)
+	prov, err := openProvider(cfg.StableMint, filepath.Dir(cfg.DBPath), "http://"+ln.Addr().String()+"/webhooks/stablemint", log, stdout)
 	if err != nil {
 		return err
 	}
