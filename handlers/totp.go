@@ -2,9 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base32"
 	"errors"
 	"net/http"
 	"strconv"
@@ -21,98 +18,13 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// Two-factor sign-in with TOTP (RFC 6238; docs/security.md A2, B1 AUTH-8).
+// Two-factor sign-in with TOTP (RFC 6238; docs/security.md A2, B1 AUTH-8):
+// the pages here, the code rules in auth/totp.go.
 const (
-	totpPeriod = 30 // seconds per step
-	totpSkew   = 1  // steps accepted either side of the current one
-	// totpSecretSize is the seed: 160 bits, RFC 4226's recommendation and
-	// what every authenticator app accepts.
-	totpSecretSize    = 20
-	recoveryCodeCount = 10
 	// pendingLoginTTL is how long a correct password waits for its code.
 	pendingLoginTTL = 5 * time.Minute
 	maxCodeLen      = 64
 )
-
-// --- codes ---
-
-var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
-
-// totpStep is the RFC 6238 counter of t.
-func totpStep(t time.Time) int64 { return t.Unix() / totpPeriod }
-
-// looksLikeTOTP reports whether code is six digits (spaces ignored); other
-// input is tried as a recovery code.
-func looksLikeTOTP(code string) bool {
-	code = strings.ReplaceAll(code, " ", "")
-	if len(code) != 6 {
-		return false
-	}
-	for _, r := range code {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// matchTOTP finds the step, within one of now's, whose code is code and
-// which is newer than after (the last step accepted). Each candidate is
-// compared in constant time; the newest match wins.
-func matchTOTP(secret, code string, now time.Time, after int64) (int64, bool) {
-	code = strings.ReplaceAll(code, " ", "")
-	if !looksLikeTOTP(code) {
-		return 0, false
-	}
-	cur := totpStep(now)
-	var found int64
-	ok := false
-	for step := cur - totpSkew; step <= cur+totpSkew; step++ {
-		want, err := totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0), totpOpts)
-		if err != nil {
-			return 0, false
-		}
-		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 && step > after {
-			found, ok = step, true
-		}
-	}
-	return found, ok
-}
-
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newRecoveryCodes makes recoveryCodeCount codes of 128 random bits each
-// and their hashes. At that entropy a plain SHA-256 is as good as a slow
-// hash (nobody can enumerate 2^128 inputs), and checking one costs nothing.
-func newRecoveryCodes() (codes, hashes []string) {
-	for range recoveryCodeCount {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b)
-		s := strings.ToLower(b32.EncodeToString(b)) // 26 characters
-		code := s[0:5] + "-" + s[5:10] + "-" + s[10:15] + "-" + s[15:20] + "-" + s[20:]
-		codes = append(codes, code)
-		hashes = append(hashes, hashRecoveryCode(code))
-	}
-	return codes, hashes
-}
-
-// hashRecoveryCode ignores case, spaces and dashes, as people type them.
-func hashRecoveryCode(code string) string {
-	code = strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(code))
-	return hashToken(code)
-}
-
-// groupSecret spaces the base32 key in fours for reading aloud or typing.
-func groupSecret(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
 
 // totpIssuer names paylinks in authenticator apps (no colon: it separates
 // issuer and account in the otpauth URL).
@@ -122,12 +34,12 @@ func (a *app) totpIssuer() string {
 
 // totpKey rebuilds the otpauth key of a stored secret for u.
 func (a *app) totpKey(u *db.User, secret string) (*otp.Key, error) {
-	raw, err := b32.DecodeString(secret)
+	raw, err := auth.DecodeTOTPSecret(secret)
 	if err != nil {
 		return nil, err
 	}
 	return totp.Generate(totp.GenerateOpts{
-		Issuer: a.totpIssuer(), AccountName: u.Email, Period: totpPeriod,
+		Issuer: a.totpIssuer(), AccountName: u.Email, Period: auth.TOTPPeriod,
 		Secret: raw, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
 	})
 }
@@ -158,9 +70,7 @@ func (a *app) twoFactorSection(ctx context.Context, u *db.User, errs views.Field
 // user to the setup page. GET never does this: GET changes nothing.
 func (a *app) startTOTP(c echo.Context) error {
 	u := currentUser(c)
-	secret := make([]byte, totpSecretSize)
-	_, _ = rand.Read(secret)
-	err := a.store.StartTOTPEnrolment(c.Request().Context(), u.ID, b32.EncodeToString(secret), a.auditEntry(c, "2fa.enrol_start"))
+	err := a.store.StartTOTPEnrolment(c.Request().Context(), u.ID, auth.NewTOTPSecret(), a.auditEntry(c, "2fa.enrol_start"))
 	if errors.Is(err, db.ErrConflict) {
 		if err := a.flash(c, "info", "Two-factor sign-in is already on."); err != nil {
 			return err
@@ -190,7 +100,7 @@ func (a *app) totpSetupPage(c echo.Context, t db.TOTP, errs views.FieldErrors) (
 	}
 	return views.TwoFactorSetupPage{
 		Layout: a.layout(c, "Set up two-factor sign-in", "account"),
-		QRURL:  a.url(RouteTOTPQR), Secret: groupSecret(t.Secret), Issuer: a.totpIssuer(), Account: u.Email,
+		QRURL:  a.url(RouteTOTPQR), Secret: auth.GroupSecret(t.Secret), Issuer: a.totpIssuer(), Account: u.Email,
 		Action: a.url(RouteTOTPConfirm), RestartURL: a.url(RouteTOTPStart), AccountURL: a.url(RouteAccount),
 		Required: required, Errors: errs,
 	}, nil
@@ -255,7 +165,7 @@ func (a *app) confirmTOTP(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	u := currentUser(c)
-	step, ok := matchTOTP(t.Secret, truncate(f.Code, maxCodeLen), a.now(), t.LastStep)
+	step, ok := auth.MatchTOTP(t.Secret, truncate(f.Code, maxCodeLen), a.now(), t.LastStep)
 	if !ok {
 		p, err := a.totpSetupPage(c, t, views.FieldErrors{"code": "That code does not match. Check that the app shows paylinks, that your device's clock is right, and enter the newest code."})
 		if err != nil {
@@ -263,7 +173,7 @@ func (a *app) confirmTOTP(c echo.Context) error {
 		}
 		return a.render(c, http.StatusUnprocessableEntity, views.TwoFactorSetup(p))
 	}
-	codes, hashes := newRecoveryCodes()
+	codes, hashes := auth.NewRecoveryCodes()
 	err = a.store.EnableTOTP(ctx, u.ID, t.Secret, step, hashes, a.auditEntry(c, "2fa.enable"))
 	if errors.Is(err, db.ErrNotFound) { // replaced in another tab meanwhile
 		return a.redirect(c, a.url(RouteTOTPSetup))
@@ -352,7 +262,7 @@ func (a *app) newRecoveryCodesHandler(c echo.Context) error {
 	if !ok {
 		return a.accountWithErrors(c, views.FieldErrors{"recovery_password": "The password is not correct, or there were too many wrong attempts; wait a little."})
 	}
-	codes, hashes := newRecoveryCodes()
+	codes, hashes := auth.NewRecoveryCodes()
 	err = a.store.ReplaceRecoveryCodes(c.Request().Context(), currentUser(c).ID, hashes, a.auditEntry(c, "2fa.recovery_codes"))
 	if errors.Is(err, db.ErrNotFound) {
 		return a.redirect(c, a.url(RouteAccount))
@@ -510,8 +420,8 @@ func (a *app) secondFactor(c echo.Context) error {
 	method := ""
 	switch {
 	case len(code) > maxCodeLen || code == "":
-	case looksLikeTOTP(code):
-		if step, ok := matchTOTP(t.Secret, code, now, t.LastStep); ok {
+	case auth.LooksLikeTOTP(code):
+		if step, ok := auth.MatchTOTP(t.Secret, code, now, t.LastStep); ok {
 			err := a.store.UseTOTPStep(ctx, u.ID, step)
 			switch {
 			case err == nil:
@@ -521,7 +431,7 @@ func (a *app) secondFactor(c echo.Context) error {
 			}
 		}
 	default:
-		left, err := a.store.UseRecoveryCode(ctx, u.ID, hashRecoveryCode(code))
+		left, err := a.store.UseRecoveryCode(ctx, u.ID, auth.HashRecoveryCode(code))
 		switch {
 		case err == nil:
 			method = "recovery code, " + strconv.Itoa(left) + " left"
