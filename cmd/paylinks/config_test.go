@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -363,4 +364,30 @@ func TestConfigCommand(t *testing.T) {
 			t.Error("config --all accepted")
 		}
 	})
+}
+
+// TestTableDefaultsAreTheAppDefaults: the configuration table and app (for
+// callers that leave a setting zero, such as the tests) state the same
+// defaults, so a change to one without the other fails here.
+func TestTableDefaultsAreTheAppDefaults(t *testing.T) {
+	c, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct {
+		name      string
+		got, want any
+	}{
+		{"PAYLINKS_SESSION_IDLE", c.IdleTimeout, app.DefaultIdleTimeout},
+		{"PAYLINKS_SESSION_MAX", c.AbsoluteTimeout, app.DefaultAbsoluteTimeout},
+		{"PAYLINKS_LOGIN_RATE", c.LoginRate, app.DefaultLoginRatePerMinute},
+		{"PAYLINKS_WEBHOOK_RATE", c.WebhookRate, app.DefaultWebhookRatePerSecond},
+		{"PAYLINKS_MAIL_RATE", c.MailRate, app.DefaultMailRatePerMinute},
+		{"PAYLINKS_COMPANY_NAME", c.CompanyName, app.DefaultCompanyName},
+		{"PAYLINKS_MAIL_FROM", c.MailFrom.Email, app.DefaultMailFrom},
+	} {
+		if d.got != d.want {
+			t.Errorf("%s defaults to %v in the table, %v in app", d.name, d.got, d.want)
+		}
+	}
 }
