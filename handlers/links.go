@@ -3,16 +3,12 @@ package handlers
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -23,10 +19,8 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// Form limits beyond the API's own.
+// Form limits beyond the draft's own (links.MaxNoteLength, links.MaxCustomFields).
 const (
-	maxNoteLength    = 2000
-	maxCustomFields  = 20
 	maxFormTokenSize = 64
 )
 
@@ -46,6 +40,15 @@ type linkInput struct {
 var linkFields = []string{"userId", "userEmail", "userCountryCode", "currency", "amount", "websiteReference",
 	"note", "successUrl", "supportUrl", "exitUrl", "errorUrl"}
 
+// draft is the input as the links service takes it.
+func (in linkInput) draft() links.Draft {
+	d := links.Draft{Fields: in.Values, FormToken: in.FormToken, ReissueOf: in.ReissueOf, AllowDuplicate: in.Confirmed}
+	for _, kv := range in.CustomFields {
+		d.CustomFields = append(d.CustomFields, links.CustomField{Name: kv.Key, Value: kv.Value})
+	}
+	return d
+}
+
 func parseLinkInput(form url.Values) linkInput {
 	in := linkInput{Values: map[string]string{}, RemoveField: -1}
 	for _, f := range linkFields {
@@ -59,7 +62,7 @@ func parseLinkInput(form url.Values) linkInput {
 	}
 	in.Values["userKyc.citizenshipCountryCode"] = strings.ToUpper(in.Values["userKyc.citizenshipCountryCode"])
 	keys, vals := form["customFields.key"], form["customFields.value"]
-	for i := 0; i < len(keys) && i < maxCustomFields+1; i++ {
+	for i := 0; i < len(keys) && i < links.MaxCustomFields+1; i++ {
 		v := ""
 		if i < len(vals) {
 			v = vals[i]
@@ -78,149 +81,9 @@ func parseLinkInput(form url.Values) linkInput {
 	return in
 }
 
-var phoneRE = regexp.MustCompile(`^\+?[0-9][0-9 ()./-]{5,24}$`)
-
-// validate builds the StableMint request from the input and collects every
-// problem by field name. The amount is parsed exactly in the chosen currency.
-func (in linkInput) validate(limits stablemint.Limits, now time.Time) (stablemint.Request, views.FieldErrors) {
-	errs := views.FieldErrors{}
-	v := in.Values
-	req := stablemint.Request{
-		UserID: v["userId"], UserEmail: v["userEmail"], UserCountryCode: v["userCountryCode"], Currency: v["currency"],
-		SuccessURL: v["successUrl"], SupportURL: v["supportUrl"], ExitURL: v["exitUrl"], ErrorURL: v["errorUrl"],
-		WebsiteReference: v["websiteReference"],
-		IdempotencyKey:   "00000000-0000-4000-8000-000000000000", // placeholder: the real key is minted on commit
-	}
-	parsed := false // the amount was read: StableMint's limits apply to it, zero too
-	if v["amount"] == "" {
-		errs["amount"] = "Enter an amount."
-	} else if stablemint.ValidCurrency(v["currency"]) {
-		a, err := stablemint.ParseAmount(v["amount"], v["currency"])
-		if err != nil {
-			errs["amount"] = amountMessage(err, v["amount"], v["currency"])
-		} else {
-			req.Amount, parsed = a, true
-		}
-	}
-	seen := map[string]bool{}
-	for _, kv := range in.CustomFields {
-		if kv.Key == "" && kv.Value == "" {
-			continue
-		}
-		if kv.Key == "" {
-			errs["customFields"] = "Give every custom field a name (or clear its value)."
-			continue
-		}
-		if seen[kv.Key] {
-			errs["customFields"] = "Custom field names must be unique: " + strconv.Quote(kv.Key) + " appears twice."
-		}
-		seen[kv.Key] = true
-		if req.CustomFields == nil {
-			req.CustomFields = map[string]string{}
-		}
-		req.CustomFields[kv.Key] = kv.Value
-	}
-	if len(seen) > maxCustomFields {
-		errs["customFields"] = fmt.Sprintf("At most %d custom fields.", maxCustomFields)
-	}
-	kyc := links.KYCFromMap(in.kyc())
-	if !kyc.IsZero() {
-		req.UserKYC = &kyc
-	}
-	if p := kyc.MobilePhone; p != "" && !validPhone(p) {
-		errs["userKyc.mobilePhone"] = "Enter a phone number with its country code, like +44 20 7946 0958."
-	}
-	if d := kyc.DateOfBirth; d != "" {
-		if t, err := time.Parse(time.DateOnly, d); err == nil && t.After(now) {
-			errs["userKyc.dateOfBirth"] = "The date of birth cannot be in the future."
-		}
-	}
-	if len(v["note"]) > maxNoteLength {
-		errs["note"] = fmt.Sprintf("Keep the note under %d characters.", maxNoteLength)
-	}
-	if err := req.Validate(limits); err != nil {
-		var list stablemint.ValidationErrors
-		if errors.As(err, &list) {
-			for _, fe := range list {
-				if _, taken := errs[fe.Field]; !taken && !(fe.Field == "amount" && !parsed) {
-					errs[fe.Field] = fe.Message
-				}
-			}
-		}
-	}
-	if errs["amount"] == "" && req.Amount.IsZero() && v["amount"] != "" && !stablemint.ValidCurrency(v["currency"]) {
-		errs["amount"] = "Choose a currency first."
-	}
-	return req, errs
-}
-
-func validPhone(p string) bool {
-	if !phoneRE.MatchString(p) {
-		return false
-	}
-	digits := 0
-	for _, r := range p {
-		if r >= '0' && r <= '9' {
-			digits++
-		}
-	}
-	return digits >= 7 && digits <= 15
-}
-
-// amountMessage explains, in staff's words, why the parser refused input
-// as an amount in currency. It chooses by the stablemint package's
-// sentinel errors, never by an error's text.
-func amountMessage(err error, input, currency string) string {
-	exp, _ := stablemint.CurrencyExponent(currency)
-	switch {
-	case errors.Is(err, stablemint.ErrTooManyDecimals):
-		if exp == 0 {
-			return currency + " has no minor unit: enter a whole number."
-		}
-		return fmt.Sprintf("%s has %d decimal places at most.", currency, exp)
-	case errors.Is(err, stablemint.ErrNegativeAmount):
-		return "The amount must be positive."
-	case errors.Is(err, stablemint.ErrAmbiguousAmount):
-		in := strings.TrimSpace(input)
-		return fmt.Sprintf("%s is ambiguous in %s, which has %d decimal places: write %s for the whole number, or %s with a point for the decimals.",
-			in, currency, exp, strings.ReplaceAll(in, ",", ""), strings.Replace(in, ",", ".", 1))
-	case errors.Is(err, stablemint.ErrAmountOverflow):
-		return "The amount is too large."
-	case errors.Is(err, stablemint.ErrNoDecimalDigits):
-		return "Write digits after the decimal point, as in 5.00, or leave the point out."
-	case errors.Is(err, stablemint.ErrNoLeadingDigit):
-		return "Write a 0 before the decimal point, as in 0.50."
-	case errors.Is(err, stablemint.ErrSeparatorTwice), errors.Is(err, stablemint.ErrAmountGrouping):
-		return "Use one decimal point at most, and group thousands by three digits, as in 1 250.50 or 1,250.50."
-	}
-	return "Enter the amount as a number, like 10.50 or 1 250."
-}
-
-func (in linkInput) kyc() map[string]string {
-	m := map[string]string{}
-	for _, f := range kycFields {
-		if v := in.Values["userKyc."+f.Key]; v != "" {
-			m[f.Key] = v
-		}
-	}
-	return m
-}
-
 // newFormToken is the random id of one form submission: a double click, a
 // resubmit or a second tab posting the same form finds the link it made.
 func newFormToken() string { return rand.Text() }
-
-// effectiveLimits narrows the provider's limits by the admin settings.
-func (a *app) effectiveLimits(st db.Settings) stablemint.Limits {
-	l := a.client.Limits()
-	if d, err := stablemint.ParseDecimal(st.MinAmount); err == nil && st.MinAmount != "" && d.Cmp(l.Min) > 0 {
-		l.Min = d
-	}
-	if d, err := stablemint.ParseDecimal(st.MaxAmount); err == nil && st.MaxAmount != "" && (l.Max.IsZero() || d.Cmp(l.Max) < 0) {
-		l.Max = d
-	}
-	return l
-}
 
 func limitsText(l stablemint.Limits) string {
 	switch {
@@ -311,7 +174,7 @@ func (a *app) newLinkForm(c echo.Context) error {
 		}
 		in = inputFromLink(old, in)
 	}
-	return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, a.effectiveLimits(st))))
+	return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, a.minter.Limits(st))))
 }
 
 // inputFromLink prefills the form from an earlier link (re-issue).
@@ -354,54 +217,29 @@ func (a *app) createLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limits := a.effectiveLimits(st)
+	limits := a.minter.Limits(st)
 
 	// Adding or removing a custom-field row re-renders the form: no link.
 	if in.AddField || in.RemoveField >= 0 {
 		if in.RemoveField >= 0 && in.RemoveField < len(in.CustomFields) {
 			in.CustomFields = slices.Delete(in.CustomFields, in.RemoveField, in.RemoveField+1)
 		}
-		if in.AddField && len(in.CustomFields) < maxCustomFields {
+		if in.AddField && len(in.CustomFields) < links.MaxCustomFields {
 			in.CustomFields = append(in.CustomFields, views.KV{})
 		}
 		return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, limits)))
 	}
 
-	req, errs := in.validate(limits, a.now())
+	l, errs, err := a.minter.Create(ctx, in.draft(), currentUser(c).ID, a.auditEntry(c, "link.create"))
 	if len(errs) > 0 {
-		return a.render(c, http.StatusUnprocessableEntity, views.LinkForm(a.formPage(c, in, errs, nil, limits)))
+		return a.render(c, http.StatusUnprocessableEntity, views.LinkForm(a.formPage(c, in, views.FieldErrors(errs), nil, limits)))
 	}
-	if in.ReissueOf != 0 {
-		old, err := a.store.LinkByID(ctx, in.ReissueOf)
-		if err != nil || !old.Status.Reissuable() {
-			in.ReissueOf = 0
-		}
-	}
-	u := currentUser(c)
-	audit := a.auditEntry(c, "link.create")
-	if in.ReissueOf != 0 {
-		audit.Action = "link.reissue"
-		audit.Details = "reissue of link:" + strconv.FormatInt(in.ReissueOf, 10)
-	}
-	l, created, err := a.store.CreateLink(ctx, db.NewLink{
-		IdempotencyKey: uuid.NewString(), FormToken: in.FormToken,
-		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
-		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
-		Note: in.Values["note"], CustomFields: req.CustomFields, KYC: in.kyc(),
-		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
-		ReissueOf: in.ReissueOf, CreatedBy: u.ID, AllowDuplicate: in.Confirmed,
-	}, audit)
 	var dup *db.DuplicateError
 	if errors.As(err, &dup) {
 		return a.render(c, http.StatusConflict, views.LinkForm(a.formPage(c, in, nil, dup.Links, limits)))
 	}
 	if err != nil {
 		return err
-	}
-	if created {
-		if err := a.minter.MintCreated(ctx, l); err != nil {
-			logFrom(ctx, a.log).Warn("mint", "link_id", l.ID, "err", err)
-		}
 	}
 	return a.redirect(c, a.url(RouteLink, l.ID))
 }
@@ -412,16 +250,9 @@ func (a *app) retryLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	err = a.store.RetryLink(ctx, l.ID, currentUser(c).ID, a.auditEntry(c, "link.retry"))
-	if errors.Is(err, db.ErrConflict) {
-		return a.redirect(c, a.url(RouteLink, l.ID)) // not in error any more (a double click): show it
-	}
-	if err != nil {
+	err = a.minter.Retry(c.Request().Context(), l.ID, currentUser(c).ID, a.auditEntry(c, "link.retry"))
+	if err != nil && !errors.Is(err, db.ErrConflict) { // conflict: not in error any more (a double click): show it
 		return err
-	}
-	if err := a.minter.Mint(ctx, l.ID); err != nil {
-		logFrom(ctx, a.log).Warn("mint retry", "link_id", l.ID, "err", err)
 	}
 	return a.redirect(c, a.url(RouteLink, l.ID))
 }
@@ -561,14 +392,20 @@ func (a *app) customerPage(c echo.Context) error {
 	return a.render(c, http.StatusOK, views.Customer(views.CustomerPage{Layout: a.layout(c, t[0], ""), Title: t[0], Message: t[1]}))
 }
 
-// kycFields are the KYC keys in form order, with their labels.
-var kycFields = []struct{ Key, Label string }{
-	{"fullName", "Full name"},
-	{"citizenshipCountryCode", "Citizenship country"},
-	{"residenceAddress", "Residence address"},
-	{"dateOfBirth", "Date of birth"},
-	{"placeOfBirth", "Place of birth"},
-	{"gender", "Gender"},
-	{"mobilePhone", "Mobile phone"},
-	{"personalIdentificationNumber", "Personal identification number"},
-}
+// kycFields are the KYC keys in form order (links.KYCKeys), with their
+// labels.
+var kycFields = func() []struct{ Key, Label string } {
+	labels := map[string]string{
+		"fullName": "Full name", "citizenshipCountryCode": "Citizenship country", "residenceAddress": "Residence address",
+		"dateOfBirth": "Date of birth", "placeOfBirth": "Place of birth", "gender": "Gender",
+		"mobilePhone": "Mobile phone", "personalIdentificationNumber": "Personal identification number",
+	}
+	out := make([]struct{ Key, Label string }, len(links.KYCKeys))
+	for i, k := range links.KYCKeys {
+		out[i].Key, out[i].Label = k, labels[k]
+		if out[i].Label == "" {
+			panic("handlers: no label for KYC field " + k)
+		}
+	}
+	return out
+}()

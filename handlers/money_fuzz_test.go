@@ -121,7 +121,7 @@ func FuzzAmountField(f *testing.F) {
 	f.Fuzz(func(t *testing.T, amount string, idx uint16) {
 		cur := fzCurrency(idx).Code
 		in := parseLinkInput(url.Values{"amount": {amount}, "currency": {cur}})
-		req, errs := in.validate(limits, now)
+		req, errs := in.draft().Validate(limits, now)
 		if _, refused := errs["amount"]; refused {
 			return
 		}

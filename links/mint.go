@@ -24,9 +24,12 @@ type HostedSessions interface {
 	Limits() stablemint.Limits
 }
 
-// MintStore is the storage the minter needs.
+// MintStore is the storage the minter needs. *db.Store implements it.
 type MintStore interface {
+	GetSettings(ctx context.Context) (db.Settings, error)
+	CreateLink(ctx context.Context, nl db.NewLink, a db.AuditEntry) (db.Link, bool, error)
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
 	BeginLinkAttempt(ctx context.Context, id int64) (db.Link, error)
 	CompleteLinkCreation(ctx context.Context, id int64, reference, checkoutURL string, expires time.Time) error
 	FailLinkCreation(ctx context.Context, id int64, reason string) error
