@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		return nil, fmt.Errorf("password hasher: %w", err)
 	}
 	a.Hasher = hasher
-	a.Minter = links.NewMinter(p.Store, client, log)
+	a.Minter = links.NewMinter(p.Store, client, log, now)
 	a.Minter.ObserveOutcomes(a.Metrics.LinkCreation)
 	mc := cfg.Mail
 	mc.Logger, mc.Now, mc.Metrics = log, now, a.Metrics

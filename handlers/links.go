@@ -213,11 +213,14 @@ func (a *app) createLink(c echo.Context) error {
 	if in.FormToken == "" {
 		in.FormToken = newFormToken()
 	}
-	st, err := a.store.GetSettings(ctx)
-	if err != nil {
-		return err
+	// again shows the form once more, with what was typed.
+	again := func(status int, errs views.FieldErrors, dups []db.Link) error {
+		st, err := a.store.GetSettings(ctx)
+		if err != nil {
+			return err
+		}
+		return a.render(c, status, views.LinkForm(a.formPage(c, in, errs, dups, a.minter.Limits(st))))
 	}
-	limits := a.minter.Limits(st)
 
 	// Adding or removing a custom-field row re-renders the form: no link.
 	if in.AddField || in.RemoveField >= 0 {
@@ -227,16 +230,16 @@ func (a *app) createLink(c echo.Context) error {
 		if in.AddField && len(in.CustomFields) < links.MaxCustomFields {
 			in.CustomFields = append(in.CustomFields, views.KV{})
 		}
-		return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, limits)))
+		return again(http.StatusOK, nil, nil)
 	}
 
 	l, errs, err := a.minter.Create(ctx, in.draft(), currentUser(c).ID, a.auditEntry(c, "link.create"))
 	if len(errs) > 0 {
-		return a.render(c, http.StatusUnprocessableEntity, views.LinkForm(a.formPage(c, in, views.FieldErrors(errs), nil, limits)))
+		return again(http.StatusUnprocessableEntity, views.FieldErrors(errs), nil)
 	}
 	var dup *db.DuplicateError
 	if errors.As(err, &dup) {
-		return a.render(c, http.StatusConflict, views.LinkForm(a.formPage(c, in, nil, dup.Links, limits)))
+		return again(http.StatusConflict, nil, dup.Links)
 	}
 	if err != nil {
 		return err

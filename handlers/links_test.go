@@ -541,6 +541,11 @@ func TestAmountMessagesSayWhatIsWrong(t *testing.T) {
 		{"EUR", "99999999999999999999", "The amount is too large."},
 		{"KWD", "2,005", "2,005 is ambiguous in KWD, which has 3 decimal places: write 2005 for the whole number, or 2.005 with a point"},
 		{"BHD", "1,250", "1,250 is ambiguous in BHD, which has 3 decimal places: write 1250 for the whole number, or 1.250 with a point"},
+		{"KWD", "1 000,250", "write 1000250 for the whole number, or 1000.250 with a point"},
+		{"KWD", ",250", "write 250 for the whole number, or 0.250 with a point"},
+		{"JPY", "10.", "JPY has no minor unit: enter a whole number."},
+		{"JPY", ".5", "JPY has no minor unit: enter a whole number."},
+		{"EUR", "10.5 0", "Write only digits after the decimal point"},
 	} {
 		t.Run(c.currency+" "+c.amount, func(t *testing.T) {
 			form := validLink()

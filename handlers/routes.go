@@ -58,7 +58,7 @@ const (
 	RouteMetrics         = "metrics"
 )
 
-// Two-factor sign-in and session route names (issue 8).
+// Two-factor sign-in and session route names.
 const (
 	RouteLoginTOTP                = "login.2fa"
 	RouteLoginTOTPPost            = "login.2fa.post"
@@ -74,7 +74,7 @@ const (
 	RouteRequire2FA               = "users.require_2fa"
 )
 
-// Email route names (issue 7).
+// Email route names.
 const (
 	RouteLinkEmail         = "link.email"
 	RouteLinkEmailSend     = "link.email.send"

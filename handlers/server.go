@@ -49,9 +49,7 @@ type Store interface {
 	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
 
 	// Links, their search and export.
-	CreateLink(ctx context.Context, nl db.NewLink, a db.AuditEntry) (db.Link, bool, error)
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
-	RetryLink(ctx context.Context, id int64, actor int64, a db.AuditEntry) error
 	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
 	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
 	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
@@ -61,7 +59,6 @@ type Store interface {
 	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
 
 	// Customer emails, templates and the mailbox.
-	outbox.Store
 	QueueEmail(ctx context.Context, ne db.NewEmail, a db.AuditEntry) (db.Email, bool, error)
 	QueueEmailBatch(ctx context.Context, formToken string, actor int64, emails []db.NewEmail, skipped []db.BatchSkip, a db.AuditEntry) (int64, bool, error)
 	ResendEmail(ctx context.Context, id, actor int64, messageIDDomain string, a db.AuditEntry) (db.Email, error)
@@ -76,8 +73,6 @@ type Store interface {
 	SaveEmailTemplate(ctx context.Context, t db.EmailTemplate, actor int64, a db.AuditEntry) error
 
 	// Webhook events for admins, and live updates.
-	ingest.Store
-	links.ExpiryStore
 	WebhookEventByID(ctx context.Context, id int64) (db.WebhookEvent, error)
 	WebhookEventDeliveries(ctx context.Context, eventID int64) ([]db.WebhookDeliveryRow, error)
 	ListWebhookDeliveries(ctx context.Context, f db.WebhookFilter) (db.WebhookDeliveryPage, error)

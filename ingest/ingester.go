@@ -3,7 +3,7 @@
 // writer, and EventData reads a verified body into what the store keeps.
 // The web layer verifies the signature first (handlers/webhooks.go); the
 // store applies each event to its link by paylink.Match and
-// paylink.Decide in the same transaction (db/webhooks.go).
+// paylink.Decide in the same transaction (db/webhooks_ingest.go).
 // docs/architecture.md walks a webhook from the wire to the link.
 package ingest
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -100,15 +101,19 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 	if err != nil {
 		return db.Link{}, nil, err
 	}
-	if created {
-		if err := m.MintCreated(ctx, l); err != nil {
-			m.log.Warn("mint", "link_id", l.ID, "err", err)
-		}
-		if l, err = m.store.LinkByID(ctx, l.ID); err != nil {
-			return db.Link{}, nil, err
-		}
+	if !created {
+		return l, nil, nil
 	}
-	return l, nil, nil
+	// The call and the read after it outlive a closed browser tab: the link
+	// exists, so its caller gets it whatever happens to the request.
+	ctx = context.WithoutCancel(ctx)
+	if err := m.MintCreated(ctx, l); err != nil {
+		m.log.Warn("mint", "link_id", l.ID, "err", err)
+	}
+	if minted, err := m.store.LinkByID(ctx, l.ID); err == nil {
+		return minted, nil, nil
+	}
+	return l, nil, nil // as committed, still creating: the link page reads it again
 }
 
 // Retry sends a link in error to StableMint again, with its idempotency
@@ -220,24 +225,42 @@ func validPhone(p string) bool {
 // sentinel errors, never by an error's text.
 func amountMessage(err error, input, currency string) string {
 	exp, _ := stablemint.CurrencyExponent(currency)
+	whole := currency + " has no minor unit: enter a whole number."
 	switch {
 	case errors.Is(err, stablemint.ErrTooManyDecimals):
 		if exp == 0 {
-			return currency + " has no minor unit: enter a whole number."
+			return whole
 		}
 		return fmt.Sprintf("%s has %d decimal places at most.", currency, exp)
+	case exp == 0 && (errors.Is(err, stablemint.ErrNoDecimalDigits) || errors.Is(err, stablemint.ErrNoLeadingDigit) ||
+		errors.Is(err, stablemint.ErrFractionDigits)):
+		return whole
 	case errors.Is(err, stablemint.ErrNegativeAmount):
 		return "The amount must be positive."
 	case errors.Is(err, stablemint.ErrAmbiguousAmount):
+		// The one comma is either a thousands separator or the decimal
+		// one: offer both readings, written so the parser takes each.
 		in := strings.TrimSpace(input)
+		digits := strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) || r == '\u202f' || r == '\u2007' {
+				return -1
+			}
+			return r
+		}, in)
+		dec := strings.Replace(digits, ",", ".", 1)
+		if strings.HasPrefix(dec, ".") {
+			dec = "0" + dec
+		}
 		return fmt.Sprintf("%s is ambiguous in %s, which has %d decimal places: write %s for the whole number, or %s with a point for the decimals.",
-			in, currency, exp, strings.ReplaceAll(in, ",", ""), strings.Replace(in, ",", ".", 1))
+			in, currency, exp, strings.TrimLeft(strings.ReplaceAll(digits, ",", ""), "0"), dec)
 	case errors.Is(err, stablemint.ErrAmountOverflow):
 		return "The amount is too large."
 	case errors.Is(err, stablemint.ErrNoDecimalDigits):
 		return "Write digits after the decimal point, as in 5.00, or leave the point out."
 	case errors.Is(err, stablemint.ErrNoLeadingDigit):
 		return "Write a 0 before the decimal point, as in 0.50."
+	case errors.Is(err, stablemint.ErrFractionDigits):
+		return "Write only digits after the decimal point, as in 10.50."
 	case errors.Is(err, stablemint.ErrSeparatorTwice), errors.Is(err, stablemint.ErrAmountGrouping):
 		return "Use one decimal point at most, and group thousands by three digits, as in 1 250.50 or 1,250.50."
 	}

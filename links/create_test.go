@@ -60,7 +60,7 @@ func newMinting(t *testing.T) *minting {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &minting{st: st, sb: sb, minter: links.NewMinter(st, client, nil), user: usr.ID}
+	return &minting{st: st, sb: sb, minter: links.NewMinter(st, client, nil, nil), user: usr.ID}
 }
 
 func draft(ref string) links.Draft {

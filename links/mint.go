@@ -47,7 +47,7 @@ type Minter struct {
 	client HostedSessions
 	log    *slog.Logger
 	now    func() time.Time
-	// observe, when set, hears each attempt's outcome (LinkOutcomes).
+	// observe, when set, hears each attempt's outcome (one of Outcomes).
 	observe func(outcome string)
 }
 
@@ -61,12 +61,16 @@ func (m *Minter) outcome(name string) {
 	}
 }
 
-// NewMinter builds a minter.
-func NewMinter(store MintStore, client HostedSessions, log *slog.Logger) *Minter {
+// NewMinter builds a minter; now is its clock (nil: time.Now), which
+// dates drafts (a birth date in the future) and recovery's cut-off.
+func NewMinter(store MintStore, client HostedSessions, log *slog.Logger, now func() time.Time) *Minter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Minter{store: store, client: client, log: log.With("component", "minter"), now: time.Now}
+	if now == nil {
+		now = time.Now
+	}
+	return &Minter{store: store, client: client, log: log.With("component", "minter"), now: now}
 }
 
 // requestFor builds the StableMint request of a stored link.

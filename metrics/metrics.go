@@ -262,28 +262,6 @@ func (s *meteredSessions) BreakerState() string {
 	return ""
 }
 
-// mintOutcome names the outcome of a StableMint call (links.Outcomes).
-func mintOutcome(err error) string {
-	var rej *stablemint.RejectedError
-	var un *stablemint.UnavailableError
-	var resp *stablemint.ResponseError
-	var val stablemint.ValidationErrors
-	var one *stablemint.ValidationError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &rej):
-		return "refused"
-	case errors.Is(err, stablemint.ErrCircuitOpen), errors.As(err, &un):
-		return "unavailable"
-	case errors.As(err, &resp):
-		return "invalid-response"
-	case errors.As(err, &val), errors.As(err, &one):
-		return "invalid"
-	}
-	return "error"
-}
-
 // Request times one HTTP request for paylinks_http_request_duration_seconds;
 // route is the route pattern, never the raw URL.
 func (m *Metrics) Request(method, route string, status int, d time.Duration) {

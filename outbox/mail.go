@@ -92,7 +92,7 @@ type Mailer struct {
 	wake        chan struct{}
 }
 
-// NewMailer builds a worker; call Run to start it.
+// NewMailer builds a worker; its Job runs it.
 func NewMailer(store Store, cfg Config) *Mailer {
 	w := &Mailer{store: store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, lease: cfg.Lease, poll: cfg.Poll,
 		maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff, wake: make(chan struct{}, 1), metrics: cfg.Metrics}

@@ -28,6 +28,7 @@ var (
 	ErrNoDecimalDigits = fmt.Errorf("%w: digits must follow the decimal separator", ErrAmountSyntax)
 	ErrNoLeadingDigit  = fmt.Errorf("%w: write a leading 0, as in 0.50", ErrAmountSyntax)
 	ErrAmountGrouping  = fmt.Errorf("%w: thousands must be grouped by three digits with one kind of separator", ErrAmountSyntax)
+	ErrFractionDigits  = fmt.Errorf("%w: only digits may follow the decimal separator", ErrAmountSyntax)
 )
 
 // maxAmountInput bounds what ParseAmount and AmountFromJSONNumber look at;
@@ -263,7 +264,7 @@ func ungroup(s string) (string, error) {
 func checkFraction(frac string, exp int, currency string) error {
 	for i := 0; i < len(frac); i++ {
 		if frac[i] < '0' || frac[i] > '9' {
-			return fmt.Errorf("%w (only digits may follow the decimal separator)", ErrSeparatorTwice)
+			return ErrFractionDigits
 		}
 	}
 	if len(frac) > exp {

@@ -295,7 +295,7 @@ func Table(r *Run, groups []string) []Row {
 }
 
 // webhookRows: every BenchmarkWebhookIngest sub-benchmark beside its
-// baseline sub-benchmark, with issue 5's targets for serial and 8-senders.
+// baseline sub-benchmark, with the webhook targets for serial and 8-senders.
 func webhookRows(r *Run) []Row {
 	const fam = "BenchmarkWebhookIngest/"
 	base := metric{bench: fam + "baseline", unit: "deliveries/s", show: "/s"}

@@ -1,4 +1,4 @@
-// Command paylinks-load is paylinks' load test (issue 9): it starts a real
+// Command paylinks-load is paylinks' load test: it starts a real
 // `paylinks serve` as a child process on loopback, in demo mode (the
 // in-process StableMint sandbox), against a seeded database, then holds
 // -users signed-in staff browsing, searching and opening links while a

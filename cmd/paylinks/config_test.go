@@ -391,3 +391,20 @@ func TestTableDefaultsAreTheAppDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyServeReadsStableMintSettings: a broken StableMint key file stops
+// serve (and paylinks config says why) but never migrate, backup or the
+// health check.
+func TestOnlyServeReadsStableMintSettings(t *testing.T) {
+	kf := writeKeyFiles(t)
+	env := stableMintEnv(kf)
+	env["STABLEMINT_PRIVATE_KEY_FILE"] = filepath.Join(t.TempDir(), "missing.pem")
+	env["PAYLINKS_DB"] = filepath.Join(t.TempDir(), "p.db")
+	if err := run(context.Background(), []string{"paylinks", "migrate"}, envFrom(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("migrate with a broken StableMint key file: %v", err)
+	}
+	err := run(context.Background(), []string{"paylinks", "serve"}, envFrom(env), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "STABLEMINT_PRIVATE_KEY_FILE") {
+		t.Fatalf("serve with a broken StableMint key file: %v, want the variable named", err)
+	}
+}

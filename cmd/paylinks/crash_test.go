@@ -1,6 +1,6 @@
 package main
 
-// The crash test (issue 9): real processes, a real SQLite file, kill -9.
+// The crash test: real processes, a real SQLite file, kill -9.
 //
 // The paylinks binary is built once; the StableMint sandbox runs as its own
 // child process, so it outlives the crash, and `paylinks serve` runs as

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
@@ -55,7 +56,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
-	cfg, err := loadConfig(getenv)
+	env := getenv
+	if cmd != "serve" {
+		env = withoutStableMint(getenv)
+	}
+	cfg, err := loadConfig(env)
 	if err != nil {
 		return err
 	}
@@ -157,3 +162,15 @@ func healthcheck(ctx context.Context, cfg Config) error {
 }
 
 var errUsage = errors.New("see `paylinks help`")
+
+// withoutStableMint hides the STABLEMINT_* variables: only serve talks to
+// StableMint, so no other command reads or checks them (a key file in the
+// middle of a rotation never stops a backup or a health check).
+func withoutStableMint(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		if strings.HasPrefix(name, "STABLEMINT_") {
+			return ""
+		}
+		return getenv(name)
+	}
+}
