@@ -112,9 +112,12 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 }
 
 // VerifyDummy spends the same work as Verify on a hash no password matches,
-// so an unknown email costs as much as a wrong password.
-func (h *Hasher) VerifyDummy(ctx context.Context, password string) {
-	_, _, _ = h.Verify(ctx, password, h.dummy)
+// so an unknown email costs as much as a wrong password. It fails as
+// Verify does (ErrHasherBusy when saturated), so that the caller answers
+// an unknown email exactly as it answers a known one.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	_, _, err := h.Verify(ctx, password, h.dummy)
+	return err
 }
 
 //go:embed common_passwords.txt

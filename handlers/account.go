@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/paylinks/paylinks/auth"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -42,15 +41,12 @@ func (a *app) changePassword(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := currentUser(c)
 	errs := views.FieldErrors{}
-	if len(f.Current) > auth.MaxPasswordLen {
-		errs["current"] = "The current password is not correct."
-	} else if ok, _, err := a.hasher.Verify(ctx, f.Current, u.PasswordHash); err != nil && !ok {
-		if err == auth.ErrHasherBusy {
-			return err
-		}
-		errs["current"] = "The current password is not correct."
+	// Wrong guesses count towards the account's sign-in lock and are
+	// audited, like a wrong password at sign-in (docs/security.md A2).
+	if ok, err := a.checkOwnPassword(c, f.Current, "user.password_change"); err != nil {
+		return err
 	} else if !ok {
-		errs["current"] = "The current password is not correct."
+		errs["current"] = a.wrongOwnPassword(u)
 	}
 	if msg := checkNewPassword(f.Password, f.Password2); msg != "" {
 		errs["password"] = msg

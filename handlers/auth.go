@@ -77,6 +77,9 @@ func (a *app) login(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
 	}
+	// Echo binds query parameters on GET, DELETE and HEAD only; the form
+	// posts ?next= in its action.
+	f.Next = c.QueryParam("next")
 	f.Email = strings.TrimSpace(f.Email)
 	ctx := c.Request().Context()
 	fail := func(status int) error {
@@ -98,7 +101,10 @@ func (a *app) login(c echo.Context) error {
 	u, err := a.store.UserByEmail(ctx, f.Email)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		a.hasher.VerifyDummy(ctx, f.Password)
+		// The same work and the same answers as a known email, busy too.
+		if err := a.hasher.VerifyDummy(ctx, f.Password); errors.Is(err, auth.ErrHasherBusy) {
+			return err
+		}
 		audit.Details = "unknown email"
 		if err := a.store.Audit(ctx, audit); err != nil {
 			return err
@@ -110,7 +116,9 @@ func (a *app) login(c echo.Context) error {
 	audit.ActorID = u.ID
 	now := a.now()
 	if u.Disabled || now.Before(u.LockedUntil) {
-		a.hasher.VerifyDummy(ctx, f.Password) // same cost as a real check
+		if err := a.hasher.VerifyDummy(ctx, f.Password); errors.Is(err, auth.ErrHasherBusy) { // same cost as a real check
+			return err
+		}
 		if u.Disabled {
 			audit.Details = "account disabled"
 		} else {

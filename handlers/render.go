@@ -104,7 +104,12 @@ func (a *app) takeFlashes(c echo.Context) []views.Flash {
 // safeNext accepts only a local absolute path, so ?next= cannot redirect
 // off-site (no scheme, no host, no //, no backslash).
 func safeNext(next, fallback string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !localPath(next) {
+		return fallback
+	}
+	// Decoded once more, it must still be a local path: browsers and
+	// proxies disagree on what an encoded slash or backslash means.
+	if dec, err := url.PathUnescape(next); err != nil || !localPath(dec) {
 		return fallback
 	}
 	u, err := url.Parse(next)
@@ -141,4 +146,15 @@ func parseDay(errs views.FieldErrors, name, val string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// localPath reports whether p is a path on this site: it starts with one
+// "/" not followed by another "/" or "\\", and holds no backslash and no
+// control character (browsers drop tabs and newlines, which could turn
+// "/\t/evil.example" into "//evil.example").
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return false
+	}
+	return !strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f })
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"io/fs"
 	"net/http"
 	"strings"
 	"time"
@@ -115,6 +116,13 @@ func (a *app) routes(e *echo.Echo) error {
 	// (pages carry CSRF tokens beside reflected input: BREACH).
 	assets := e.Group(strings.TrimSuffix(static.Prefix, "/"), middleware.Gzip(), func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			// A directory is not an asset: Echo's static handler would
+			// redirect it to a trailing slash, which RemoveTrailingSlash
+			// takes away again, forever.
+			name := strings.Trim(strings.TrimPrefix(c.Request().URL.Path, strings.TrimSuffix(static.Prefix, "/")), "/")
+			if fi, err := fs.Stat(static.FS, name); name == "" || (err == nil && fi.IsDir()) {
+				return echo.ErrNotFound
+			}
 			c.Response().Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 			return next(c)
 		}
@@ -149,6 +157,26 @@ func (a *app) routes(e *echo.Echo) error {
 			return echo.NewHTTPError(http.StatusTooManyRequests)
 		},
 	})
+	// Signed-in pages that check the user's own password (or a code) get
+	// the same budget per session: a borrowed session cannot guess freely.
+	perSession := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+			Rate:      rate.Limit(float64(a.opts.LoginRatePerMinute) / 60),
+			Burst:     a.opts.LoginRatePerMinute,
+			ExpiresIn: 3 * time.Minute,
+		}),
+		IdentifierExtractor: func(c echo.Context) (string, error) {
+			if sess := currentSession(c); sess != nil {
+				if row, ok := sessionRow(sess); ok {
+					return "session:" + row.ID, nil
+				}
+			}
+			return c.RealIP(), nil
+		},
+		DenyHandler: func(c echo.Context, _ string, _ error) error {
+			return echo.NewHTTPError(http.StatusTooManyRequests)
+		},
+	})
 	loginLimit := middleware.BodyLimit(bodyLimitLogin)
 	e.GET("/login", a.loginForm).Name = RouteLogin
 	e.POST("/login", a.login, loginLimit, limiter).Name = RouteLoginPost
@@ -163,13 +191,13 @@ func (a *app) routes(e *echo.Echo) error {
 	e.GET("/", a.dashboard, signedIn).Name = RouteHome
 	e.POST("/logout", a.logout, signedIn).Name = RouteLogout
 	e.GET("/account", a.account, signedIn).Name = RouteAccount
-	e.POST("/account/password", a.changePassword, signedIn, loginLimit).Name = RouteAccountPassword
+	e.POST("/account/password", a.changePassword, signedIn, loginLimit, perSession).Name = RouteAccountPassword
 	e.POST("/account/2fa/start", a.startTOTP, signedIn).Name = RouteTOTPStart
 	e.GET("/account/2fa/setup", a.totpSetup, signedIn).Name = RouteTOTPSetup
 	e.GET("/account/2fa/qr.png", a.totpQR, signedIn).Name = RouteTOTPQR
-	e.POST("/account/2fa/confirm", a.confirmTOTP, signedIn, loginLimit).Name = RouteTOTPConfirm
-	e.POST("/account/2fa/disable", a.disableTOTP, signedIn, loginLimit).Name = RouteTOTPDisable
-	e.POST("/account/2fa/recovery-codes", a.newRecoveryCodesHandler, signedIn, loginLimit).Name = RouteTOTPRecovery
+	e.POST("/account/2fa/confirm", a.confirmTOTP, signedIn, loginLimit, perSession).Name = RouteTOTPConfirm
+	e.POST("/account/2fa/disable", a.disableTOTP, signedIn, loginLimit, perSession).Name = RouteTOTPDisable
+	e.POST("/account/2fa/recovery-codes", a.newRecoveryCodesHandler, signedIn, loginLimit, perSession).Name = RouteTOTPRecovery
 	e.POST("/account/sessions/:sid/end", a.endSession, signedIn).Name = RouteAccountSessionEnd
 	e.POST("/account/sessions/end-others", a.endOtherSessions, signedIn).Name = RouteAccountSessionsEndOthers
 

@@ -210,6 +210,15 @@ func (a *app) checkOwnPassword(c echo.Context, pw, action string) (bool, error) 
 	return false, nil
 }
 
+// wrongOwnPassword is the message for a refused current password: while
+// the account is locked it says until when, since the owner is signed in.
+func (a *app) wrongOwnPassword(u *db.User) string {
+	if a.now().Before(u.LockedUntil) {
+		return "Too many wrong passwords: try again after " + u.LockedUntil.UTC().Format("15:04:05 UTC") + "."
+	}
+	return "The current password is not correct."
+}
+
 // accountWithErrors re-renders the account page with 422.
 func (a *app) accountWithErrors(c echo.Context, errs views.FieldErrors) error {
 	p, err := a.accountPage(c, nil)

@@ -141,13 +141,7 @@ func (w *Mailer) Wake() {
 func (w *Mailer) Job() jobs.Job {
 	drain := func(ctx context.Context) error { _, err := w.Drain(ctx); return err }
 	return jobs.Job{Name: "mailer", Interval: w.poll, Wake: w.wake,
-		AtStart: func(ctx context.Context) error {
-			if w.sender == nil {
-				w.log.Info("no SMTP server configured: emails are kept in the local mailbox, not sent")
-			}
-			return drain(ctx)
-		},
-		Run: drain}
+		AtStart: drain, Run: drain}
 }
 
 // Drain processes due rows until none is left (or ctx ends) and says how

@@ -1,0 +1,118 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/paylinks/paylinks/paylink"
+)
+
+// TestWrongCurrentPasswordsLockTheAccount: guessing the current password
+// on /account/password counts towards the account's sign-in lock, is
+// audited, and is rate-limited per session, so a borrowed session cannot
+// try passwords freely; the right password during the lock changes nothing.
+func TestWrongCurrentPasswordsLockTheAccount(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	b := e.browser()
+	b.login("fin@example.com")
+	statuses := map[int]int{}
+	for i := range 30 {
+		p := b.submit("/account", "/account/password", url.Values{"current": {"wrong guess " + string(rune('a'+i))},
+			"password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
+		statuses[p.status()]++
+	}
+	if statuses[http.StatusSeeOther] != 0 || statuses[http.StatusUnprocessableEntity] == 0 {
+		t.Fatalf("30 wrong current passwords: %v", statuses)
+	}
+	if statuses[http.StatusTooManyRequests] == 0 {
+		t.Errorf("30 guesses in a row were never rate-limited: %v", statuses)
+	}
+	after, _ := e.store.UserByID(context.Background(), u.ID)
+	if after.FailedLogins < 5 || !after.LockedUntil.After(e.clock.Now()) {
+		t.Fatalf("after the guesses: %d failures, locked until %v; want the account locked", after.FailedLogins, after.LockedUntil)
+	}
+	// It is the sign-in lock: signing in elsewhere waits too.
+	p := e.browser().submit("/login", "/login", url.Values{"email": {"fin@example.com"}, "password": {testPassword}})
+	if p.status() != http.StatusUnauthorized {
+		t.Errorf("sign-in during the lock: %d, want 401", p.status())
+	}
+	entries, _ := e.store.ListAudit(context.Background(), 100)
+	failed := 0
+	for _, a := range entries {
+		if a.Action == "user.password_change" && a.Outcome == "failed" {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Error("wrong current passwords were not audited")
+	}
+}
+
+// TestRightPasswordDuringTheLockIsRefused: the owner, still signed in,
+// gets a message saying until when.
+func TestRightPasswordDuringTheLockIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("fin@example.com", paylink.RoleFinance)
+	b := e.browser()
+	b.login("fin@example.com")
+	for i := range 6 {
+		b.submit("/account", "/account/password", url.Values{"current": {"wrong " + string(rune('a'+i))},
+			"password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
+	}
+	p := b.submit("/account", "/account/password", url.Values{"current": {testPassword},
+		"password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.find(`[data-field="current"]`).Text(), "Too many wrong passwords") {
+		t.Fatalf("right password during the lock: %d %q", p.status(), p.find(`[data-field="current"]`).Text())
+	}
+}
+
+// TestStaticDirectoriesAre404: a directory under /static is not an asset
+// and never a redirect loop.
+func TestStaticDirectoriesAre404(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	for _, path := range []string{"/static", "/static/", "/static/css", "/static/css/", "/static/js/", "/static/img/"} {
+		if p := b.get(path); p.status() != http.StatusNotFound {
+			t.Errorf("GET %s: %d %q, want 404", path, p.status(), p.location())
+		}
+	}
+	if p := b.get("/static/css/app.css"); p.status() != http.StatusOK {
+		t.Errorf("a real asset: %d", p.status())
+	}
+}
+
+// TestNextAfterSignInIsHonouredOnlyForLocalPaths: ?next= takes the user
+// back where they were going, and nowhere else.
+func TestNextAfterSignInIsHonouredOnlyForLocalPaths(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("fin@example.com", paylink.RoleFinance)
+	for next, want := range map[string]string{
+		"/links?q=INV-1":          "/links?q=INV-1",
+		"/links/42":               "/links/42",
+		"//evil.example":          "/",
+		"/\\evil.example":         "/",
+		"\\\\evil.example":        "/",
+		"https://evil.example/":   "/",
+		"javascript:alert(1)":     "/",
+		"/%2F%2Fevil.example":     "/",
+		"/%5Cevil.example":        "/",
+		"/%09/evil.example":       "/",
+		"/\t/evil.example":        "/",
+		"%2F%2Fevil.example":      "/",
+		"/%252F%252Fevil.example": "/%252F%252Fevil.example", // twice encoded: a harmless local path
+	} {
+		t.Run(next, func(t *testing.T) {
+			b := e.browser()
+			form := url.Values{"email": {"fin@example.com"}, "password": {testPassword}}
+			form.Set("_csrf", b.csrf("/login?next="+url.QueryEscape(next)))
+			p := b.post("/login?next="+url.QueryEscape(next), form)
+			if p.status() != http.StatusSeeOther || p.location() != want {
+				t.Fatalf("next=%q: %d to %q, want 303 to %q", next, p.status(), p.location(), want)
+			}
+		})
+	}
+}
