@@ -16,6 +16,21 @@ func TestAdminCreatesUserWithOneTimePassword(t *testing.T) {
 	admin := e.browser()
 	admin.login("admin@example.com")
 
+	// A right-to-left override or an invisible character is refused.
+	for _, bad := range []url.Values{
+		{"name": {"Mallory\u202eexe.txt"}, "email": {"m@example.com"}, "role": {"finance"}},
+		{"name": {"Mallory"}, "email": {"\ufeffm@example.com"}, "role": {"finance"}},
+	} {
+		p := admin.submit("/admin/users", "/admin/users", bad)
+		field := "name"
+		if bad.Get("name") == "Mallory" {
+			field = "email"
+		}
+		if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.find(`[data-field="`+field+`"]`).Text(), "invisible") {
+			t.Fatalf("hidden characters in the %s: %d %q", field, p.status(), p.find(`[data-field="`+field+`"]`).Text())
+		}
+	}
+
 	// Invalid input keeps what was typed, message beside the field.
 	p := admin.submit("/admin/users", "/admin/users", url.Values{"name": {"Fin Ance"}, "email": {"fin@"}, "role": {"finance"}})
 	if p.status() != http.StatusUnprocessableEntity || p.find(`[data-field="email"]`).Length() != 1 {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -282,37 +281,9 @@ func (a *app) setup(c echo.Context) error {
 	return a.redirect(c, a.url(RouteHome))
 }
 
-// validateAccount checks a name and an email, returning messages by field.
+// validateAccount checks a staff account's name and email (auth.CheckAccount).
 func validateAccount(name, email string) views.FieldErrors {
-	errs := views.FieldErrors{}
-	switch {
-	case name == "":
-		errs["name"] = "Enter a name."
-	case len(name) > 100:
-		errs["name"] = "Use at most 100 characters."
-	case strings.ContainsAny(name, "\r\n\x00"):
-		errs["name"] = "Use a single line."
-	}
-	if msg := checkEmail(email); msg != "" {
-		errs["email"] = msg
-	}
-	return errs
-}
-
-// checkEmail accepts a bare RFC 5322 address (no display name), at most 254
-// characters.
-func checkEmail(email string) string {
-	if email == "" {
-		return "Enter an email address."
-	}
-	if len(email) > 254 || strings.ContainsAny(email, "\r\n\x00") {
-		return "Enter a valid email address."
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndex(email, "@")+1:], ".") {
-		return "Enter a valid email address, like name@example.com."
-	}
-	return ""
+	return views.FieldErrors(auth.CheckAccount(name, email))
 }
 
 // checkNewPassword applies the policy and the confirmation.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/paylink"
 )
 
 // syncBuffer is an io.Writer safe to read while run writes to it.
@@ -163,6 +164,29 @@ func TestUsersCommandsScriptAccounts(t *testing.T) {
 	}
 	if err := run(ctx, []string{"paylinks", "users", "reset-password", "--email", "nobody@example.com"}, env, nil, io.Discard, io.Discard); err == nil {
 		t.Fatal("reset of an unknown account succeeded")
+	}
+	// Hidden characters are refused, beside the flag they came in.
+	err = run(ctx, []string{"paylinks", "users", "create", "--email", "m@example.com", "--name", "Mallory\u202eexe.txt", "--role", "viewer"},
+		env, strings.NewReader(""), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--name: Remove the control or invisible characters") {
+		t.Fatalf("a right-to-left override in a name: %v", err)
+	}
+	// A name stored before the rule is printed escaped, never obeyed.
+	st, err := db.Open(ctx, filepath.Join(dir, "paylinks.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateUser(ctx, db.NewUser{Email: "old@example.com", Name: "\x1b[2JOld\u202e", Role: paylink.RoleViewer, PasswordHash: "x"},
+		db.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out.Reset()
+	if err := run(ctx, []string{"paylinks", "users", "list"}, env, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(out.String(), "\x1b\u202e") || !strings.Contains(out.String(), `\x1b[2JOld\u202e`) {
+		t.Fatalf("list printed a raw escape or override:\n%q", out.String())
 	}
 }
 

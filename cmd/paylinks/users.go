@@ -52,7 +52,7 @@ func usersCmd(ctx context.Context, st *db.Store, args []string, stdin io.Reader,
 		if err := st.SetUserDisabled(ctx, u.ID, sub == "disable", cliAudit("user."+sub)); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s %sd\n", u.Email, sub)
+		fmt.Fprintf(stdout, "%s %sd\n", auth.Printable(u.Email), sub)
 		return nil
 	case "reset-2fa":
 		u, err := st.UserByEmail(ctx, *email)
@@ -62,7 +62,7 @@ func usersCmd(ctx context.Context, st *db.Store, args []string, stdin io.Reader,
 		if err := st.ResetTOTP(ctx, u.ID, cliAudit("2fa.reset")); err != nil {
 			return fmt.Errorf("users reset-2fa: %w", err)
 		}
-		fmt.Fprintf(stdout, "two-factor sign-in removed for %s; their sessions were ended\n", u.Email)
+		fmt.Fprintf(stdout, "two-factor sign-in removed for %s; their sessions were ended\n", auth.Printable(u.Email))
 		return nil
 	case "reset-password":
 		u, err := st.UserByEmail(ctx, *email)
@@ -92,6 +92,15 @@ func createUser(ctx context.Context, st *db.Store, email, name, role string, pwS
 	}
 	if name == "" {
 		return fmt.Errorf("users create: --name is required")
+	}
+	if errs := auth.CheckAccount(name, email); len(errs) > 0 {
+		var msgs []string
+		for _, f := range []string{"name", "email"} {
+			if m := errs[f]; m != "" {
+				msgs = append(msgs, "--"+f+": "+m)
+			}
+		}
+		return fmt.Errorf("users create: %s", strings.Join(msgs, "; "))
 	}
 	pw, generated, err := choosePassword(pwStdin, stdin)
 	if err != nil {
@@ -159,7 +168,7 @@ func listUsers(ctx context.Context, st *db.Store, stdout io.Writer) error {
 		if u.Disabled {
 			state = "disabled"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Name, u.Role, state, u.CreatedAt.Format("2006-01-02"))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", u.ID, auth.Printable(u.Email), auth.Printable(u.Name), u.Role, state, u.CreatedAt.Format("2006-01-02"))
 	}
 	return tw.Flush()
 }
