@@ -11,7 +11,7 @@ func TestCheckAccountRefusesHiddenCharacters(t *testing.T) {
 	}{
 		{"Zoë Åström-Nakamura 中村", "zoe@example.com", "", ""},
 		{"Ada 👩‍💻 Lovelace", "ada@example.com", "", ""}, // an emoji sequence joined by U+200D
-		{"می‌خواهم", "fa@example.com", "", ""},         // Persian needs U+200C
+		{"می‌خواهم", "fa@example.com", "", ""},          // Persian needs U+200C
 		{"Mallory\u202eEXE.txt", "m@example.com", "name", "right-to-left override"},
 		{"Eve\u2066isolate\u2069", "e@example.com", "name", "invisible"},
 		{"\x1b[31mRed\x1b[0m", "r@example.com", "name", "control"},
@@ -39,7 +39,7 @@ func TestCheckAccountRefusesHiddenCharacters(t *testing.T) {
 
 func TestPrintableEscapesWhatATerminalWouldObey(t *testing.T) {
 	for in, want := range map[string]string{
-		"Zoë 中村":          "Zoë 中村",
+		"Zoë 中村":           "Zoë 中村",
 		"\x1b[31mRed":      `\x1b[31mRed`,
 		"Mallory\u202eexe": `Mallory\u202eexe`,
 		"tab\there":        `tab\there`,
