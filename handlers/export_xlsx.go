@@ -29,12 +29,21 @@ func (a *app) exportXLSX(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every cell is a text cell in Excel's Text number format ("@"), so a
+	// value that starts with =, +, - or @ stays text even when someone
+	// edits the cell later. (Excel marks a typed 'text with its style's
+	// quotePrefix; excelize cannot set that flag, and the Text format keeps
+	// an edited cell literal the same way.)
+	textStyle, err := f.NewStyle(&excelize.Style{NumFmt: 49})
+	if err != nil {
+		return err
+	}
 	cells := make([]any, 0, 32)
 	rowNum := 1
 	put := func(values []string) error {
 		cells = cells[:0]
 		for _, v := range values {
-			cells = append(cells, excelize.Cell{Value: v})
+			cells = append(cells, excelize.Cell{Value: v, StyleID: textStyle})
 		}
 		cell, _ := excelize.CoordinatesToCellName(1, rowNum)
 		rowNum++

@@ -144,7 +144,7 @@ func (a *app) routes(e *echo.Echo) error {
 	if err != nil {
 		return err
 	}
-	e.Use(skipFor(a.loadUser), skipFor(csrf), skipFor(a.bindCSRF))
+	e.Use(skipFor(a.sameOrigin), skipFor(a.loadUser), skipFor(csrf), skipFor(a.bindCSRF))
 
 	limiter := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{

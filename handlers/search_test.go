@@ -314,6 +314,29 @@ func TestExportXLSX(t *testing.T) {
 	if formulas != "" {
 		t.Fatalf("a cell became a formula: %q", formulas)
 	}
+	// A formula-like reference is text, in the Text format, so editing
+	// the cell in Excel later cannot make it a live formula.
+	all := b.get("/links/export.xlsx")
+	fa, err := excelize.OpenReader(strings.NewReader(all.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = fa.GetRows("Links")
+	found := false
+	for r, row := range rows {
+		if len(row) > 7 && row[7] == `=CMD("x")` {
+			found = true
+			cell, _ := excelize.CoordinatesToCellName(8, r+1)
+			id, _ := fa.GetCellStyle("Links", cell)
+			st, err := fa.GetStyle(id)
+			if err != nil || st.NumFmt != 49 {
+				t.Fatalf("%s holds =CMD as %+v (%v), want the Text format (49)", cell, st, err)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("the formula-like reference is missing from %v", rows)
+	}
 }
 
 // tooBroad answers every search for "INV" as a term too broad to list.

@@ -42,8 +42,13 @@ func TestCSRFRefusals(t *testing.T) {
 		{"no token, no fetch metadata", newUser(), nil, http.StatusBadRequest},
 		{"wrong token", newUser("x" + good[1:]), nil, http.StatusForbidden},
 		{"cross-site with a valid token", newUser(good), []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
-		{"same-site without token", newUser(), []string{"Sec-Fetch-Site", "same-site"}, http.StatusBadRequest},
-		{"evil origin without token", newUser(), []string{"Origin", "https://evil.example"}, http.StatusBadRequest},
+		// A browser that says the request came from elsewhere is refused
+		// before any token is read (403, not the missing token's 400).
+		{"same-site without token", newUser(), []string{"Sec-Fetch-Site", "same-site"}, http.StatusForbidden},
+		{"evil origin without token", newUser(), []string{"Origin", "https://evil.example"}, http.StatusForbidden},
+		{"evil origin with a valid token", newUser(good), []string{"Origin", "https://evil.example"}, http.StatusForbidden},
+		{"null origin with a valid token", newUser(good), []string{"Origin", "null"}, http.StatusForbidden},
+		{"same-site with a valid token", newUser(good), []string{"Sec-Fetch-Site", "same-site"}, http.StatusForbidden},
 		{"another user's token", newUser(bobToken), nil, http.StatusForbidden},
 	}
 	for _, c := range cases {
@@ -57,6 +62,13 @@ func TestCSRFRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("our own origin with a valid token passes", func(t *testing.T) {
+		p := b.post("/admin/users", url.Values{"name": {"Own"}, "email": {"own@example.com"}, "role": {"viewer"}, "_csrf": {good}},
+			"Origin", e.srv.URL)
+		if p.status() != http.StatusCreated {
+			t.Fatalf("status %d, want 201", p.status())
+		}
+	})
 	t.Run("same-origin fetch metadata passes without token", func(t *testing.T) {
 		p := b.post("/admin/users", newUser(), "Sec-Fetch-Site", "same-origin")
 		if p.status() != http.StatusCreated {

@@ -5,6 +5,7 @@
 package mail
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	netmail "net/mail"
@@ -140,5 +141,36 @@ func ParseMailbox(s string) (Address, error) {
 }
 
 func (a Address) netAddress() *netmail.Address {
+	// A name holding "=?" needs nothing more: net/mail writes it as a
+	// quoted-string, where RFC 2047 forbids decoding encoded words.
 	return &netmail.Address{Name: headerName(a.Name), Address: a.Email}
+}
+
+// literalText keeps a staff-typed subject literal: text that holds "=?"
+// could be read by mail clients as an RFC 2047 encoded word (a subject
+// typed as "=?utf-8?q?Zo=C3=AB?=" would show as "Zoë"). Such text is sent
+// as encoded words of its own, base64 in UTF-8, which every reader decodes
+// back to exactly what was typed; other text is left for the usual
+// encoding (none for ASCII, RFC 2047 for the rest).
+func literalText(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	// An encoded word is at most 75 characters: "=?UTF-8?B?" and "?=" take
+	// 12, leaving 63 for base64, that is 45 bytes of text, cut between
+	// characters.
+	const chunk = 45
+	var b strings.Builder
+	for len(s) > 0 {
+		n := min(chunk, len(s))
+		for n < len(s) && n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte(s[:n])) + "?=")
+		s = s[n:]
+	}
+	return b.String()
 }

@@ -77,7 +77,7 @@ func Build(m Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	msg.FromMailAddress(m.From.netAddress())
 	msg.ToMailAddress(m.To.netAddress())
-	msg.Subject(m.Subject)
+	msg.Subject(literalText(m.Subject))
 	msg.SetMessageIDWithValue(m.MessageID)
 	date := m.Date
 	if date.IsZero() {

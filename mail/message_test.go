@@ -297,3 +297,33 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+// TestStaffTextIsNeverReadAsAnEncodedWord: a subject or name typed with
+// RFC 2047 syntax arrives exactly as typed, not decoded into other text.
+func TestStaffTextIsNeverReadAsAnEncodedWord(t *testing.T) {
+	for _, typed := range []string{"=?utf-8?q?Zo=C3=AB?=", "Invoice =?UTF-8?B?SGk=?= from Acme", strings.Repeat("=?x?= ", 30) + "ü"} {
+		t.Run(typed[:10], func(t *testing.T) {
+			m := mail.Message{MessageID: "outbox-1.abc@acme.example", From: mail.Address{Name: typed[:min(len(typed), 90)], Email: "billing@acme.example"},
+				To: mail.Address{Name: "Ada", Email: "ada@example.com"}, Subject: typed, Text: "x", HTML: "<p>x</p>"}
+			raw, err := mail.Render(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := new(mime.WordDecoder)
+			subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+			if err != nil || subject != typed {
+				t.Fatalf("subject arrives as %q (%v), typed %q; raw header %q", subject, err, typed, msg.Header.Get("Subject"))
+			}
+			// The name travels as a quoted-string, which RFC 2047 readers
+			// do not decode.
+			from, err := msg.Header.AddressList("From")
+			if err != nil || len(from) != 1 || from[0].Name != m.From.Name || !strings.Contains(msg.Header.Get("From"), `"`) {
+				t.Fatalf("from name arrives as %v (%v) in %q, typed %q", from, err, msg.Header.Get("From"), m.From.Name)
+			}
+		})
+	}
+}
