@@ -280,16 +280,25 @@ func (s *Store) CompleteLinkCreation(ctx context.Context, id int64, reference, c
 	if err != nil {
 		return err
 	}
+	// A zero expiry is "unknown" (StableMint gave none, or 0): stored as
+	// NULL, which the expiry sweeper never matches, so no link is expired
+	// on a guess.
+	var expiresAt any
+	msg := "StableMint created session " + reference + ", valid until " + expires.UTC().Format("2006-01-02 15:04 MST") + "."
+	if expires.IsZero() {
+		msg = "StableMint created session " + reference + " without saying when it expires; paylinks will not expire it."
+	} else {
+		expiresAt = ms(expires)
+	}
 	return s.withTx(ctx, func(tx *Tx) error {
-		res, err := tx.StmtContext(ctx, open).ExecContext(ctx, reference, checkoutURL, ms(expires), ms(tx.now), id)
+		res, err := tx.StmtContext(ctx, open).ExecContext(ctx, reference, checkoutURL, expiresAt, ms(tx.now), id)
 		if err != nil {
 			return mapErr(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		return insertLinkEvent(ctx, tx, id, "answered", 0,
-			"StableMint created session "+reference+", valid until "+expires.UTC().Format("2006-01-02 15:04 MST")+".", 0)
+		return insertLinkEvent(ctx, tx, id, "answered", 0, msg, 0)
 	})
 }
 

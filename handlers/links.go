@@ -310,13 +310,17 @@ func (a *app) link(c echo.Context) error {
 	if l.CheckoutURL != "" {
 		p.QRURL = a.url(RouteLinkQR, l.ID)
 	}
-	if !l.ExpiresAt.IsZero() {
+	switch {
+	case !l.ExpiresAt.IsZero():
 		p.Expires = when(l.ExpiresAt)
 		if l.ExpiresAt.After(now) {
 			p.ExpiresRelative = relative(l.ExpiresAt, now)
 		} else {
 			p.ExpiresRelative = "expired " + relative(l.ExpiresAt, now)
 		}
+	case l.CheckoutURL != "":
+		p.Expires = "unknown"
+		p.ExpiresRelative = "StableMint did not say; paylinks will not expire this link"
 	}
 	if canWrite && l.Status == paylink.StatusError {
 		p.RetryURL = a.url(RouteLinkRetry, l.ID)

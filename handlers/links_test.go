@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
@@ -575,5 +577,29 @@ func TestCountryIsNeverChosenSilently(t *testing.T) {
 	p := b.post("/links", b.fillLinkForm(f))
 	if p.status() != http.StatusUnprocessableEntity || p.find(`[data-field="userCountryCode"]`).Length() != 1 {
 		t.Fatalf("missing country: %d", p.status())
+	}
+}
+
+// TestLinkWithUnknownExpirySaysSo: StableMint may answer without an
+// expiry; the link page says it is unknown rather than inventing one.
+func TestLinkWithUnknownExpirySaysSo(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	ctx := context.Background()
+	l, _, err := e.store.CreateLink(ctx, db.NewLink{IdempotencyKey: "k-unknown", CustomerID: "C1", CustomerEmail: "ada@example.com",
+		Country: "DE", AmountMinor: 950, AmountText: "9.50", Currency: "EUR", WebsiteReference: "INV-U",
+		SuccessURL: "https://x.example/s", SupportURL: "https://x.example/h", ExitURL: "https://x.example/e",
+		ErrorURL: "https://x.example/r", CreatedBy: u.ID}, db.AuditEntry{Action: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CompleteLinkCreation(ctx, l.ID, "SM-U", "https://checkout.example/u", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.login("fin@example.com")
+	p := b.get("/links/" + strconv.FormatInt(l.ID, 10))
+	if !strings.Contains(p.body, "Expires <strong>unknown</strong>") || !strings.Contains(p.body, "will not expire this link") {
+		t.Fatalf("the link page does not say the expiry is unknown")
 	}
 }
