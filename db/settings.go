@@ -14,8 +14,30 @@ type Settings struct {
 	ErrorURL        string `json:"errorUrl,omitempty"`
 	DefaultCurrency string `json:"defaultCurrency,omitempty"`
 	DefaultCountry  string `json:"defaultCountry,omitempty"`
-	MinAmount       string `json:"minAmount,omitempty"` // decimal text, in units of the link's currency
-	MaxAmount       string `json:"maxAmount,omitempty"`
+	// MinAmount and MaxAmount bound every currency without a row of its
+	// own in CurrencyLimits: decimal text, in units of the link's currency.
+	MinAmount      string          `json:"minAmount,omitempty"`
+	MaxAmount      string          `json:"maxAmount,omitempty"`
+	CurrencyLimits []CurrencyLimit `json:"currencyLimits,omitempty"`
+}
+
+// CurrencyLimit bounds the amounts of one currency's links; an empty Min
+// or Max leaves that side to StableMint.
+type CurrencyLimit struct {
+	Currency string `json:"currency"`
+	Min      string `json:"min,omitempty"`
+	Max      string `json:"max,omitempty"`
+}
+
+// LimitsFor is the admins' minimum and maximum for a currency: its own
+// row, else the limits for every other currency.
+func (st Settings) LimitsFor(currency string) (min, max string) {
+	for _, l := range st.CurrencyLimits {
+		if l.Currency == currency {
+			return l.Min, l.Max
+		}
+	}
+	return st.MinAmount, st.MaxAmount
 }
 
 const settingsKey = "links"

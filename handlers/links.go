@@ -97,6 +97,33 @@ func limitsText(l stablemint.Limits) string {
 	return ""
 }
 
+// amountLimitsHint says, beside the amount, what the chosen currency
+// allows, and the admins' limits for the other currencies they set.
+func (a *app) amountLimitsHint(st db.Settings, currency string) string {
+	var b strings.Builder
+	if currency != "" {
+		if t := limitsText(a.minter.Limits(st, currency)); t != "" {
+			b.WriteString(strings.Replace(t, "Allowed:", "Allowed in "+currency+":", 1))
+		}
+	}
+	var others []string
+	for _, l := range st.CurrencyLimits {
+		if l.Currency == currency {
+			continue
+		}
+		if t := limitsText(a.minter.Limits(st, l.Currency)); t != "" {
+			others = append(others, l.Currency+" "+strings.TrimSuffix(strings.TrimPrefix(t, "Allowed: "), "."))
+		}
+	}
+	if len(others) > 0 {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("Other currencies with their own limits: " + strings.Join(others, "; ") + ".")
+	}
+	return b.String()
+}
+
 // defaults are the settings with built-in fallbacks: paylinks' own customer
 // pages for the redirects, EUR.
 func (a *app) defaults(st db.Settings) db.Settings {
@@ -116,13 +143,13 @@ func (a *app) defaults(st db.Settings) db.Settings {
 }
 
 // formPage builds the new-link form view.
-func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dups []db.Link, limits stablemint.Limits) views.LinkFormPage {
+func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dups []db.Link, st db.Settings) views.LinkFormPage {
 	p := views.LinkFormPage{
 		Layout: a.layout(c, "New payment link", "links"), Action: a.url(RouteLinkCreate),
 		Values: in.Values, CustomFields: in.CustomFields, Errors: errs,
 		Countries: a.countryOptions, Currencies: a.currencyOptions,
 		FormToken: in.FormToken, ReissueOf: in.ReissueOf, Confirmed: in.Confirmed,
-		AmountLimits: limitsText(limits),
+		AmountLimits: a.amountLimitsHint(st, in.Values["currency"]),
 	}
 	if in.ReissueOf != 0 {
 		p.ReissueURL = a.url(RouteLink, in.ReissueOf)
@@ -174,7 +201,7 @@ func (a *app) newLinkForm(c echo.Context) error {
 		}
 		in = inputFromLink(old, in)
 	}
-	return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, a.minter.Limits(st))))
+	return a.render(c, http.StatusOK, views.LinkForm(a.formPage(c, in, nil, nil, st)))
 }
 
 // inputFromLink prefills the form from an earlier link (re-issue).
@@ -219,7 +246,7 @@ func (a *app) createLink(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return a.render(c, status, views.LinkForm(a.formPage(c, in, errs, dups, a.minter.Limits(st))))
+		return a.render(c, status, views.LinkForm(a.formPage(c, in, errs, dups, st)))
 	}
 
 	// Adding or removing a custom-field row re-renders the form: no link.

@@ -603,3 +603,66 @@ func TestLinkWithUnknownExpirySaysSo(t *testing.T) {
 		t.Fatalf("the link page does not say the expiry is unknown")
 	}
 }
+
+// TestPerCurrencyLimits: admins bound each currency on its own; the form
+// says the limits beside the amount and refuses what is outside them;
+// a bad row keeps what was typed with a message beside the cell.
+func TestPerCurrencyLimits(t *testing.T) {
+	e := newEnv(t)
+	e.addUser("admin@example.com", paylink.RoleAdmin)
+	b := e.browser()
+	b.login("admin@example.com")
+	base := url.Values{"successUrl": {"https://s.example/thanks"}, "supportUrl": {"https://s.example/h"},
+		"exitUrl": {"https://s.example/e"}, "errorUrl": {"https://s.example/r"}, "defaultCurrency": {"EUR"}}
+	with := func(rows ...[3]string) url.Values {
+		v := url.Values{}
+		for k, vs := range base {
+			v[k] = vs
+		}
+		for i, r := range rows {
+			n := strconv.Itoa(i)
+			v.Set("limitCurrency."+n, r[0])
+			v.Set("limitMin."+n, r[1])
+			v.Set("limitMax."+n, r[2])
+		}
+		return v
+	}
+	bad := b.submit("/admin/settings", "/admin/settings", with([3]string{"EUR", "1", "5"}, [3]string{"EUR", "", "9"}, [3]string{"", "2", ""}, [3]string{"USD", "9", "3"}))
+	if bad.status() != http.StatusUnprocessableEntity {
+		t.Fatalf("bad rows saved: %d", bad.status())
+	}
+	for field, says := range map[string]string{"limitCurrency.1": "has a row above", "limitCurrency.2": "Choose the currency",
+		"limitMax.3": "must not be below"} {
+		if got := bad.find(`[data-field="` + field + `"]`).Text(); !strings.Contains(got, says) {
+			t.Errorf("%s: %q, want %q", field, got, says)
+		}
+	}
+	if v, _ := bad.find(`input[name="limitMin.3"]`).Attr("value"); v != "9" {
+		t.Errorf("typed minimum not kept: %q", v)
+	}
+	ok := b.submit("/admin/settings", "/admin/settings", with([3]string{"EUR", "1", "5"}, [3]string{"JPY", "2", "8"}))
+	if ok.status() != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", ok.status(), ok.find("[data-field]").Text())
+	}
+	again := b.get("/admin/settings")
+	if v, _ := again.find(`select[name="limitCurrency.1"] option[selected]`).Attr("value"); v != "JPY" {
+		t.Errorf("saved rows not shown: %q", v)
+	}
+	hint := b.get("/links/new").find("#amount-hint").Text()
+	if !strings.Contains(hint, "Allowed in EUR: 1 to 5") || !strings.Contains(hint, "JPY 2 to 8") {
+		t.Errorf("amount hint %q does not give the limits", hint)
+	}
+	for _, c := range []struct {
+		currency, amount string
+		refused          bool
+	}{{"EUR", "6", true}, {"EUR", "4", false}, {"JPY", "1", true}, {"JPY", "5", false}} {
+		f := validLink()
+		f.Set("currency", c.currency)
+		f.Set("amount", c.amount)
+		f.Set("websiteReference", "INV-"+c.currency+"-"+c.amount)
+		p := b.post("/links", b.fillLinkForm(f))
+		if refused := p.status() == http.StatusUnprocessableEntity; refused != c.refused {
+			t.Errorf("%s %s: status %d, refused=%v want %v (%q)", c.amount, c.currency, p.status(), refused, c.refused, p.find(`[data-field="amount"]`).Text())
+		}
+	}
+}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -12,12 +13,34 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-func (a *app) settingsPage(c echo.Context, values map[string]string, errs views.FieldErrors) views.SettingsPage {
-	return views.SettingsPage{
+// emptyLimitRows is how many blank rows the per-currency limits table
+// offers for new currencies (saving and coming back offers more).
+const emptyLimitRows = 3
+
+// maxLimitRows bounds the rows one form may post.
+const maxLimitRows = 200
+
+func (a *app) settingsPage(c echo.Context, values map[string]string, limits []db.CurrencyLimit, errs views.FieldErrors) views.SettingsPage {
+	p := views.SettingsPage{
 		Layout: a.layout(c, "Settings", "settings"), Action: a.url(RouteSettingsSave),
 		Values: values, Errors: errs, Countries: a.countryOptions, Currencies: a.currencyOptions,
-		Limits: "StableMint accepts: " + strings.TrimSuffix(strings.TrimPrefix(limitsText(a.client.Limits()), "Allowed: "), "."),
+		Limits: stableMintLimits(a.client.Limits()),
 	}
+	for _, l := range limits {
+		p.CurrencyLimits = append(p.CurrencyLimits, views.CurrencyLimitRow{Currency: l.Currency, Min: l.Min, Max: l.Max})
+	}
+	for range emptyLimitRows {
+		p.CurrencyLimits = append(p.CurrencyLimits, views.CurrencyLimitRow{})
+	}
+	return p
+}
+
+// stableMintLimits says what StableMint itself accepts, for the settings.
+func stableMintLimits(l stablemint.Limits) string {
+	if t := limitsText(l); t != "" {
+		return "StableMint accepts: " + strings.TrimSuffix(strings.TrimPrefix(t, "Allowed: "), ".") + "."
+	}
+	return "StableMint sets no limit of its own."
 }
 
 func settingsValues(st db.Settings) map[string]string {
@@ -34,7 +57,7 @@ func (a *app) settings(c echo.Context) error {
 		return err
 	}
 	st = a.defaults(st)
-	return a.render(c, http.StatusOK, views.Settings(a.settingsPage(c, settingsValues(st), nil)))
+	return a.render(c, http.StatusOK, views.Settings(a.settingsPage(c, settingsValues(st), st.CurrencyLimits, nil)))
 }
 
 // saveSettings validates every field, then stores and audits the change.
@@ -75,8 +98,14 @@ func (a *app) saveSettings(c echo.Context) error {
 	if st.MinAmount != "" && st.MaxAmount != "" && errs["minAmount"] == "" && errs["maxAmount"] == "" && min.Cmp(max) > 0 {
 		errs["maxAmount"] = "The maximum must not be below the minimum."
 	}
+	rows := parseLimitRows(form, errs)
+	for _, r := range rows {
+		if r.Currency != "" {
+			st.CurrencyLimits = append(st.CurrencyLimits, r)
+		}
+	}
 	if len(errs) > 0 {
-		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.settingsPage(c, settingsValues(st), errs)))
+		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.settingsPage(c, settingsValues(st), rows, errs)))
 	}
 	if err := a.store.SaveSettings(c.Request().Context(), st, currentUser(c).ID, a.auditEntry(c, "settings.change")); err != nil {
 		return err
@@ -97,4 +126,47 @@ func checkAbsoluteURL(v string) string {
 		return "Enter an absolute http(s) URL, like https://example.com/thanks."
 	}
 	return ""
+}
+
+// parseLimitRows reads the per-currency limits table as posted, every row
+// kept (for showing the form again), and puts each row's problems in errs
+// under its field: an unknown or repeated currency, a limit that is not a
+// positive number, a maximum below the minimum, or limits without a
+// currency.
+func parseLimitRows(form url.Values, errs views.FieldErrors) []db.CurrencyLimit {
+	var rows []db.CurrencyLimit
+	seen := map[string]bool{}
+	for i := 0; i < maxLimitRows; i++ {
+		n := strconv.Itoa(i)
+		if !form.Has("limitCurrency."+n) && !form.Has("limitMin."+n) && !form.Has("limitMax."+n) {
+			break
+		}
+		r := db.CurrencyLimit{Currency: strings.ToUpper(strings.TrimSpace(form.Get("limitCurrency." + n))),
+			Min: strings.TrimSpace(form.Get("limitMin." + n)), Max: strings.TrimSpace(form.Get("limitMax." + n))}
+		rows = append(rows, r)
+		switch {
+		case r.Currency == "" && (r.Min != "" || r.Max != ""):
+			errs["limitCurrency."+n] = "Choose the currency these limits are for."
+			continue
+		case r.Currency == "":
+			continue
+		case !stablemint.ValidCurrency(r.Currency):
+			errs["limitCurrency."+n] = "Choose a currency."
+		case seen[r.Currency]:
+			errs["limitCurrency."+n] = r.Currency + " has a row above already."
+		}
+		seen[r.Currency] = true
+		min, minErr := stablemint.ParseDecimal(r.Min)
+		max, maxErr := stablemint.ParseDecimal(r.Max)
+		if r.Min != "" && minErr != nil {
+			errs["limitMin."+n] = "Enter a positive number like 0.5, or leave empty."
+		}
+		if r.Max != "" && maxErr != nil {
+			errs["limitMax."+n] = "Enter a positive number like 5000, or leave empty."
+		}
+		if r.Min != "" && r.Max != "" && minErr == nil && maxErr == nil && min.Cmp(max) > 0 {
+			errs["limitMax."+n] = "The maximum must not be below the minimum."
+		}
+	}
+	return rows
 }

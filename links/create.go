@@ -51,14 +51,16 @@ type CustomField struct{ Name, Value string }
 // FieldErrors are a draft's problems, by field name, in staff's words.
 type FieldErrors map[string]string
 
-// Limits are the amounts a new link may carry now: StableMint's, narrowed
-// by the admins' settings.
-func (m *Minter) Limits(st db.Settings) stablemint.Limits {
+// Limits are the amounts a new link in currency may carry now:
+// StableMint's, narrowed by the admins' settings for that currency (its own
+// row, else the limits for every other currency).
+func (m *Minter) Limits(st db.Settings, currency string) stablemint.Limits {
 	l := m.client.Limits()
-	if d, err := stablemint.ParseDecimal(st.MinAmount); err == nil && st.MinAmount != "" && d.Cmp(l.Min) > 0 {
+	min, max := st.LimitsFor(currency)
+	if d, err := stablemint.ParseDecimal(min); err == nil && min != "" && d.Cmp(l.Min) > 0 {
 		l.Min = d
 	}
-	if d, err := stablemint.ParseDecimal(st.MaxAmount); err == nil && st.MaxAmount != "" && (l.Max.IsZero() || d.Cmp(l.Max) < 0) {
+	if d, err := stablemint.ParseDecimal(max); err == nil && max != "" && (l.Max.IsZero() || d.Cmp(l.Max) < 0) {
 		l.Max = d
 	}
 	return l
@@ -76,7 +78,7 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 	if err != nil {
 		return db.Link{}, nil, err
 	}
-	req, errs := d.Validate(m.Limits(st), m.now())
+	req, errs := d.Validate(m.Limits(st, strings.ToUpper(strings.TrimSpace(d.Fields["currency"]))), m.now())
 	if len(errs) > 0 {
 		return db.Link{}, errs, nil
 	}

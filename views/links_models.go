@@ -162,7 +162,14 @@ type SettingsPage struct {
 	Countries  []Option
 	Currencies []Option
 	Limits     string // the provider's limits, for the hint
+	// CurrencyLimits are the per-currency rows: the saved ones, then a
+	// few empty ones to add more. Row i's fields are named
+	// limitCurrency.i, limitMin.i and limitMax.i.
+	CurrencyLimits []CurrencyLimitRow
 }
+
+// CurrencyLimitRow is one row of the per-currency limits table.
+type CurrencyLimitRow struct{ Currency, Min, Max string }
 
 // Value returns a field's value.
 func (p SettingsPage) Value(name string) string { return p.Values[name] }
