@@ -97,6 +97,8 @@ func newProviderTB(t testing.TB) (*sandbox.Server, *stablemint.Client) {
 		CheckoutHosts: []string{u.Host}, WebhookKeys: []*rsa.PublicKey{&sbk.PublicKey},
 		MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffCap: 5 * time.Millisecond,
 		CallTimeout: 5 * time.Second, BreakerThreshold: 1000,
+		// As serve runs the built-in sandbox: its documented 0.1 to 10.
+		MinAmount: stablemint.SandboxLimits().Min, MaxAmount: stablemint.SandboxLimits().Max,
 		Logger: testLogger(),
 	})
 	if err != nil {

@@ -299,7 +299,7 @@ func controlStatus(err error) int {
 
 func writeControlResult(w http.ResponseWriter, err error) {
 	if err != nil {
-		writeError(w, controlStatus(err), "", err.Error())
+		writeError(w, controlStatus(err), refusalControl, "", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
@@ -310,7 +310,7 @@ func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "", "invalid JSON body: "+err.Error())
+		writeError(w, http.StatusBadRequest, refusalControl, "", "invalid JSON body: "+err.Error())
 		return false
 	}
 	return true
@@ -380,7 +380,7 @@ func (s *Server) handleFailDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.N < 0 {
-		writeError(w, http.StatusBadRequest, "n", "must not be negative")
+		writeError(w, http.StatusBadRequest, refusalControl, "n", "must not be negative")
 		return
 	}
 	s.FailNextDeliveries(in.N)
@@ -396,11 +396,11 @@ func (s *Server) handleFailCreates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.N < 0 {
-		writeError(w, http.StatusBadRequest, "n", "must not be negative")
+		writeError(w, http.StatusBadRequest, refusalControl, "n", "must not be negative")
 		return
 	}
 	if in.Status < 400 || in.Status > 599 {
-		writeError(w, http.StatusBadRequest, "status", "must be an HTTP error status (400-599)")
+		writeError(w, http.StatusBadRequest, refusalControl, "status", "must be an HTTP error status (400-599)")
 		return
 	}
 	s.FailNextCreates(in.N, in.Status)
@@ -420,7 +420,7 @@ func (s *Server) handleWebhookURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.URL != "" && !absoluteHTTPURL(in.URL) {
-		writeError(w, http.StatusBadRequest, "url", "must be an absolute http(s) URL, or empty to stop delivery")
+		writeError(w, http.StatusBadRequest, refusalControl, "url", "must be an absolute http(s) URL, or empty to stop delivery")
 		return
 	}
 	s.SetWebhookURL(in.URL)

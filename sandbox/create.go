@@ -18,8 +18,8 @@ import (
 )
 
 const (
-	maxCreateBody   = 64 << 10
-	timestampWindow = 5 * time.Minute
+	maxCreateBody   = 64 << 10        // a guard of the sandbox's own, in both modes
+	timestampWindow = 5 * time.Minute // Strict only
 )
 
 // Session statuses.
@@ -71,46 +71,60 @@ var schemeHeaders = map[string]authHeaders{
 }
 
 // handleCreate is POST /session/hosted. Order: injected failure, auth
-// headers (401), Content-Type (415), body size (413), signature (401), body
-// validation (400), idempotency (409 or replay), create.
+// headers (401), body size (413), signature (401), the body by the
+// document's rules (400); then, with Strict only, the timestamp window
+// (401), Content-Type (415) and the body by paylinks' stricter rules (400);
+// then idempotency (409 or replay) and the create. Checking every rule of
+// the document before any strict one means that a refusal marked "strict"
+// is always one the default sandbox would have accepted.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if status, ok := s.takeCreateFailure(); ok {
-		writeError(w, status, "", "sandbox: injected failure")
+		writeError(w, status, refusalInjected, "", "sandbox: injected failure")
 		return
 	}
 	h := schemeHeaders[s.scheme]
 	ts, aerr := s.checkAuthHeaders(r, h)
 	if aerr != nil {
-		writeError(w, http.StatusUnauthorized, aerr.Field, aerr.Msg)
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "Content-Type", "must be application/json")
+		writeError(w, http.StatusUnauthorized, refusalAlways, aerr.Field, aerr.Msg)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCreateBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body larger than %d bytes", maxCreateBody))
+			writeError(w, http.StatusRequestEntityTooLarge, refusalAlways, "", fmt.Sprintf("body larger than %d bytes", maxCreateBody))
 			return
 		}
-		writeError(w, http.StatusBadRequest, "", "could not read body")
+		writeError(w, http.StatusBadRequest, refusalAlways, "", "could not read body")
 		return
 	}
 	if aerr := s.checkSignature(r.Header.Get(h.signature), h.signature, s.signedString(ts, body)); aerr != nil {
-		writeError(w, http.StatusUnauthorized, aerr.Field, aerr.Msg)
+		writeError(w, http.StatusUnauthorized, refusalAlways, aerr.Field, aerr.Msg)
 		return
 	}
-	req, ferr := parseCreateRequest(body)
+	req, ferr := parseCreateRequest(body, false)
 	if ferr != nil {
-		writeError(w, http.StatusBadRequest, ferr.Field, ferr.Error())
+		writeError(w, http.StatusBadRequest, refusalAlways, ferr.Field, ferr.Error())
 		return
+	}
+	if s.strict {
+		if aerr := s.checkTimestampWindow(ts, h); aerr != nil {
+			writeError(w, http.StatusUnauthorized, refusalStrict, aerr.Field, aerr.Msg)
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, refusalStrict, "Content-Type", "must be application/json")
+			return
+		}
+		if _, ferr := parseCreateRequest(body, true); ferr != nil {
+			writeError(w, http.StatusBadRequest, refusalStrict, ferr.Field, ferr.Error())
+			return
+		}
 	}
 
 	resp, created, drop, err := s.createSession(req, s.checkoutBase(r))
 	if err != nil {
-		writeError(w, http.StatusConflict, "idempotencyKey", err.Error())
+		writeError(w, http.StatusConflict, refusalAlways, "idempotencyKey", err.Error())
 		return
 	}
 	if drop {
@@ -140,7 +154,7 @@ func (s *Server) takeCreateFailure() (int, bool) {
 }
 
 // checkAuthHeaders checks that the scheme's headers are present, the API key
-// is the configured one and the timestamp is within ±timestampWindow of now.
+// is the configured one and the timestamp is a Unix time written in digits.
 // It returns the timestamp text as sent, which is what was signed.
 func (s *Server) checkAuthHeaders(r *http.Request, h authHeaders) (string, *fieldError) {
 	for _, name := range []string{h.key, h.timestamp, h.signature} {
@@ -152,20 +166,24 @@ func (s *Server) checkAuthHeaders(r *http.Request, h authHeaders) (string, *fiel
 		return "", &fieldError{h.key, "unknown API key"}
 	}
 	ts := r.Header.Get(h.timestamp)
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || ts[0] < '0' || ts[0] > '9' {
+	if _, err := strconv.ParseInt(ts, 10, 64); err != nil || ts[0] < '0' || ts[0] > '9' {
 		return "", &fieldError{h.timestamp, "must be a Unix time in whole " + s.timestampUnit()}
 	}
-	var t time.Time
+	return ts, nil
+}
+
+// checkTimestampWindow (Strict only; the document names no window) wants the
+// timestamp, read in the scheme's unit, within ±timestampWindow of now.
+func (s *Server) checkTimestampWindow(ts string, h authHeaders) *fieldError {
+	n, _ := strconv.ParseInt(ts, 10, 64) // checkAuthHeaders parsed it
+	t := time.Unix(n, 0)
 	if s.scheme == "v1" {
 		t = time.UnixMilli(n)
-	} else {
-		t = time.Unix(n, 0)
 	}
 	if d := s.now().Sub(t); d > timestampWindow || d < -timestampWindow {
-		return "", &fieldError{h.timestamp, fmt.Sprintf("more than %v away from the server's clock (Unix %s expected)", timestampWindow, s.timestampUnit())}
+		return &fieldError{h.timestamp, fmt.Sprintf("more than %v away from the server's clock (Unix %s expected)", timestampWindow, s.timestampUnit())}
 	}
-	return ts, nil
+	return nil
 }
 
 func (s *Server) timestampUnit() string {

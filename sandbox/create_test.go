@@ -125,28 +125,39 @@ func TestCreateSessionUnauthorized(t *testing.T) {
 		{"v1 signed with another key", "v1", with(v1(ms(now), testAPISecret, "cust-42"), "signature",
 			signWith(webhookKey(), ms(now)+","+testAPISecret+",cust-42")), body, "signature"},
 		{"v1 signature not base64", "v1", with(v1(ms(now), testAPISecret, "cust-42"), "signature", "not base64!"), body, "signature"},
-		{"v1 stale timestamp", "v1", v1(ms(now.Add(-6*time.Minute)), testAPISecret, "cust-42"), body, "timestamp"},
-		{"v1 future timestamp", "v1", v1(ms(now.Add(6*time.Minute)), testAPISecret, "cust-42"), body, "timestamp"},
-		{"v1 timestamp in seconds", "v1", v1(sec(now), testAPISecret, "cust-42"), body, "timestamp"},
+		{"v1 stale timestamp", "v1 strict", v1(ms(now.Add(-6*time.Minute)), testAPISecret, "cust-42"), body, "timestamp"},
+		{"v1 future timestamp", "v1 strict", v1(ms(now.Add(6*time.Minute)), testAPISecret, "cust-42"), body, "timestamp"},
+		{"v1 timestamp in seconds", "v1 strict", v1(sec(now), testAPISecret, "cust-42"), body, "timestamp"},
 		{"v1 timestamp not a number", "v1", v1("yesterday", testAPISecret, "cust-42"), body, "timestamp"},
 		{"v2 headers sent to v1", "v1", v2(sec(now), body), body, "api_key"},
 		{"v1 bad signature before invalid body", "v1", v1(ms(now), "wrong-secret", ""), []byte("{not json"), "signature"},
 		{"v2 missing ApiKey", "v2", with(v2(sec(now), body), "ApiKey", ""), body, "ApiKey"},
 		{"v2 unknown api key", "v2", with(v2(sec(now), body), "ApiKey", "pk_other"), body, "ApiKey"},
 		{"v2 body changed after signing", "v2", v2(sec(now), body), bytes.Replace(body, []byte("7.50"), []byte("1.50"), 1), "Signature"},
-		{"v2 stale timestamp", "v2", v2(sec(now.Add(-10*time.Minute)), body), body, "Timestamp"},
-		{"v2 timestamp in milliseconds", "v2", v2(ms(now), body), body, "Timestamp"},
+		{"v2 stale timestamp", "v2 strict", v2(sec(now.Add(-10*time.Minute)), body), body, "Timestamp"},
+		{"v2 timestamp in milliseconds", "v2 strict", v2(ms(now), body), body, "Timestamp"},
 		{"v1 headers sent to v2", "v2", v1(ms(now), testAPISecret, "cust-42"), body, "ApiKey"},
 	}
-	servers := map[string]*sandbox.Server{"v1": newSandbox(t, withScheme("v1")), "v2": newSandbox(t, withScheme("v2"))}
+	// The timestamp window is a Strict rule (the document names none): those
+	// cases go to Strict sandboxes ("v1 strict"), and a default one takes
+	// them (TestCreateAcceptsWhatTheDocumentAllows).
+	servers := map[string]*sandbox.Server{"v1": newSandbox(t, withScheme("v1")), "v2": newSandbox(t, withScheme("v2")),
+		"v1 strict": newSandbox(t, withScheme("v1"), withStrict), "v2 strict": newSandbox(t, withScheme("v2"), withStrict)}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := servers[tt.scheme]
-			status, b := postCreate(t, s.URL(), tt.header, tt.body)
+			status, h, b := postCreateFull(t, s.URL(), tt.header, tt.body)
 			var e apiError
 			json.Unmarshal(b, &e)
 			if status != http.StatusUnauthorized || e.Field != tt.field || e.Error == "" {
 				t.Errorf("got %d %s, want 401 with field %q", status, b, tt.field)
+			}
+			want := "always"
+			if strings.HasSuffix(tt.scheme, "strict") {
+				want = "strict"
+			}
+			if got := h.Get("X-Sandbox-Refusal"); got != want || e.Refusal != want || !e.Sandbox {
+				t.Errorf("X-Sandbox-Refusal %q, body %s: want %q and the sandbox marker", got, b, want)
 			}
 		})
 	}
@@ -160,66 +171,97 @@ func TestCreateSessionUnauthorized(t *testing.T) {
 func TestCreateSessionInvalidField(t *testing.T) {
 	set := func(k string, v any) func(map[string]any) { return func(m map[string]any) { m[k] = v } }
 	del := func(k string) func(map[string]any) { return func(m map[string]any) { delete(m, k) } }
+	// strict: only a Strict sandbox refuses it; a default one takes it.
+	const strict = true
 	tests := []struct {
 		name   string
 		mutate func(map[string]any)
 		field  string
+		strict bool
 	}{
-		{"userId missing", del("userId"), "userId"},
-		{"userId not a string", set("userId", 42), "userId"},
-		{"userId blank", set("userId", "  "), "userId"},
-		{"userEmail missing", del("userEmail"), "userEmail"},
-		{"userEmail not an address", set("userEmail", "ada.example.com"), "userEmail"},
-		{"userEmail with display name", set("userEmail", "Ada <ada@example.com>"), "userEmail"},
-		{"userCountryCode missing", del("userCountryCode"), "userCountryCode"},
-		{"userCountryCode unassigned", set("userCountryCode", "XX"), "userCountryCode"},
-		{"userCountryCode lower case", set("userCountryCode", "de"), "userCountryCode"},
-		{"userCountryCode alpha-3", set("userCountryCode", "DEU"), "userCountryCode"},
-		{"currency missing", del("currency"), "currency"},
-		{"currency unknown", set("currency", "XYZ"), "currency"},
-		{"currency lower case", set("currency", "eur"), "currency"},
-		{"currency without minor unit", set("currency", "XAU"), "currency"},
-		{"amount missing", del("amount"), "amount"},
-		{"amount as string", set("amount", "7.50"), "amount"},
-		{"amount null", set("amount", nil), "amount"},
-		{"amount with exponent", set("amount", json.Number("1e0")), "amount"},
-		{"amount negative", set("amount", json.Number("-1")), "amount"},
-		{"successUrl missing", del("successUrl"), "successUrl"},
-		{"successUrl relative", set("successUrl", "/pay/success"), "successUrl"},
-		{"supportUrl missing", del("supportUrl"), "supportUrl"},
-		{"supportUrl ftp", set("supportUrl", "ftp://shop.example/support"), "supportUrl"},
-		{"exitUrl missing", del("exitUrl"), "exitUrl"},
-		{"exitUrl no host", set("exitUrl", "https:///exit"), "exitUrl"},
-		{"errorUrl missing", del("errorUrl"), "errorUrl"},
-		{"errorUrl mailto", set("errorUrl", "mailto:help@shop.example"), "errorUrl"},
-		{"idempotencyKey too long", set("idempotencyKey", strings.Repeat("k", 256)), "idempotencyKey"},
-		{"idempotencyKey empty", set("idempotencyKey", ""), "idempotencyKey"},
-		{"websiteReference empty", set("websiteReference", ""), "websiteReference"},
-		{"websiteReference null", set("websiteReference", nil), "websiteReference"},
-		{"customFields not an object", set("customFields", []string{"a"}), "customFields"},
-		{"customFields empty", set("customFields", map[string]any{}), "customFields"},
-		{"customFields value not a string", set("customFields", map[string]any{"n": 1}), "customFields.n"},
-		{"userKyc not an object", set("userKyc", "Ada"), "userKyc"},
-		{"userKyc dateOfBirth impossible", set("userKyc", map[string]any{"dateOfBirth": "1990-02-30"}), "userKyc.dateOfBirth"},
-		{"userKyc dateOfBirth format", set("userKyc", map[string]any{"dateOfBirth": "10/12/1815"}), "userKyc.dateOfBirth"},
-		{"userKyc field not a string", set("userKyc", map[string]any{"gender": 1}), "userKyc.gender"},
-		{"userKyc citizenship", set("userKyc", map[string]any{"citizenshipCountryCode": "ZZ"}), "userKyc.citizenshipCountryCode"},
-		{"userKyc unknown field", set("userKyc", map[string]any{"nickname": "A"}), "userKyc.nickname"},
-		{"unknown field", set("userID", "cust-42"), "userID"},
+		{"userId missing", del("userId"), "userId", false},
+		{"userId not a string", set("userId", 42), "userId", false},
+		{"userId blank", set("userId", "  "), "userId", strict},
+		{"userEmail missing", del("userEmail"), "userEmail", false},
+		{"userEmail not an address", set("userEmail", "ada.example.com"), "userEmail", false},
+		{"userEmail with display name", set("userEmail", "Ada <ada@example.com>"), "userEmail", strict},
+		{"userCountryCode missing", del("userCountryCode"), "userCountryCode", false},
+		{"userCountryCode unassigned", set("userCountryCode", "XX"), "userCountryCode", false},
+		{"userCountryCode lower case", set("userCountryCode", "de"), "userCountryCode", false},
+		{"userCountryCode alpha-3", set("userCountryCode", "DEU"), "userCountryCode", false},
+		{"currency missing", del("currency"), "currency", false},
+		{"currency unknown", set("currency", "XYZ"), "currency", false},
+		{"currency lower case", set("currency", "eur"), "currency", false},
+		{"currency without minor unit", set("currency", "XAU"), "currency", false},
+		{"amount missing", del("amount"), "amount", false},
+		{"amount as string", set("amount", "7.50"), "amount", false},
+		{"amount null", set("amount", nil), "amount", false},
+		{"amount with exponent", set("amount", json.Number("1e0")), "amount", strict},
+		{"amount negative", set("amount", json.Number("-1")), "amount", false},
+		{"successUrl missing", del("successUrl"), "successUrl", false},
+		{"successUrl relative", set("successUrl", "/pay/success"), "successUrl", false},
+		{"supportUrl missing", del("supportUrl"), "supportUrl", false},
+		{"supportUrl ftp", set("supportUrl", "ftp://shop.example/support"), "supportUrl", strict},
+		{"exitUrl missing", del("exitUrl"), "exitUrl", false},
+		{"exitUrl no host", set("exitUrl", "https:///exit"), "exitUrl", false},
+		{"errorUrl missing", del("errorUrl"), "errorUrl", false},
+		{"errorUrl mailto", set("errorUrl", "mailto:help@shop.example"), "errorUrl", false},
+		{"idempotencyKey too long", set("idempotencyKey", strings.Repeat("k", 256)), "idempotencyKey", strict},
+		{"idempotencyKey empty", set("idempotencyKey", ""), "idempotencyKey", strict},
+		{"websiteReference empty", set("websiteReference", ""), "websiteReference", strict},
+		{"websiteReference null", set("websiteReference", nil), "websiteReference", strict},
+		{"customFields not an object", set("customFields", []string{"a"}), "customFields", false},
+		{"customFields empty", set("customFields", map[string]any{}), "customFields", strict},
+		{"customFields value not a string", set("customFields", map[string]any{"n": 1}), "customFields.n", false},
+		{"userKyc not an object", set("userKyc", "Ada"), "userKyc", false},
+		{"userKyc dateOfBirth impossible", set("userKyc", map[string]any{"dateOfBirth": "1990-02-30"}), "userKyc.dateOfBirth", false},
+		{"userKyc dateOfBirth format", set("userKyc", map[string]any{"dateOfBirth": "10/12/1815"}), "userKyc.dateOfBirth", false},
+		{"userKyc field not a string", set("userKyc", map[string]any{"gender": 1}), "userKyc.gender", false},
+		{"userKyc citizenship", set("userKyc", map[string]any{"citizenshipCountryCode": "ZZ"}), "userKyc.citizenshipCountryCode", strict},
+		{"userKyc unknown field", set("userKyc", map[string]any{"nickname": "A"}), "userKyc.nickname", strict},
+		{"unknown field", set("userID", "cust-42"), "userID", strict},
 	}
-	s := newSandbox(t)
+	s, strictSandbox := newSandbox(t), newSandbox(t, withStrict)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := validRequest()
 			tt.mutate(req)
 			body := mustJSON(t, req)
-			status, b := postCreate(t, s.URL(), signedHeaders("v1", time.Now(), body), body)
+			want := "always"
+			if tt.strict {
+				want = "strict"
+			}
+			status, h, b := postCreateFull(t, strictSandbox.URL(), signedHeaders("v1", time.Now(), body), body)
 			var e apiError
 			json.Unmarshal(b, &e)
+			if status != http.StatusBadRequest || e.Field != tt.field || e.Error == "" || h.Get("X-Sandbox-Refusal") != want {
+				t.Errorf("strict: got %d (X-Sandbox-Refusal %q) %s, want 400 with field %q, marked %q",
+					status, h.Get("X-Sandbox-Refusal"), b, tt.field, want)
+			}
+			status, b = postCreate(t, s.URL(), signedHeaders("v1", time.Now(), body), body)
+			if tt.strict {
+				if status != http.StatusOK {
+					t.Errorf("default: got %d %s, want 200: only Strict refuses it", status, b)
+				}
+				return
+			}
+			e = apiError{}
+			json.Unmarshal(b, &e)
 			if status != http.StatusBadRequest || e.Field != tt.field || e.Error == "" {
-				t.Errorf("got %d %s, want 400 with field %q", status, b, tt.field)
+				t.Errorf("default: got %d %s, want 400 with field %q", status, b, tt.field)
 			}
 		})
+	}
+	for _, raw := range []string{`{"userId":`, `[1,2]`, `{"userId":"a"} {}`} {
+		t.Run("body "+raw, func(t *testing.T) {
+			status, b := postCreate(t, strictSandbox.URL(), signedHeaders("v1", time.Now(), []byte(raw)), []byte(raw))
+			if status != http.StatusBadRequest {
+				t.Errorf("strict: got %d %s, want 400", status, b)
+			}
+		})
+	}
+	if n := len(strictSandbox.Sessions()); n != 0 {
+		t.Errorf("%d sessions created by invalid requests", n)
 	}
 	for _, raw := range []string{`{"userId":`, `[1,2]`, `{"userId":"a"} {}`} {
 		t.Run("body "+raw, func(t *testing.T) {
@@ -229,85 +271,112 @@ func TestCreateSessionInvalidField(t *testing.T) {
 			}
 		})
 	}
-	if n := len(s.Sessions()); n != 0 {
-		t.Errorf("%d sessions created by invalid requests", n)
+	strictOnly := 0
+	for _, tt := range tests {
+		if tt.strict {
+			strictOnly++
+		}
+	}
+	if n, want := len(s.Sessions()), strictOnly; n != want {
+		t.Errorf("default: %d sessions, want %d (one per case only Strict refuses)", n, want)
 	}
 }
 
 func TestCreateSessionAmountLimits(t *testing.T) {
+	// ok: the default sandbox takes it (the document's limits, exactly, in
+	// minor units); okStrict: so does a Strict one (written as paylinks
+	// writes amounts: no exponent, no more decimals than the currency has).
 	tests := []struct {
 		currency, amount string
-		ok               bool
+		ok, okStrict     bool
 	}{
-		{"EUR", "0.1", true},
-		{"EUR", "0.10", true},
-		{"EUR", "10", true},
-		{"EUR", "10.00", true},
-		{"EUR", "1.05", true},
-		{"EUR", "0.09", false},
-		{"EUR", "10.01", false},
-		{"EUR", "0", false},
-		{"EUR", "1.005", false},
-		{"EUR", "1.000", false},
-		{"JPY", "1", true},
-		{"JPY", "10", true},
-		{"JPY", "1.5", false},
-		{"JPY", "1.0", false},
-		{"JPY", "0.1", false},
-		{"KWD", "1.234", true},
-		{"KWD", "0.100", true},
-		{"KWD", "1.2345", false},
-		{"CLF", "9.9999", true},
+		{"EUR", "0.1", true, true},
+		{"EUR", "0.10", true, true},
+		{"EUR", "10", true, true},
+		{"EUR", "10.00", true, true},
+		{"EUR", "1.05", true, true},
+		{"EUR", "0.09", false, false},
+		{"EUR", "10.01", false, false},
+		{"EUR", "0", false, false},
+		{"EUR", "1.005", false, false},
+		{"EUR", "1.000", true, false},
+		{"EUR", "10.000", true, false},
+		{"EUR", "10.001", false, false},
+		{"EUR", "1e1", true, false},
+		{"EUR", "1E-1", true, false},
+		{"EUR", "1e-2", false, false},
+		{"EUR", "105e-2", true, false},
+		{"EUR", "1e2", false, false},
+		{"JPY", "1", true, true},
+		{"JPY", "10", true, true},
+		{"JPY", "1.5", false, false},
+		{"JPY", "1.0", true, false},
+		{"JPY", "0.1", false, false},
+		{"KWD", "1.234", true, true},
+		{"KWD", "0.100", true, true},
+		{"KWD", "1.2345", false, false},
+		{"KWD", "1.2340", true, false},
+		{"CLF", "9.9999", true, true},
 	}
-	s := newSandbox(t)
+	s, strict := newSandbox(t), newSandbox(t, withStrict)
 	for _, tt := range tests {
-		t.Run(tt.currency+" "+tt.amount, func(t *testing.T) {
-			req := validRequest()
-			req["currency"], req["amount"] = tt.currency, json.Number(tt.amount)
-			body := mustJSON(t, req)
-			status, b := postCreate(t, s.URL(), signedHeaders("v1", time.Now(), body), body)
-			if tt.ok {
-				if status != http.StatusOK {
-					t.Fatalf("got %d %s, want 200", status, b)
+		for _, mode := range []struct {
+			name string
+			s    *sandbox.Server
+			ok   bool
+		}{{"default", s, tt.ok}, {"strict", strict, tt.okStrict}} {
+			t.Run(mode.name+" "+tt.currency+" "+tt.amount, func(t *testing.T) {
+				req := validRequest()
+				req["currency"], req["amount"] = tt.currency, json.Number(tt.amount)
+				body := mustJSON(t, req)
+				status, b := postCreate(t, mode.s.URL(), signedHeaders("v1", time.Now(), body), body)
+				if mode.ok {
+					if status != http.StatusOK {
+						t.Fatalf("got %d %s, want 200", status, b)
+					}
+					var cr createResponse
+					json.Unmarshal(b, &cr)
+					info, err := mode.s.Session(cr.Reference)
+					if err != nil || info.Amount != tt.amount {
+						t.Errorf("stored amount %q (%v), want %q as received", info.Amount, err, tt.amount)
+					}
+					return
 				}
-				var cr createResponse
-				json.Unmarshal(b, &cr)
-				info, err := s.Session(cr.Reference)
-				if err != nil || info.Amount != tt.amount {
-					t.Errorf("stored amount %q (%v), want %q as received", info.Amount, err, tt.amount)
+				var e apiError
+				json.Unmarshal(b, &e)
+				if status != http.StatusBadRequest || e.Field != "amount" {
+					t.Errorf("got %d %s, want 400 with field amount", status, b)
 				}
-				return
-			}
-			var e apiError
-			json.Unmarshal(b, &e)
-			if status != http.StatusBadRequest || e.Field != "amount" {
-				t.Errorf("got %d %s, want 400 with field amount", status, b)
-			}
-		})
+			})
+		}
 	}
 }
 
 func TestCreateSessionTransportChecks(t *testing.T) {
-	s := newSandbox(t)
+	s, strict := newSandbox(t), newSandbox(t, withStrict)
 	body := mustJSON(t, validRequest())
 
-	h := signedHeaders("v1", time.Now(), body)
-	h.Set("Content-Type", "text/plain")
-	if status, b := postCreate(t, s.URL(), h, body); status != http.StatusUnsupportedMediaType {
-		t.Errorf("text/plain: got %d %s, want 415", status, b)
+	for _, ct := range []string{"text/plain", ""} {
+		h := signedHeaders("v1", time.Now(), body)
+		h.Set("Content-Type", ct)
+		if status, b := postCreate(t, strict.URL(), h, body); status != http.StatusUnsupportedMediaType {
+			t.Errorf("strict, Content-Type %q: got %d %s, want 415", ct, status, b)
+		}
 	}
 
-	h = signedHeaders("v1", time.Now(), body)
+	h := signedHeaders("v1", time.Now(), body)
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	if status, b := postCreate(t, s.URL(), h, body); status != http.StatusOK {
-		t.Errorf("application/json with charset: got %d %s, want 200", status, b)
+	if status, b := postCreate(t, strict.URL(), h, body); status != http.StatusOK {
+		t.Errorf("strict, application/json with charset: got %d %s, want 200", status, b)
 	}
 
 	req := validRequest()
 	req["customFields"] = map[string]any{"padding": strings.Repeat("x", 64<<10)}
 	big := mustJSON(t, req)
-	if status, b := postCreate(t, s.URL(), signedHeaders("v1", time.Now(), big), big); status != http.StatusRequestEntityTooLarge {
-		t.Errorf("65 KiB body: got %d %s, want 413", status, b)
+	for name, srv := range map[string]*sandbox.Server{"default": s, "strict": strict} {
+		if status, b := postCreate(t, srv.URL(), signedHeaders("v1", time.Now(), big), big); status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s, 65 KiB body: got %d %s, want 413", name, status, b)
+		}
 	}
 }
 

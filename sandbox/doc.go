@@ -12,6 +12,15 @@
 //
 // # Creating a session: POST /session/hosted
 //
+// By default the sandbox accepts everything StableMint's document allows and
+// refuses only what it forbids (issue #16: a stand-in stricter than the
+// real thing hides the client's tolerance bugs instead of finding them).
+// Config.Strict (`paylinks sandbox --strict`) adds paylinks' own stricter
+// conventions, for the tests that want a request to be exactly what
+// paylinks sends. Every rule of the document is checked before any strict
+// one, so a refusal marked "strict" is always a request the default sandbox
+// would have taken.
+//
 // Checks run in this order; the first failure answers:
 //
 //  1. A failure injected by FailNextCreates answers its status before any
@@ -21,46 +30,92 @@
 //     "timestamp" (Unix milliseconds), "signature"; v2 "ApiKey", "Timestamp"
 //     (Unix seconds), "Signature". A v2 request sent to a v1 sandbox is
 //     missing "api_key". The key is compared in constant time. The
-//     timestamp must be digits only and within ±5 minutes of Config.Now,
-//     so a v1 client sending seconds (or v2 sending milliseconds) fails here.
-//  3. Content-Type must be application/json, parameters allowed (415).
-//  4. The body must be at most 64 KiB (413).
-//  5. The signature (401): standard Base64 decoded strictly, RSA PKCS#1 v1.5
+//     timestamp must be a Unix time written in digits.
+//  3. The body must be at most 64 KiB (413): a guard of the sandbox's own
+//     (the document names no size), in both modes.
+//  4. The signature (401): standard Base64 decoded strictly, RSA PKCS#1 v1.5
 //     SHA-256, verified with Config.PartnerPublicKey. v1 signs
 //     "<timestamp>,<secret>,<userId>" where userId is the body's userId
 //     string ("" if the body has none, so such a request normally fails
 //     here, not in validation); v2 signs "<timestamp>,<secret>,<raw body>".
 //     The timestamp is used exactly as sent in the header.
-//  6. The body (400), each problem answered as {"error": "...", "field":
-//     "<json field>"} for the first invalid field in the contract's order
-//     (userId, userEmail, userCountryCode, currency, amount, successUrl,
-//     supportUrl, exitUrl, errorUrl, idempotencyKey, websiteReference,
-//     customFields, userKyc), then unknown fields in name order. Nested
-//     fields are named with a dot: "userKyc.dateOfBirth", "customFields.k".
-//     A body that is not one JSON object has field "".
+//  5. The body by the document's rules (400).
+//  6. Strict only: the timestamp within ±5 minutes of Config.Now (401; a v1
+//     client sending seconds, or v2 sending milliseconds, fails here);
+//     Content-Type application/json, parameters allowed (415); the body by
+//     paylinks' stricter rules (400).
 //  7. Idempotency (409 or replay), then the session is created.
 //
-// Validation rules:
-//   - Required strings must be JSON strings, not blank.
-//   - userEmail must be a bare address (net/mail, no display name).
-//   - userCountryCode (and userKyc.citizenshipCountryCode) must be one of the
-//     249 officially assigned ISO 3166-1 alpha-2 codes, upper case; XK, UK,
-//     EU and lower case are refused.
-//   - currency must be an active ISO 4217 code with a defined minor unit,
-//     upper case (codes.go). Metals, SDR, test and withdrawn codes are refused.
-//   - amount must be a JSON number (a string is refused), decoded with
-//     UseNumber and never through float64, written as a plain decimal (no
-//     exponent), with no more digits after the point than the currency's
-//     minor unit, counting the digits as written ("1.0" JPY and "1.000" EUR
-//     are refused), and between 0.1 and 10 inclusive, compared exactly.
-//   - The four URLs must be absolute http or https URLs with a host.
-//   - Optional fields, when present, must be non-empty: the contract says to
-//     omit empty ones, so "" and null are refused. idempotencyKey is at most
-//     255 characters. customFields must be a non-empty object of strings
-//     (values may be ""); userKyc a non-empty object of the eight documented
-//     string fields, dateOfBirth a real date written YYYY-MM-DD.
-//   - Unknown fields, top level or in userKyc, are refused, so a misspelt
-//     optional field is caught rather than silently dropped.
+// A body problem is answered for the first invalid field in the contract's
+// order (userId, userEmail, userCountryCode, currency, amount, successUrl,
+// supportUrl, exitUrl, errorUrl, idempotencyKey, websiteReference,
+// customFields, userKyc), then (Strict) unknown fields in name order. Nested
+// fields are named with a dot: "userKyc.dateOfBirth", "customFields.k". A
+// body that is not one JSON object has field "".
+//
+// Refusals: every error answer of the sandbox, on StableMint's paths and
+// under /_sandbox/, carries the header X-Sandbox-Refusal and the body
+// {"sandbox": true, "refusal": "…", "error": "…", "field": "…"}, with
+// "sandbox" first so that even the start of a stored body shows it. The
+// refusal (header and body alike) is "always" (refused in every mode),
+// "strict" (refused only because of Strict), "injected" (FailNextCreates) or
+// "control" (a test control's bad argument). That shape is the sandbox's
+// own: nobody can take it for StableMint's, and the client must not depend
+// on it.
+//
+// The document's rules (both modes):
+//   - JSON body: one JSON object, nothing after it.
+//   - Required fields ("required: yes"): present, not null, JSON strings
+//     (amount a JSON number), not "".
+//   - userEmail: an email address as net/mail reads one (a display name is
+//     allowed; the text is kept as sent).
+//   - userCountryCode ("ISO 3166-1 alpha-2"): one of the 249 officially
+//     assigned codes, upper case; XK, UK, EU and lower case are refused.
+//   - currency ("ISO 4217 code"): an active code of ISO 4217's current list
+//     with a numeric minor unit, upper case (codes.go, pinned by a test).
+//     Metals, SDR, bond units, test and withdrawn codes are refused: without
+//     a minor unit an amount has no exact meaning.
+//   - amount ("number", "StableMint's sandbox accepts 0.1 to 10
+//     inclusive"): any JSON number, decoded with UseNumber and never through
+//     float64, exponent and extra zeros included ("1e1", "9.500" EUR, "1.0"
+//     JPY), compared exactly with 0.1 and 10. Decision: a value finer than
+//     the currency's minor unit ("1.005" EUR, "1.5" JPY; the document keeps
+//     amounts in "integer minor units") is refused, never rounded: the
+//     sandbox never changes an amount. An exponent beyond ±1000 is refused
+//     (a guard: such a value is never computed). The amount is kept, shown
+//     and echoed in webhooks exactly as written.
+//   - The four URLs ("absolute URL"): a scheme and a host.
+//   - Optional strings ("string", "no"): absent, null and "" are all "no
+//     value" (the document asks senders to omit empty fields, which does not
+//     make an empty one wrong); anything else must be a string.
+//   - customFields ("object (or string)", "string-to-string map"): an
+//     object of strings, or a string holding such an object JSON-encoded
+//     (the session keeps the object, so both forms with the same fields are
+//     the same content for idempotency, and webhooks carry the object).
+//     Absent, null, "" and {} are no fields.
+//   - userKyc ("object", "all optional strings"): an object; each of the
+//     eight documented fields a string, empty ones being no value;
+//     dateOfBirth a real date written YYYY-MM-DD. Absent, null and {} are no
+//     KYC. Unknown fields in it are ignored.
+//   - Unknown top-level fields are ignored.
+//
+// What Strict adds (paylinks' conventions, which the document does not
+// require):
+//   - no timestamp more than 5 minutes from Config.Now; Content-Type
+//     application/json (the two header rules above);
+//   - required strings not blank (spaces only);
+//   - userEmail a bare address, no display name;
+//   - amount written as a plain decimal (no exponent) with no more digits
+//     after the point than the currency's minor unit, counting the digits as
+//     written ("1.0" JPY and "1.000" EUR are refused);
+//   - the four URLs http or https;
+//   - optional fields, when present, not null, "" or spaces; idempotencyKey
+//     at most 255 characters;
+//   - customFields (object or string) not empty, and no empty key;
+//   - userKyc not empty, its fields not null or "", citizenshipCountryCode
+//     an ISO 3166-1 alpha-2 code, no unknown field in it;
+//   - no unknown top-level field, so a misspelt optional field is caught
+//     rather than silently dropped.
 //
 // Idempotency: keys are global to the sandbox (one API key). The same key
 // with the same content answers 200 with the original url, expiresAt and
@@ -113,30 +168,43 @@
 //	legacy        pay:  InwardPaymentReconciled
 //	              fail: InwardPaymentFailed
 //
-// Payloads (events.go has the exact structs):
+// Payloads (events.go has the exact structs), with the fields of
+// StableMint's published payloads (docs/stablemint.md, "The sandbox"):
 //   - v2: {"eventId": "<uuid v4>", "data": {"eventType", "timestamp" (RFC
 //     3339 UTC, seconds, the event's creation time), "sessionId" (the
 //     session reference), "reference" (the deposit reference), "idempotencyKey",
-//     "websiteReference", "customFields", "amount", "currency", "customerId"
-//     (userId), "customerEmail", "endToEndId", "paymentMethod",
-//     "paymentCountryCode" (userCountryCode)}}.
+//     "websiteReference", "customFields", "amount", "currency", "partnerName",
+//     "customerId" (userId), "customerEmail", "customerFullName",
+//     "customerCitizenshipCountryCode", "customerResidenceAddress",
+//     "endToEndId", "paymentMethod", "paymentCountryCode" (userCountryCode)}}.
 //   - partner: flat, "notificationType" plus partnerId ("PARTNER-SANDBOX"),
-//     customerId, reference, amount, currency, sessionId, endToEndId,
-//     externalPaymentId, paymentCountry, paymentMethod, customerEmail,
-//     customerFullName (userKyc.fullName), idempotencyKey, websiteReference,
+//     partnerName, customerId, reference, amount, currency, sessionId,
+//     endToEndId, externalPaymentId, paymentCountry, paymentMethod,
+//     customerEmail, customerFullName, customerCitizenshipCountryCode,
+//     customerResidenceAddress, blockchainDestinationAddress,
+//     blockchainDestinationNetwork, idempotencyKey, websiteReference,
 //     customFields.
 //   - legacy: flat, "notificationType" plus sessionId, amount, currency,
 //     paymentMethod, paymentReference (the deposit reference), userId,
 //     userCountryCode, idempotencyKey, websiteReference, customFields,
-//     accountBicCode, accountName (userKyc.fullName or "Sandbox Customer"),
-//     accountAddress (userKyc.residenceAddress), accountIban (a fixed
-//     example IBAN), status ("RECONCILED" or "FAILED").
+//     accountBicCode, accountName, accountAddress, accountIban (a fixed
+//     example IBAN), status ("reconciled" or "failed", lower case as in the
+//     document's example).
 //
 // In every family: amount is the JSON number text exactly as received;
-// paymentMethod is "BANK_TRANSFER"; optional values the session lacks are
-// JSON null, never omitted and never ""; endToEndId (and partner
-// externalPaymentId) is null on created, initiated and failed events and set
-// from submitted on. One deposit reference and one endToEndId per session.
+// paymentMethod is "BANK_TRANSFER"; partnerName is "Sandbox Partner". The
+// customer's fields come from the session's userKyc where it has them, else
+// plausible fixed values: customerFullName and accountName from fullName,
+// else "Sandbox Customer"; customerCitizenshipCountryCode from
+// citizenshipCountryCode, else the userCountryCode; customerResidenceAddress
+// and accountAddress from residenceAddress, else "1 Sandbox Street, 10115
+// Berlin". The blockchain destination is a fixed example address on
+// "ETHEREUM". idempotencyKey, websiteReference and customFields the session
+// lacks are JSON null, never omitted and never "". endToEndId is a string
+// on every v2 event (the document types it a string); in the partner family
+// endToEndId and externalPaymentId are null on created and failed events and
+// set from submitted on. One deposit reference and one endToEndId per
+// session.
 //
 // Identity and bytes: every event gets an id when it is created (a UUID; in
 // v2 it is the body's eventId, in the flat families only the sandbox's
@@ -182,9 +250,9 @@
 //
 // Go methods and, equivalently, JSON over HTTP under /_sandbox/ only (never
 // on StableMint's own paths). They are unauthenticated: serve the sandbox on
-// loopback. HTTP answers {"ok": true}, or {"error": "…", "field": ""} with
-// 404 (unknown session or event), 400 (bad argument) or 409 (session expired
-// or completed).
+// loopback. HTTP answers {"ok": true}, or a refusal marked "control" (see
+// above) with 404 (unknown session or event), 400 (bad argument) or 409
+// (session expired or completed).
 //
 //	GET  /_sandbox/public-key.pem                 PKIX PEM of the webhook key (PublicKeyPEM)
 //	GET  /_sandbox/sessions                       all sessions (Sessions)
@@ -239,14 +307,17 @@
 // stops the server, cancels in-flight deliveries, stops every retry timer,
 // drops queued deliveries and waits for the delivery goroutines, so nothing
 // is left running; it is idempotent. Config.Logger gets one line per
-// session, outcome and attempt, never keys, secrets or bodies.
+// session, outcome and attempt, never keys, secrets or bodies. The sandbox
+// names its component itself (component=stablemint-sandbox, LogComponent),
+// as the client names its own: callers pass a logger without a component
+// (cmd/paylinks does), so a record carries it once.
 //
 // # Command
 //
-// Main implements `paylinks sandbox`: --addr, --api-key, --api-secret,
+// cmd/paylinks/sandbox.go implements `paylinks sandbox`: --addr, --api-key, --api-secret,
 // --partner-public-key FILE (PKIX, PKCS#1 or a certificate), --scheme,
 // --webhook-url, --family, --key FILE (PKCS#1 or PKCS#8; generated in memory
-// if absent), --time-scale, --session-ttl, --public-url, --verbose. It
-// prints where it listens and the public key URL, and runs until its context
-// is done.
+// if absent), --time-scale, --session-ttl, --public-url, --strict (Config.Strict),
+// --verbose (logs to stderr). It prints where it listens, the
+// public key URL and the validation mode, and runs until its context is done.
 package sandbox

@@ -14,12 +14,19 @@ const (
 	FamilyLegacy  = "legacy"
 )
 
+// Fixed values of the fields a session has no value for (docs/stablemint.md,
+// "The sandbox").
 const (
-	sandboxPartnerID     = "PARTNER-SANDBOX"
-	sandboxPaymentMethod = "BANK_TRANSFER"
-	sandboxBIC           = "SMNTDEFFXXX"
-	sandboxIBAN          = "DE89370400440532013000"
-	depositPrefix        = "partner.customer.deposit."
+	sandboxPartnerID       = "PARTNER-SANDBOX"
+	sandboxPartnerName     = "Sandbox Partner"
+	sandboxPaymentMethod   = "BANK_TRANSFER"
+	sandboxBIC             = "SMNTDEFFXXX"
+	sandboxIBAN            = "DE89370400440532013000"
+	sandboxCustomerName    = "Sandbox Customer"
+	sandboxCustomerAddress = "1 Sandbox Street, 10115 Berlin"
+	sandboxChainAddress    = "0x5a4d0000000000000000000000000000000005a4"
+	sandboxChainNetwork    = "ETHEREUM"
+	depositPrefix          = "partner.customer.deposit."
 )
 
 // family describes one webhook payload family.
@@ -134,9 +141,23 @@ func optional(s string) *string {
 	return &s
 }
 
+// customer is who paid, as the webhooks name them: the session's KYC where
+// it has the field, else plausible fixed values (the citizenship is then
+// the userCountryCode).
+type customer struct{ fullName, citizenship, residence string }
+
+func customerOf(req *createRequest) customer {
+	return customer{
+		fullName:    orDefault(req.UserKyc["fullName"], sandboxCustomerName),
+		citizenship: orDefault(req.UserKyc["citizenshipCountryCode"], req.UserCountryCode),
+		residence:   orDefault(req.UserKyc["residenceAddress"], sandboxCustomerAddress),
+	}
+}
+
 // hasEndToEnd reports whether the payment has reached the bank by this
-// event: endToEndId and externalPaymentId are null before submission and on
-// failure.
+// event: in the partner family, endToEndId and externalPaymentId are null
+// before submission and on failure. (V2 documents endToEndId as a string
+// and always carries it.)
 func hasEndToEnd(typ string) bool {
 	switch typ {
 	case depositPrefix + "created", depositPrefix + "initiated", depositPrefix + "failed":
@@ -152,81 +173,99 @@ type V2Envelope struct {
 	Data    V2Data `json:"data"`
 }
 
-// V2Data is the data object of a V2Envelope.
+// V2Data is the data object of a V2Envelope. EndToEndID stays a pointer
+// for the tools that write events themselves; the sandbox always sets it.
 type V2Data struct {
-	EventType          string            `json:"eventType"`
-	Timestamp          string            `json:"timestamp"`
-	SessionID          string            `json:"sessionId"`
-	Reference          string            `json:"reference"`
-	IdempotencyKey     *string           `json:"idempotencyKey"`
-	WebsiteReference   *string           `json:"websiteReference"`
-	CustomFields       map[string]string `json:"customFields"`
-	Amount             json.Number       `json:"amount"`
-	Currency           string            `json:"currency"`
-	CustomerID         string            `json:"customerId"`
-	CustomerEmail      string            `json:"customerEmail"`
-	EndToEndID         *string           `json:"endToEndId"`
-	PaymentMethod      string            `json:"paymentMethod"`
-	PaymentCountryCode string            `json:"paymentCountryCode"`
+	EventType                      string            `json:"eventType"`
+	Timestamp                      string            `json:"timestamp"`
+	SessionID                      string            `json:"sessionId"`
+	Reference                      string            `json:"reference"`
+	IdempotencyKey                 *string           `json:"idempotencyKey"`
+	WebsiteReference               *string           `json:"websiteReference"`
+	CustomFields                   map[string]string `json:"customFields"`
+	Amount                         json.Number       `json:"amount"`
+	Currency                       string            `json:"currency"`
+	PartnerName                    string            `json:"partnerName"`
+	CustomerID                     string            `json:"customerId"`
+	CustomerEmail                  string            `json:"customerEmail"`
+	CustomerFullName               string            `json:"customerFullName"`
+	CustomerCitizenshipCountryCode string            `json:"customerCitizenshipCountryCode"`
+	CustomerResidenceAddress       string            `json:"customerResidenceAddress"`
+	EndToEndID                     *string           `json:"endToEndId"`
+	PaymentMethod                  string            `json:"paymentMethod"`
+	PaymentCountryCode             string            `json:"paymentCountryCode"`
 }
 
 func buildV2(ev *event, ss *session) any {
-	d := V2Data{
-		EventType:          ev.typ,
-		Timestamp:          ev.createdAt.UTC().Format(time.RFC3339),
-		SessionID:          ss.ref,
-		Reference:          ss.depositRef,
-		IdempotencyKey:     optional(ss.req.IdempotencyKey),
-		WebsiteReference:   optional(ss.req.WebsiteReference),
-		CustomFields:       ss.req.CustomFields,
-		Amount:             ss.req.Amount,
-		Currency:           ss.req.Currency,
-		CustomerID:         ss.req.UserID,
-		CustomerEmail:      ss.req.UserEmail,
-		PaymentMethod:      sandboxPaymentMethod,
-		PaymentCountryCode: ss.req.UserCountryCode,
-	}
-	if hasEndToEnd(ev.typ) {
-		d.EndToEndID = &ss.endToEndID
-	}
-	return V2Envelope{EventID: ev.id, Data: d}
+	c := customerOf(ss.req)
+	return V2Envelope{EventID: ev.id, Data: V2Data{
+		EventType:                      ev.typ,
+		Timestamp:                      ev.createdAt.UTC().Format(time.RFC3339),
+		SessionID:                      ss.ref,
+		Reference:                      ss.depositRef,
+		IdempotencyKey:                 optional(ss.req.IdempotencyKey),
+		WebsiteReference:               optional(ss.req.WebsiteReference),
+		CustomFields:                   ss.req.CustomFields,
+		Amount:                         ss.req.Amount,
+		Currency:                       ss.req.Currency,
+		PartnerName:                    sandboxPartnerName,
+		CustomerID:                     ss.req.UserID,
+		CustomerEmail:                  ss.req.UserEmail,
+		CustomerFullName:               c.fullName,
+		CustomerCitizenshipCountryCode: c.citizenship,
+		CustomerResidenceAddress:       c.residence,
+		EndToEndID:                     &ss.endToEndID,
+		PaymentMethod:                  sandboxPaymentMethod,
+		PaymentCountryCode:             ss.req.UserCountryCode,
+	}}
 }
 
 type partnerEvent struct {
-	NotificationType  string            `json:"notificationType"`
-	PartnerID         string            `json:"partnerId"`
-	CustomerID        string            `json:"customerId"`
-	Reference         string            `json:"reference"`
-	Amount            json.Number       `json:"amount"`
-	Currency          string            `json:"currency"`
-	SessionID         string            `json:"sessionId"`
-	EndToEndID        *string           `json:"endToEndId"`
-	ExternalPaymentID *string           `json:"externalPaymentId"`
-	PaymentCountry    string            `json:"paymentCountry"`
-	PaymentMethod     string            `json:"paymentMethod"`
-	CustomerEmail     string            `json:"customerEmail"`
-	CustomerFullName  *string           `json:"customerFullName"`
-	IdempotencyKey    *string           `json:"idempotencyKey"`
-	WebsiteReference  *string           `json:"websiteReference"`
-	CustomFields      map[string]string `json:"customFields"`
+	NotificationType               string            `json:"notificationType"`
+	PartnerID                      string            `json:"partnerId"`
+	PartnerName                    string            `json:"partnerName"`
+	CustomerID                     string            `json:"customerId"`
+	Reference                      string            `json:"reference"`
+	Amount                         json.Number       `json:"amount"`
+	Currency                       string            `json:"currency"`
+	SessionID                      string            `json:"sessionId"`
+	EndToEndID                     *string           `json:"endToEndId"`
+	ExternalPaymentID              *string           `json:"externalPaymentId"`
+	PaymentCountry                 string            `json:"paymentCountry"`
+	PaymentMethod                  string            `json:"paymentMethod"`
+	CustomerEmail                  string            `json:"customerEmail"`
+	CustomerFullName               string            `json:"customerFullName"`
+	CustomerCitizenshipCountryCode string            `json:"customerCitizenshipCountryCode"`
+	CustomerResidenceAddress       string            `json:"customerResidenceAddress"`
+	BlockchainDestinationAddress   string            `json:"blockchainDestinationAddress"`
+	BlockchainDestinationNetwork   string            `json:"blockchainDestinationNetwork"`
+	IdempotencyKey                 *string           `json:"idempotencyKey"`
+	WebsiteReference               *string           `json:"websiteReference"`
+	CustomFields                   map[string]string `json:"customFields"`
 }
 
 func buildPartner(ev *event, ss *session) any {
+	c := customerOf(ss.req)
 	p := partnerEvent{
-		NotificationType: ev.typ,
-		PartnerID:        sandboxPartnerID,
-		CustomerID:       ss.req.UserID,
-		Reference:        ss.depositRef,
-		Amount:           ss.req.Amount,
-		Currency:         ss.req.Currency,
-		SessionID:        ss.ref,
-		PaymentCountry:   ss.req.UserCountryCode,
-		PaymentMethod:    sandboxPaymentMethod,
-		CustomerEmail:    ss.req.UserEmail,
-		CustomerFullName: optional(ss.req.UserKyc["fullName"]),
-		IdempotencyKey:   optional(ss.req.IdempotencyKey),
-		WebsiteReference: optional(ss.req.WebsiteReference),
-		CustomFields:     ss.req.CustomFields,
+		NotificationType:               ev.typ,
+		PartnerID:                      sandboxPartnerID,
+		PartnerName:                    sandboxPartnerName,
+		CustomerID:                     ss.req.UserID,
+		Reference:                      ss.depositRef,
+		Amount:                         ss.req.Amount,
+		Currency:                       ss.req.Currency,
+		SessionID:                      ss.ref,
+		PaymentCountry:                 ss.req.UserCountryCode,
+		PaymentMethod:                  sandboxPaymentMethod,
+		CustomerEmail:                  ss.req.UserEmail,
+		CustomerFullName:               c.fullName,
+		CustomerCitizenshipCountryCode: c.citizenship,
+		CustomerResidenceAddress:       c.residence,
+		BlockchainDestinationAddress:   sandboxChainAddress,
+		BlockchainDestinationNetwork:   sandboxChainNetwork,
+		IdempotencyKey:                 optional(ss.req.IdempotencyKey),
+		WebsiteReference:               optional(ss.req.WebsiteReference),
+		CustomFields:                   ss.req.CustomFields,
 	}
 	if hasEndToEnd(ev.typ) {
 		p.EndToEndID = &ss.endToEndID
@@ -249,20 +288,17 @@ type legacyEvent struct {
 	CustomFields     map[string]string `json:"customFields"`
 	AccountBicCode   string            `json:"accountBicCode"`
 	AccountName      string            `json:"accountName"`
-	AccountAddress   *string           `json:"accountAddress"`
+	AccountAddress   string            `json:"accountAddress"`
 	AccountIban      string            `json:"accountIban"`
 	Status           string            `json:"status"`
 }
 
 func buildLegacy(ev *event, ss *session) any {
-	status := "RECONCILED"
+	status := "reconciled" // as the document's example writes it
 	if ev.typ == "InwardPaymentFailed" {
-		status = "FAILED"
+		status = "failed"
 	}
-	name := ss.req.UserKyc["fullName"]
-	if name == "" {
-		name = "Sandbox Customer"
-	}
+	c := customerOf(ss.req)
 	return legacyEvent{
 		NotificationType: ev.typ,
 		SessionID:        ss.ref,
@@ -276,8 +312,8 @@ func buildLegacy(ev *event, ss *session) any {
 		WebsiteReference: optional(ss.req.WebsiteReference),
 		CustomFields:     ss.req.CustomFields,
 		AccountBicCode:   sandboxBIC,
-		AccountName:      name,
-		AccountAddress:   optional(ss.req.UserKyc["residenceAddress"]),
+		AccountName:      c.fullName,
+		AccountAddress:   c.residence,
 		AccountIban:      sandboxIBAN,
 		Status:           status,
 	}

@@ -71,6 +71,9 @@ func newSandbox(t *testing.T, opts ...func(*sandbox.Config)) *sandbox.Server {
 func withScheme(v string) func(*sandbox.Config) { return func(c *sandbox.Config) { c.Scheme = v } }
 func withFamily(v string) func(*sandbox.Config) { return func(c *sandbox.Config) { c.Family = v } }
 
+// withStrict makes a sandbox that keeps paylinks' stricter conventions.
+func withStrict(c *sandbox.Config) { c.Strict = true }
+
 // validRequest is a complete, valid create body.
 func validRequest() map[string]any {
 	return map[string]any{
@@ -135,8 +138,10 @@ func signedHeaders(scheme string, now time.Time, body []byte) http.Header {
 }
 
 type apiError struct {
-	Error string `json:"error"`
-	Field string `json:"field"`
+	Sandbox bool   `json:"sandbox"`
+	Refusal string `json:"refusal"`
+	Error   string `json:"error"`
+	Field   string `json:"field"`
 }
 
 type createResponse struct {
@@ -147,6 +152,13 @@ type createResponse struct {
 
 // postCreate sends POST /session/hosted with the given headers.
 func postCreate(t *testing.T, base string, h http.Header, body []byte) (int, []byte) {
+	t.Helper()
+	status, _, b := postCreateFull(t, base, h, body)
+	return status, b
+}
+
+// postCreateFull is postCreate that also returns the response headers.
+func postCreateFull(t *testing.T, base string, h http.Header, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, base+"/session/hosted", bytes.NewReader(body))
 	if err != nil {
@@ -159,7 +171,7 @@ func postCreate(t *testing.T, base string, h http.Header, body []byte) (int, []b
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, resp.Header, b
 }
 
 // create signs and sends body with the sandbox's scheme and wants 200.

@@ -18,6 +18,10 @@ import (
 	"time"
 )
 
+// LogComponent is the "component" attribute the sandbox puts on each of its
+// log records.
+const LogComponent = "stablemint-sandbox"
+
 // Defaults written in one place.
 const (
 	DefaultAddr        = "127.0.0.1:9090"
@@ -51,7 +55,8 @@ type Config struct {
 	SessionTTL       time.Duration   // default DefaultSessionTTL
 	Now              func() time.Time
 	HTTPClient       *http.Client // webhook delivery; default: 10 s timeout, redirects not followed
-	Logger           *slog.Logger // optional; never given secrets or webhook bodies
+	Logger           *slog.Logger // optional; never given secrets or webhook bodies; the sandbox adds component=LogComponent, so pass one without a component
+	Strict           bool         // also apply paylinks' own stricter conventions to POST /session/hosted (see the package documentation)
 }
 
 // Server is a fake StableMint: the hosted-session API, the hosted checkout
@@ -62,6 +67,7 @@ type Server struct {
 	apiSecret  string
 	partnerKey *rsa.PublicKey
 	scheme     string
+	strict     bool
 	family     family
 	privKey    *rsa.PrivateKey
 	pubPEM     []byte
@@ -145,6 +151,7 @@ func New(cfg Config) (*Server, error) {
 		apiSecret:  cfg.APISecret,
 		partnerKey: cfg.PartnerPublicKey,
 		scheme:     scheme,
+		strict:     cfg.Strict,
 		family:     fam,
 		privKey:    cfg.PrivateKey,
 		timeScale:  cfg.TimeScale,
@@ -173,7 +180,10 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.log = s.log.With("component", "stablemint-sandbox")
+	// The sandbox names its own component, as the client does; callers pass
+	// a logger without one (cmd/paylinks/provider.go), so a record carries it
+	// once.
+	s.log = s.log.With("component", LogComponent)
 	if s.client == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		s.client = &http.Client{
@@ -385,12 +395,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// apiError is the sandbox's own error body convention.
+// What a refusal is, as the X-Sandbox-Refusal header and the body's
+// "refusal" say.
+const (
+	refusalAlways   = "always"   // the sandbox refuses it in every mode
+	refusalStrict   = "strict"   // only a Strict sandbox refuses it: the document allows it
+	refusalInjected = "injected" // FailNextCreates
+	refusalControl  = "control"  // a /_sandbox/ test control refused its argument
+)
+
+// apiError is the sandbox's own error body convention. "sandbox": true comes
+// first, so that even the start of a stored body shows it is no StableMint
+// refusal.
 type apiError struct {
-	Error string `json:"error"`
-	Field string `json:"field"`
+	Sandbox bool   `json:"sandbox"`
+	Refusal string `json:"refusal"`
+	Error   string `json:"error"`
+	Field   string `json:"field"`
 }
 
-func writeError(w http.ResponseWriter, status int, field, msg string) {
-	writeJSON(w, status, apiError{Error: msg, Field: field})
+// writeError answers a refusal, marked as the sandbox's by the
+// X-Sandbox-Refusal header and the body's "sandbox": true.
+func writeError(w http.ResponseWriter, status int, refusal, field, msg string) {
+	w.Header().Set("X-Sandbox-Refusal", refusal)
+	writeJSON(w, status, apiError{Sandbox: true, Refusal: refusal, Error: msg, Field: field})
 }

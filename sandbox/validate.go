@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -84,42 +85,61 @@ var (
 // plainDecimal is a JSON number without exponent.
 var plainDecimal = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
-// parseCreateRequest decodes and validates a POST /session/hosted body. It
-// never goes through float64: numbers are kept as json.Number text and
-// compared as exact rationals.
-func parseCreateRequest(body []byte) (*createRequest, *fieldError) {
-	dec := json.NewDecoder(bytes.NewReader(body))
+// maxExponent bounds an amount's exponent so that an exact value never
+// costs more than a few kilobytes ("1e999999999" is refused, not computed).
+const maxExponent = 1000
+
+// decodeObject reads exactly one JSON object, numbers as json.Number.
+func decodeObject(b []byte) (map[string]any, string) {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var raw any
 	if err := dec.Decode(&raw); err != nil {
-		return nil, &fieldError{"", "body is not valid JSON"}
+		return nil, "is not valid JSON"
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, &fieldError{"", "body has data after the JSON object"}
+		return nil, "has data after the JSON object"
 	}
 	obj, ok := raw.(map[string]any)
 	if !ok {
-		return nil, &fieldError{"", "body must be a JSON object"}
+		return nil, "must be a JSON object"
+	}
+	return obj, ""
+}
+
+// parseCreateRequest decodes and validates a POST /session/hosted body with
+// the rules of StableMint's document (docs/stablemint.md), or with strict,
+// with those and paylinks' own stricter conventions. It never goes through
+// float64: numbers are kept as json.Number text and compared as exact
+// rationals.
+func parseCreateRequest(body []byte, strict bool) (*createRequest, *fieldError) {
+	obj, msg := decodeObject(body)
+	if msg != "" {
+		return nil, &fieldError{"", "body " + msg}
 	}
 
 	req := &createRequest{}
 	strs := []*string{&req.UserID, &req.UserEmail, &req.UserCountryCode, &req.Currency}
 	for i, name := range requiredStringFields {
-		s, ferr := requiredString(obj, name)
+		s, ferr := requiredString(obj, name, strict)
 		if ferr != nil {
 			return nil, ferr
 		}
 		*strs[i] = s
 	}
-	if a, err := mail.ParseAddress(req.UserEmail); err != nil || a.Address != req.UserEmail || a.Name != "" {
-		return nil, &fieldError{"userEmail", "must be a plain email address"}
+	a, err := mail.ParseAddress(req.UserEmail)
+	if err != nil {
+		return nil, &fieldError{"userEmail", "must be an email address"}
+	}
+	if strict && (a.Address != req.UserEmail || a.Name != "") {
+		return nil, &fieldError{"userEmail", "must be a plain email address, without a display name"}
 	}
 	if !countryCodes[req.UserCountryCode] {
 		return nil, &fieldError{"userCountryCode", "must be an ISO 3166-1 alpha-2 code in upper case"}
 	}
 	digits, ok := currencyDigits[req.Currency]
 	if !ok {
-		return nil, &fieldError{"currency", "must be an ISO 4217 currency code in upper case"}
+		return nil, &fieldError{"currency", "must be an active ISO 4217 currency code in upper case"}
 	}
 
 	v, present := obj["amount"]
@@ -130,7 +150,7 @@ func parseCreateRequest(body []byte) (*createRequest, *fieldError) {
 	if !ok {
 		return nil, &fieldError{"amount", "must be a JSON number"}
 	}
-	amount, msg := checkAmount(num, digits, req.Currency)
+	amount, msg := checkAmount(num, digits, req.Currency, strict)
 	if msg != "" {
 		return nil, &fieldError{"amount", msg}
 	}
@@ -138,47 +158,54 @@ func parseCreateRequest(body []byte) (*createRequest, *fieldError) {
 
 	urls := []*string{&req.SuccessURL, &req.SupportURL, &req.ExitURL, &req.ErrorURL}
 	for i, name := range urlFields {
-		s, ferr := requiredString(obj, name)
+		s, ferr := requiredString(obj, name, strict)
 		if ferr != nil {
 			return nil, ferr
 		}
-		if !absoluteHTTPURL(s) {
+		if !absoluteURL(s) {
+			return nil, &fieldError{name, "must be an absolute URL with a host"}
+		}
+		if strict && !absoluteHTTPURL(s) {
 			return nil, &fieldError{name, "must be an absolute http or https URL with a host"}
 		}
 		*urls[i] = s
 	}
 
 	var ferr *fieldError
-	if req.IdempotencyKey, ferr = optionalString(obj, "idempotencyKey"); ferr != nil {
+	if req.IdempotencyKey, ferr = optionalString(obj, "idempotencyKey", strict); ferr != nil {
 		return nil, ferr
 	}
-	if utf8.RuneCountInString(req.IdempotencyKey) > maxIdempotencyKeyLen {
+	if strict && utf8.RuneCountInString(req.IdempotencyKey) > maxIdempotencyKeyLen {
 		return nil, &fieldError{"idempotencyKey", fmt.Sprintf("must be at most %d characters", maxIdempotencyKeyLen)}
 	}
-	if req.WebsiteReference, ferr = optionalString(obj, "websiteReference"); ferr != nil {
+	if req.WebsiteReference, ferr = optionalString(obj, "websiteReference", strict); ferr != nil {
 		return nil, ferr
 	}
-	if req.CustomFields, ferr = customFields(obj); ferr != nil {
+	if req.CustomFields, ferr = customFields(obj, strict); ferr != nil {
 		return nil, ferr
 	}
-	if req.UserKyc, ferr = userKyc(obj); ferr != nil {
+	if req.UserKyc, ferr = userKyc(obj, strict); ferr != nil {
 		return nil, ferr
 	}
 
-	var unknown []string
-	for k := range obj {
-		if !knownFields[k] {
-			unknown = append(unknown, k)
+	if strict {
+		var unknown []string
+		for k := range obj {
+			if !knownFields[k] {
+				unknown = append(unknown, k)
+			}
 		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return nil, &fieldError{unknown[0], "is not a field of this endpoint"}
+		if len(unknown) > 0 {
+			slices.Sort(unknown)
+			return nil, &fieldError{unknown[0], "is not a field of this endpoint"}
+		}
 	}
 	return req, nil
 }
 
-func requiredString(obj map[string]any, name string) (string, *fieldError) {
+// requiredString is a present, non-empty string; strict also refuses one of
+// spaces only.
+func requiredString(obj map[string]any, name string, strict bool) (string, *fieldError) {
 	v, ok := obj[name]
 	if !ok || v == nil {
 		return "", &fieldError{name, "is required"}
@@ -187,71 +214,92 @@ func requiredString(obj map[string]any, name string) (string, *fieldError) {
 	if !ok {
 		return "", &fieldError{name, "must be a string"}
 	}
-	if strings.TrimSpace(s) == "" {
+	if s == "" || strict && strings.TrimSpace(s) == "" {
 		return "", &fieldError{name, "must not be empty"}
 	}
 	return s, nil
 }
 
-// optionalString returns "" when the field is absent. A present field must be
-// a non-empty string: the contract says to omit empty optional fields, so
-// null and "" are refused.
-func optionalString(obj map[string]any, name string) (string, *fieldError) {
+// optionalString returns "" when the field is absent, null or "": the
+// document asks senders to omit empty optional fields, and an empty value
+// is read as an absent one. strict refuses null, "" and spaces instead.
+func optionalString(obj map[string]any, name string, strict bool) (string, *fieldError) {
 	v, ok := obj[name]
-	if !ok {
+	if !ok || v == nil && !strict {
 		return "", nil
 	}
 	s, ok := v.(string)
 	if !ok {
 		return "", &fieldError{name, "must be a string (omit the field when empty)"}
 	}
-	if strings.TrimSpace(s) == "" {
+	if strict && strings.TrimSpace(s) == "" {
 		return "", &fieldError{name, "must be omitted rather than empty"}
 	}
 	return s, nil
 }
 
-func customFields(obj map[string]any) (map[string]string, *fieldError) {
+// customFields is the document's "string-to-string map", sent as an object
+// or as a string holding that object JSON-encoded. Absent, null, "" and {}
+// are no fields; strict refuses the last three, and empty keys.
+func customFields(obj map[string]any, strict bool) (map[string]string, *fieldError) {
+	const shape = "must be an object of strings, or that object JSON-encoded in a string"
 	v, ok := obj["customFields"]
 	if !ok {
 		return nil, nil
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, &fieldError{"customFields", "must be an object of strings (omit the field when empty)"}
+	if s, isString := v.(string); isString && s != "" {
+		m, msg := decodeObject([]byte(s))
+		if msg != "" {
+			return nil, &fieldError{"customFields", shape + " (the string " + msg + ")"}
+		}
+		v = m
+	}
+	var m map[string]any
+	switch x := v.(type) {
+	case nil, string: // null or "": no fields
+	case map[string]any:
+		m = x
+	default:
+		return nil, &fieldError{"customFields", shape}
 	}
 	if len(m) == 0 {
-		return nil, &fieldError{"customFields", "must be omitted rather than empty"}
+		if strict {
+			return nil, &fieldError{"customFields", "must be omitted rather than empty"}
+		}
+		return nil, nil
 	}
 	out := make(map[string]string, len(m))
 	for _, k := range sortedKeys(m) {
-		if k == "" {
-			return nil, &fieldError{"customFields", "keys must not be empty"}
-		}
 		s, ok := m[k].(string)
 		if !ok {
 			return nil, &fieldError{"customFields." + k, "must be a string"}
+		}
+		if strict && k == "" {
+			return nil, &fieldError{"customFields", "keys must not be empty"}
 		}
 		out[k] = s
 	}
 	return out, nil
 }
 
-func userKyc(obj map[string]any) (map[string]string, *fieldError) {
+// userKyc keeps the eight documented fields that have a value. Absent, null
+// and {} are no KYC, and unknown fields are ignored; strict refuses them,
+// and also wants citizenshipCountryCode to be an ISO 3166-1 alpha-2 code.
+func userKyc(obj map[string]any, strict bool) (map[string]string, *fieldError) {
 	v, ok := obj["userKyc"]
-	if !ok {
+	if !ok || v == nil && !strict {
 		return nil, nil
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, &fieldError{"userKyc", "must be an object (omit the field when empty)"}
 	}
-	if len(m) == 0 {
+	if strict && len(m) == 0 {
 		return nil, &fieldError{"userKyc", "must be omitted rather than empty"}
 	}
 	out := make(map[string]string, len(m))
 	for _, k := range kycFields {
-		s, ferr := optionalString(m, k)
+		s, ferr := optionalString(m, k, strict)
 		if ferr != nil {
 			ferr.Field = "userKyc." + k
 			return nil, ferr
@@ -265,6 +313,12 @@ func userKyc(obj map[string]any) (map[string]string, *fieldError) {
 			return nil, &fieldError{"userKyc.dateOfBirth", "must be a date written YYYY-MM-DD"}
 		}
 	}
+	if !strict {
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return out, nil
+	}
 	if c, ok := out["citizenshipCountryCode"]; ok && !countryCodes[c] {
 		return nil, &fieldError{"userKyc.citizenshipCountryCode", "must be an ISO 3166-1 alpha-2 code in upper case"}
 	}
@@ -277,25 +331,48 @@ func userKyc(obj map[string]any) (map[string]string, *fieldError) {
 }
 
 // checkAmount validates the JSON number text n for a currency with the given
-// minor digits. It returns the exact value, or a message.
-func checkAmount(n json.Number, digits int, currency string) (*big.Rat, string) {
+// minor digits. It returns the exact value, or a message. Any JSON number is
+// read exactly, exponent and extra zeros included ("1e1", "9.500" EUR), but
+// a value finer than the currency's minor unit ("1.005" EUR) is refused,
+// never rounded. strict also wants it written as paylinks writes amounts: no
+// exponent, no more decimals than the currency has.
+func checkAmount(n json.Number, digits int, currency string, strict bool) (*big.Rat, string) {
 	s := string(n)
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		if exp, err := strconv.Atoi(s[i+1:]); err != nil || exp > maxExponent || exp < -maxExponent {
+			return nil, fmt.Sprintf("has an exponent beyond ±%d", maxExponent)
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok { // cannot happen: the decoder only lets JSON numbers through
+		return nil, "must be a JSON number"
+	}
+	if r.Cmp(minAmount) < 0 || r.Cmp(maxAmount) > 0 {
+		return nil, "must be between 0.1 and 10 inclusive (sandbox limits)"
+	}
+	minor := new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)))
+	if !minor.IsInt() {
+		return nil, fmt.Sprintf("is finer than %s's %d decimal places: it would have to be rounded", currency, digits)
+	}
+	if !strict {
+		return r, ""
+	}
 	if !plainDecimal.MatchString(s) {
 		return nil, "must be a plain decimal number, without exponent"
 	}
 	if i := strings.IndexByte(s, '.'); i >= 0 && len(s)-i-1 > digits {
 		return nil, fmt.Sprintf("has %d decimal places; %s allows %d", len(s)-i-1, currency, digits)
 	}
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return nil, "must be a plain decimal number, without exponent"
-	}
-	if r.Cmp(minAmount) < 0 || r.Cmp(maxAmount) > 0 {
-		return nil, "must be between 0.1 and 10 inclusive (sandbox limits)"
-	}
 	return r, ""
 }
 
+// absoluteURL is the document's "absolute URL": a scheme and a host.
+func absoluteURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && u.Opaque == "" && u.Hostname() != ""
+}
+
+// absoluteHTTPURL is an absolute http or https URL with a host.
 func absoluteHTTPURL(s string) bool {
 	u, err := url.Parse(s)
 	if err != nil {

@@ -58,7 +58,8 @@ func TestAmountRoundTripsExactly(t *testing.T) {
 		}
 		units := rapid.Int64Range(0, 20*scale).Draw(t, "units")
 		text := formatMinor(units, digits)
-		req, ferr := parseCreateRequest([]byte(validBody(text, currency)))
+		strict := rapid.Bool().Draw(t, "strict")
+		req, ferr := parseCreateRequest([]byte(validBody(text, currency)), strict)
 
 		value := new(big.Rat).SetFrac64(units, scale)
 		inRange := value.Cmp(minAmount) >= 0 && value.Cmp(maxAmount) <= 0
@@ -85,26 +86,40 @@ func FuzzParseCreateRequest(f *testing.F) {
 	f.Add([]byte(validBody(`"5"`, "EUR")))
 	f.Add([]byte(`{"userKyc":{"dateOfBirth":"2000-02-29"}}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(validBody("9.500", "EUR")))
+	f.Add([]byte(validBody("1.005", "EUR")))
+	f.Add([]byte(`{"userId":"u1","userEmail":"a@example.com","userCountryCode":"DE","currency":"EUR","amount":1,` +
+		`"successUrl":"https://s.example/ok","supportUrl":"https://s.example/help","exitUrl":"https://s.example/exit",` +
+		`"errorUrl":"https://s.example/err","customFields":"{\\"k\\":\\"v\\"}","userKyc":{},"extra":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, ferr := parseCreateRequest(body)
+		req, ferr := parseCreateRequest(body, false)
 		if (req == nil) == (ferr == nil) {
 			t.Fatalf("want exactly one of request and error: %v %v", req, ferr)
+		}
+		strictReq, strictErr := parseCreateRequest(body, true)
+		if (strictReq == nil) == (strictErr == nil) {
+			t.Fatalf("strict: want exactly one of request and error: %v %v", strictReq, strictErr)
+		}
+		// Strict only adds rules: what it accepts, the default accepts as the same content.
+		if strictErr == nil && (ferr != nil || req.fingerprint() != strictReq.fingerprint()) {
+			t.Fatalf("strict accepted what the default refused (%v) or read it otherwise", ferr)
 		}
 		if ferr != nil {
 			return
 		}
-		// Whatever was accepted obeys the contract.
-		if !countryCodes[req.UserCountryCode] || !plainDecimal.MatchString(string(req.Amount)) {
+		// Whatever was accepted obeys the document.
+		if !countryCodes[req.UserCountryCode] {
 			t.Fatalf("accepted %+v", req)
 		}
 		if req.amount.Cmp(minAmount) < 0 || req.amount.Cmp(maxAmount) > 0 {
 			t.Fatalf("accepted amount %s out of range", req.Amount)
 		}
-		if i := strings.IndexByte(string(req.Amount), '.'); i >= 0 && len(req.Amount)-i-1 > currencyDigits[req.Currency] {
-			t.Fatalf("accepted %s %s", req.Amount, req.Currency)
+		scale := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(currencyDigits[req.Currency])), nil))
+		if !new(big.Rat).Mul(req.amount, scale).IsInt() {
+			t.Fatalf("accepted %s %s, finer than the minor unit", req.Amount, req.Currency)
 		}
 		for _, u := range []string{req.SuccessURL, req.SupportURL, req.ExitURL, req.ErrorURL} {
-			if !absoluteHTTPURL(u) {
+			if !absoluteURL(u) {
 				t.Fatalf("accepted URL %q", u)
 			}
 		}
@@ -114,6 +129,21 @@ func FuzzParseCreateRequest(f *testing.F) {
 		var back map[string]any
 		if err := json.Unmarshal([]byte(req.fingerprint()), &back); err != nil {
 			t.Fatalf("fingerprint not JSON: %v", err)
+		}
+		if strictErr != nil {
+			return
+		}
+		// And what strict accepted, paylinks' conventions too.
+		if !plainDecimal.MatchString(string(req.Amount)) {
+			t.Fatalf("strict accepted amount %s", req.Amount)
+		}
+		if i := strings.IndexByte(string(req.Amount), '.'); i >= 0 && len(req.Amount)-i-1 > currencyDigits[req.Currency] {
+			t.Fatalf("strict accepted %s %s", req.Amount, req.Currency)
+		}
+		for _, u := range []string{req.SuccessURL, req.SupportURL, req.ExitURL, req.ErrorURL} {
+			if !absoluteHTTPURL(u) {
+				t.Fatalf("strict accepted URL %q", u)
+			}
 		}
 	})
 }

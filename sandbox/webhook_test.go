@@ -32,17 +32,23 @@ func decodeBody(t *testing.T, b []byte) map[string]any {
 
 func keysOf(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
-func TestWebhookPayloads(t *testing.T) {
-	v2Keys := []string{"amount", "currency", "customFields", "customerEmail", "customerId", "endToEndId",
-		"eventType", "idempotencyKey", "paymentCountryCode", "paymentMethod", "reference", "sessionId",
-		"timestamp", "websiteReference"}
-	partnerKeys := []string{"amount", "currency", "customFields", "customerEmail", "customerFullName", "customerId",
-		"endToEndId", "externalPaymentId", "idempotencyKey", "notificationType", "partnerId", "paymentCountry",
-		"paymentMethod", "reference", "sessionId", "websiteReference"}
-	legacyKeys := []string{"accountAddress", "accountBicCode", "accountIban", "accountName", "amount", "currency",
+// The keys of each family's payload, as docs/stablemint.md lists them from
+// StableMint's published payloads (issue #16: the sandbox used to leave out
+// partnerName, the customer's KYC fields and the blockchain destination).
+var (
+	documentedV2Keys = []string{"amount", "currency", "customFields", "customerCitizenshipCountryCode", "customerEmail",
+		"customerFullName", "customerId", "customerResidenceAddress", "endToEndId", "eventType", "idempotencyKey",
+		"partnerName", "paymentCountryCode", "paymentMethod", "reference", "sessionId", "timestamp", "websiteReference"}
+	documentedPartnerKeys = []string{"amount", "blockchainDestinationAddress", "blockchainDestinationNetwork", "currency",
+		"customFields", "customerCitizenshipCountryCode", "customerEmail", "customerFullName", "customerId",
+		"customerResidenceAddress", "endToEndId", "externalPaymentId", "idempotencyKey", "notificationType", "partnerId",
+		"partnerName", "paymentCountry", "paymentMethod", "reference", "sessionId", "websiteReference"}
+	documentedLegacyKeys = []string{"accountAddress", "accountBicCode", "accountIban", "accountName", "amount", "currency",
 		"customFields", "idempotencyKey", "notificationType", "paymentMethod", "paymentReference", "sessionId",
 		"status", "userCountryCode", "userId", "websiteReference"}
+)
 
+func TestWebhookPayloads(t *testing.T) {
 	tests := []struct {
 		family  string
 		outcome string
@@ -60,6 +66,8 @@ func TestWebhookPayloads(t *testing.T) {
 			s := newSandbox(t, withFamily(tt.family))
 			rcv := newReceiver(t, s, nil)
 			req := validRequest()
+			req["userKyc"] = map[string]any{"fullName": "Ada Lovelace", "dateOfBirth": "1815-12-10",
+				"citizenshipCountryCode": "GB", "residenceAddress": "12 St James's Square, London"}
 			cr := create(t, s, "v1", mustJSON(t, req))
 			if err := s.Outcome(cr.Reference, tt.outcome); err != nil {
 				t.Fatal(err)
@@ -73,6 +81,7 @@ func TestWebhookPayloads(t *testing.T) {
 			if !strings.HasPrefix(info.DepositReference, "DEP") {
 				t.Errorf("deposit reference %q, want DEP…", info.DepositReference)
 			}
+			var endToEnd any
 			for i, g := range got {
 				if !bytes.Equal(g.Body, events[i].Body) {
 					t.Errorf("event %d: sent body differs from the stored event", i)
@@ -89,7 +98,7 @@ func TestWebhookPayloads(t *testing.T) {
 						t.Errorf("event %d: envelope %v, want {eventId: %s, data}", i, keysOf(m), events[i].ID)
 					}
 					data, _ = m["data"].(map[string]any)
-					wantKeys = v2Keys
+					wantKeys = documentedV2Keys
 					if _, err := time.Parse(time.RFC3339, data["timestamp"].(string)); err != nil {
 						t.Errorf("data.timestamp: %v", err)
 					}
@@ -99,25 +108,49 @@ func TestWebhookPayloads(t *testing.T) {
 					check(t, data, "customerId", "cust-42")
 					check(t, data, "customerEmail", "ada@example.com")
 					check(t, data, "paymentCountryCode", "DE")
+					// The document has a string here: one per session, on every event.
+					if e2e, ok := data["endToEndId"].(string); !ok || e2e == "" {
+						t.Errorf("%s: endToEndId = %#v, want a string", tt.types[i], data["endToEndId"])
+					} else if endToEnd != nil && endToEnd != e2e {
+						t.Errorf("%s: endToEndId %s, earlier events %s: want one per session", tt.types[i], e2e, endToEnd)
+					}
+					endToEnd = data["endToEndId"]
 				case "partner":
-					data, wantKeys = m, partnerKeys
+					data, wantKeys = m, documentedPartnerKeys
 					check(t, data, "notificationType", tt.types[i])
 					check(t, data, "sessionId", cr.Reference)
 					check(t, data, "reference", info.DepositReference)
 					check(t, data, "customerId", "cust-42")
-					check(t, data, "customerFullName", "Ada Lovelace")
 					check(t, data, "paymentCountry", "DE")
+					for _, k := range []string{"blockchainDestinationAddress", "blockchainDestinationNetwork"} {
+						if v, ok := data[k].(string); !ok || v == "" {
+							t.Errorf("%s = %#v, want a string", k, data[k])
+						}
+					}
+					typ := tt.types[i]
+					wantNull := strings.HasSuffix(typ, ".created") || strings.HasSuffix(typ, ".failed")
+					if (data["endToEndId"] == nil) != wantNull || (data["externalPaymentId"] == nil) != wantNull {
+						t.Errorf("%s: endToEndId = %v, externalPaymentId = %v, want null: %v", typ, data["endToEndId"], data["externalPaymentId"], wantNull)
+					}
 				case "legacy":
-					data, wantKeys = m, legacyKeys
+					data, wantKeys = m, documentedLegacyKeys
 					check(t, data, "notificationType", tt.types[i])
 					check(t, data, "sessionId", cr.Reference)
 					check(t, data, "paymentReference", info.DepositReference)
 					check(t, data, "userId", "cust-42")
 					check(t, data, "userCountryCode", "DE")
-					check(t, data, "status", map[string]string{"pay": "RECONCILED", "fail": "FAILED"}[tt.outcome])
+					check(t, data, "status", map[string]string{"pay": "reconciled", "fail": "failed"}[tt.outcome])
+					check(t, data, "accountName", "Ada Lovelace")
+					check(t, data, "accountAddress", "12 St James's Square, London")
 				}
 				if !slices.Equal(keysOf(data), wantKeys) {
 					t.Errorf("event %d keys:\n got %v\nwant %v", i, keysOf(data), wantKeys)
+				}
+				if tt.family != "legacy" {
+					check(t, data, "partnerName", "Sandbox Partner")
+					check(t, data, "customerFullName", "Ada Lovelace")
+					check(t, data, "customerCitizenshipCountryCode", "GB")
+					check(t, data, "customerResidenceAddress", "12 St James's Square, London")
 				}
 				check(t, data, "amount", json.Number("7.50"))
 				check(t, data, "currency", "EUR")
@@ -126,13 +159,39 @@ func TestWebhookPayloads(t *testing.T) {
 				if cf, _ := data["customFields"].(map[string]any); cf["invoice"] != "1001" {
 					t.Errorf("customFields = %v", data["customFields"])
 				}
-				if tt.family != "legacy" {
-					typ := tt.types[i]
-					wantNull := strings.HasSuffix(typ, ".created") || strings.HasSuffix(typ, ".initiated") || strings.HasSuffix(typ, ".failed")
-					if (data["endToEndId"] == nil) != wantNull {
-						t.Errorf("%s: endToEndId = %v, want null: %v", typ, data["endToEndId"], wantNull)
-					}
-				}
+			}
+		})
+	}
+}
+
+// Without KYC, the customer's fields carry plausible fixed values (the
+// citizenship is the userCountryCode), never null: the published payloads
+// have strings there.
+func TestWebhookCustomerFieldsWithoutKyc(t *testing.T) {
+	want := map[string]map[string]any{
+		"v2": {"customerFullName": "Sandbox Customer", "customerCitizenshipCountryCode": "DE",
+			"customerResidenceAddress": "1 Sandbox Street, 10115 Berlin"},
+		"partner": {"customerFullName": "Sandbox Customer", "customerCitizenshipCountryCode": "DE",
+			"customerResidenceAddress": "1 Sandbox Street, 10115 Berlin"},
+		"legacy": {"accountName": "Sandbox Customer", "accountAddress": "1 Sandbox Street, 10115 Berlin"},
+	}
+	for family, fields := range want {
+		t.Run(family, func(t *testing.T) {
+			s := newSandbox(t, withFamily(family))
+			rcv := newReceiver(t, s, nil)
+			req := validRequest()
+			delete(req, "userKyc")
+			cr := create(t, s, "v1", mustJSON(t, req))
+			if err := s.Outcome(cr.Reference, "fail"); err != nil {
+				t.Fatal(err)
+			}
+			got := rcv.waitCount(t, 1)
+			data := decodeBody(t, got[0].Body)
+			if family == "v2" {
+				data = data["data"].(map[string]any)
+			}
+			for k, v := range fields {
+				check(t, data, k, v)
 			}
 		})
 	}

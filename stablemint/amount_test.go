@@ -376,6 +376,87 @@ func TestCurrencyTable(t *testing.T) {
 	}
 }
 
+// TestCurrencyListIsISO4217 pins the accepted codes: ISO 4217 list one's
+// active codes with a numeric minor unit, as the package comment decides
+// (fund codes kept; N.A. codes, test codes and withdrawn ones left out).
+// Any change to the table must change this list, on purpose.
+func TestCurrencyListIsISO4217(t *testing.T) {
+	want := strings.Fields(`
+AED AFN ALL AMD AOA ARS AUD AWG AZN
+BAM BBD BDT BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK
+DJF DKK DOP DZD
+EGP ERN ETB EUR
+FJD FKP
+GBP GEL GHS GIP GMD GNF GTQ GYD
+HKD HNL HTG HUF
+IDR ILS INR IQD IRR ISK
+JMD JOD JPY
+KES KGS KHR KMF KPW KRW KWD KYD KZT
+LAK LBP LKR LRD LSL LYD
+MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN
+NAD NGN NIO NOK NPR NZD
+OMR
+PAB PEN PGK PHP PKR PLN PYG
+QAR
+RON RSD RUB RWF
+SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL
+THB TJS TMT TND TOP TRY TTD TWD TZS
+UAH UGX USD USN UYI UYU UYW UZS
+VED VES VND VUV
+WST
+XAD XAF XCD XCG XOF XPF
+YER
+ZAR ZMW ZWG`)
+	// Every code not listed here has two decimals.
+	exponents := map[string]int{
+		"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0,
+		"UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+		"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+		"CLF": 4, "UYW": 4,
+	}
+	if !slices.IsSorted(want) {
+		t.Fatal("the pinned list is not sorted")
+	}
+	var got []string
+	for _, c := range stablemint.Currencies() {
+		got = append(got, c.Code)
+		wantExp, ok := exponents[c.Code]
+		if !ok {
+			wantExp = 2
+		}
+		if c.Exponent != wantExp {
+			t.Errorf("%s has exponent %d, want %d", c.Code, c.Exponent, wantExp)
+		}
+	}
+	if !slices.Equal(got, want) {
+		added, removed := diffSorted(got, want)
+		t.Errorf("Currencies() differs from the pinned ISO 4217 list: extra %v, missing %v", added, removed)
+	}
+	// Withdrawn from ISO 4217 (Bulgaria adopted the euro on 2026-01-01;
+	// Curaçao and Sint Maarten replaced ANG by XCG in 2025; ...).
+	for _, code := range []string{"BGN", "CUC", "ANG", "HRK", "ZWL", "SLL"} {
+		if stablemint.ValidCurrency(code) {
+			t.Errorf("%s is accepted, but ISO 4217 withdrew it", code)
+		}
+	}
+}
+
+// diffSorted returns what got has that want lacks, and the reverse.
+func diffSorted(got, want []string) (extra, missing []string) {
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			extra = append(extra, g)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	return extra, missing
+}
+
 func TestCountryTable(t *testing.T) {
 	cs := stablemint.Countries()
 	if len(cs) != 249 {

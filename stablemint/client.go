@@ -53,7 +53,7 @@ const minRSABits = 2048
 
 // Config configures a Client. cmd/paylinks fills it from the environment;
 // tests build it by hand. Zero durations and counts take the Default*
-// values; zero MinAmount/MaxAmount take DefaultLimits.
+// values; a zero MinAmount or MaxAmount is no limit on that side.
 type Config struct {
 	// BaseURL is StableMint's API base, e.g.
 	// https://paymentinitiationservice-rest.stablemint.io. https, or http on
@@ -63,12 +63,19 @@ type Config struct {
 	APISecret  string          // signed, never sent
 	PrivateKey *rsa.PrivateKey // the partner key, at least 2048 bits
 	Scheme     Scheme          // SchemeV1 (default) or SchemeV2
-	// CheckoutHosts lists the hosts ("host" or "host:port") a checkout URL
-	// may point to; empty means DefaultCheckoutHosts(BaseURL).
+	// CheckoutHosts lists the hosts a checkout URL may point to: "host" or
+	// "host:port" (exactly), or "*.domain" (any host under domain, no
+	// port); empty means DefaultCheckoutHosts(BaseURL). A URL elsewhere
+	// gives the session with an *UntrustedCheckoutError.
 	CheckoutHosts []string
 	// MinAmount and MaxAmount bound request amounts in major units of the
-	// request's currency.
+	// request's currency. Zero is no bound on that side: StableMint
+	// documents limits for its sandbox only (SandboxLimits), so none is
+	// assumed.
 	MinAmount, MaxAmount Decimal
+	// CustomFieldsAs is how customFields is sent: CustomFieldsObject (the
+	// default, also for "") or CustomFieldsString.
+	CustomFieldsAs CustomFieldsFormat
 
 	// Webhook verification (used by Config.Verifier, not by the Client);
 	// zero tolerances mean the defaults, 4h and 5m.
@@ -104,28 +111,21 @@ type Config struct {
 	// Jitter picks a backoff in [0, ceiling] (default: uniform random).
 	Jitter func(ceiling time.Duration) time.Duration
 	// Logger receives one line per failed attempt and per call; nil
-	// discards. Secrets, bodies and personal data are never logged.
+	// discards. The client adds component=stablemint itself, so pass a
+	// logger without a "component". Secrets, bodies and personal data are
+	// never logged.
 	Logger *slog.Logger
 }
 
-// Limits returns the configured amount limits, defaults applied.
-func (c Config) Limits() Limits {
-	l := DefaultLimits()
-	if !c.MinAmount.IsZero() {
-		l.Min = c.MinAmount
-	}
-	if !c.MaxAmount.IsZero() {
-		l.Max = c.MaxAmount
-	}
-	return l
-}
+// Limits returns the configured amount limits; a zero bound is none.
+func (c Config) Limits() Limits { return Limits{Min: c.MinAmount, Max: c.MaxAmount} }
 
 // String describes the configuration without its secrets, so that a stray
 // %v or log line cannot leak them.
 func (c Config) String() string {
-	return fmt.Sprintf("stablemint.Config{BaseURL: %q, Scheme: %q, APIKey: %s, APISecret: %s, PrivateKey: %s, CheckoutHosts: %q, Limits: %s..%s}",
+	return fmt.Sprintf("stablemint.Config{BaseURL: %q, Scheme: %q, APIKey: %s, APISecret: %s, PrivateKey: %s, CheckoutHosts: %q, Limits: %s, CustomFieldsAs: %q}",
 		c.BaseURL, c.Scheme, redacted(c.APIKey), redacted(c.APISecret), keyInfo(c.PrivateKey),
-		c.CheckoutHosts, c.Limits().Min, c.Limits().Max)
+		c.CheckoutHosts, c.Limits(), c.CustomFieldsAs)
 }
 
 // GoString is String, for %#v.
@@ -137,6 +137,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("base_url", c.BaseURL),
 		slog.String("scheme", string(c.Scheme)),
 		slog.Any("checkout_hosts", c.CheckoutHosts),
+		slog.String("custom_fields_as", string(c.CustomFieldsAs)),
 		slog.String("min_amount", c.Limits().Min.String()),
 		slog.String("max_amount", c.Limits().Max.String()),
 		slog.Int("webhook_keys", len(c.WebhookKeys)),
@@ -184,8 +185,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.CallTimeout, DefaultCallTimeout)
 	setDefault(&c.BreakerThreshold, DefaultBreakerThreshold)
 	setDefault(&c.BreakerCooldown, DefaultBreakerCooldown)
-	l := c.Limits()
-	c.MinAmount, c.MaxAmount = l.Min, l.Max
+	if c.CustomFieldsAs == "" {
+		c.CustomFieldsAs = CustomFieldsObject
+	}
 	if len(c.CheckoutHosts) == 0 {
 		c.CheckoutHosts = DefaultCheckoutHosts(c.BaseURL)
 	}
@@ -228,6 +230,8 @@ func (c *Config) check() error {
 	add("CheckoutHosts", err)
 	c.CheckoutHosts = hosts
 	add("MinAmount", checkLimits(c.MinAmount, c.MaxAmount))
+	_, err = ParseCustomFieldsFormat(string(c.CustomFieldsAs))
+	add("CustomFieldsAs", err)
 	if c.MaxAttempts < 1 || c.MaxAttempts > maxAttemptsLimit {
 		add("MaxAttempts", fmt.Errorf("must be 1 to %d", maxAttemptsLimit))
 	}
@@ -295,8 +299,9 @@ func checkPrivateKey(k *rsa.PrivateKey) error {
 	return nil
 }
 
+// checkLimits wants the minimum at most the maximum, when both are set.
 func checkLimits(lo, hi Decimal) error {
-	if lo.Cmp(hi) > 0 {
+	if !hi.IsZero() && lo.Cmp(hi) > 0 {
 		return fmt.Errorf("minimum %s is above maximum %s", lo, hi)
 	}
 	return nil
@@ -304,7 +309,7 @@ func checkLimits(lo, hi Decimal) error {
 
 func normaliseHosts(hosts []string) ([]string, error) {
 	if len(hosts) == 0 {
-		return nil, errors.New("no checkout host (set it, or a base URL to derive it from)")
+		return nil, errors.New("no checkout host")
 	}
 	out := make([]string, 0, len(hosts))
 	for _, h := range hosts {
@@ -362,8 +367,9 @@ func newHTTPClient(cfg Config) *http.Client {
 	}
 }
 
-// Limits returns the amount limits requests are validated against.
-func (c *Client) Limits() Limits { return Limits{Min: c.cfg.MinAmount, Max: c.cfg.MaxAmount} }
+// Limits returns the amount limits requests are validated against; a zero
+// bound is none.
+func (c *Client) Limits() Limits { return c.cfg.Limits() }
 
 // CheckoutHosts returns the allowed checkout hosts.
 func (c *Client) CheckoutHosts() []string { return slices.Clone(c.cfg.CheckoutHosts) }
@@ -382,12 +388,15 @@ func (c *Client) BreakerState() string { return c.breaker.current(c.cfg.Now()) }
 // signed with the configured scheme, retrying network errors, timeouts, 429
 // and 5xx with the same body and idempotency key until MaxAttempts or
 // CallTimeout. The error is a ValidationErrors (nothing sent), a
-// *RejectedError, a *ResponseError or an *UnavailableError.
+// *RejectedError, a *ResponseError or an *UnavailableError, and the Session
+// is then empty; or an *UntrustedCheckoutError, and the Session is then
+// complete: the session exists at StableMint, but nobody may be sent to its
+// URL until the URL's host is approved.
 func (c *Client) CreateHostedSession(ctx context.Context, req Request) (Session, error) {
 	if err := c.validate(req); err != nil {
 		return Session{}, err
 	}
-	body, err := req.MarshalJSON()
+	body, err := req.marshal(c.cfg.CustomFieldsAs == CustomFieldsString)
 	if err != nil {
 		return Session{}, fmt.Errorf("stablemint: encoding the request: %w", err)
 	}
@@ -425,7 +434,7 @@ func (c *Client) validate(req Request) error {
 // caller's own context ended it.
 func (c *Client) record(ctx context.Context, err error, probe bool) {
 	switch {
-	case err == nil, errorsAsAny[*RejectedError](err), errorsAsAny[*ResponseError](err):
+	case err == nil, errorsAsAny[*RejectedError](err), errorsAsAny[*ResponseError](err), errorsAsAny[*UntrustedCheckoutError](err):
 		c.breaker.success()
 	case errorsAsAny[*UnavailableError](err) && ctx.Err() == nil:
 		c.breaker.failure(c.cfg.Now(), probe)
@@ -445,6 +454,7 @@ func errorsAsAny[T error](err error) bool {
 // attemptResult is the outcome of one HTTP exchange.
 type attemptResult struct {
 	session       Session
+	expiryErr     error // why a present expiresAt was not read, for the log
 	err           error
 	retryable     bool
 	status        int
@@ -490,6 +500,19 @@ func (c *Client) call(parent context.Context, userID string, body []byte, key st
 }
 
 func (c *Client) logOutcome(ctx context.Context, key string, n int, start time.Time, res attemptResult) {
+	if res.expiryErr != nil {
+		c.log.WarnContext(ctx, "stablemint expiry unreadable; the session's expiry is unknown", "idempotency_key", key,
+			"reference", res.session.Reference, "error", res.expiryErr.Error())
+	} else if exp := res.session.ExpiresAt; !exp.IsZero() && exp.Before(c.cfg.Now()) {
+		c.log.WarnContext(ctx, "stablemint session expires in the past", "idempotency_key", key,
+			"reference", res.session.Reference, "expires_at", exp)
+	}
+	var untrusted *UntrustedCheckoutError
+	if errors.As(res.err, &untrusted) {
+		c.log.WarnContext(ctx, "stablemint session created on an untrusted checkout host", "idempotency_key", key, "attempts", n,
+			"reference", res.session.Reference, "host", untrusted.Host, "duration", time.Since(start))
+		return
+	}
 	if res.err != nil {
 		c.log.WarnContext(ctx, "stablemint call failed", "idempotency_key", key, "attempts", n,
 			"status", res.status, "error", res.err.Error(), "duration", time.Since(start))
@@ -537,11 +560,15 @@ func (c *Client) classify(resp *http.Response, data []byte, readErr error) attem
 	case len(data) > maxResponseBody:
 		return attemptResult{err: &ResponseError{Status: status, Reason: "its body is larger than 64 KiB"}, status: status}
 	}
-	sess, err := parseSession(data, c.cfg.CheckoutHosts)
-	if err != nil {
+	sess, expiryErr, err := parseSession(data, c.cfg.CheckoutHosts)
+	var untrusted *UntrustedCheckoutError
+	switch {
+	case errors.As(err, &untrusted):
+		return attemptResult{session: sess, expiryErr: expiryErr, err: err, status: status}
+	case err != nil:
 		return attemptResult{err: &ResponseError{Status: status, Reason: err.Error()}, status: status}
 	}
-	return attemptResult{session: sess, status: status}
+	return attemptResult{session: sess, expiryErr: expiryErr, status: status}
 }
 
 // errorBody keeps at most 2 KiB of a refusal, as valid UTF-8.

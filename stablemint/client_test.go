@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -539,47 +542,76 @@ func TestCreateHostedSessionResponseChecks(t *testing.T) {
 	fake = newFakeStableMint(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		writeJSON(w, 200, strings.ReplaceAll(body, "SELF", strings.TrimPrefix(fake.URL, "http://")))
 	})
+	newYear := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sess := func(url string, exp time.Time) stablemint.Session {
+		return stablemint.Session{URL: url, ExpiresAt: exp, Reference: "R1"}
+	}
+	const (
+		ok        = ""
+		refused   = "response"  // *ResponseError, no session
+		untrusted = "untrusted" // the session, complete, and an error
+	)
 	tests := []struct {
 		name string
 		body string
-		ok   bool
-		want stablemint.Session // when ok
+		want stablemint.Session // unless refused
+		err  string
 	}{
-		{"seconds", `{"url":"http://SELF/c/1","expiresAt":1767225600,"reference":"R1"}`, true,
-			stablemint.Session{URL: "http://SELF/c/1", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Reference: "R1"}},
-		{"milliseconds", `{"url":"http://SELF/c/1","expiresAt":1767225600123,"reference":"R1"}`, true,
-			stablemint.Session{URL: "http://SELF/c/1", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 123e6, time.UTC), Reference: "R1"}},
-		{"just above 1e12 is milliseconds", `{"url":"http://SELF/c/1","expiresAt":1000000000001,"reference":"R1"}`, true,
-			stablemint.Session{URL: "http://SELF/c/1", ExpiresAt: time.UnixMilli(1000000000001).UTC(), Reference: "R1"}},
-		{"https on allowed host", `{"url":"https://pay.example/c/1","expiresAt":1767225600,"reference":"R1"}`, true,
-			stablemint.Session{URL: "https://pay.example/c/1", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Reference: "R1"}},
-		{"host compared case-insensitively", `{"url":"https://PAY.Example/c/1","expiresAt":1767225600,"reference":"R1"}`, true,
-			stablemint.Session{URL: "https://PAY.Example/c/1", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Reference: "R1"}},
-		{"unknown fields ignored", `{"url":"https://pay.example/c","expiresAt":1767225600,"reference":"R1","extra":[1]}`, true,
-			stablemint.Session{URL: "https://pay.example/c", ExpiresAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Reference: "R1"}},
-		{"host not allowed", `{"url":"https://evil.example/c/1","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"subdomain of allowed host", `{"url":"https://x.pay.example/c","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"allowed host with other port", `{"url":"https://pay.example:8443/c","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"plain http off loopback", `{"url":"http://pay.example/c/1","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"javascript", `{"url":"javascript:alert(1)","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"data url", `{"url":"data:text/html,<script>alert(1)</script>","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"scheme-relative", `{"url":"//evil.example/x","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"relative", `{"url":"/c/1","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"user info", `{"url":"https://pay.example@evil.example/c","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"user info on allowed host", `{"url":"https://evil@pay.example/c","expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"missing url", `{"expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"url not a string", `{"url":42,"expiresAt":1767225600,"reference":"R1"}`, false, stablemint.Session{}},
-		{"missing reference", `{"url":"https://pay.example/c","expiresAt":1767225600}`, false, stablemint.Session{}},
-		{"empty reference", `{"url":"https://pay.example/c","expiresAt":1767225600,"reference":" "}`, false, stablemint.Session{}},
-		{"null reference", `{"url":"https://pay.example/c","expiresAt":1767225600,"reference":null}`, false, stablemint.Session{}},
-		{"missing expiresAt", `{"url":"https://pay.example/c","reference":"R1"}`, false, stablemint.Session{}},
-		{"expiresAt string", `{"url":"https://pay.example/c","expiresAt":"1767225600","reference":"R1"}`, false, stablemint.Session{}},
-		{"expiresAt fraction", `{"url":"https://pay.example/c","expiresAt":1767225600.5,"reference":"R1"}`, false, stablemint.Session{}},
-		{"expiresAt negative", `{"url":"https://pay.example/c","expiresAt":-1,"reference":"R1"}`, false, stablemint.Session{}},
-		{"expiresAt zero", `{"url":"https://pay.example/c","expiresAt":0,"reference":"R1"}`, false, stablemint.Session{}},
-		{"expiresAt 1e12 seconds is past year 9999", `{"url":"https://pay.example/c","expiresAt":1000000000000,"reference":"R1"}`, false, stablemint.Session{}},
-		{"not JSON", `<html>ok</html>`, false, stablemint.Session{}},
-		{"JSON array", `[]`, false, stablemint.Session{}},
+		{"seconds", `{"url":"http://SELF/c/1","expiresAt":1767225600,"reference":"R1"}`, sess("http://SELF/c/1", newYear), ok},
+		{"milliseconds", `{"url":"http://SELF/c/1","expiresAt":1767225600123,"reference":"R1"}`,
+			sess("http://SELF/c/1", newYear.Add(123*time.Millisecond)), ok},
+		{"just above 1e12 is milliseconds", `{"url":"http://SELF/c/1","expiresAt":1000000000001,"reference":"R1"}`,
+			sess("http://SELF/c/1", time.UnixMilli(1000000000001).UTC()), ok},
+		{"https on allowed host", `{"url":"https://pay.example/c/1","expiresAt":1767225600,"reference":"R1"}`, sess("https://pay.example/c/1", newYear), ok},
+		{"host compared case-insensitively", `{"url":"https://PAY.Example/c/1","expiresAt":1767225600,"reference":"R1"}`, sess("https://PAY.Example/c/1", newYear), ok},
+		{"unknown fields ignored", `{"url":"https://pay.example/c","expiresAt":1767225600,"reference":"R1","extra":[1]}`, sess("https://pay.example/c", newYear), ok},
+
+		// expiresAt, read as tolerantly as the documents allow; what cannot
+		// be read is "expiry unknown" (the zero time), never an error.
+		{"expiresAt zero: unknown", `{"url":"https://pay.example/c","expiresAt":0,"reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt null: unknown", `{"url":"https://pay.example/c","expiresAt":null,"reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt missing: unknown", `{"url":"https://pay.example/c","reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt fractional seconds", `{"url":"https://pay.example/c","expiresAt":1767225600.5,"reference":"R1"}`,
+			sess("https://pay.example/c", newYear.Add(500*time.Millisecond)), ok},
+		{"expiresAt fractional milliseconds", `{"url":"https://pay.example/c","expiresAt":1767225600123.5,"reference":"R1"}`,
+			sess("https://pay.example/c", newYear.Add(123500*time.Microsecond)), ok},
+		{"expiresAt with an exponent", `{"url":"https://pay.example/c","expiresAt":1.7672256e9,"reference":"R1"}`, sess("https://pay.example/c", newYear), ok},
+		{"expiresAt RFC 3339 string", `{"url":"https://pay.example/c","expiresAt":"2026-01-01T01:00:00+01:00","reference":"R1"}`, sess("https://pay.example/c", newYear), ok},
+		{"expiresAt string without zone is UTC", `{"url":"https://pay.example/c","expiresAt":"2026-01-01T00:00:00.250","reference":"R1"}`,
+			sess("https://pay.example/c", newYear.Add(250*time.Millisecond)), ok},
+		{"expiresAt numeric string", `{"url":"https://pay.example/c","expiresAt":"1767225600","reference":"R1"}`, sess("https://pay.example/c", newYear), ok},
+		{"expiresAt empty string: unknown", `{"url":"https://pay.example/c","expiresAt":"","reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt unreadable string: unknown", `{"url":"https://pay.example/c","expiresAt":"tomorrow","reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt negative: unknown", `{"url":"https://pay.example/c","expiresAt":-1,"reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt an object: unknown", `{"url":"https://pay.example/c","expiresAt":{"s":1},"reference":"R1"}`, sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt 1e12 seconds is past year 9999: unknown", `{"url":"https://pay.example/c","expiresAt":1000000000000,"reference":"R1"}`,
+			sess("https://pay.example/c", time.Time{}), ok},
+		{"expiresAt in the past is kept", `{"url":"https://pay.example/c","expiresAt":1000000000,"reference":"R1"}`,
+			sess("https://pay.example/c", time.Unix(1000000000, 0).UTC()), ok},
+
+		// A well-formed checkout URL on a host that is not allowed: the
+		// session exists, so it comes back, complete, with the error.
+		{"host not allowed", `{"url":"https://evil.example/c/1","expiresAt":1767225600,"reference":"R1"}`, sess("https://evil.example/c/1", newYear), untrusted},
+		{"subdomain of allowed host", `{"url":"https://x.pay.example/c","expiresAt":1767225600,"reference":"R1"}`, sess("https://x.pay.example/c", newYear), untrusted},
+		{"allowed host with other port", `{"url":"https://pay.example:8443/c","expiresAt":1767225600,"reference":"R1"}`, sess("https://pay.example:8443/c", newYear), untrusted},
+		{"host not allowed, expiry unknown", `{"url":"https://evil.example/c/1","expiresAt":0,"reference":"R1"}`, sess("https://evil.example/c/1", time.Time{}), untrusted},
+
+		// Anything else wrong with the URL, or no reference: unusable.
+		{"plain http off loopback", `{"url":"http://pay.example/c/1","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"javascript", `{"url":"javascript:alert(1)","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"data url", `{"url":"data:text/html,<script>alert(1)</script>","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"scheme-relative", `{"url":"//evil.example/x","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"relative", `{"url":"/c/1","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"user info", `{"url":"https://pay.example@evil.example/c","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"user info on allowed host", `{"url":"https://evil@pay.example/c","expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"missing url", `{"expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"url not a string", `{"url":42,"expiresAt":1767225600,"reference":"R1"}`, stablemint.Session{}, refused},
+		{"missing reference", `{"url":"https://pay.example/c","expiresAt":1767225600}`, stablemint.Session{}, refused},
+		{"empty reference", `{"url":"https://pay.example/c","expiresAt":1767225600,"reference":" "}`, stablemint.Session{}, refused},
+		{"null reference", `{"url":"https://pay.example/c","expiresAt":1767225600,"reference":null}`, stablemint.Session{}, refused},
+		{"host not allowed, no reference", `{"url":"https://evil.example/c/1","expiresAt":1767225600}`, stablemint.Session{}, refused},
+		{"not JSON", `<html>ok</html>`, stablemint.Session{}, refused},
+		{"JSON array", `[]`, stablemint.Session{}, refused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -587,28 +619,106 @@ func TestCreateHostedSessionResponseChecks(t *testing.T) {
 			c, _ := newTestClient(t, fake.URL, func(c *stablemint.Config) {
 				c.CheckoutHosts = []string{strings.TrimPrefix(fake.URL, "http://"), "pay.example"}
 			})
-			sess, err := c.CreateHostedSession(context.Background(), validRequest(t))
-			if !tt.ok {
-				var re *stablemint.ResponseError
-				if !errors.As(err, &re) || re.Status != 200 {
-					t.Fatalf("got %+v, %v; want *ResponseError", sess, err)
-				}
-				if stablemint.IsRetryable(err) {
-					t.Error("IsRetryable = true, want false")
-				}
-				return
-			}
+			got, err := c.CreateHostedSession(context.Background(), validRequest(t))
 			want := tt.want
 			want.URL = strings.ReplaceAll(want.URL, "SELF", strings.TrimPrefix(fake.URL, "http://"))
-			if err != nil || sess != want {
-				t.Errorf("got %+v, %v; want %+v", sess, err, want)
+			var re *stablemint.ResponseError
+			switch tt.err {
+			case ok:
+				if err != nil || got != want {
+					t.Errorf("got %+v, %v; want %+v", got, err, want)
+				}
+			case refused:
+				if !errors.As(err, &re) || re.Status != 200 || got != (stablemint.Session{}) {
+					t.Fatalf("got %+v, %v; want *ResponseError and no session", got, err)
+				}
+			case untrusted:
+				var ue *stablemint.UntrustedCheckoutError
+				if !errors.As(err, &ue) || errors.As(err, &re) || got != want {
+					t.Fatalf("got %+v, %v; want %+v and an *UntrustedCheckoutError", got, err, want)
+				}
+				if u, _ := url.Parse(want.URL); ue.Host != strings.ToLower(u.Host) {
+					t.Errorf("Host = %q, want %q", ue.Host, strings.ToLower(u.Host))
+				}
+			}
+			if err != nil && stablemint.IsRetryable(err) {
+				t.Error("IsRetryable = true, want false")
+			}
+		})
+	}
+}
+
+// TestParseExpiresAt: each spelling of expiresAt the documents allow, as
+// the raw JSON of the field ("" when the field is missing). A zero time
+// with no error is "expiry unknown".
+func TestParseExpiresAt(t *testing.T) {
+	newYear := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var unknown time.Time
+	tests := []struct {
+		raw  string
+		want time.Time
+		ok   bool
+	}{
+		{"1767225600", newYear, true},
+		{"1767225600.5", newYear.Add(500 * time.Millisecond), true},
+		{"1767225600.123456789123", newYear.Add(123456789), true}, // beyond nanoseconds: cut
+		{"1.7672256e9", newYear, true},
+		{"17672256E2", newYear, true},
+		{"1767225600000", newYear, true},
+		{"1767225600123", newYear.Add(123 * time.Millisecond), true},
+		{"1767225600123.456", newYear.Add(123456 * time.Microsecond), true},
+		{"1000000000000", unknown, false},                                                 // 1e12 is seconds: after 9999
+		{"1000000000000.5", time.UnixMilli(1e12).UTC().Add(500 * time.Microsecond), true}, // above 1e12: ms
+		{"1000000000001", time.UnixMilli(1000000000001).UTC(), true},
+		{"99999999999", time.Unix(99999999999, 0).UTC(), true},
+		{"253402300799", time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), true},
+		{"253402300800", unknown, false},
+		{"253402300799999", time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC), true},
+		{"253402300800000", unknown, false},
+		{"1", time.Unix(1, 0).UTC(), true}, // in the past, but a time
+		{"1e-1", time.Unix(0, 100e6).UTC(), true},
+		{"0", unknown, true},
+		{"0.0", unknown, true},
+		{"0e5", unknown, true},
+		{"null", unknown, true},
+		{"", unknown, true},
+		{`""`, unknown, true},
+		{`"2026-01-01T00:00:00Z"`, newYear, true},
+		{`"2026-01-01T01:00:00+01:00"`, newYear, true},
+		{`"2025-12-31T19:00:00-0500"`, newYear, true},
+		{`"2026-01-01T00:00:00"`, newYear, true},
+		{`"2026-01-01T00:00:00.5"`, newYear.Add(500 * time.Millisecond), true},
+		{`"2026-01-01t00:00:00z"`, newYear, true},
+		{`"1767225600"`, newYear, true},
+		{`"1767225600000"`, newYear, true},
+		{`"0"`, unknown, true},
+		{"-1", unknown, false},
+		{"-0", unknown, true},
+		{"+1767225600", unknown, false},
+		{"01767225600", unknown, false},
+		{"1e99999", unknown, false},
+		{"true", unknown, false},
+		{"{}", unknown, false},
+		{"[1767225600]", unknown, false},
+		{`"tomorrow"`, unknown, false},
+		{`"2026-01-01 00:00:00Z"`, unknown, false},
+		{`"2026-02-30T00:00:00Z"`, unknown, false},
+		{`"10000-01-01T00:00:00Z"`, unknown, false},
+		{`"1969-12-31T23:59:59Z"`, unknown, false},
+		{`" 2026-01-01T00:00:00Z"`, unknown, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			got, err := stablemint.ParseExpiresAt(tt.raw)
+			if (err == nil) != tt.ok || !got.Equal(tt.want) || (!got.IsZero() && got.Location() != time.UTC) {
+				t.Errorf("ParseExpiresAt(%s) = %v, %v; want %v, ok %v", tt.raw, got, err, tt.want, tt.ok)
 			}
 		})
 	}
 }
 
 func TestCheckCheckoutURL(t *testing.T) {
-	hosts := []string{"pay.example", "127.0.0.1:9090", "localhost:9090", "[::1]:9090"}
+	hosts := []string{"pay.example", "127.0.0.1:9090", "localhost:9090", "[::1]:9090", "*.stablemint.io"}
 	tests := []struct {
 		url string
 		ok  bool
@@ -627,6 +737,16 @@ func TestCheckCheckoutURL(t *testing.T) {
 		{"ftp://pay.example/s/1", false},
 		{"https:pay.example/s/1", false},
 		{"", false},
+		{"https://checkout.stablemint.io/s/1", true},
+		{"https://a.b.stablemint.io/s/1", true},
+		{"https://Checkout.StableMint.io/s/1", true},
+		{"https://stablemint.io/s/1", false},
+		{"https://evilstablemint.io/s/1", false},
+		{"https://checkout.stablemint.io:443/s/1", false},
+		{"https://checkout.stablemint.io./s/1", false},
+		{"https://checkout.stablemint.io.evil.example/s/1", false},
+		{"https://-x.stablemint.io/s/1", false},
+		{"http://checkout.stablemint.io/s/1", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -635,6 +755,173 @@ func TestCheckCheckoutURL(t *testing.T) {
 				t.Errorf("CheckCheckoutURL(%q) = %v, want ok %v", tt.url, err, tt.ok)
 			}
 		})
+	}
+}
+
+// With no CheckoutHosts configured, the client allows any https host under
+// stablemint.io and stablemint.net and the API's own host; a checkout URL
+// elsewhere gives the complete session and an *UntrustedCheckoutError.
+func TestDefaultCheckoutHosts(t *testing.T) {
+	var fake *fakeStableMint
+	var checkoutURL string
+	fake = newFakeStableMint(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, fmt.Sprintf(`{"url":%q,"expiresAt":1767225600,"reference":"R1"}`, checkoutURL))
+	})
+	self := strings.TrimPrefix(fake.URL, "http://")
+	tests := []struct {
+		url       string
+		untrusted string // the host named, "" when allowed
+	}{
+		{"https://checkout.stablemint.io/s/1", ""},
+		{"https://pay.eu.stablemint.net/s/1", ""},
+		{"https://paymentinitiationservice-rest.stablemint.io/checkout/1", ""},
+		{"https://CHECKOUT.StableMint.IO/s/1", ""},
+		{"http://" + self + "/checkout/1", ""}, // the API's own host (here our loopback fake)
+		{"https://evilstablemint.io/s/1", "evilstablemint.io"},
+		{"https://stablemint.io.evil.example/s/1", "stablemint.io.evil.example"},
+		{"https://stablemint.io/s/1", "stablemint.io"},
+		{"https://checkout.stablemint.io:8443/s/1", "checkout.stablemint.io:8443"},
+		{"https://checkout.stablemint.com/s/1", "checkout.stablemint.com"},
+		{"https://x..stablemint.io/s/1", "x..stablemint.io"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			checkoutURL = tt.url
+			c, _ := newTestClient(t, fake.URL)
+			sess, err := c.CreateHostedSession(context.Background(), validRequest(t))
+			if sess.URL != tt.url || sess.Reference != "R1" || !sess.ExpiresAt.Equal(time.Unix(1767225600, 0)) {
+				t.Errorf("session = %+v, want it complete", sess)
+			}
+			var ue *stablemint.UntrustedCheckoutError
+			switch {
+			case tt.untrusted == "" && err != nil:
+				t.Errorf("error %v, want none", err)
+			case tt.untrusted != "" && (!errors.As(err, &ue) || ue.Host != tt.untrusted):
+				t.Errorf("error %v, want an *UntrustedCheckoutError naming %s", err, tt.untrusted)
+			}
+		})
+	}
+	if got := stablemint.DefaultCheckoutHosts("https://paymentinitiationservice-rest.stablemint.net"); !slices.Equal(got,
+		[]string{"paymentinitiationservice-rest.stablemint.net", "*.stablemint.io", "*.stablemint.net"}) {
+		t.Errorf("DefaultCheckoutHosts = %v", got)
+	}
+}
+
+// An untrusted checkout host is a final answer: one request, no retry, not
+// retryable, and StableMint counts as up (the breaker stays closed). The
+// log names the reference and the host.
+func TestUntrustedCheckoutHostIsFinal(t *testing.T) {
+	fake := newFakeStableMint(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, `{"url":"https://evil.example/c/1","expiresAt":1767225600,"reference":"R1"}`)
+	})
+	var logs bytes.Buffer
+	c, sleeps := newTestClient(t, fake.URL, func(c *stablemint.Config) {
+		c.BreakerThreshold = 1
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	for range 3 {
+		sess, err := c.CreateHostedSession(context.Background(), validRequest(t))
+		var ue *stablemint.UntrustedCheckoutError
+		if !errors.As(err, &ue) || sess.Reference != "R1" {
+			t.Fatalf("got %+v, %v", sess, err)
+		}
+		if stablemint.IsRetryable(err) {
+			t.Error("IsRetryable = true")
+		}
+	}
+	if n := len(fake.Requests()); n != 3 || len(sleeps.Delays()) != 0 {
+		t.Errorf("%d requests and %d waits for 3 calls, want 3 and 0", n, len(sleeps.Delays()))
+	}
+	if c.BreakerState() != stablemint.BreakerClosed {
+		t.Errorf("breaker %s, want closed", c.BreakerState())
+	}
+	if !strings.Contains(logs.String(), "reference=R1") || !strings.Contains(logs.String(), "host=evil.example") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+}
+
+// customFields is sent as a JSON object by default, or JSON-encoded into a
+// string with CustomFieldsString; empty, it is left out either way.
+func TestCustomFieldsEncoding(t *testing.T) {
+	var fake *fakeStableMint
+	fake = newFakeStableMint(t, func(w http.ResponseWriter, r *http.Request, n int) { fake.okSession(w) })
+	fields := map[string]string{"order": "A-1", "note": "<b>&</b>"}
+	tests := []struct {
+		format stablemint.CustomFieldsFormat
+		fields map[string]string
+		want   string // the raw JSON of customFields; "" = absent
+	}{
+		{"", fields, `{"note":"<b>&</b>","order":"A-1"}`},
+		{stablemint.CustomFieldsObject, fields, `{"note":"<b>&</b>","order":"A-1"}`},
+		{stablemint.CustomFieldsString, fields, `"{\"note\":\"<b>&</b>\",\"order\":\"A-1\"}"`},
+		{stablemint.CustomFieldsObject, nil, ""},
+		{stablemint.CustomFieldsString, nil, ""},
+		{stablemint.CustomFieldsString, map[string]string{}, ""},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%d-%s", i, tt.format), func(t *testing.T) {
+			c, _ := newTestClient(t, fake.URL, func(c *stablemint.Config) { c.CustomFieldsAs = tt.format })
+			req := validRequest(t)
+			req.IdempotencyKey = fmt.Sprintf("key-%d", i)
+			req.CustomFields = tt.fields
+			if _, err := c.CreateHostedSession(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+			reqs := fake.Requests()
+			var body map[string]json.RawMessage
+			if err := json.Unmarshal(reqs[len(reqs)-1].Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(body["customFields"]); got != tt.want {
+				t.Errorf("customFields = %s, want %s", got, tt.want)
+			}
+			if tt.format == stablemint.CustomFieldsString && tt.want != "" {
+				var inner string
+				var decoded map[string]string
+				if json.Unmarshal(body["customFields"], &inner) != nil || json.Unmarshal([]byte(inner), &decoded) != nil ||
+					!maps.Equal(decoded, tt.fields) {
+					t.Errorf("customFields %s does not decode to %v", body["customFields"], tt.fields)
+				}
+			}
+		})
+	}
+	for s, want := range map[string]stablemint.CustomFieldsFormat{"": stablemint.CustomFieldsObject,
+		"object": stablemint.CustomFieldsObject, "string": stablemint.CustomFieldsString} {
+		if got, err := stablemint.ParseCustomFieldsFormat(s); err != nil || got != want {
+			t.Errorf("ParseCustomFieldsFormat(%q) = %q, %v", s, got, err)
+		}
+	}
+	if _, err := stablemint.ParseCustomFieldsFormat("Object"); err == nil {
+		t.Error("ParseCustomFieldsFormat(Object) accepted")
+	}
+}
+
+// Each record the client writes names its component once, whatever logger
+// it is given (cmd/paylinks passes one without a component).
+func TestClientLogsItsComponentOnce(t *testing.T) {
+	var fake *fakeStableMint
+	fake = newFakeStableMint(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 0 {
+			writeJSON(w, 500, `boom`)
+			return
+		}
+		fake.okSession(w)
+	})
+	var logs bytes.Buffer
+	c, _ := newTestClient(t, fake.URL, func(c *stablemint.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	if _, err := c.CreateHostedSession(context.Background(), validRequest(t)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("%d log lines, want a failed attempt and a success:\n%s", len(lines), logs.String())
+	}
+	for _, line := range lines {
+		if n := strings.Count(line, `"component":`); n != 1 || !strings.Contains(line, `"component":"stablemint"`) {
+			t.Errorf("%d components in %s", n, line)
+		}
 	}
 }
 
@@ -838,7 +1125,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unknown scheme", func(c *stablemint.Config) { c.Scheme = "v3" }, "Scheme"},
 		{"checkout host with scheme", func(c *stablemint.Config) { c.CheckoutHosts = []string{"https://pay.example"} }, "CheckoutHosts"},
 		{"checkout host with path", func(c *stablemint.Config) { c.CheckoutHosts = []string{"pay.example/x"} }, "CheckoutHosts"},
-		{"min above max", func(c *stablemint.Config) { c.MinAmount = mustDecimal(t, "20") }, "MinAmount"},
+		{"checkout wildcard over a top-level domain", func(c *stablemint.Config) { c.CheckoutHosts = []string{"*.io"} }, "CheckoutHosts"},
+		{"checkout wildcard with a port", func(c *stablemint.Config) { c.CheckoutHosts = []string{"*.pay.example:443"} }, "CheckoutHosts"},
+		{"unknown customFields format", func(c *stablemint.Config) { c.CustomFieldsAs = "array" }, "CustomFieldsAs"},
+		{"min above max", func(c *stablemint.Config) { c.MinAmount, c.MaxAmount = mustDecimal(t, "20"), mustDecimal(t, "10") }, "MinAmount"},
 		{"too many attempts", func(c *stablemint.Config) { c.MaxAttempts = 11 }, "MaxAttempts"},
 		{"negative timeout", func(c *stablemint.Config) { c.CallTimeout = -time.Second }, "CallTimeout"},
 	}
@@ -852,6 +1142,57 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A zero MinAmount or MaxAmount is no bound on that side: StableMint's only
+// documented limits are its sandbox's, so none is assumed (issue #16).
+func TestConfigAmountLimits(t *testing.T) {
+	var fake *fakeStableMint
+	fake = newFakeStableMint(t, func(w http.ResponseWriter, r *http.Request, n int) { fake.okSession(w) })
+	tests := []struct {
+		name     string
+		min, max string // "" = unset
+		accepted []string
+		refused  []string
+	}{
+		{"none", "", "", []string{"0.01", "1,250.00", "92,233,720,368,547,758.07"}, nil},
+		{"minimum only", "1", "", []string{"1.00", "1,250.00"}, []string{"0.99"}},
+		{"maximum only", "", "5000", []string{"0.01", "1,250.00", "5,000.00"}, []string{"5,000.01"}},
+		{"both", "0.1", "10", []string{"0.10", "10.00"}, []string{"0.09", "10.01", "1,250.00"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newTestClient(t, fake.URL, func(c *stablemint.Config) {
+				if tt.min != "" {
+					c.MinAmount = mustDecimal(t, tt.min)
+				}
+				if tt.max != "" {
+					c.MaxAmount = mustDecimal(t, tt.max)
+				}
+			})
+			if l := c.Limits(); l.Min.String() != orZero(tt.min) || l.Max.String() != orZero(tt.max) {
+				t.Errorf("Limits() = %s..%s, want %s..%s", l.Min, l.Max, orZero(tt.min), orZero(tt.max))
+			}
+			for _, amounts := range [][]string{tt.accepted, tt.refused} {
+				for _, s := range amounts {
+					req := validRequest(t)
+					req.Amount = mustAmount(t, s, "EUR")
+					_, err := c.CreateHostedSession(context.Background(), req)
+					var verr stablemint.ValidationErrors
+					if wantOK := slices.Contains(tt.accepted, s); (err == nil) != wantOK || (err != nil && !errors.As(err, &verr)) {
+						t.Errorf("%s EUR: %v, want accepted %v", s, err, wantOK)
+					}
+				}
+			}
+		})
+	}
+}
+
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
 }
 
 func weakKey(t *testing.T) *rsa.PrivateKey {
@@ -870,11 +1211,11 @@ func TestClientDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fmt.Sprint(c.CheckoutHosts()), "[checkout.stablemint.io paymentinitiationservice-rest.stablemint.io]"; got != want {
+	if got, want := fmt.Sprint(c.CheckoutHosts()), "[*.stablemint.io *.stablemint.net paymentinitiationservice-rest.stablemint.io]"; got != want {
 		t.Errorf("CheckoutHosts = %s, want %s", got, want)
 	}
-	if l := c.Limits(); l.Min.String() != "0.1" || l.Max.String() != "10" {
-		t.Errorf("Limits = %s..%s, want 0.1..10", l.Min, l.Max)
+	if l := c.Limits(); !l.Min.IsZero() || !l.Max.IsZero() {
+		t.Errorf("Limits = %s..%s, want none", l.Min, l.Max)
 	}
 	if c.BreakerState() != stablemint.BreakerClosed {
 		t.Errorf("BreakerState = %s, want closed", c.BreakerState())

@@ -121,6 +121,14 @@ func TestPerValueChecks(t *testing.T) {
 	if _, err := stablemint.NormaliseCheckoutHost("https://pay.example/"); err == nil {
 		t.Error("NormaliseCheckoutHost accepted a URL")
 	}
+	if h, err := stablemint.NormaliseCheckoutHost(" *.Pay.Example "); err != nil || h != "*.pay.example" {
+		t.Errorf("NormaliseCheckoutHost(wildcard) = %q, %v", h, err)
+	}
+	for _, bad := range []string{"*", "*.", "*.io", "*.pay.example:443", "a.*.pay.example", "*.*.pay.example", "*pay.example", "*.-x.example"} {
+		if _, err := stablemint.NormaliseCheckoutHost(bad); err == nil {
+			t.Errorf("NormaliseCheckoutHost(%q) accepted", bad)
+		}
+	}
 	if stablemint.MaxWebhookTolerance != 168*time.Hour {
 		t.Errorf("MaxWebhookTolerance = %s", stablemint.MaxWebhookTolerance)
 	}

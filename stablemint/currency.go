@@ -16,12 +16,19 @@ type Currency struct {
 	Exponent int
 }
 
-// currencies is ISO 4217 list one as in force in November 2026, sorted by
-// code. It keeps every active code that has a numeric minor unit (fund codes
-// such as CLF and UYW included) and leaves out the codes whose minor unit is
-// "N.A." (precious metals, bond units, XDR, XSU, XUA, XTS, XXX) and the
-// withdrawn HRK, ANG, ZWL, SLL, BGN and CUC. Names and codes come from the
-// iso-codes project (4.15.0), plus XCG and ZWG which are newer than it.
+// currencies is ISO 4217 list one as in force in December 2026, sorted by
+// code: every active code that has a numeric minor unit, fund codes such as
+// CLF and UYW included. Left out: the codes whose minor unit is "N.A."
+// (precious metals, bond units, XDR, XSU, XUA, XTS, XXX), and codes ISO has
+// withdrawn: HRK (Croatia's euro, 2023), SLL and ZWL (replaced by SLE and
+// ZWG; neither is on the list of 2024-06-25), ANG (replaced by XCG in 2025)
+// and BGN (Bulgaria adopted the euro on 2026-01-01; ISO withdraws a code at
+// the changeover, as it did for HRK, LTL and LVL; amendment 180) and CUC
+// (amendment 178: Cuba stopped using the convertible peso in 2021). XAD,
+// the Arab Accounting Dinar, is in (amendment 179, 2025). Names and minor
+// units are ISO's (list one of 2024-06-25), plus XCG and XAD, which are
+// newer. The sandbox keeps its own list of the same codes.
+// TestCurrencyListIsISO4217 pins the codes; change both together.
 var currencies = [...]Currency{
 	{Code: "AED", Name: "UAE Dirham", Exponent: 2},
 	{Code: "AFN", Name: "Afghani", Exponent: 2},
@@ -178,6 +185,7 @@ var currencies = [...]Currency{
 	{Code: "VND", Name: "Dong", Exponent: 0},
 	{Code: "VUV", Name: "Vatu", Exponent: 0},
 	{Code: "WST", Name: "Tala", Exponent: 2},
+	{Code: "XAD", Name: "Arab Accounting Dinar", Exponent: 2},
 	{Code: "XAF", Name: "CFA Franc BEAC", Exponent: 0},
 	{Code: "XCD", Name: "East Caribbean Dollar", Exponent: 2},
 	{Code: "XCG", Name: "Caribbean Guilder", Exponent: 2},

@@ -71,10 +71,32 @@ type Limits struct {
 	Min, Max Decimal
 }
 
-// DefaultLimits are the only documented limits, those of StableMint's own
-// sandbox: 0.1 to 10 inclusive.
-func DefaultLimits() Limits {
+// SandboxLimits are the only limits StableMint documents, those of its own
+// sandbox: 0.1 to 10 inclusive. paylinks applies them in demo mode, where
+// the built-in sandbox enforces them too; a Config that sets no limits has
+// none.
+func SandboxLimits() Limits {
 	return Limits{Min: Decimal{coef: 1, scale: 1}, Max: Decimal{coef: 10}}
+}
+
+// DefaultLimits returns SandboxLimits.
+//
+// Deprecated: no limits apply by default any more (a zero Config bound is
+// none); use SandboxLimits where StableMint's sandbox limits are meant.
+func DefaultLimits() Limits { return SandboxLimits() }
+
+// String writes the limits as "0.1 to 10", "at least 1", "at most 10" or
+// "none".
+func (l Limits) String() string {
+	switch {
+	case !l.Min.IsZero() && !l.Max.IsZero():
+		return l.Min.String() + " to " + l.Max.String()
+	case !l.Min.IsZero():
+		return "at least " + l.Min.String()
+	case !l.Max.IsZero():
+		return "at most " + l.Max.String()
+	}
+	return "none"
 }
 
 func allDigits(s string) bool {

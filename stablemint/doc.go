@@ -11,11 +11,12 @@
 //
 //   - Amount is integer minor units plus an ISO 4217 code; no float64
 //     anywhere. Its exponent comes from the ISO 4217 table (Currencies):
-//     list one as in force in November 2026, keeping every active code with
+//     list one as in force in December 2026, keeping every active code with
 //     a numeric minor unit (fund codes such as CLF and UYW, exponent 4,
 //     included) and leaving out codes whose minor unit is "N.A." (XAU, XDR,
-//     XTS, XXX, …) and the withdrawn HRK, ANG, ZWL, SLL, BGN and CUC; XCG and
-//     ZWG are included. Codes must be upper case.
+//     XTS, XXX, …) and the withdrawn HRK, ANG, ZWL, SLL, CUC and BGN (euro
+//     since 2026-01-01); XCG, ZWG and XAD are included. Codes must be upper
+//     case.
 //   - ParseAmount reads what people type; its comment has the exact rules.
 //     In short: '.' alone is a decimal point; ',' alone is a decimal comma
 //     when 1..exponent digits follow and a thousands separator when exactly
@@ -34,10 +35,11 @@
 //     "<n> minor units of <code>" rather than guess.
 //   - Amount limits (Limits, Config.MinAmount/MaxAmount) are currency-less
 //     decimals in major units, compared exactly with the amount in its own
-//     currency: 0.1 allows 0.10 EUR and 0.100 KWD, and 1 JPY. Defaults 0.1
-//     and 10 are StableMint's sandbox limits, the only documented ones.
-//     Config zero values mean those defaults; in Limits a zero bound means
-//     none. Amounts must be above zero regardless.
+//     currency: 0.1 allows 0.10 EUR and 0.100 KWD, and 1 JPY. A zero bound,
+//     in Config as in Limits, is no bound on that side: StableMint documents
+//     only its sandbox's limits, 0.1 and 10 (SandboxLimits), which
+//     cmd/paylinks applies in demo mode; a Config without limits has none.
+//     Amounts must be above zero regardless.
 //
 // # Requests
 //
@@ -54,7 +56,10 @@
 //     form can be checked before one is minted; CreateHostedSession does.
 //   - Request.MarshalJSON writes the contract's names in its order, omits
 //     empty optional fields and an all-empty userKyc, does not HTML-escape.
-//     The body is encoded once per call; every attempt sends those bytes.
+//     customFields is a JSON object; with Config.CustomFieldsAs
+//     CustomFieldsString the client sends that object JSON-encoded into a
+//     string instead (StableMint shows both). The body is encoded once per
+//     call; every attempt sends those bytes.
 //
 // # Signing
 //
@@ -85,25 +90,33 @@
 //     UnavailableError wrapping ErrCircuitOpen. After the 30 s cool-down one
 //     probe call (with its normal retries) is let through; others still fail
 //     fast. A probe's final answer closes the breaker, its failure re-opens
-//     it. Any final HTTP answer (2xx, 3xx, 4xx, even an unusable 2xx body)
-//     counts as success: StableMint is up. A call ended by the caller's own
+//     it. Any final HTTP answer (2xx, 3xx, 4xx, even an unusable 2xx body or
+//     an untrusted checkout host) counts as success: StableMint is up. A call ended by the caller's own
 //     context counts as neither. BreakerState reports "half-open" once an
 //     open breaker's cool-down has passed.
 //   - Responses: url must be https, or http on 127.0.0.0/8, ::1 or
-//     localhost, with no user info, and its host (with port, if any) must
-//     equal a configured checkout host exactly, case-insensitively ("x" does
-//     not allow "x:443"). expiresAt must be a positive JSON integer
-//     (milliseconds above 1e12, else seconds, at most year 9999); reference
-//     a non-empty string without control characters, at most 255 bytes.
-//     Anything else is a ResponseError and nothing is stored.
-//   - Default checkout hosts: the base URL's host, plus
-//     checkout.stablemint.io (production API host) or
-//     checkout.stablemint.net (StableMint's sandbox API host). The real
-//     checkout host is undocumented: these are guesses that fail closed, and
-//     the ResponseError names the refused host so STABLEMINT_CHECKOUT_HOSTS
-//     can be set.
+//     localhost, with no user info, and reference a non-empty string
+//     without control characters, at most 255 bytes; otherwise the answer
+//     is a ResponseError and nothing is stored. A url that passes but whose
+//     host is not allowed gives the complete Session with an
+//     *UntrustedCheckoutError: the session exists; send nobody to its URL
+//     until the host is approved. An allow-list entry "host" or
+//     "host:port" matches exactly, case-insensitively ("x" does not allow
+//     "x:443"); "*.domain" matches any host name under domain, at any
+//     depth, without a port (not the domain itself).
+//   - expiresAt (ParseExpiresAt): a JSON number, Unix milliseconds when
+//     above 1e12 (StableMint's rule), else seconds, fraction and exponent
+//     allowed; or a string holding such a number or an ISO 8601 / RFC 3339
+//     date and time, no zone meaning UTC. 0, null, "" or missing is "expiry
+//     unknown" (ExpiresAt zero). So is anything unreadable (negative, other
+//     JSON, before 1970, after 9999), logged as a warning, never an error:
+//     the session exists. A past expiry is kept and logged.
+//   - Default checkout hosts: "*.stablemint.io", "*.stablemint.net" and the
+//     base URL's host (StableMint's checkout host is undocumented; its
+//     hosts are under those two domains). A configured list replaces them.
 //   - Logs carry the idempotency key, attempt, status and duration; never
-//     the secret, key, signature, body, email or user id. Config's String,
+//     the secret, key, signature, body, email or user id. The client adds
+//     component=stablemint to Config.Logger itself. Config's String,
 //     GoString and LogValue redact secrets.
 //
 // # Configuration
@@ -122,11 +135,14 @@
 //     them. Each header must appear exactly once (also across differently
 //     cased keys of a hand-built map). The signature must be canonical
 //     standard Base64 (no whitespace, URL alphabet, missing padding, non-zero
-//     padding bits or trailing data; at most 1368 characters). The timestamp
-//     must be RFC 3339 with 'T' and a zone (fractions allowed; the ISO 8601
-//     basic format is refused), at most 40 bytes. The signature is checked
-//     before the window, so "timestamp outside tolerance" means an authentic
-//     delivery outside [now-past, now+future] (bounds inclusive).
+//     padding bits or trailing data; at most 1368 characters). The timestamp,
+//     at most 40 bytes, is RFC 3339 with or without a zone (none is UTC;
+//     fractions allowed; 'T' and 'Z' in either case; ±hhmm too), or Unix
+//     seconds or, above 1e12, milliseconds; a space for 'T', the ISO 8601
+//     basic format, signs and surrounding spaces are refused. The signature
+//     covers the header's exact text. It is checked before the window, so
+//     "timestamp outside tolerance" means an authentic delivery outside
+//     [now-past, now+future] (bounds inclusive).
 //   - ParseEvent: an object with a notificationType is flat: legacy when the
 //     type starts with "InwardPayment", partner when it starts with
 //     "partner.", else by shape (paymentReference/account* fields → legacy;

@@ -111,9 +111,12 @@ func (e *UnavailableError) Error() string {
 // Unwrap returns the last underlying error.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// ResponseError is a 2xx answer paylinks cannot use: a checkout URL that is
-// not https (or http on loopback) on an allowed host, a missing reference,
-// an unreadable expiresAt or body. Nothing from it is stored.
+// ResponseError is a 2xx answer paylinks cannot use: a missing or malformed
+// checkout URL (not an absolute https URL, or http off loopback, user info,
+// control characters), a missing or malformed reference, a body that is not
+// a JSON object. Nothing from it is stored. (A well-formed URL on a host
+// that is not allowed is an *UntrustedCheckoutError instead, and an
+// unreadable expiresAt is "expiry unknown", not an error.)
 type ResponseError struct {
 	Status int
 	Reason string
@@ -122,6 +125,24 @@ type ResponseError struct {
 // Error names the problem.
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("StableMint's answer could not be used (%s); nothing was stored.", e.Reason)
+}
+
+// UntrustedCheckoutError means StableMint created the session, but its
+// checkout URL, otherwise well formed, points to a host that is not an
+// allowed checkout host (Config.CheckoutHosts). CreateHostedSession returns
+// it together with the complete Session (Reference, URL, ExpiresAt): the
+// session exists; record it, and do not send anyone to its URL until its
+// host is approved. Sending the same request again returns the same
+// session, so it is not retryable. Host is the URL's host, lower case, with
+// its port if it has one. CheckCheckoutURL returns it too.
+type UntrustedCheckoutError struct {
+	Host string
+}
+
+// Error says what happened and what to do.
+func (e *UntrustedCheckoutError) Error() string {
+	return fmt.Sprintf("StableMint created the session, but its checkout page is on %q, which is not an allowed checkout host; "+
+		"nobody is sent there until the host is approved (STABLEMINT_CHECKOUT_HOSTS).", truncate(e.Host, 64))
 }
 
 // IsRetryable reports whether the same request, with the same idempotency

@@ -2,6 +2,7 @@ package stablemint
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -79,7 +80,9 @@ func TestBreakerStates(t *testing.T) {
 
 func FuzzParseTimestamp(f *testing.F) {
 	for _, s := range []string{"2026-11-25T10:00:00Z", "2026-11-25T10:00:00.123+01:00", "0000-01-01T00:00:00Z",
-		"9999-12-31T23:59:59Z", "17956008001795600800", "2026-11-25 10:00:00Z", ""} {
+		"9999-12-31T23:59:59Z", "17956008001795600800", "2026-11-25 10:00:00Z", "",
+		"2026-11-25T10:00:00", "2026-11-25t10:00:00.5z", "2026-11-25T11:00:00+0100", "1795600800.25",
+		"1000000000000", "1000000000000.5", "1.7956008e9", "253402300799999", "1e-9999", "1e9999"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -112,14 +115,18 @@ func FuzzParseSignatureHeader(f *testing.F) {
 	})
 }
 
+// FuzzParseExpiresAt: whatever is read is "unknown" (the zero time) or a
+// UTC time from 1970 to 9999.
 func FuzzParseExpiresAt(f *testing.F) {
 	for _, s := range []string{"1767225600", "1767225600000", "1000000000000", "1000000000001", "0", "-1", "1.5", "1e9",
-		"253402300799", "253402300800", "253402300799999", "99999999999999999999", "null", `"1"`} {
+		"253402300799", "253402300800", "253402300799999", "99999999999999999999", "null", `"1"`,
+		"1767225600.5", "1767225600123.456", "1.7672256e9", "1e-9999", "-0", `""`, `"2026-01-01T00:00:00Z"`,
+		`"2026-01-01T00:00:00"`, `"2026-01-01T01:00:00+0100"`, `"1969-12-31T23:59:59Z"`, `{}`, `true`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		ts, err := ParseExpiresAt(s)
-		if err != nil {
+		if err != nil || ts.IsZero() {
 			return
 		}
 		if ts.Year() < 1970 || ts.Year() > 9999 || ts.Location() != time.UTC {
@@ -129,15 +136,26 @@ func FuzzParseExpiresAt(f *testing.F) {
 }
 
 // FuzzCheckCheckoutURL: whatever is accepted is https (or http on loopback)
-// on exactly an allowed host.
+// on exactly an allowed host, or https on a host name under an allowed
+// "*." domain, without a port.
 func FuzzCheckCheckoutURL(f *testing.F) {
-	hosts := []string{"pay.example", "127.0.0.1:9090"}
+	hosts := []string{"pay.example", "127.0.0.1:9090", "*.stablemint.io"}
 	for _, s := range []string{"https://pay.example/x", "http://127.0.0.1:9090/x", "javascript:alert(1)", "//evil.example",
-		"https://pay.example@evil.example", "https://evil.example#@pay.example", "HTTPS://PAY.EXAMPLE/"} {
+		"https://pay.example@evil.example", "https://evil.example#@pay.example", "HTTPS://PAY.EXAMPLE/",
+		"https://checkout.stablemint.io/x", "https://evilstablemint.io/x", "https://stablemint.io/x",
+		"https://checkout.stablemint.io:8443/x", "https://checkout.stablemint.io.evil.example/x", "http://checkout.stablemint.io/x",
+		"https://x..stablemint.io/", "https://-x.stablemint.io/", "https://a_b.stablemint.io/", "https://pay.eu.STABLEMINT.io/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if CheckCheckoutURL(s, hosts) != nil {
+		err := CheckCheckoutURL(s, hosts)
+		var untrusted *UntrustedCheckoutError
+		if errors.As(err, &untrusted) {
+			if u, perr := url.Parse(s); perr != nil || strings.ToLower(u.Host) != untrusted.Host {
+				t.Fatalf("UntrustedCheckoutError for %q names %q", s, untrusted.Host)
+			}
+		}
+		if err != nil {
 			return
 		}
 		u, err := url.Parse(s)
@@ -145,9 +163,12 @@ func FuzzCheckCheckoutURL(f *testing.F) {
 			t.Fatalf("accepted unparsable %q", s)
 		}
 		host := strings.ToLower(u.Host)
+		sub, underDomain := strings.CutSuffix(host, ".stablemint.io")
 		switch {
 		case u.Scheme == "https" && (host == "pay.example" || host == "127.0.0.1:9090"):
 		case u.Scheme == "http" && host == "127.0.0.1:9090":
+		case u.Scheme == "https" && underDomain && sub != "" && !strings.ContainsAny(sub, ":[]_") &&
+			!strings.HasPrefix(sub, ".") && !strings.HasSuffix(sub, ".") && !strings.Contains(sub, ".."):
 		default:
 			t.Fatalf("accepted %q (scheme %q host %q)", s, u.Scheme, u.Host)
 		}

@@ -58,41 +58,84 @@ func (k *KYC) IsZero() bool { return k == nil || *k == KYC{} }
 
 // wireRequest fixes the JSON names and order of the contract.
 type wireRequest struct {
-	UserID           string            `json:"userId"`
-	UserEmail        string            `json:"userEmail"`
-	UserCountryCode  string            `json:"userCountryCode"`
-	Currency         string            `json:"currency"`
-	Amount           Amount            `json:"amount"`
-	SuccessURL       string            `json:"successUrl"`
-	SupportURL       string            `json:"supportUrl"`
-	ExitURL          string            `json:"exitUrl"`
-	ErrorURL         string            `json:"errorUrl"`
-	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
-	WebsiteReference string            `json:"websiteReference,omitempty"`
-	CustomFields     map[string]string `json:"customFields,omitempty"`
-	UserKYC          *KYC              `json:"userKyc,omitempty"`
+	UserID           string `json:"userId"`
+	UserEmail        string `json:"userEmail"`
+	UserCountryCode  string `json:"userCountryCode"`
+	Currency         string `json:"currency"`
+	Amount           Amount `json:"amount"`
+	SuccessURL       string `json:"successUrl"`
+	SupportURL       string `json:"supportUrl"`
+	ExitURL          string `json:"exitUrl"`
+	ErrorURL         string `json:"errorUrl"`
+	IdempotencyKey   string `json:"idempotencyKey,omitempty"`
+	WebsiteReference string `json:"websiteReference,omitempty"`
+	CustomFields     any    `json:"customFields,omitempty"` // map[string]string or string; nil when empty
+	UserKYC          *KYC   `json:"userKyc,omitempty"`
+}
+
+// CustomFieldsFormat is how the request's customFields is written. The
+// document shows an object ({}) in one example and "string" in its schema.
+type CustomFieldsFormat string
+
+const (
+	// CustomFieldsObject sends a JSON object of strings:
+	// "customFields":{"order":"A-1"}. The default.
+	CustomFieldsObject CustomFieldsFormat = "object"
+	// CustomFieldsString sends that object JSON-encoded into a string:
+	// "customFields":"{\"order\":\"A-1\"}".
+	CustomFieldsString CustomFieldsFormat = "string"
+)
+
+// ParseCustomFieldsFormat reads "object" or "string" ("" is object).
+func ParseCustomFieldsFormat(s string) (CustomFieldsFormat, error) {
+	switch CustomFieldsFormat(s) {
+	case "", CustomFieldsObject:
+		return CustomFieldsObject, nil
+	case CustomFieldsString:
+		return CustomFieldsString, nil
+	}
+	return "", fmt.Errorf("must be object or string, not %q", truncate(s, 16))
 }
 
 // MarshalJSON writes the contract's JSON: required fields always, optional
 // ones only when non-empty, userKyc only when one of its fields is set, the
-// amount as an exact number. HTML characters are not escaped (json.Marshal
-// of a Request re-escapes them: the same JSON in other bytes; the client
-// sends MarshalJSON's bytes).
-func (r Request) MarshalJSON() ([]byte, error) {
+// amount as an exact number, customFields as an object. HTML characters are
+// not escaped (json.Marshal of a Request re-escapes them: the same JSON in
+// other bytes; the client sends its own encoding's bytes).
+func (r Request) MarshalJSON() ([]byte, error) { return r.marshal(false) }
+
+// marshal is MarshalJSON, with customFields JSON-encoded into a string
+// when customFieldsAsString (keys sorted, HTML not escaped).
+func (r Request) marshal(customFieldsAsString bool) ([]byte, error) {
 	w := wireRequest{
 		UserID: r.UserID, UserEmail: r.UserEmail, UserCountryCode: r.UserCountryCode,
 		Currency: r.Currency, Amount: r.Amount,
 		SuccessURL: r.SuccessURL, SupportURL: r.SupportURL, ExitURL: r.ExitURL, ErrorURL: r.ErrorURL,
 		IdempotencyKey: r.IdempotencyKey, WebsiteReference: r.WebsiteReference,
-		CustomFields: r.CustomFields,
+	}
+	if len(r.CustomFields) > 0 {
+		if !customFieldsAsString {
+			w.CustomFields = r.CustomFields
+		} else {
+			inner, err := encodeJSON(r.CustomFields)
+			if err != nil {
+				return nil, err
+			}
+			w.CustomFields = string(inner)
+		}
 	}
 	if !r.UserKYC.IsZero() {
 		w.UserKYC = r.UserKYC
 	}
+	return encodeJSON(w)
+}
+
+// encodeJSON is json.Marshal without HTML escaping.
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil

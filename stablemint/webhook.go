@@ -97,10 +97,13 @@ func checkPublicKey(k *rsa.PublicKey) error {
 // "<StableMint-Timestamp>,<rawBody>" before anything else looks at the body.
 // Each header must appear exactly once. The signature must be strict
 // standard Base64 (no whitespace, URL alphabet, missing or extra padding,
-// trailing data); the timestamp RFC 3339 ("2026-11-25T10:00:00Z"). The
-// signature is checked before the time window, so ReasonOutsideTolerance
-// means an authentic but late (or early) delivery. The error is a
-// *VerifyError.
+// trailing data). The timestamp may be RFC 3339 with or without a zone
+// (none is UTC) and with a fraction ("2026-11-25T10:00:00Z",
+// "2026-11-25T10:00:00.5"), or Unix seconds or, above 1e12, milliseconds
+// ("1795600800", "1795600800000"); the signature covers its exact text, so
+// it is read only to place the delivery in time. The signature is checked
+// before the time window, so ReasonOutsideTolerance means an authentic but
+// late (or early) delivery. The error is a *VerifyError.
 func (v *Verifier) Verify(h http.Header, rawBody []byte) error {
 	sigHeader, err := singleHeader(h, HeaderWebhookSignature, ReasonMissingSignature, ReasonDuplicateSignature)
 	if err != nil {
@@ -189,14 +192,15 @@ func isBase64Std(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/'
 }
 
-// parseWebhookTimestamp reads an RFC 3339 timestamp (ISO 8601 profile with
-// 'T', seconds and a zone: "2026-11-25T10:00:00Z", "…+01:00", fractions
-// allowed).
+// parseWebhookTimestamp reads the StableMint-Timestamp header, at most 40
+// bytes: an ISO 8601 / RFC 3339 date and time with or without a zone (none
+// is UTC; fractions allowed), or Unix seconds or, above 1e12, milliseconds
+// (parseTimeText has the exact grammar).
 func parseWebhookTimestamp(s string) (time.Time, error) {
 	if len(s) > maxTimestampHeader {
 		return time.Time{}, errors.New("too long")
 	}
-	return time.Parse(time.RFC3339, s)
+	return parseTimeText(s)
 }
 
 // FormatWebhookTimestamp formats t as StableMint writes

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,9 @@ func TestVerify(t *testing.T) {
 	raw, _ := base64.StdEncoding.DecodeString(sig)
 	at := func(d time.Duration) string { return stablemint.FormatWebhookTimestamp(fixedNow.Add(d)) }
 	signedAt := func(ts string) http.Header { return webhookHeaders(ts, signWebhook(t, key, ts, body)) }
+	zoneless := func(d time.Duration) string { return fixedNow.Add(d).Format("2006-01-02T15:04:05") }
+	unix := func(d time.Duration) string { return strconv.FormatInt(fixedNow.Add(d).Unix(), 10) }
+	unixMilli := func(d time.Duration) string { return strconv.FormatInt(fixedNow.Add(d).UnixMilli(), 10) }
 
 	tests := []struct {
 		name   string
@@ -99,10 +103,30 @@ func TestVerify(t *testing.T) {
 		{"timestamp missing", http.Header{"Stablemint-Signature": {sig}}, body, stablemint.ReasonMissingTimestamp},
 		{"timestamp duplicated", http.Header{"Stablemint-Timestamp": {ts, ts}, "Stablemint-Signature": {sig}}, body, stablemint.ReasonDuplicateTimestamp},
 		{"timestamp empty", signedAt(""), body, stablemint.ReasonMalformedTimestamp},
-		{"timestamp without zone", signedAt("2026-11-25T10:00:00"), body, stablemint.ReasonMalformedTimestamp},
+		// Every spelling the documents allow (issue #16): RFC 3339 with or
+		// without a zone (none is UTC), fractions, Unix seconds or
+		// milliseconds (above 1e12), the signature over the exact text.
+		{"timestamp without zone is UTC", signedAt("2026-11-25T10:00:00"), body, ""},
+		{"timestamp without zone, with fraction", signedAt("2026-11-25T09:59:59.5"), body, ""},
+		{"timestamp without zone, 1s inside the past limit", signedAt(zoneless(-past + time.Second)), body, ""},
+		{"timestamp without zone, 1s beyond the past limit", signedAt(zoneless(-past - time.Second)), body, stablemint.ReasonOutsideTolerance},
+		{"timestamp without zone, 1s beyond the future limit", signedAt(zoneless(future + time.Second)), body, stablemint.ReasonOutsideTolerance},
+		{"timestamp with offset without colon", signedAt("2026-11-25T11:00:00+0100"), body, ""},
+		{"timestamp in lower case", signedAt("2026-11-25t10:00:00z"), body, ""},
+		{"timestamp unix seconds", signedAt(unix(0)), body, ""},
+		{"timestamp unix milliseconds", signedAt(unixMilli(-1500 * time.Millisecond)), body, ""},
+		{"timestamp unix seconds with fraction", signedAt(unix(-time.Second) + ".25"), body, ""},
+		{"timestamp unix seconds, 1s beyond the past limit", signedAt(unix(-past - time.Second)), body, stablemint.ReasonOutsideTolerance},
+		{"timestamp unix milliseconds, 1ms beyond the future limit", signedAt(unixMilli(future + time.Millisecond)), body, stablemint.ReasonOutsideTolerance},
+		{"timestamp unix epoch", signedAt("0"), body, stablemint.ReasonOutsideTolerance},
+		{"timestamp negative unix", signedAt("-1"), body, stablemint.ReasonMalformedTimestamp},
+		{"timestamp unix with plus sign", signedAt("+" + unix(0)), body, stablemint.ReasonMalformedTimestamp},
+		{"timestamp unix with leading zero", signedAt("0" + unix(0)), body, stablemint.ReasonMalformedTimestamp},
 		{"timestamp with space", signedAt("2026-11-25 10:00:00Z"), body, stablemint.ReasonMalformedTimestamp},
+		{"timestamp with surrounding space", signedAt(" 2026-11-25T10:00:00Z"), body, stablemint.ReasonMalformedTimestamp},
 		{"timestamp basic format", signedAt("20261125T100000Z"), body, stablemint.ReasonMalformedTimestamp},
-		{"timestamp unix seconds", signedAt("1795600800"), body, stablemint.ReasonMalformedTimestamp},
+		{"timestamp date only", signedAt("2026-11-25"), body, stablemint.ReasonMalformedTimestamp},
+		{"timestamp without seconds", signedAt("2026-11-25T10:00Z"), body, stablemint.ReasonMalformedTimestamp},
 		{"timestamp 20 digits", signedAt("17956008001795600800"), body, stablemint.ReasonMalformedTimestamp},
 		{"timestamp month 13", signedAt("2026-13-25T10:00:00Z"), body, stablemint.ReasonMalformedTimestamp},
 		{"timestamp overlong", signedAt("2026-11-25T10:00:00.000000000000000000000000000Z"), body, stablemint.ReasonMalformedTimestamp},
@@ -118,6 +142,8 @@ func TestVerify(t *testing.T) {
 		// WH-5: only the timestamp header changed.
 		{"timestamp changed, signature kept", webhookHeaders(at(-time.Second), sig), body, stablemint.ReasonBadSignature},
 		{"timestamp respelled, same instant", webhookHeaders("2026-11-25T10:59:58+01:00", sig), body, stablemint.ReasonBadSignature},
+		{"timestamp respelled without zone", webhookHeaders(strings.TrimSuffix(ts, "Z"), sig), body, stablemint.ReasonBadSignature},
+		{"timestamp respelled as unix seconds", webhookHeaders(unix(-2*time.Second), sig), body, stablemint.ReasonBadSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

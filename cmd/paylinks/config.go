@@ -214,33 +214,26 @@ var settings = []setting{
 			}
 			return nil
 		}},
+	{Name: "STABLEMINT_CUSTOM_FIELDS_AS", Default: "object", Needs: envStableMintBaseURL,
+		Doc: "how a link's custom fields are sent in `customFields`: `object` (a JSON object, as in StableMint's example) or `string` (that object JSON-encoded into a string, as in its schema)",
+		parse: func(c *Config, v string) (err error) {
+			if c.StableMint.CustomFieldsAs, err = stablemint.ParseCustomFieldsFormat(v); err != nil {
+				return fmt.Errorf("must be object or string, not %q", clip(v, 16))
+			}
+			return nil
+		}},
 	// Unset: stablemint.DefaultCheckoutHosts of the base URL (rules below).
-	{Name: "STABLEMINT_CHECKOUT_HOSTS", Needs: envStableMintBaseURL,
-		Doc:   "comma-separated hosts (`host` or `host:port`, exact, case-insensitive) a checkout URL may point to; unset: the base URL's host, plus `checkout.stablemint.io` or `checkout.stablemint.net` for StableMint's two API hosts",
+	{Name: "STABLEMINT_CHECKOUT_HOSTS", Shown: "any host under `stablemint.io` or `stablemint.net`, and the base URL's host", Needs: envStableMintBaseURL,
+		Doc:   "comma-separated hosts a checkout URL may point to, replacing the default list: `host` or `host:port` (exact, case-insensitive) or `*.domain` (any host under it, no port). A session whose checkout URL is elsewhere is kept, and nobody is sent there until its host is approved",
 		parse: parseCheckoutHosts},
-	{Name: "STABLEMINT_MIN_AMOUNT", Default: "0.1", Needs: envStableMintBaseURL,
-		Doc: "smallest link amount, a plain decimal in major units of the link's currency (StableMint's sandbox minimum)",
-		parse: func(c *Config, v string) error {
-			d, err := stablemint.ParseDecimal(v)
-			switch {
-			case err != nil:
-				return errors.New("must be a plain decimal such as 0.1")
-			case d.IsZero():
-				return errors.New("must be above 0")
-			}
-			c.StableMint.MinAmount = d
-			return nil
-		}},
-	{Name: "STABLEMINT_MAX_AMOUNT", Default: "10", Needs: envStableMintBaseURL,
-		Doc: "largest link amount, likewise; production limits are undocumented, so set yours",
-		parse: func(c *Config, v string) error {
-			d, err := stablemint.ParseDecimal(v)
-			if err != nil {
-				return errors.New("must be a plain decimal such as 10")
-			}
-			c.StableMint.MaxAmount = d
-			return nil
-		}},
+	// Unset limits are none: StableMint documents only its sandbox's
+	// (0.1 to 10), which demo mode applies (provider.go).
+	{Name: "STABLEMINT_MIN_AMOUNT", Needs: envStableMintBaseURL,
+		Doc:   "smallest link amount, a plain decimal above 0 in major units of the link's currency; unset: none (StableMint's production limits are undocumented; its sandbox takes 0.1 to 10)",
+		parse: parseAmountLimit(func(sm *stablemint.Config) *stablemint.Decimal { return &sm.MinAmount })},
+	{Name: "STABLEMINT_MAX_AMOUNT", Needs: envStableMintBaseURL,
+		Doc:   "largest link amount, likewise; unset: none",
+		parse: parseAmountLimit(func(sm *stablemint.Config) *stablemint.Decimal { return &sm.MaxAmount })},
 	{Name: "STABLEMINT_WEBHOOK_TOLERANCE_PAST", Default: "4h", Needs: envStableMintBaseURL,
 		Doc:   "how old a webhook's `StableMint-Timestamp` may be (a Go duration, above 0, at most `168h`)",
 		parse: func(c *Config, v string) error { return parseTolerance(&c.StableMint.WebhookTolerancePast, v) }},
@@ -284,7 +277,7 @@ var rules = []rule{
 		return nil
 	}},
 	{"STABLEMINT_MAX_AMOUNT", []string{"STABLEMINT_MIN_AMOUNT", "STABLEMINT_MAX_AMOUNT"}, func(c *Config, _ func(string) bool) error {
-		if sm := c.StableMint; sm != nil && sm.MaxAmount.Cmp(sm.MinAmount) < 0 {
+		if sm := c.StableMint; sm != nil && !sm.MaxAmount.IsZero() && sm.MaxAmount.Cmp(sm.MinAmount) < 0 {
 			return fmt.Errorf("is below STABLEMINT_MIN_AMOUNT (%s)", sm.MinAmount)
 		}
 		return nil
@@ -500,6 +493,22 @@ func parseCheckoutHosts(c *Config, v string) error {
 		c.StableMint.CheckoutHosts = append(c.StableMint.CheckoutHosts, n)
 	}
 	return errors.Join(errs...)
+}
+
+// parseAmountLimit reads an amount limit: a plain decimal above 0 (a limit
+// of 0 would read as none).
+func parseAmountLimit(field func(*stablemint.Config) *stablemint.Decimal) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := stablemint.ParseDecimal(v)
+		switch {
+		case err != nil:
+			return errors.New("must be a plain decimal such as 0.1 or 1000")
+		case d.IsZero():
+			return errors.New("must be above 0 (leave it unset for no limit)")
+		}
+		*field(c.StableMint) = d
+		return nil
+	}
 }
 
 // parseTolerance reads a webhook tolerance into *p.

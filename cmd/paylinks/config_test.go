@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -105,14 +106,14 @@ func TestStableMintConfiguration(t *testing.T) {
 			t.Fatalf("loadConfig: %v", err)
 		}
 		cfg := c.StableMint
-		if cfg.Scheme != stablemint.SchemeV1 || len(cfg.WebhookKeys) != 2 || cfg.PrivateKey == nil {
+		if cfg.Scheme != stablemint.SchemeV1 || len(cfg.WebhookKeys) != 2 || cfg.PrivateKey == nil || cfg.CustomFieldsAs != stablemint.CustomFieldsObject {
 			t.Errorf("scheme %s, %d webhook keys, private key %v", cfg.Scheme, len(cfg.WebhookKeys), cfg.PrivateKey != nil)
 		}
-		if got, want := cfg.CheckoutHosts, []string{"paymentinitiationservice-rest.stablemint.net", "checkout.stablemint.net"}; !slices.Equal(got, want) {
+		if got, want := cfg.CheckoutHosts, []string{"paymentinitiationservice-rest.stablemint.net", "*.stablemint.io", "*.stablemint.net"}; !slices.Equal(got, want) {
 			t.Errorf("CheckoutHosts = %v, want %v", got, want)
 		}
-		if cfg.MinAmount.String() != "0.1" || cfg.MaxAmount.String() != "10" {
-			t.Errorf("limits = %s..%s, want 0.1..10", cfg.MinAmount, cfg.MaxAmount)
+		if !cfg.MinAmount.IsZero() || !cfg.MaxAmount.IsZero() {
+			t.Errorf("limits = %s..%s, want none: StableMint documents only its sandbox's", cfg.MinAmount, cfg.MaxAmount)
 		}
 		if cfg.WebhookTolerancePast != 4*time.Hour || cfg.WebhookToleranceFuture != 5*time.Minute {
 			t.Errorf("tolerances = %s/%s, want 4h/5m", cfg.WebhookTolerancePast, cfg.WebhookToleranceFuture)
@@ -124,10 +125,54 @@ func TestStableMintConfiguration(t *testing.T) {
 			t.Errorf("Verifier() = %v", err)
 		}
 	})
+	t.Run("production without limits validates 1,250.00 EUR", func(t *testing.T) {
+		c, err := loadConfig(envFrom(base))
+		if err != nil {
+			t.Fatalf("loadConfig: %v", err)
+		}
+		client, err := stablemint.New(*c.StableMint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		amount, err := stablemint.ParseAmount("1,250.00", "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sessionRequest(amount).Validate(client.Limits()); err != nil {
+			t.Errorf("1,250.00 EUR refused: %v", err)
+		}
+	})
+	t.Run("either limit alone", func(t *testing.T) {
+		for _, tt := range []struct{ name, value, ok, refused string }{
+			{"STABLEMINT_MIN_AMOUNT", "5", "1,250.00", "4.99"},
+			{"STABLEMINT_MAX_AMOUNT", "1000", "0.01", "1,000.01"},
+		} {
+			env := maps.Clone(base)
+			env[tt.name] = tt.value
+			c, err := loadConfig(envFrom(env))
+			if err != nil {
+				t.Fatalf("%s=%s: %v", tt.name, tt.value, err)
+			}
+			client, err := stablemint.New(*c.StableMint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for amount, wantOK := range map[string]bool{tt.ok: true, tt.refused: false} {
+				a, err := stablemint.ParseAmount(amount, "EUR")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := sessionRequest(a).Validate(client.Limits()); (err == nil) != wantOK {
+					t.Errorf("%s=%s: %s EUR: %v, want accepted %v", tt.name, tt.value, amount, err, wantOK)
+				}
+			}
+		}
+	})
 	t.Run("everything set", func(t *testing.T) {
 		env := maps.Clone(base)
 		env["STABLEMINT_AUTH_SCHEME"] = "v2"
-		env["STABLEMINT_CHECKOUT_HOSTS"] = " Pay.Example , 127.0.0.1:9090"
+		env["STABLEMINT_CHECKOUT_HOSTS"] = " Pay.Example , 127.0.0.1:9090, *.StableMint.io"
+		env["STABLEMINT_CUSTOM_FIELDS_AS"] = "string"
 		env["STABLEMINT_MIN_AMOUNT"] = "1"
 		env["STABLEMINT_MAX_AMOUNT"] = "5000.00"
 		env["STABLEMINT_WEBHOOK_TOLERANCE_PAST"] = "6h"
@@ -137,7 +182,8 @@ func TestStableMintConfiguration(t *testing.T) {
 			t.Fatalf("loadConfig: %v", err)
 		}
 		cfg := c.StableMint
-		if cfg.Scheme != stablemint.SchemeV2 || !slices.Equal(cfg.CheckoutHosts, []string{"pay.example", "127.0.0.1:9090"}) ||
+		if cfg.Scheme != stablemint.SchemeV2 || !slices.Equal(cfg.CheckoutHosts, []string{"pay.example", "127.0.0.1:9090", "*.stablemint.io"}) ||
+			cfg.CustomFieldsAs != stablemint.CustomFieldsString ||
 			cfg.MinAmount.String() != "1" || cfg.MaxAmount.String() != "5000.00" ||
 			cfg.WebhookTolerancePast != 6*time.Hour || cfg.WebhookToleranceFuture != time.Minute {
 			t.Errorf("config = %v", cfg)
@@ -165,9 +211,13 @@ func TestStableMintConfiguration(t *testing.T) {
 		{"webhook key list with empty entry", map[string]string{"STABLEMINT_WEBHOOK_PUBLIC_KEY_FILE": kf.webhookPKIX + ",,"}, []string{"STABLEMINT_WEBHOOK_PUBLIC_KEY_FILE"}},
 		{"unknown scheme", map[string]string{"STABLEMINT_AUTH_SCHEME": "v3"}, []string{"STABLEMINT_AUTH_SCHEME"}},
 		{"bad checkout host", map[string]string{"STABLEMINT_CHECKOUT_HOSTS": "https://pay.example/"}, []string{"STABLEMINT_CHECKOUT_HOSTS"}},
+		{"checkout wildcard too wide", map[string]string{"STABLEMINT_CHECKOUT_HOSTS": "*.io"}, []string{"STABLEMINT_CHECKOUT_HOSTS"}},
+		{"unknown customFields format", map[string]string{"STABLEMINT_CUSTOM_FIELDS_AS": "json"}, []string{"STABLEMINT_CUSTOM_FIELDS_AS"}},
 		{"bad min amount", map[string]string{"STABLEMINT_MIN_AMOUNT": "0,1"}, []string{"STABLEMINT_MIN_AMOUNT"}},
 		{"zero min amount", map[string]string{"STABLEMINT_MIN_AMOUNT": "0"}, []string{"STABLEMINT_MIN_AMOUNT"}},
-		{"max below min", map[string]string{"STABLEMINT_MAX_AMOUNT": "0.05"}, []string{"STABLEMINT_MAX_AMOUNT"}},
+		{"max below min", map[string]string{"STABLEMINT_MIN_AMOUNT": "0.1", "STABLEMINT_MAX_AMOUNT": "0.05"}, []string{"STABLEMINT_MAX_AMOUNT"}},
+		{"zero max amount", map[string]string{"STABLEMINT_MAX_AMOUNT": "0"}, []string{"STABLEMINT_MAX_AMOUNT"}},
+		{"bad max amount", map[string]string{"STABLEMINT_MAX_AMOUNT": "1e3"}, []string{"STABLEMINT_MAX_AMOUNT"}},
 		{"bad tolerance", map[string]string{"STABLEMINT_WEBHOOK_TOLERANCE_PAST": "4 hours"}, []string{"STABLEMINT_WEBHOOK_TOLERANCE_PAST"}},
 		{"zero past tolerance", map[string]string{"STABLEMINT_WEBHOOK_TOLERANCE_PAST": "0s"}, []string{"STABLEMINT_WEBHOOK_TOLERANCE_PAST"}},
 		{"zero future tolerance", map[string]string{"STABLEMINT_WEBHOOK_TOLERANCE_FUTURE": "0s"}, []string{"STABLEMINT_WEBHOOK_TOLERANCE_FUTURE"}},
@@ -279,10 +329,99 @@ func TestSettingsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	sm := withDefaults.StableMint
-	if sm.WebhookTolerancePast != stablemint.DefaultWebhookTolerancePast || sm.WebhookToleranceFuture != stablemint.DefaultWebhookToleranceFuture ||
-		sm.MinAmount.Cmp(stablemint.DefaultLimits().Min) != 0 || sm.MaxAmount.Cmp(stablemint.DefaultLimits().Max) != 0 {
+	if sm.WebhookTolerancePast != stablemint.DefaultWebhookTolerancePast || sm.WebhookToleranceFuture != stablemint.DefaultWebhookToleranceFuture {
 		t.Errorf("StableMint defaults %v differ from package stablemint's", sm)
 	}
+	client, err := stablemint.New(*sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := client.Limits(); !l.Min.IsZero() || !l.Max.IsZero() {
+		t.Errorf("unset amount limits give the client %s..%s, want none", l.Min, l.Max)
+	}
+}
+
+// sessionRequest is a valid request for amount.
+func sessionRequest(amount stablemint.Amount) stablemint.Request {
+	return stablemint.Request{UserID: "C1", UserEmail: "ada@example.com", UserCountryCode: "DE",
+		Currency: amount.Currency, Amount: amount, SuccessURL: "https://shop.example/s", SupportURL: "https://shop.example/h",
+		ExitURL: "https://shop.example/e", ErrorURL: "https://shop.example/r", IdempotencyKey: "k-" + amount.String()}
+}
+
+// Demo mode keeps StableMint's sandbox limits, the only documented ones:
+// the built-in sandbox enforces them too.
+func TestDemoProviderKeepsSandboxLimits(t *testing.T) {
+	p, err := openProvider(nil, t.TempDir(), "http://127.0.0.1:1/webhooks/stablemint", slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if l := p.Client.Limits(); l.Min.String() != "0.1" || l.Max.String() != "10" {
+		t.Errorf("demo limits = %s..%s, want 0.1..10", l.Min, l.Max)
+	}
+}
+
+// TestProviderLogsNameTheirComponentOnce: no record the StableMint client
+// or the demo sandbox writes carries "component" twice, and the client's
+// carry component=stablemint.
+func TestProviderLogsNameTheirComponentOnce(t *testing.T) {
+	rec := &recordingHandler{records: new([][]slog.Attr), mu: new(sync.Mutex)}
+	p, err := openProvider(nil, t.TempDir(), "http://127.0.0.1:1/webhooks/stablemint", slog.New(rec), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	amount, _ := stablemint.ParseAmount("5.00", "EUR")
+	if _, err := p.Client.CreateHostedSession(context.Background(), sessionRequest(amount)); err != nil {
+		t.Fatal(err)
+	}
+	components := map[string]int{}
+	for _, attrs := range rec.all() {
+		n := 0
+		for _, a := range attrs {
+			if a.Key == "component" {
+				n++
+				components[a.Value.String()]++
+			}
+		}
+		if n > 1 {
+			t.Errorf("a record has %d component attributes, want 1: %v", n, attrs)
+		}
+	}
+	if components["stablemint"] == 0 {
+		t.Errorf("no record of the StableMint client (components seen: %v)", components)
+	}
+}
+
+// recordingHandler keeps each record's attributes, those its logger was
+// given with With included, in order (groups are not used here).
+type recordingHandler struct {
+	mu      *sync.Mutex
+	records *[][]slog.Attr
+	attrs   []slog.Attr
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	attrs := slices.Clone(h.attrs)
+	r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*h.records = append(*h.records, attrs)
+	return nil
+}
+
+func (h *recordingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &recordingHandler{mu: h.mu, records: h.records, attrs: append(slices.Clone(h.attrs), as...)}
+}
+
+func (h *recordingHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *recordingHandler) all() [][]slog.Attr {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(*h.records)
 }
 
 // withoutKeys drops the parsed RSA keys, which compare poorly.

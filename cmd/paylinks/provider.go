@@ -40,11 +40,14 @@ func (p *provider) Close() error {
 // loopback port with demo keys kept in the data directory, and points the
 // two at each other: the client signs with the demo partner key the sandbox
 // trusts, and the sandbox's webhooks go to webhookURL, verified with the
-// sandbox's key.
+// sandbox's key. Demo mode applies StableMint's sandbox amount limits (0.1
+// to 10), which the built-in sandbox enforces too; a configured StableMint
+// has the limits it was given, none when unset. The client and the sandbox
+// each name their own log component, so both get log as it is.
 func openProvider(sm *stablemint.Config, dataDir, webhookURL string, log *slog.Logger, stdout io.Writer) (*provider, error) {
 	if sm != nil {
 		cfg := *sm
-		cfg.Logger = log.With("component", "stablemint")
+		cfg.Logger = log
 		return connect(cfg)
 	}
 
@@ -55,7 +58,7 @@ func openProvider(sm *stablemint.Config, dataDir, webhookURL string, log *slog.L
 	sb, err := sandbox.New(sandbox.Config{
 		Addr: "127.0.0.1:0", APIKey: "demo", APISecret: keys.secret,
 		PartnerPublicKey: &keys.partner.PublicKey, Scheme: "v1", WebhookURL: webhookURL,
-		Family: "v2", PrivateKey: keys.sandbox, Logger: log.With("component", "sandbox"),
+		Family: "v2", PrivateKey: keys.sandbox, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -64,10 +67,11 @@ func openProvider(sm *stablemint.Config, dataDir, webhookURL string, log *slog.L
 		return nil, fmt.Errorf("start sandbox: %w", err)
 	}
 	u, _ := url.Parse(sb.URL())
+	limits := stablemint.SandboxLimits()
 	cfg := stablemint.Config{
 		BaseURL: sb.URL(), APIKey: "demo", APISecret: keys.secret, PrivateKey: keys.partner,
-		Scheme: stablemint.SchemeV1, CheckoutHosts: []string{u.Host},
-		WebhookKeys: []*rsa.PublicKey{&keys.sandbox.PublicKey}, Logger: log.With("component", "stablemint"),
+		Scheme: stablemint.SchemeV1, CheckoutHosts: []string{u.Host}, MinAmount: limits.Min, MaxAmount: limits.Max,
+		WebhookKeys: []*rsa.PublicKey{&keys.sandbox.PublicKey}, Logger: log,
 	}
 	p, err := connect(cfg)
 	if err != nil {

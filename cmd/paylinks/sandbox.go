@@ -37,6 +37,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		sessionTTL  = fs.Duration("session-ttl", sandbox.DefaultSessionTTL, "lifetime of a hosted session")
 		publicURL   = fs.String("public-url", "", "base `URL` of checkout links (default: the listen address)")
 		logRequests = fs.Bool("verbose", false, "log deliveries and sessions to stderr")
+		strict      = fs.Bool("strict", false, "also refuse what paylinks' own conventions forbid and StableMint's document allows (empty optional fields, unknown keys, exponent amounts, a timestamp more than 5 minutes off, …)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: paylinks sandbox [flags]\n\nRuns a fake StableMint (API, checkout page, signed webhooks) for demos and tests.\n\nFlags:")
@@ -107,7 +108,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 	logger := slog.New(slog.DiscardHandler)
 	if *logRequests {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
+		logger = slog.New(slog.NewTextHandler(stderr, nil)) // the sandbox names its component itself
 	}
 	s, err := sandbox.New(sandbox.Config{
 		Addr:             *addr,
@@ -122,6 +123,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		TimeScale:        *timeScale,
 		SessionTTL:       *sessionTTL,
 		Logger:           logger,
+		Strict:           *strict,
 	})
 	if err != nil {
 		return err
@@ -134,6 +136,11 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "StableMint sandbox listening on %s (not StableMint: no real money moves)\n", base)
 	fmt.Fprintf(stdout, "  API:          POST %s/session/hosted (signing scheme %s)\n", base, *scheme)
 	fmt.Fprintf(stdout, "  public key:   %s/_sandbox/public-key.pem\n", base)
+	if *strict {
+		fmt.Fprintln(stdout, "  validation:   strict (paylinks' own conventions on top of StableMint's document)")
+	} else {
+		fmt.Fprintln(stdout, "  validation:   what StableMint's document allows (--strict for paylinks' own conventions)")
+	}
 	if *publicURL != "" {
 		fmt.Fprintf(stdout, "  checkout at:  %s/checkout/{reference}\n", strings.TrimRight(*publicURL, "/"))
 	}
