@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/paylinks/paylinks/paylink"
@@ -40,6 +42,10 @@ type Link struct {
 	NeedsReview      bool
 	ReissueOf        int64
 	ReissuedAs       int64 // the newest link that re-issued this one, if any
+	// HeldCheckoutURL and HeldCheckoutHost are set while StableMint's
+	// checkout URL waits for an admin to approve its host (HoldLinkCheckout).
+	HeldCheckoutURL  string
+	HeldCheckoutHost string
 	CreatedBy        int64
 	CreatedByName    string
 	CreatedAt        time.Time
@@ -98,6 +104,7 @@ const linkCols = `l.id, l.idempotency_key, COALESCE(l.form_token, ''), l.status,
 	COALESCE(l.checkout_url, ''), l.expires_at, COALESCE(l.sm_session_id, ''), COALESCE(l.deposit_reference, ''),
 	l.last_error, l.attempts, l.paid_after_expiry, l.needs_review, COALESCE(l.reissue_of, 0),
 	COALESCE((SELECT max(r.id) FROM links r WHERE r.reissue_of = l.id), 0),
+	COALESCE(l.held_checkout_url, ''), COALESCE(l.held_checkout_host, ''),
 	l.created_by, COALESCE(u.name, ''), l.created_at, l.updated_at`
 
 const linkFrom = ` FROM links l LEFT JOIN users u ON u.id = l.created_by`
@@ -112,7 +119,7 @@ func scanLink(r scanner) (Link, error) {
 		&l.SuccessURL, &l.SupportURL, &l.ExitURL, &l.ErrorURL, &l.SMReference,
 		&l.CheckoutURL, &expires, &l.SMSessionID, &l.DepositReference,
 		&l.LastError, &l.Attempts, &l.PaidAfterExpiry, &l.NeedsReview, &l.ReissueOf,
-		&l.ReissuedAs, &l.CreatedBy, &l.CreatedByName, &created, &updated)
+		&l.ReissuedAs, &l.HeldCheckoutURL, &l.HeldCheckoutHost, &l.CreatedBy, &l.CreatedByName, &created, &updated)
 	if err != nil {
 		return Link{}, mapErr(err)
 	}
@@ -306,6 +313,93 @@ func (s *Store) CompleteLinkCreation(ctx context.Context, id int64, reference, c
 // sm_reference runs the search-key trigger, which it compiles).
 const qOpenLink = `UPDATE links SET status = 'open', sm_reference = ?, checkout_url = ?,
 	expires_at = ?, last_error = '', updated_at = ? WHERE id = ? AND status IN ('creating', 'error')`
+
+// HoldLinkCheckout records a session StableMint created whose checkout URL
+// is on a host paylinks does not allow: the reference and expiry are
+// stored (webhooks find the link; the sweeper and a later approval know
+// its expiry), the URL is kept aside for admins, and the link stays in
+// error with reason, so nobody is sent there. Only a creating or error
+// link is held; a link already further is left alone.
+func (s *Store) HoldLinkCheckout(ctx context.Context, id int64, reference, checkoutURL, host string, expires time.Time, reason string) error {
+	var expiresAt any
+	if !expires.IsZero() {
+		expiresAt = ms(expires)
+	}
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE links SET status = 'error', sm_reference = ?, held_checkout_url = ?,
+			held_checkout_host = ?, expires_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND status IN ('creating', 'error')`,
+			reference, checkoutURL, host, expiresAt, oneLine(reason), ms(tx.now), id)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return insertLinkEvent(ctx, tx, id, "held", 0, "StableMint created session "+reference+
+			", but its checkout page is on "+host+", which paylinks does not know: held for an admin to approve the host.", 0)
+	})
+}
+
+// ApproveCheckoutHost adds host to the approved checkout hosts in the
+// settings and opens every link held on it with its checkout URL, in one
+// transaction, audited; no StableMint call is made (each session exists).
+// It returns how many links opened.
+func (s *Store) ApproveCheckoutHost(ctx context.Context, host string, actor int64, a AuditEntry) (int, error) {
+	opened := 0
+	err := s.withTx(ctx, func(tx *Tx) error {
+		var raw string
+		if err := tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&raw); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var st Settings
+		if raw != "" {
+			if err := json.Unmarshal([]byte(raw), &st); err != nil {
+				return err
+			}
+		}
+		if !slices.Contains(st.ApprovedCheckoutHosts, host) {
+			st.ApprovedCheckoutHosts = append(st.ApprovedCheckoutHosts, host)
+			b, err := json.Marshal(st)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+				settingsKey, string(b), actor, ms(tx.now)); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE links SET status = 'open', checkout_url = held_checkout_url,
+			held_checkout_url = NULL, held_checkout_host = NULL, last_error = '', updated_at = ?
+			WHERE held_checkout_host = ? AND status = 'error' RETURNING id`, ms(tx.now), host)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := insertLinkEvent(ctx, tx, id, "status", actor, "Checkout host "+host+" approved by an admin: the link is open.", 0); err != nil {
+				return err
+			}
+		}
+		opened = len(ids)
+		a.Target = "checkout-host:" + host
+		a.Details = "approved; links opened: " + strconv.Itoa(opened)
+		return insertAudit(ctx, tx, a)
+	})
+	return opened, err
+}
 
 // FailLinkCreation moves a creating link to error with a reason staff can
 // read; it keeps its idempotency key for the retry.

@@ -19,6 +19,9 @@ type Settings struct {
 	MinAmount      string          `json:"minAmount,omitempty"`
 	MaxAmount      string          `json:"maxAmount,omitempty"`
 	CurrencyLimits []CurrencyLimit `json:"currencyLimits,omitempty"`
+	// ApprovedCheckoutHosts are checkout hosts admins approved beside
+	// StableMint's allowed ones (ApproveCheckoutHost adds them, audited).
+	ApprovedCheckoutHosts []string `json:"approvedCheckoutHosts,omitempty"`
 }
 
 // CurrencyLimit bounds the amounts of one currency's links; an empty Min

@@ -592,7 +592,9 @@ func TestRebuiltWebhookTableKeepsEveryDelivery(t *testing.T) {
 	before := fstest.MapFS{}
 	names, _ := fs.Glob(migrations.FS, "*.sql")
 	for _, n := range names {
-		if n < "0011" {
+		// Every migration but 0011's rebuild: later ones (links columns)
+		// are what today's code reads links with.
+		if !strings.HasPrefix(n, "0011") {
 			b, _ := fs.ReadFile(migrations.FS, n)
 			before[n] = &fstest.MapFile{Data: b}
 		}

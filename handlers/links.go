@@ -349,7 +349,13 @@ func (a *app) link(c echo.Context) error {
 		p.Expires = "unknown"
 		p.ExpiresRelative = "StableMint did not say; paylinks will not expire this link"
 	}
-	if canWrite && l.Status == paylink.StatusError {
+	switch {
+	case l.HeldCheckoutHost != "":
+		p.HeldHost = l.HeldCheckoutHost
+		if u.Role == paylink.RoleAdmin {
+			p.HeldURL, p.ApproveURL = l.HeldCheckoutURL, a.url(RouteLinkApproveHost, l.ID)
+		}
+	case canWrite && l.Status == paylink.StatusError:
 		p.RetryURL = a.url(RouteLinkRetry, l.ID)
 	}
 	if canWrite && l.Status.Reissuable() {
@@ -443,3 +449,28 @@ var kycFields = func() []struct{ Key, Label string } {
 	}
 	return out
 }()
+
+// approveCheckoutHost approves the checkout host a link's session is held
+// on: the host joins the approved ones and every link held on it opens
+// with the URL StableMint gave, audited, with no new StableMint call.
+func (a *app) approveCheckoutHost(c echo.Context) error {
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	if l.HeldCheckoutHost == "" {
+		return a.redirect(c, a.url(RouteLink, l.ID)) // approved already (a double click)
+	}
+	n, err := a.store.ApproveCheckoutHost(c.Request().Context(), l.HeldCheckoutHost, currentUser(c).ID, a.auditEntry(c, "checkout_host.approve"))
+	if err != nil {
+		return err
+	}
+	msg := "Approved " + l.HeldCheckoutHost + " as a checkout host: " + strconv.Itoa(n) + " link opened."
+	if n != 1 {
+		msg = "Approved " + l.HeldCheckoutHost + " as a checkout host: " + strconv.Itoa(n) + " links opened."
+	}
+	if err := a.flash(c, "ok", msg); err != nil {
+		return err
+	}
+	return a.redirect(c, a.url(RouteLink, l.ID))
+}

@@ -41,6 +41,7 @@ const (
 	RouteLinkCreate      = "links.create"
 	RouteLink            = "link"
 	RouteLinkRetry       = "link.retry"
+	RouteLinkApproveHost = "link.approve-host"
 	RouteLinkQR          = "link.qr"
 	RouteSettings        = "settings"
 	RouteSettingsSave    = "settings.save"
@@ -227,6 +228,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.GET("/pay/:page", a.customerPage).Name = RouteCustomer
 
 	admin := e.Group("/admin", signedIn, a.requireRole(paylink.RoleAdmin))
+	e.POST("/links/:id/approve-checkout-host", a.approveCheckoutHost, signedIn, a.requireRole(paylink.RoleAdmin)).Name = RouteLinkApproveHost
 	admin.GET("/settings", a.settings).Name = RouteSettings
 	admin.POST("/settings", a.saveSettings).Name = RouteSettingsSave
 	admin.GET("/users", a.users).Name = RouteUsers

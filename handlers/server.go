@@ -57,6 +57,7 @@ type Store interface {
 	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
 	GetSettings(ctx context.Context) (db.Settings, error)
 	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
+	ApproveCheckoutHost(ctx context.Context, host string, actor int64, a db.AuditEntry) (int, error)
 
 	// Customer emails, templates and the mailbox.
 	QueueEmail(ctx context.Context, ne db.NewEmail, a db.AuditEntry) (db.Email, bool, error)

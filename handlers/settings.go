@@ -57,7 +57,9 @@ func (a *app) settings(c echo.Context) error {
 		return err
 	}
 	st = a.defaults(st)
-	return a.render(c, http.StatusOK, views.Settings(a.settingsPage(c, settingsValues(st), st.CurrencyLimits, nil)))
+	p := a.settingsPage(c, settingsValues(st), st.CurrencyLimits, nil)
+	p.ApprovedHosts = st.ApprovedCheckoutHosts
+	return a.render(c, http.StatusOK, views.Settings(p))
 }
 
 // saveSettings validates every field, then stores and audits the change.
@@ -98,6 +100,11 @@ func (a *app) saveSettings(c echo.Context) error {
 	if st.MinAmount != "" && st.MaxAmount != "" && errs["minAmount"] == "" && errs["maxAmount"] == "" && min.Cmp(max) > 0 {
 		errs["maxAmount"] = "The maximum must not be below the minimum."
 	}
+	old, err := a.store.GetSettings(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	st.ApprovedCheckoutHosts = old.ApprovedCheckoutHosts // approved on held links, not on this form
 	rows := parseLimitRows(form, errs)
 	for _, r := range rows {
 		if r.Currency != "" {

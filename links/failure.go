@@ -10,7 +10,7 @@ import (
 
 // Outcomes names every outcome of one StableMint call, as Classify gives
 // them; metrics starts a series for each.
-var Outcomes = []string{"ok", "refused", "unavailable", "invalid-response", "invalid", "error"}
+var Outcomes = []string{"ok", "refused", "unavailable", "invalid-response", "invalid", "held", "error"}
 
 // Failure is what one StableMint call's error means: an outcome name for
 // metrics and logs, and the sentence staff read on the link page.
@@ -27,9 +27,13 @@ func Classify(err error) Failure {
 	var resp *stablemint.ResponseError
 	var val stablemint.ValidationErrors
 	var one *stablemint.ValidationError
+	var untrusted *stablemint.UntrustedCheckoutError
 	switch {
 	case err == nil:
 		return Failure{Outcome: "ok"}
+	case errors.As(err, &untrusted):
+		return Failure{"held", "StableMint created the checkout session, but its page is on " + truncate(untrusted.Host, 100) +
+			", a host paylinks does not know. An admin must approve that host before anyone is sent to the link."}
 	case errors.As(err, &rej):
 		return Failure{"refused", fmt.Sprintf("StableMint refused the request (HTTP %d): %s", rej.Status, truncate(rej.Body, 500))}
 	case errors.Is(err, stablemint.ErrCircuitOpen):

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
@@ -33,6 +34,7 @@ type MintStore interface {
 	BeginLinkAttempt(ctx context.Context, id int64) (db.Link, error)
 	CompleteLinkCreation(ctx context.Context, id int64, reference, checkoutURL string, expires time.Time) error
 	FailLinkCreation(ctx context.Context, id int64, reason string) error
+	HoldLinkCheckout(ctx context.Context, id int64, reference, checkoutURL, host string, expires time.Time, reason string) error
 	LinksCreating(ctx context.Context, olderThan time.Time) ([]db.Link, error)
 }
 
@@ -125,6 +127,10 @@ func (m *Minter) call(ctx context.Context, l db.Link) error {
 	}
 	start := m.now()
 	sess, callErr := m.client.CreateHostedSession(ctx, req)
+	var untrusted *stablemint.UntrustedCheckoutError
+	if errors.As(callErr, &untrusted) {
+		return m.untrusted(ctx, l, sess, untrusted.Host, callErr)
+	}
 	f := Classify(callErr)
 	m.outcome(f.Outcome)
 	if callErr != nil {
@@ -133,6 +139,26 @@ func (m *Minter) call(ctx context.Context, l db.Link) error {
 	}
 	m.log.Info("minted", "link_id", id, "reference", sess.Reference, "ms", m.now().Sub(start).Milliseconds())
 	return m.store.CompleteLinkCreation(ctx, id, sess.Reference, sess.URL, sess.ExpiresAt)
+}
+
+// untrusted records a session StableMint created on a checkout host that
+// is not allowed: opened when an admin approved that host before
+// (Settings.ApprovedCheckoutHosts), held for review otherwise. Either way
+// the session is kept, and never asked for a second time.
+func (m *Minter) untrusted(ctx context.Context, l db.Link, sess stablemint.Session, host string, callErr error) error {
+	st, err := m.store.GetSettings(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(st.ApprovedCheckoutHosts, host) {
+		m.outcome("ok")
+		m.log.Info("minted on an approved checkout host", "link_id", l.ID, "reference", sess.Reference, "host", host)
+		return m.store.CompleteLinkCreation(ctx, l.ID, sess.Reference, sess.URL, sess.ExpiresAt)
+	}
+	f := Classify(callErr)
+	m.outcome(f.Outcome)
+	m.log.Warn("checkout URL held for review", "link_id", l.ID, "reference", sess.Reference, "host", host)
+	return m.store.HoldLinkCheckout(ctx, l.ID, sess.Reference, sess.URL, host, sess.ExpiresAt, f.Sentence)
 }
 
 // Recover re-sends every link left in creating since before olderThan

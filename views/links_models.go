@@ -144,13 +144,18 @@ type LinkPage struct {
 	KYCMasked        bool
 	Timeline         []TimelineEntry
 	RetryURL         string // set when the link can be retried
-	ReissueURL       string // set when the link can be re-issued
-	ReissueOfURL     string
-	ReissueOfID      int64
-	ReissuedAsURL    string
-	ReissuedAsID     int64
-	RedirectURLs     []KV
-	Email            *EmailPanel // the "Email to customer" section (email.templ)
+	// HeldHost is set while StableMint's checkout URL waits for an admin
+	// to approve its host; HeldURL and ApproveURL only for admins.
+	HeldHost      string
+	HeldURL       string
+	ApproveURL    string
+	ReissueURL    string // set when the link can be re-issued
+	ReissueOfURL  string
+	ReissueOfID   int64
+	ReissuedAsURL string
+	ReissuedAsID  int64
+	RedirectURLs  []KV
+	Email         *EmailPanel // the "Email to customer" section (email.templ)
 }
 
 // SettingsPage is the admin settings form.
@@ -166,6 +171,8 @@ type SettingsPage struct {
 	// few empty ones to add more. Row i's fields are named
 	// limitCurrency.i, limitMin.i and limitMax.i.
 	CurrencyLimits []CurrencyLimitRow
+	// ApprovedHosts are the checkout hosts admins approved on held links.
+	ApprovedHosts []string
 }
 
 // CurrencyLimitRow is one row of the per-currency limits table.
