@@ -2,11 +2,16 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/alexedwards/argon2id"
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/paylink"
 )
 
@@ -114,5 +119,64 @@ func TestNextAfterSignInIsHonouredOnlyForLocalPaths(t *testing.T) {
 				t.Fatalf("next=%q: %d to %q, want 303 to %q", next, p.status(), p.location(), want)
 			}
 		})
+	}
+}
+
+// TestSignInAnswersAlikeWhenTheHasherIsSaturated: with every hashing slot
+// taken and the queue full, an unknown email gets the same 503 as a known
+// one, not a fast 401 that would tell an attacker which accounts exist.
+func TestSignInAnswersAlikeWhenTheHasherIsSaturated(t *testing.T) {
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) {
+		c.HashParams = argon2id.Params{Memory: 4 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+		c.LoginRatePerMinute = 1 << 20
+	})
+	e.addUser("known@example.com", paylink.RoleFinance)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	defer func() { close(stop); wg.Wait() }()
+	// Fill the hasher: 2 × NumCPU senders keep it busy and its queue full.
+	for i := range 80 {
+		wg.Go(func() {
+			b := e.browser()
+			form := url.Values{"email": {fmt.Sprintf("load%d@example.com", i)}, "password": {"wrong password, long enough"}}
+			form.Set("_csrf", b.csrf("/login"))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				b.post("/login", form)
+			}
+		})
+	}
+	probe := func(email string) int {
+		b := e.browser()
+		form := url.Values{"email": {email}, "password": {"wrong password, long enough"}}
+		form.Set("_csrf", b.csrf("/login"))
+		return b.post("/login", form).status()
+	}
+	// Wait until the queue is full (a probe gets 503), then compare.
+	saturated := false
+	for range 200 {
+		if probe("nobody@example.com") == http.StatusServiceUnavailable {
+			saturated = true
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !saturated {
+		t.Fatal("an unknown email never got 503 while 80 senders kept the hasher and its queue full")
+	}
+	known, unknown := map[int]int{}, map[int]int{}
+	for range 10 {
+		known[probe("known@example.com")]++
+		unknown[probe("nobody@example.com")]++
+	}
+	if unknown[http.StatusUnauthorized] > 0 && known[http.StatusUnauthorized] == 0 {
+		t.Fatalf("under saturation an unknown email answered %v, a known one %v", unknown, known)
+	}
+	if unknown[http.StatusServiceUnavailable] == 0 {
+		t.Fatalf("an unknown email never got 503 under saturation: %v (known: %v)", unknown, known)
 	}
 }
