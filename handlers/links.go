@@ -358,7 +358,7 @@ func (a *app) link(c echo.Context) error {
 	case canWrite && l.Status == paylink.StatusError:
 		p.RetryURL = a.url(RouteLinkRetry, l.ID)
 	}
-	if canWrite && l.Status.Reissuable() {
+	if canWrite && l.Status.Reissuable() && l.HeldCheckoutHost == "" { // a held session exists: approve it, not a second one
 		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + strconv.FormatInt(l.ID, 10)
 	}
 	if l.ReissueOf != 0 {

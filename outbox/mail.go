@@ -267,6 +267,8 @@ var notOpen = map[paylink.Status]string{
 // processing link could make the customer pay twice.
 func Blocker(l db.Link, now time.Time) string {
 	switch {
+	case l.HeldCheckoutHost != "":
+		return "is held for review: its checkout page is on " + l.HeldCheckoutHost + ", a host an admin has not approved yet"
 	case l.Status != paylink.StatusOpen:
 		if why, ok := notOpen[l.Status]; ok {
 			return why
