@@ -29,7 +29,11 @@ func (a *app) settingsPage(c echo.Context, values map[string]string, limits []db
 	for _, l := range limits {
 		p.CurrencyLimits = append(p.CurrencyLimits, views.CurrencyLimitRow{Currency: l.Currency, Min: l.Min, Max: l.Max})
 	}
-	for range emptyLimitRows {
+	empty := 0 // blank rows already at the end (a form shown again keeps them)
+	for i := len(limits) - 1; i >= 0 && limits[i] == (db.CurrencyLimit{}); i-- {
+		empty++
+	}
+	for range emptyLimitRows - min(empty, emptyLimitRows) {
 		p.CurrencyLimits = append(p.CurrencyLimits, views.CurrencyLimitRow{})
 	}
 	return p
