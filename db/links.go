@@ -359,13 +359,7 @@ func (s *Store) ApproveCheckoutHost(ctx context.Context, host string, actor int6
 		}
 		if !slices.Contains(st.ApprovedCheckoutHosts, host) {
 			st.ApprovedCheckoutHosts = append(st.ApprovedCheckoutHosts, host)
-			b, err := json.Marshal(st)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
-				settingsKey, string(b), actor, ms(tx.now)); err != nil {
+			if _, err := putSettings(ctx, tx, st, actor); err != nil {
 				return err
 			}
 		}

@@ -66,17 +66,24 @@ func (s *Store) SaveSettings(ctx context.Context, st Settings, actor int64, a Au
 	return s.withTx(ctx, func(tx *Tx) error {
 		var old string
 		_ = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&old)
-		b, err := json.Marshal(st)
+		b, err := putSettings(ctx, tx, st, actor)
 		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
-			settingsKey, string(b), actor, ms(tx.now)); err != nil {
 			return err
 		}
 		a.Target = "settings"
 		a.Details = "from " + old + " to " + string(b)
 		return insertAudit(ctx, tx, a)
 	})
+}
+
+// putSettings writes the settings row in tx and returns what it wrote.
+func putSettings(ctx context.Context, tx *Tx, st Settings, actor int64) ([]byte, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+		settingsKey, string(b), actor, ms(tx.now))
+	return b, err
 }

@@ -29,25 +29,7 @@ import (
 	"github.com/paylinks/paylinks/stablemint"
 )
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: fixedNow} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newTestClock() *testkit.Clock { return testkit.NewClock(fixedNow) }
 
 // sleepRecorder replaces the client's Sleep: it records each wait and
 // returns at once (or with ctx's error).
