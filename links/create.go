@@ -106,16 +106,12 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 	if !created {
 		return l, nil, nil
 	}
-	// The call and the read after it outlive a closed browser tab: the link
-	// exists, so its caller gets it whatever happens to the request.
-	ctx = context.WithoutCancel(ctx)
-	if err := m.MintCreated(ctx, l); err != nil {
+	// The call outlives a closed browser tab (MintCreated detaches it): the
+	// link exists, so its caller gets it, as the call left it.
+	if err := m.MintCreated(ctx, &l); err != nil {
 		m.log.Warn("mint", "link_id", l.ID, "err", err)
 	}
-	if minted, err := m.store.LinkByID(ctx, l.ID); err == nil {
-		return minted, nil, nil
-	}
-	return l, nil, nil // as committed, still creating: the link page reads it again
+	return l, nil, nil
 }
 
 // Retry sends a link in error to StableMint again, with its idempotency

@@ -15,6 +15,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/jobs"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -107,23 +108,27 @@ func (m *Minter) Mint(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	return m.call(ctx, l)
+	return m.call(ctx, &l)
 }
 
 // MintCreated is Mint for a link just returned by CreateLink, whose first
 // attempt CreateLink has counted: it makes the call without another commit
-// before it.
-func (m *Minter) MintCreated(ctx context.Context, l db.Link) error {
+// before it. l is updated in memory as the outcome was stored (status,
+// reference, checkout URL, expiry, reason); a webhook that arrived in the
+// meantime is not reflected: read the link again for that.
+func (m *Minter) MintCreated(ctx context.Context, l *db.Link) error {
 	return m.call(context.WithoutCancel(ctx), l)
 }
 
-// call makes the counted attempt for l and records its outcome.
-func (m *Minter) call(ctx context.Context, l db.Link) error {
+// call makes the counted attempt for l, records its outcome and mirrors it
+// in l.
+func (m *Minter) call(ctx context.Context, l *db.Link) error {
 	id := l.ID
-	req, err := requestFor(l)
+	req, err := requestFor(*l)
 	if err != nil {
 		m.outcome("invalid")
-		return m.store.FailLinkCreation(ctx, id, "The stored amount is invalid: "+err.Error())
+		l.Status, l.LastError = paylink.StatusError, "The stored amount is invalid: "+err.Error()
+		return m.store.FailLinkCreation(ctx, id, l.LastError)
 	}
 	start := m.now()
 	sess, callErr := m.client.CreateHostedSession(ctx, req)
@@ -135,17 +140,24 @@ func (m *Minter) call(ctx context.Context, l db.Link) error {
 	m.outcome(f.Outcome)
 	if callErr != nil {
 		m.log.Warn("mint failed", "link_id", id, "attempt", l.Attempts, "outcome", f.Outcome, "err", callErr, "ms", m.now().Sub(start).Milliseconds())
+		l.Status, l.LastError = paylink.StatusError, f.Sentence
 		return errors.Join(callErr, m.store.FailLinkCreation(ctx, id, f.Sentence))
 	}
 	m.log.Info("minted", "link_id", id, "reference", sess.Reference, "ms", m.now().Sub(start).Milliseconds())
-	return m.store.CompleteLinkCreation(ctx, id, sess.Reference, sess.URL, sess.ExpiresAt)
+	return m.open(ctx, l, sess)
+}
+
+// open records a session whose checkout URL may be sent, and mirrors it in l.
+func (m *Minter) open(ctx context.Context, l *db.Link, sess stablemint.Session) error {
+	l.Status, l.SMReference, l.CheckoutURL, l.ExpiresAt, l.LastError = paylink.StatusOpen, sess.Reference, sess.URL, sess.ExpiresAt, ""
+	return m.store.CompleteLinkCreation(ctx, l.ID, sess.Reference, sess.URL, sess.ExpiresAt)
 }
 
 // untrusted records a session StableMint created on a checkout host that
 // is not allowed: opened when an admin approved that host before
 // (Settings.ApprovedCheckoutHosts), held for review otherwise. Either way
 // the session is kept, and never asked for a second time.
-func (m *Minter) untrusted(ctx context.Context, l db.Link, sess stablemint.Session, host string, callErr error) error {
+func (m *Minter) untrusted(ctx context.Context, l *db.Link, sess stablemint.Session, host string, callErr error) error {
 	st, err := m.store.GetSettings(ctx)
 	if err != nil {
 		return err
@@ -153,11 +165,13 @@ func (m *Minter) untrusted(ctx context.Context, l db.Link, sess stablemint.Sessi
 	if slices.Contains(st.ApprovedCheckoutHosts, host) {
 		m.outcome("ok")
 		m.log.Info("minted on an approved checkout host", "link_id", l.ID, "reference", sess.Reference, "host", host)
-		return m.store.CompleteLinkCreation(ctx, l.ID, sess.Reference, sess.URL, sess.ExpiresAt)
+		return m.open(ctx, l, sess)
 	}
 	f := Classify(callErr)
 	m.outcome(f.Outcome)
 	m.log.Warn("checkout URL held for review", "link_id", l.ID, "reference", sess.Reference, "host", host)
+	l.Status, l.SMReference, l.ExpiresAt, l.LastError = paylink.StatusError, sess.Reference, sess.ExpiresAt, f.Sentence
+	l.HeldCheckoutURL, l.HeldCheckoutHost = sess.URL, host
 	return m.store.HoldLinkCheckout(ctx, l.ID, sess.Reference, sess.URL, host, sess.ExpiresAt, f.Sentence)
 }
 
