@@ -97,6 +97,40 @@ func limitsText(l stablemint.Limits) string {
 	return ""
 }
 
+// errorSummary lists errs in the form's order, each with the id of the
+// field to focus (custom fields: the first name box).
+func errorSummary(errs views.FieldErrors) []views.ErrorLink {
+	order := []string{"userId", "userEmail", "userCountryCode", "amount", "currency", "websiteReference", "note", "customFields"}
+	for _, f := range kycFields {
+		order = append(order, "userKyc."+f.Key)
+	}
+	order = append(order, "successUrl", "supportUrl", "exitUrl", "errorUrl")
+	var out []views.ErrorLink
+	seen := map[string]bool{}
+	add := func(name string) {
+		if msg := errs[name]; msg != "" && !seen[name] {
+			seen[name] = true
+			id := name
+			if name == "customFields" {
+				id = "cf-key-0"
+			}
+			out = append(out, views.ErrorLink{FieldID: id, Message: msg})
+		}
+	}
+	for _, name := range order {
+		add(name)
+	}
+	rest := make([]string, 0, len(errs))
+	for name := range errs {
+		rest = append(rest, name)
+	}
+	slices.Sort(rest)
+	for _, name := range rest {
+		add(name)
+	}
+	return out
+}
+
 // amountLimitsHint says, beside the amount, what the chosen currency
 // allows, and the admins' limits for the other currencies they set.
 func (a *app) amountLimitsHint(st db.Settings, currency string) string {
@@ -154,6 +188,7 @@ func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dup
 	if in.ReissueOf != 0 {
 		p.ReissueURL = a.url(RouteLink, in.ReissueOf)
 	}
+	p.ErrorSummary = errorSummary(errs)
 	if len(p.CustomFields) == 0 {
 		p.CustomFields = []views.KV{{}}
 	}

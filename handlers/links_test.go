@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -664,5 +665,46 @@ func TestPerCurrencyLimits(t *testing.T) {
 		if refused := p.status() == http.StatusUnprocessableEntity; refused != c.refused {
 			t.Errorf("%s %s: status %d, refused=%v want %v (%q)", c.amount, c.currency, p.status(), refused, c.refused, p.find(`[data-field="amount"]`).Text())
 		}
+	}
+}
+
+// TestAmountWithItsCurrencyAndTheErrorSummary: an amount may carry its
+// currency's sign or code before or after it; one that contradicts the
+// currency picked is refused naming both; a refused form lists its
+// problems in form order, each linking to its field; and the first submit
+// button of the form is Create, so Enter in any field creates the link.
+func TestAmountWithItsCurrencyAndTheErrorSummary(t *testing.T) {
+	e := newEnv(t)
+	b := financeBrowser(t, e)
+	form := b.get("/links/new")
+	if id, _ := form.find(`form.link-form button[type=submit]`).First().Attr("data-testid"); id != "create-link-top" {
+		t.Fatalf("the form's first submit button is %q: Enter would not create the link", id)
+	}
+	for i, amount := range []string{"€9.50", "9,50 €", "9.50 EUR", "EUR 9.50", "eur 9,50"} {
+		f := validLink()
+		f.Set("amount", amount)
+		f.Set("websiteReference", "INV-SIGN-"+strconv.Itoa(i))
+		if p := b.post("/links", b.fillLinkForm(f)); p.status() != http.StatusSeeOther {
+			t.Errorf("%q: %d %q", amount, p.status(), p.find(`[data-field="amount"]`).Text())
+		}
+	}
+	f := validLink()
+	f.Set("amount", "$9.50")
+	f.Set("userEmail", "not-an-email")
+	p := b.post("/links", b.fillLinkForm(f))
+	if p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.find(`[data-field="amount"]`).Text(), "is written in $") ||
+		!strings.Contains(p.find(`[data-field="amount"]`).Text(), "the currency chosen is EUR") {
+		t.Fatalf("a dollar amount for EUR: %d %q", p.status(), p.find(`[data-field="amount"]`).Text())
+	}
+	var hrefs []string
+	p.find(`[data-testid=form-errors-summary] a`).Each(func(_ int, s *goquery.Selection) {
+		h, _ := s.Attr("href")
+		hrefs = append(hrefs, h)
+	})
+	if strings.Join(hrefs, " ") != "#userEmail #amount" {
+		t.Fatalf("summary links %v, want the email then the amount", hrefs)
+	}
+	if v, _ := p.find(`input[name="amount"]`).Attr("value"); v != "$9.50" {
+		t.Errorf("typed amount not kept: %q", v)
 	}
 }

@@ -146,9 +146,12 @@ func (d Draft) Validate(limits stablemint.Limits, now time.Time) (stablemint.Req
 	if v["amount"] == "" {
 		errs["amount"] = "Enter an amount."
 	} else if stablemint.ValidCurrency(v["currency"]) {
-		a, err := stablemint.ParseAmount(v["amount"], v["currency"])
-		if err != nil {
-			errs["amount"] = amountMessage(err, v["amount"], v["currency"])
+		number, written, fits := splitAmountCurrency(v["amount"], v["currency"])
+		if !fits {
+			errs["amount"] = "The amount is written in " + written + ", but the currency chosen is " + v["currency"] +
+				". Change one of them so they agree."
+		} else if a, err := stablemint.ParseAmount(number, v["currency"]); err != nil {
+			errs["amount"] = amountMessage(err, number, v["currency"])
 		} else {
 			req.Amount, parsed = a, true
 		}

@@ -38,7 +38,14 @@ type LinkFormPage struct {
 	Duplicates   []LinkRow
 	Confirmed    bool // the user already confirmed a duplicate
 	AmountLimits string
+	// ErrorSummary lists the refused fields in form order, each linking to
+	// its field (the page focuses it after a refused submit).
+	ErrorSummary []ErrorLink
 }
+
+// ErrorLink is one line of an error summary: the message, and the id of
+// the field it is about.
+type ErrorLink struct{ FieldID, Message string }
 
 // Value returns the typed value of a field.
 func (p LinkFormPage) Value(name string) string { return p.Values[name] }

@@ -188,15 +188,28 @@ func TestBrowserStory(t *testing.T) {
 	// everything typed is kept.
 	fin.do(chromedp.Navigate(base+"/links/new"), chromedp.WaitVisible("#userId"))
 	fin.check("link-new")
+	// Enter in a field submits the form as Create payment link (not the
+	// custom field's Remove, which comes earlier on the page than the
+	// bottom button).
 	fin.do(chromedp.SendKeys("#userId", "CUST-42"), chromedp.SendKeys("#userEmail", "ada@example.com"),
 		chromedp.SetValue("#userCountryCode", "DE"), chromedp.SendKeys("#amount", "9.999"),
-		chromedp.SendKeys("#websiteReference", "INV-BROWSER-0042"),
-		chromedp.Click("[data-testid=create-link]"), chromedp.WaitVisible(`[data-testid=form-error][data-field="amount"]`))
+		chromedp.SendKeys("#cf-key-0", "plan"),
+		chromedp.SendKeys("#websiteReference", "INV-BROWSER-0042\r"), chromedp.WaitVisible(`[data-testid=form-error][data-field="amount"]`))
 	fin.check("link-new-error")
 	if v := eval[string](fin, `document.querySelector('#websiteReference').value`); v != "INV-BROWSER-0042" {
 		t.Fatalf("typed reference lost: %q", v)
 	}
-	fin.do(chromedp.SetValue("#amount", "9,50"), chromedp.Click("[data-testid=create-link]"), chromedp.WaitVisible("[data-testid=checkout-url]"))
+	// The refused submit puts focus on the summary, whose line for the
+	// amount takes focus to the amount field.
+	if !eval[bool](fin, `document.activeElement.matches('[data-error-summary]')`) {
+		t.Fatalf("focus after a refused submit is on %s, want the error summary", eval[string](fin, `document.activeElement.outerHTML.slice(0, 80)`))
+	}
+	fin.do(chromedp.Click(`[data-error-summary] a[href="#amount"]`))
+	if id := eval[string](fin, `document.activeElement.id`); id != "amount" {
+		t.Fatalf("the summary's link focused %q, want the amount field", id)
+	}
+	// An amount written with its currency sign, and Enter in the amount.
+	fin.do(chromedp.SetValue("#amount", "€9,50"), chromedp.SendKeys("#amount", "\r"), chromedp.WaitVisible("[data-testid=checkout-url]"))
 	if got := fin.text("[data-testid=link-status]"); got != "open" {
 		t.Fatalf("status %q after minting", got)
 	}

@@ -71,3 +71,23 @@
   document.addEventListener("visibilitychange", poll);
   poll();
 })();
+
+// After a refused submit, focus moves to the error summary, so a keyboard
+// or screen-reader user starts at the list of problems; each line links to
+// its field.
+(function () {
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) {
+    summary.focus();
+  }
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest("[data-error-summary] a[href^='#']");
+    if (!a) return;
+    var field = document.getElementById(a.getAttribute("href").slice(1));
+    if (!field) return;
+    ev.preventDefault();
+    var details = field.closest("details");
+    if (details) details.open = true;
+    field.focus();
+  });
+})();
