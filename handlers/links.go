@@ -369,8 +369,13 @@ func (a *app) link(c echo.Context) error {
 		RedirectURLs: []views.KV{{Key: "Success", Value: l.SuccessURL}, {Key: "Support", Value: l.SupportURL},
 			{Key: "Exit", Value: l.ExitURL}, {Key: "Error", Value: l.ErrorURL}},
 	}
-	if l.CheckoutURL != "" {
+	switch {
+	case l.CheckoutURL != "" && l.Status == paylink.StatusOpen:
 		p.QRURL = a.url(RouteLinkQR, l.ID)
+	case l.CheckoutURL != "":
+		// A link that can no longer be paid (or is being paid) does not
+		// offer its checkout: the URL stays readable under Details.
+		p.CheckoutURL, p.RecordURL = "", l.CheckoutURL
 	}
 	switch {
 	case !l.ExpiresAt.IsZero():

@@ -708,3 +708,38 @@ func TestAmountWithItsCurrencyAndTheErrorSummary(t *testing.T) {
 		t.Errorf("typed amount not kept: %q", v)
 	}
 }
+
+// TestFinishedLinksDoNotSellThemselves: only an open link offers its
+// checkout (URL with Copy and Open, QR code, expiry); a link being paid,
+// paid, failed or expired keeps the URL readable under Details only.
+func TestFinishedLinksDoNotSellThemselves(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	b := e.browser()
+	b.login("fin@example.com")
+	ctx := context.Background()
+	for i, status := range []paylink.Status{paylink.StatusOpen, paylink.StatusProcessing, paylink.StatusPaid, paylink.StatusFailed, paylink.StatusExpired} {
+		ref := "INV-FIN-" + strconv.Itoa(i)
+		l, _, err := e.store.CreateLink(ctx, db.NewLink{IdempotencyKey: "k-" + ref, CustomerID: "C1", CustomerEmail: "ada@example.com",
+			Country: "DE", AmountMinor: 950, AmountText: "9.50", Currency: "EUR", WebsiteReference: ref,
+			SuccessURL: "https://x.example/s", SupportURL: "https://x.example/h", ExitURL: "https://x.example/e",
+			ErrorURL: "https://x.example/r", CreatedBy: u.ID}, db.AuditEntry{Action: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.CompleteLinkCreation(ctx, l.ID, "SM-"+ref, "https://checkout.example/"+ref, e.clock.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if status != paylink.StatusOpen {
+			setStatus(t, e, l.ID, status)
+		}
+		p := b.get("/links/" + strconv.FormatInt(l.ID, 10))
+		offered := p.find("[data-testid=checkout]").Length() == 1 && p.find("[data-testid=qr]").Length() == 1
+		if offered != (status == paylink.StatusOpen) {
+			t.Errorf("%s link: checkout offered = %v", status, offered)
+		}
+		if status != paylink.StatusOpen && p.find("[data-testid=record-url]").Text() != "https://checkout.example/"+ref {
+			t.Errorf("%s link: the URL is not kept under Details", status)
+		}
+	}
+}

@@ -141,7 +141,8 @@ type LinkPage struct {
 	Created          string
 	Expires          string
 	ExpiresRelative  string
-	CheckoutURL      string
+	CheckoutURL      string // set only while the link can be paid (open)
+	RecordURL        string // the checkout URL of a link no longer offered, for the record
 	QRURL            string
 	LastError        string
 	PaidAfterExpiry  bool
