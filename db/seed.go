@@ -230,6 +230,11 @@ func (g *seedGen) link(i int) SeedLink {
 	minor := 1 + r.Int64N(cur.max)
 	status := seedStatuses[pick(r, len(seedStatuses), func(k int) int { return seedStatuses[k].weight })].status
 	created := g.now.Add(-time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
+	if status == paylink.StatusOpen || status == paylink.StatusProcessing {
+		// Still payable: made within the last day, so its 24-hour checkout
+		// has not run out (the expiry sweeper would expire it at once).
+		created = g.now.Add(-time.Duration(r.Int64N(int64(23 * time.Hour))))
+	}
 	s := SeedLink{
 		CustomerID:       fmt.Sprintf("CUST-%05d", cust),
 		CustomerEmail:    fmt.Sprintf("%s.%s%d@example.com", f, l, cust%97),
