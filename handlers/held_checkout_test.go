@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ func TestCheckoutOnAnUnknownHostIsHeldThenApproved(t *testing.T) {
 		t.Fatalf("held link: %s ref %q url %q host %q", l.Status, l.SMReference, l.CheckoutURL, l.HeldCheckoutHost)
 	}
 
+	// Re-issuing it would make a second session: refused by the server too.
+	if p := fin.get("/links/new?from=" + strconv.FormatInt(id, 10)); p.status() != http.StatusConflict {
+		t.Fatalf("re-issue form for a held link: %d, want 409", p.status())
+	}
 	admin := e.browser()
 	admin.login("admin@example.com")
 	ap := admin.get(created.location())

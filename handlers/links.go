@@ -85,18 +85,6 @@ func parseLinkInput(form url.Values) linkInput {
 // resubmit or a second tab posting the same form finds the link it made.
 func newFormToken() string { return rand.Text() }
 
-func limitsText(l stablemint.Limits) string {
-	switch {
-	case !l.Min.IsZero() && !l.Max.IsZero():
-		return "Allowed: " + l.Min.String() + " to " + l.Max.String() + "."
-	case !l.Max.IsZero():
-		return "At most " + l.Max.String() + "."
-	case !l.Min.IsZero():
-		return "At least " + l.Min.String() + "."
-	}
-	return ""
-}
-
 // errorSummary lists errs in the form's order, each with the id of the
 // field to focus (custom fields: the first name box).
 func errorSummary(errs views.FieldErrors) []views.ErrorLink {
@@ -136,8 +124,8 @@ func errorSummary(errs views.FieldErrors) []views.ErrorLink {
 func (a *app) amountLimitsHint(st db.Settings, currency string) string {
 	var b strings.Builder
 	if currency != "" {
-		if t := limitsText(a.minter.Limits(st, currency)); t != "" {
-			b.WriteString(strings.Replace(t, "Allowed:", "Allowed in "+currency+":", 1))
+		if l := a.minter.Limits(st, currency); !l.Min.IsZero() || !l.Max.IsZero() {
+			b.WriteString("Allowed in " + currency + ": " + l.String() + ".")
 		}
 	}
 	var others []string
@@ -145,8 +133,8 @@ func (a *app) amountLimitsHint(st db.Settings, currency string) string {
 		if l.Currency == currency {
 			continue
 		}
-		if t := limitsText(a.minter.Limits(st, l.Currency)); t != "" {
-			others = append(others, l.Currency+" "+strings.TrimSuffix(strings.TrimPrefix(t, "Allowed: "), "."))
+		if lim := a.minter.Limits(st, l.Currency); !lim.Min.IsZero() || !lim.Max.IsZero() {
+			others = append(others, l.Currency+" "+lim.String())
 		}
 	}
 	if len(others) > 0 {
@@ -231,7 +219,7 @@ func (a *app) newLinkForm(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if !old.Status.Reissuable() {
+		if !links.Reissuable(old) {
 			return echo.NewHTTPError(http.StatusConflict, "only expired, failed or errored links can be re-issued")
 		}
 		in = inputFromLink(old, in)
@@ -398,7 +386,7 @@ func (a *app) link(c echo.Context) error {
 	case canWrite && l.Status == paylink.StatusError:
 		p.RetryURL = a.url(RouteLinkRetry, l.ID)
 	}
-	if canWrite && l.Status.Reissuable() && l.HeldCheckoutHost == "" { // a held session exists: approve it, not a second one
+	if canWrite && links.Reissuable(l) {
 		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + strconv.FormatInt(l.ID, 10)
 	}
 	if l.ReissueOf != 0 {

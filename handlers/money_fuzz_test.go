@@ -116,7 +116,7 @@ func FuzzAmountField(f *testing.F) {
 			}
 		}
 	}
-	limits := stablemint.DefaultLimits()
+	limits := stablemint.SandboxLimits()
 	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, amount string, idx uint16) {
 		cur := fzCurrency(idx).Code

@@ -41,8 +41,8 @@ func (a *app) settingsPage(c echo.Context, values map[string]string, limits []db
 
 // stableMintLimits says what StableMint itself accepts, for the settings.
 func stableMintLimits(l stablemint.Limits) string {
-	if t := limitsText(l); t != "" {
-		return "StableMint accepts: " + strings.TrimSuffix(strings.TrimPrefix(t, "Allowed: "), ".") + "."
+	if !l.Min.IsZero() || !l.Max.IsZero() {
+		return "StableMint accepts: " + l.String() + "."
 	}
 	return "StableMint sets no limit of its own."
 }

@@ -101,7 +101,7 @@ type noSessions struct{}
 func (noSessions) CreateHostedSession(context.Context, stablemint.Request) (stablemint.Session, error) {
 	return stablemint.Session{}, fmt.Errorf("not in benchmarks")
 }
-func (noSessions) Limits() stablemint.Limits { return stablemint.DefaultLimits() }
+func (noSessions) Limits() stablemint.Limits { return stablemint.SandboxLimits() }
 
 // webhookBenchServer is the real router with webhooks on (a WebhookWriter
 // behind the default ingester, as serve wires it), over a fresh database

@@ -20,6 +20,16 @@ var symbolCurrencies = map[string][]string{
 		"BZD", "BMD", "BND", "FJD", "GYD", "JMD", "KYD", "LRD", "NAD", "SBD", "SRD", "TTD", "XCD"},
 }
 
+// signsLongestFirst are symbolCurrencies' signs, "US$" before "$".
+var signsLongestFirst = func() []string {
+	signs := make([]string, 0, len(symbolCurrencies))
+	for sign := range symbolCurrencies {
+		signs = append(signs, sign)
+	}
+	slices.SortFunc(signs, func(a, b string) int { return len(b) - len(a) })
+	return signs
+}()
+
 // splitAmountCurrency takes a currency written with an amount off it:
 // "€10", "10€", "10 EUR", "EUR 10", "10,50 eur". It returns the number,
 // what was written for the currency (for a message) and whether that fits
@@ -41,13 +51,8 @@ func splitAmountCurrency(input, currency string) (number, written string, fits b
 			return rest, up, up == currency
 		}
 	}
-	// A sign before or after the number (longest signs first: "US$" before "$").
-	signs := make([]string, 0, len(symbolCurrencies))
-	for sign := range symbolCurrencies {
-		signs = append(signs, sign)
-	}
-	slices.SortFunc(signs, func(a, b string) int { return len(b) - len(a) })
-	for _, sign := range signs {
+	// A sign before or after the number.
+	for _, sign := range signsLongestFirst {
 		var rest string
 		switch {
 		case strings.HasPrefix(s, sign):

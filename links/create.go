@@ -84,7 +84,7 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 	}
 	if d.ReissueOf != 0 {
 		old, err := m.store.LinkByID(ctx, d.ReissueOf)
-		if err != nil || !old.Status.Reissuable() {
+		if err != nil || !Reissuable(old) {
 			d.ReissueOf = 0
 		}
 	}
@@ -112,6 +112,14 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 		m.log.Warn("mint", "link_id", l.ID, "err", err)
 	}
 	return l, nil, nil
+}
+
+// Reissuable reports whether staff may re-issue l (a new link, a new
+// StableMint session, with the same details): it can no longer be paid
+// (paylink.Status.Reissuable) and no session of it waits for an admin to
+// approve its checkout host; that one is approved, not replaced.
+func Reissuable(l db.Link) bool {
+	return l.Status.Reissuable() && l.HeldCheckoutHost == ""
 }
 
 // Retry sends a link in error to StableMint again, with its idempotency
@@ -177,7 +185,7 @@ func (d Draft) Validate(limits stablemint.Limits, now time.Time) (stablemint.Req
 	if len(seen) > MaxCustomFields {
 		errs["customFields"] = fmt.Sprintf("At most %d custom fields.", MaxCustomFields)
 	}
-	kyc := KYCFromMap(d.KYC())
+	kyc := kycFromMap(d.KYC())
 	if !kyc.IsZero() {
 		req.UserKYC = &kyc
 	}

@@ -88,7 +88,7 @@ func requestFor(l db.Link) (stablemint.Request, error) {
 		SuccessURL: l.SuccessURL, SupportURL: l.SupportURL, ExitURL: l.ExitURL, ErrorURL: l.ErrorURL,
 		IdempotencyKey: l.IdempotencyKey, WebsiteReference: l.WebsiteReference, CustomFields: l.CustomFields,
 	}
-	if k := KYCFromMap(l.KYC); !k.IsZero() {
+	if k := kycFromMap(l.KYC); !k.IsZero() {
 		req.UserKYC = &k
 	}
 	return req, nil
@@ -205,9 +205,9 @@ func (m *Minter) RecoveryJob(startedAt time.Time, interval, stuckAfter time.Dura
 		Run:     func(ctx context.Context) error { _, err := m.Recover(ctx, m.now().Add(-stuckAfter)); return err }}
 }
 
-// KYCFromMap reads the stored KYC map (keyed by StableMint's field names)
+// kycFromMap reads the stored KYC map (keyed by StableMint's field names)
 // into the request's struct.
-func KYCFromMap(m map[string]string) stablemint.KYC {
+func kycFromMap(m map[string]string) stablemint.KYC {
 	return stablemint.KYC{
 		FullName: m["fullName"], CitizenshipCountryCode: m["citizenshipCountryCode"],
 		ResidenceAddress: m["residenceAddress"], DateOfBirth: m["dateOfBirth"], PlaceOfBirth: m["placeOfBirth"],

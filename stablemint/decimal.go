@@ -79,12 +79,6 @@ func SandboxLimits() Limits {
 	return Limits{Min: Decimal{coef: 1, scale: 1}, Max: Decimal{coef: 10}}
 }
 
-// DefaultLimits returns SandboxLimits.
-//
-// Deprecated: no limits apply by default any more (a zero Config bound is
-// none); use SandboxLimits where StableMint's sandbox limits are meant.
-func DefaultLimits() Limits { return SandboxLimits() }
-
 // String writes the limits as "0.1 to 10", "at least 1", "at most 10" or
 // "none".
 func (l Limits) String() string {

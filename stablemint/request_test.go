@@ -112,7 +112,7 @@ func TestRequestKYCFieldNames(t *testing.T) {
 }
 
 func TestRequestValidate(t *testing.T) {
-	limits := stablemint.DefaultLimits()
+	limits := stablemint.SandboxLimits()
 	tests := []struct {
 		name   string
 		edit   func(*stablemint.Request)
