@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/bojanz/currency"
@@ -99,6 +100,33 @@ func FuzzFormatMoney(f *testing.F) {
 
 func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 
+// fzSplitCurrency takes off what stands before or after the number: the
+// runes that are neither digits nor a number's punctuation. It returns the
+// number and what was taken off, trimmed ("" when nothing was).
+func fzSplitCurrency(s string) (number, written string) {
+	inNumber := func(r rune) bool { return unicode.IsDigit(r) || strings.ContainsRune(".,'-+", r) }
+	first := strings.IndexFunc(s, inNumber)
+	last := strings.LastIndexFunc(s, inNumber)
+	if first < 0 {
+		return s, ""
+	}
+	_, size := utf8.DecodeRuneInString(s[last:])
+	prefix, suffix := strings.TrimSpace(s[:first]), strings.TrimSpace(s[last+size:])
+	if prefix != "" && suffix != "" {
+		return s, "" // a currency on both sides is not one the form reads
+	}
+	return strings.TrimSpace(s[first : last+size]), prefix + suffix
+}
+
+func fzIsCode(code string) bool {
+	for _, c := range fzCurrencies {
+		if c.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
 // FuzzAmountField: the create-link form's amount, in any currency. An
 // accepted amount is positive, in the chosen currency, exactly what
 // stablemint.ParseAmount makes of the trimmed input; and a link stored with
@@ -129,9 +157,24 @@ func FuzzAmountField(f *testing.F) {
 		if a.Minor <= 0 || a.Currency != cur || req.Currency != cur {
 			t.Fatalf("amount %q %s accepted as %+v (request currency %q)", amount, cur, a, req.Currency)
 		}
-		want, err := stablemint.ParseAmount(strings.TrimSpace(amount), cur)
+		number := strings.TrimSpace(amount)
+		want, err := stablemint.ParseAmount(number, cur)
+		if err != nil {
+			// Accepted only as a number written with its currency: a sign
+			// or code before or after it ("€10", "10 EUR", "1$"). A code
+			// written out must be the one picked.
+			var written string
+			number, written = fzSplitCurrency(number)
+			if written == "" {
+				t.Fatalf("amount %q %s accepted as %+v, but ParseAmount refuses it (%v) and no currency is written beside it", amount, cur, a, err)
+			}
+			if code := strings.ToUpper(written); len(code) == 3 && code != cur && fzIsCode(code) {
+				t.Fatalf("amount %q accepted for %s, though it is written in %s", amount, cur, code)
+			}
+			want, err = stablemint.ParseAmount(number, cur)
+		}
 		if err != nil || want != a {
-			t.Fatalf("amount %q %s accepted as %+v; ParseAmount says %+v, %v", amount, cur, a, want, err)
+			t.Fatalf("amount %q %s accepted as %+v; ParseAmount of %q says %+v, %v", amount, cur, a, number, want, err)
 		}
 		stored := a.String() // the AmountText a link created from this form keeps
 		if c := amountCandidates(stored); !slices.Contains(c, stored) {
