@@ -46,10 +46,18 @@ type Link struct {
 	// checkout URL waits for an admin to approve its host (HoldLinkCheckout).
 	HeldCheckoutURL  string
 	HeldCheckoutHost string
-	CreatedBy        int64
-	CreatedByName    string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// Set when staff cancelled the link (CancelLink).
+	CancelledAt     time.Time
+	CancelledByName string
+	CancelReason    string
+	// PaidAfterCancel: a payment arrived after staff cancelled the link.
+	PaidAfterCancel bool
+	// PaidAt is when the link first became paid or settled.
+	PaidAt        time.Time
+	CreatedBy     int64
+	CreatedByName string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // NewLink is what staff submit; the store fills the rest.
@@ -105,6 +113,8 @@ const linkCols = `l.id, l.idempotency_key, COALESCE(l.form_token, ''), l.status,
 	l.last_error, l.attempts, l.paid_after_expiry, l.needs_review, COALESCE(l.reissue_of, 0),
 	COALESCE((SELECT max(r.id) FROM links r WHERE r.reissue_of = l.id), 0),
 	COALESCE(l.held_checkout_url, ''), COALESCE(l.held_checkout_host, ''),
+	l.cancelled_at, COALESCE((SELECT c.name FROM users c WHERE c.id = l.cancelled_by), ''), l.cancel_reason,
+	l.paid_after_cancel, l.paid_at,
 	l.created_by, COALESCE(u.name, ''), l.created_at, l.updated_at`
 
 const linkFrom = ` FROM links l LEFT JOIN users u ON u.id = l.created_by`
@@ -112,18 +122,20 @@ const linkFrom = ` FROM links l LEFT JOIN users u ON u.id = l.created_by`
 func scanLink(r scanner) (Link, error) {
 	var l Link
 	var custom, kyc string
-	var expires sql.NullInt64
+	var expires, cancelled, paid sql.NullInt64
 	var created, updated int64
 	err := r.Scan(&l.ID, &l.IdempotencyKey, &l.FormToken, &l.Status, &l.CustomerID, &l.CustomerEmail,
 		&l.Country, &l.AmountMinor, &l.Currency, &l.WebsiteReference, &l.Note, &custom, &kyc,
 		&l.SuccessURL, &l.SupportURL, &l.ExitURL, &l.ErrorURL, &l.SMReference,
 		&l.CheckoutURL, &expires, &l.SMSessionID, &l.DepositReference,
 		&l.LastError, &l.Attempts, &l.PaidAfterExpiry, &l.NeedsReview, &l.ReissueOf,
-		&l.ReissuedAs, &l.HeldCheckoutURL, &l.HeldCheckoutHost, &l.CreatedBy, &l.CreatedByName, &created, &updated)
+		&l.ReissuedAs, &l.HeldCheckoutURL, &l.HeldCheckoutHost,
+		&cancelled, &l.CancelledByName, &l.CancelReason, &l.PaidAfterCancel, &paid,
+		&l.CreatedBy, &l.CreatedByName, &created, &updated)
 	if err != nil {
 		return Link{}, mapErr(err)
 	}
-	l.ExpiresAt = nullMS(expires)
+	l.ExpiresAt, l.CancelledAt, l.PaidAt = nullMS(expires), nullMS(cancelled), nullMS(paid)
 	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
 	l.CustomFields, l.KYC = decodeMap(custom), decodeMap(kyc)
 	return l, nil

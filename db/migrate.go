@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -37,7 +38,11 @@ func (s *Store) Migrate(ctx context.Context, fsys fs.FS) (applied []string, err 
 			return applied, err
 		}
 		skipped := false
-		err = s.withTx(ctx, func(tx *Tx) error {
+		run := s.withTx
+		if strings.HasPrefix(string(body), foreignKeysOff) {
+			run = s.withTxForeignKeysOff
+		}
+		err = run(ctx, func(tx *Tx) error {
 			// Another process (a second paylinks command on the same file)
 			// may have applied it since we looked: check under the lock.
 			var n int
@@ -62,6 +67,50 @@ func (s *Store) Migrate(ctx context.Context, fsys fs.FS) (applied []string, err 
 		}
 	}
 	return applied, nil
+}
+
+// foreignKeysOff is the first line of a migration that rebuilds a table
+// other tables refer to (SQLite's twelve-step procedure): it runs with
+// foreign keys off, so dropping the old table neither fails nor cascades,
+// and every foreign key is checked before it commits.
+const foreignKeysOff = "-- migrate: foreign_keys off\n"
+
+// withTxForeignKeysOff is withTx with foreign key enforcement off on the
+// writer's connection for the transaction, which PRAGMA foreign_key_check
+// must find clean before the commit. The pragma cannot change inside a
+// transaction, so it is set on the writer's one connection around it, and
+// set back on before the connection returns to the pool.
+func (s *Store) withTxForeignKeysOff(ctx context.Context, fn func(*Tx) error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON")
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer sqlTx.Rollback()
+	tx := &Tx{Tx: sqlTx, now: s.Now().UTC()}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	broken := rows.Next()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	if broken {
+		return errors.New("a foreign key no longer holds after the rebuild; nothing was changed")
+	}
+	return mapErr(sqlTx.Commit())
 }
 
 // PendingMigrations lists files of fsys not yet applied.

@@ -278,7 +278,7 @@ func noLinkDetail(ev WebhookEventData) string {
 }
 
 // auditAnomaly writes the audit entries docs/security.md A7 asks for: unmatched
-// events, amount or currency mismatches and payments after expiry.
+// events, amount or currency mismatches and payments after expiry or cancel.
 func auditAnomaly(w *wtx, d WebhookDelivery, eventID, linkID int64, outcome paylink.Outcome, dec paylink.Decision, detail string) error {
 	var action string
 	switch {
@@ -288,6 +288,8 @@ func auditAnomaly(w *wtx, d WebhookDelivery, eventID, linkID int64, outcome payl
 		action = "webhook.needs_review"
 	case dec.PaidAfterExpiry:
 		action = "webhook.paid_after_expiry"
+	case dec.PaidAfterCancel:
+		action = "webhook.paid_after_cancel"
 	default:
 		return nil
 	}
@@ -324,7 +326,7 @@ func bodyBytes(b []byte) []byte {
 }
 
 const linkStateCols = `id, status, amount_minor, currency, COALESCE(sm_session_id, ''), COALESCE(deposit_reference, ''),
-	paid_after_expiry, needs_review`
+	paid_after_expiry, paid_after_cancel, needs_review`
 
 // The link lookups, one per matching step (and by id).
 const (
@@ -347,7 +349,7 @@ func queryLinkStates(w *wtx, q string, args ...any) ([]paylink.LinkState, error)
 	for rows.Next() {
 		var l paylink.LinkState
 		if err := rows.Scan(&l.ID, &l.Status, &l.AmountMinor, &l.Currency, &l.SessionID, &l.DepositRef,
-			&l.PaidAfterExpiry, &l.NeedsReview); err != nil {
+			&l.PaidAfterExpiry, &l.PaidAfterCancel, &l.NeedsReview); err != nil {
 			return nil, err
 		}
 		out = append(out, l)
@@ -412,8 +414,9 @@ func applyToLink(w *wtx, l paylink.LinkState, ev WebhookEventData, d paylink.Dec
 		to = d.To
 	}
 	expiry, review := l.PaidAfterExpiry || d.PaidAfterExpiry, l.NeedsReview || d.Review
-	if to != l.Status || expiry != l.PaidAfterExpiry || review != l.NeedsReview {
-		res, err := w.exec(qLinkStatus, to, expiry, review, ms(w.now), l.ID, l.Status)
+	cancel := l.PaidAfterCancel || d.PaidAfterCancel
+	if to != l.Status || expiry != l.PaidAfterExpiry || cancel != l.PaidAfterCancel || review != l.NeedsReview {
+		res, err := w.exec(qLinkStatus, to, expiry, cancel, review, ms(w.now), l.ID, l.Status)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -450,8 +453,8 @@ func applyToLink(w *wtx, l paylink.LinkState, ev WebhookEventData, d paylink.Dec
 // when one changes: naming them in an UPDATE rewrites the link's search
 // keys (links_keys_update).
 const (
-	qLinkStatus = `UPDATE links SET status = ?, paid_after_expiry = ?, needs_review = ?, updated_at = ?
-		WHERE id = ? AND status = ?`
+	qLinkStatus = `UPDATE links SET status = ?, paid_after_expiry = ?, paid_after_cancel = ?, needs_review = ?,
+		updated_at = ? WHERE id = ? AND status = ?`
 	qLinkIdentifiers = `UPDATE links SET sm_session_id = COALESCE(?, sm_session_id),
 		deposit_reference = COALESCE(?, deposit_reference), updated_at = ? WHERE id = ?`
 	qLinkEvent = "INSERT INTO link_events (link_id, at, kind, actor_id, message, ref_id) VALUES (?, ?, ?, ?, ?, ?)"

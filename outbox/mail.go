@@ -259,6 +259,7 @@ var notOpen = map[paylink.Status]string{
 	paylink.StatusSettled:    "is paid and settled",
 	paylink.StatusFailed:     "failed (its payment failed)",
 	paylink.StatusExpired:    "has expired",
+	paylink.StatusCancelled:  "was cancelled",
 }
 
 // Blocker says why a link cannot be emailed at now, or "" when it

@@ -15,6 +15,7 @@ type LinkState struct {
 	SessionID       string // StableMint's sessionId, once an event named it
 	DepositRef      string // StableMint's deposit reference, once an event named it
 	PaidAfterExpiry bool
+	PaidAfterCancel bool
 	NeedsReview     bool
 }
 
@@ -36,6 +37,7 @@ type Event struct {
 type Decision struct {
 	To              Status // the new status; "" keeps the current one
 	PaidAfterExpiry bool   // set the link's paid-after-expiry flag
+	PaidAfterCancel bool   // set the link's paid-after-cancel flag
 	Review          bool   // set the link's needs-review flag
 	Outcome         Outcome
 	Message         string // the link's timeline line, for staff
@@ -65,6 +67,8 @@ var effectPhrase = map[Effect]string{
 //   - failed ends a link not yet paid, and a failure never undoes a payment;
 //   - a payment event on an expired link moves it to paid (or settled) and
 //     flags it "paid after expiry"; other events leave an expired link alone;
+//   - the same for a cancelled link, flagged "paid after cancel": StableMint
+//     cannot close a checkout session, and money that moved is a fact;
 //   - an event whose amount or currency differs from the link's is flagged
 //     for review and never moves the link to paid or settled; a payment event
 //     without a readable amount is treated the same way;
@@ -104,6 +108,12 @@ func Decide(l LinkState, ev Event) Decision {
 			effectPhrase[ev.Effect], typ, from, target)
 	case from == StatusExpired:
 		d.Message = say("Noted %s (%s): the link has expired; only a payment event changes it now.", eff, typ)
+	case from == StatusCancelled && payment:
+		d.To, d.PaidAfterCancel = target, true
+		d.Message = say("%s (%s) after the link was cancelled: %s → %s. Flagged as paid after cancel.",
+			effectPhrase[ev.Effect], typ, from, target)
+	case from == StatusCancelled:
+		d.Message = say("Noted %s (%s): the link was cancelled; only a payment event changes it now.", eff, typ)
 	case ev.Effect == EffectFailed && statusRank[from] >= statusRank[StatusPaid]:
 		d.Message = say("Late %s ignored (%s): the link is already %s; a failure cannot undo a payment.", eff, typ, from)
 	case ev.Effect == EffectFailed || statusRank[target] > statusRank[from]:
@@ -185,7 +195,8 @@ func quoteType(ev Event) string {
 // Resolve is an admin's decision on a payment event flagged for review
 // (Decide set Review). Left as is, nothing changes. Accepted, the link moves
 // to the event's status as far as the forward-only rule allows: a failed or
-// expired link moves (an expired one flagged as paid after expiry), a link
+// expired or cancelled link moves (flagged as paid after expiry or after
+// cancel), a link
 // already that far along stays. Either way the event's outcome is settled:
 // no change when left, applied when accepted.
 func Resolve(l LinkState, effect Effect, typ string, accept bool) Decision {
@@ -194,14 +205,19 @@ func Resolve(l LinkState, effect Effect, typ string, accept bool) Decision {
 	case !accept:
 		return Decision{Outcome: OutcomeNoChange,
 			Message: fmt.Sprintf("Review of '%s' (%s) closed by an admin: left as is; status stays %s.", effect, typ, l.Status)}
-	case l.Status != StatusFailed && l.Status != StatusExpired && statusRank[l.Status] >= statusRank[target]:
+	case l.Status != StatusFailed && l.Status != StatusExpired && l.Status != StatusCancelled &&
+		statusRank[l.Status] >= statusRank[target]:
 		return Decision{Outcome: OutcomeApplied,
 			Message: fmt.Sprintf("'%s' (%s) accepted by an admin: the link is already %s.", effect, typ, l.Status)}
 	}
 	d := Decision{Outcome: OutcomeApplied, To: target, PaidAfterExpiry: l.Status == StatusExpired,
-		Message: fmt.Sprintf("'%s' (%s) accepted as paid by an admin: %s → %s.", effect, typ, l.Status, target)}
-	if d.PaidAfterExpiry {
+		PaidAfterCancel: l.Status == StatusCancelled,
+		Message:         fmt.Sprintf("'%s' (%s) accepted as paid by an admin: %s → %s.", effect, typ, l.Status, target)}
+	switch {
+	case d.PaidAfterExpiry:
 		d.Message += " Flagged as paid after expiry."
+	case d.PaidAfterCancel:
+		d.Message += " Flagged as paid after cancel."
 	}
 	return d
 }

@@ -49,6 +49,10 @@ func TestDecideFollowsTheStatusTable(t *testing.T) {
 		{"settled after expiry", StatusExpired, ev(EffectSettled), StatusSettled, true, false, OutcomeApplied, "expired → settled"},
 		{"processing on expired", StatusExpired, ev(EffectProcessing), "", false, false, OutcomeNoChange, "has expired"},
 		{"failed on expired", StatusExpired, ev(EffectFailed), "", false, false, OutcomeNoChange, "has expired"},
+		{"payment after cancel", StatusCancelled, ev(EffectPaid), StatusPaid, false, false, OutcomeApplied, "after the link was cancelled: cancelled → paid. Flagged as paid after cancel"},
+		{"processing on cancelled", StatusCancelled, ev(EffectProcessing), "", false, false, OutcomeNoChange, "was cancelled"},
+		{"failed on cancelled", StatusCancelled, ev(EffectFailed), "", false, false, OutcomeNoChange, "was cancelled"},
+		{"paid with another amount on cancelled", StatusCancelled, other(EffectPaid, "1", 100, "EUR"), "", false, true, OutcomeNeedsReview, "Status stays cancelled"},
 		{"unknown type", StatusOpen, ev(EffectNone), "", false, false, OutcomeNoChange, "does not change a link's status"},
 		{"paid with another amount", StatusOpen, other(EffectPaid, "9.00", 900, "EUR"), "", false, true, OutcomeNeedsReview, "StableMint reports 9.00 EUR, the link is for 9.50 EUR"},
 		{"paid in another currency", StatusProcessing, other(EffectPaid, "9.50", 950, "USD"), "", false, true, OutcomeNeedsReview, "the link is in EUR"},
@@ -62,7 +66,8 @@ func TestDecideFollowsTheStatusTable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			l := LinkState{ID: 1, Status: c.status, AmountMinor: 950, Currency: "EUR"}
 			d := Decide(l, c.ev)
-			if d.To != c.to || d.PaidAfterExpiry != c.expiry || d.Review != c.review || d.Outcome != c.outcome {
+			afterCancel := c.status == StatusCancelled && c.to != ""
+			if d.To != c.to || d.PaidAfterExpiry != c.expiry || d.PaidAfterCancel != afterCancel || d.Review != c.review || d.Outcome != c.outcome {
 				t.Fatalf("got to=%q expiry=%v review=%v outcome=%s, want to=%q expiry=%v review=%v outcome=%s (%s)",
 					d.To, d.PaidAfterExpiry, d.Review, d.Outcome, c.to, c.expiry, c.review, c.outcome, d.Message)
 			}

@@ -45,7 +45,8 @@ func TestDecideProperties(t *testing.T) {
 		if d.Outcome != want {
 			t.Fatalf("%s: outcome %s, want %s", c, d.Outcome, want)
 		}
-		if d.To != "" && d.To != StatusFailed && l.Status != StatusExpired && statusRank[d.To] <= statusRank[l.Status] {
+		if d.To != "" && d.To != StatusFailed && l.Status != StatusExpired && l.Status != StatusCancelled &&
+			statusRank[d.To] <= statusRank[l.Status] {
 			t.Fatalf("%s: moved backwards or sideways to %s", c, d.To)
 		}
 		if d.To == StatusFailed && (l.Status == StatusPaid || l.Status == StatusSettled) {
@@ -56,6 +57,12 @@ func TestDecideProperties(t *testing.T) {
 		}
 		if l.Status == StatusExpired && d.To != "" && (!ev.Effect.Payment() || !d.PaidAfterExpiry) {
 			t.Fatalf("%s: an expired link moved to %s without a flagged payment", c, d.To)
+		}
+		if l.Status == StatusCancelled && d.To != "" && (!ev.Effect.Payment() || !d.PaidAfterCancel) {
+			t.Fatalf("%s: a cancelled link moved to %s without a flagged payment", c, d.To)
+		}
+		if d.PaidAfterCancel != (l.Status == StatusCancelled && d.To != "") {
+			t.Fatalf("%s: paid-after-cancel flag %v on a move from %s to %q", c, d.PaidAfterCancel, l.Status, d.To)
 		}
 		if (d.To == StatusPaid || d.To == StatusSettled) && (ev.Currency != l.Currency || ev.AmountMinor != l.AmountMinor || !ev.AmountKnown) {
 			t.Fatalf("%s: paid with money that does not match the link", c)
@@ -186,6 +193,7 @@ func TestResolveAnAdminsDecision(t *testing.T) {
 		{"accepted on an open link", StatusOpen, EffectPaid, true, StatusPaid, false, OutcomeApplied, "open → paid"},
 		{"accepted on a failed link revives it", StatusFailed, EffectPaid, true, StatusPaid, false, OutcomeApplied, "failed → paid"},
 		{"accepted on an expired link is flagged", StatusExpired, EffectSettled, true, StatusSettled, true, OutcomeApplied, "Flagged as paid after expiry"},
+		{"accepted on a cancelled link is flagged", StatusCancelled, EffectPaid, true, StatusPaid, false, OutcomeApplied, "Flagged as paid after cancel"},
 		{"accepted on a link already further", StatusSettled, EffectPaid, true, "", false, OutcomeApplied, "already settled"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

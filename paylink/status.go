@@ -10,8 +10,8 @@
 package paylink
 
 // Status is where a link is in its life. creating, error, open and expired
-// are set by paylinks itself; processing, paid, settled and failed only by
-// StableMint's webhooks.
+// are set by paylinks itself, cancelled by staff; processing, paid, settled
+// and failed only by StableMint's webhooks.
 type Status string
 
 // The link statuses.
@@ -24,11 +24,12 @@ const (
 	StatusSettled    Status = "settled"    // the money reached the merchant
 	StatusFailed     Status = "failed"     // the payment failed; the link is finished
 	StatusExpired    Status = "expired"    // the checkout session ran out unpaid
+	StatusCancelled  Status = "cancelled"  // staff withdrew it; StableMint's checkout may still take a payment until it expires
 )
 
 // Statuses lists every status in the order of a link's life.
 var Statuses = []Status{StatusCreating, StatusError, StatusOpen, StatusProcessing, StatusPaid, StatusSettled,
-	StatusFailed, StatusExpired}
+	StatusFailed, StatusExpired, StatusCancelled}
 
 // Valid reports whether s is one of Statuses.
 func (s Status) Valid() bool {
@@ -99,7 +100,19 @@ func rank(r Role) int {
 
 // Reissuable reports whether a link in status s may be re-issued: a new
 // link with the same details, because this one can no longer be paid
-// (expired, failed, or never created at StableMint).
+// (expired, failed, cancelled, or never created at StableMint).
 func (s Status) Reissuable() bool {
-	return s == StatusExpired || s == StatusFailed || s == StatusError
+	return s == StatusExpired || s == StatusFailed || s == StatusError || s == StatusCancelled
 }
+
+// Cancellable reports whether staff may cancel a link in status s: one
+// that may still be paid or still be created. A creating link is not (its
+// mint is in flight; it is error or open in seconds), nor one that has
+// ended: paid, settled, failed, expired. Cancelling a cancelled link is
+// harmless and changes nothing; Cancel says so rather than refusing.
+func (s Status) Cancellable() bool {
+	return s == StatusError || s == StatusOpen || s == StatusProcessing
+}
+
+// Paid reports whether money was accepted for a link in status s.
+func (s Status) Paid() bool { return s == StatusPaid || s == StatusSettled }
