@@ -52,8 +52,10 @@ type Link struct {
 	CancelReason    string
 	// PaidAfterCancel: a payment arrived after staff cancelled the link.
 	PaidAfterCancel bool
-	// PaidAt is when the link first became paid or settled.
+	// PaidAt is when the link first became paid or settled, SettledAt when
+	// it first became settled.
 	PaidAt        time.Time
+	SettledAt     time.Time
 	CreatedBy     int64
 	CreatedByName string
 	CreatedAt     time.Time
@@ -114,7 +116,7 @@ const linkCols = `l.id, l.idempotency_key, COALESCE(l.form_token, ''), l.status,
 	COALESCE((SELECT max(r.id) FROM links r WHERE r.reissue_of = l.id), 0),
 	COALESCE(l.held_checkout_url, ''), COALESCE(l.held_checkout_host, ''),
 	l.cancelled_at, COALESCE((SELECT c.name FROM users c WHERE c.id = l.cancelled_by), ''), l.cancel_reason,
-	l.paid_after_cancel, l.paid_at,
+	l.paid_after_cancel, l.paid_at, l.settled_at,
 	l.created_by, COALESCE(u.name, ''), l.created_at, l.updated_at`
 
 const linkFrom = ` FROM links l LEFT JOIN users u ON u.id = l.created_by`
@@ -122,7 +124,7 @@ const linkFrom = ` FROM links l LEFT JOIN users u ON u.id = l.created_by`
 func scanLink(r scanner) (Link, error) {
 	var l Link
 	var custom, kyc string
-	var expires, cancelled, paid sql.NullInt64
+	var expires, cancelled, paid, settled sql.NullInt64
 	var created, updated int64
 	err := r.Scan(&l.ID, &l.IdempotencyKey, &l.FormToken, &l.Status, &l.CustomerID, &l.CustomerEmail,
 		&l.Country, &l.AmountMinor, &l.Currency, &l.WebsiteReference, &l.Note, &custom, &kyc,
@@ -130,12 +132,13 @@ func scanLink(r scanner) (Link, error) {
 		&l.CheckoutURL, &expires, &l.SMSessionID, &l.DepositReference,
 		&l.LastError, &l.Attempts, &l.PaidAfterExpiry, &l.NeedsReview, &l.ReissueOf,
 		&l.ReissuedAs, &l.HeldCheckoutURL, &l.HeldCheckoutHost,
-		&cancelled, &l.CancelledByName, &l.CancelReason, &l.PaidAfterCancel, &paid,
+		&cancelled, &l.CancelledByName, &l.CancelReason, &l.PaidAfterCancel, &paid, &settled,
 		&l.CreatedBy, &l.CreatedByName, &created, &updated)
 	if err != nil {
 		return Link{}, mapErr(err)
 	}
-	l.ExpiresAt, l.CancelledAt, l.PaidAt = nullMS(expires), nullMS(cancelled), nullMS(paid)
+	l.ExpiresAt, l.CancelledAt = nullMS(expires), nullMS(cancelled)
+	l.PaidAt, l.SettledAt = nullMS(paid), nullMS(settled)
 	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
 	l.CustomFields, l.KYC = decodeMap(custom), decodeMap(kyc)
 	return l, nil

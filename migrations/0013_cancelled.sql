@@ -6,6 +6,9 @@
 -- with SQLite's twelve-step procedure (lang_altertable.html, "Making Other
 -- Kinds Of Table Schema Changes"): the same columns, rows and ids, the new
 -- ones after them, then every index and trigger as 0002–0012 left them.
+-- settled_at joins paid_at (0008): when the link first became settled, set
+-- by a trigger; links settled before this migration take their last
+-- update's time, the best the table knows.
 -- The marker line above makes db.Migrate run this file with foreign keys
 -- off (link_keys would otherwise be emptied by its ON DELETE CASCADE when
 -- the old table is dropped) and check every foreign key before commit.
@@ -51,19 +54,20 @@ CREATE TABLE links_new (
     cancelled_at       INTEGER,
     cancelled_by       INTEGER REFERENCES users(id),
     cancel_reason      TEXT    NOT NULL DEFAULT '',  -- as staff gave it: a reason's words, or their own text
-    paid_after_cancel  INTEGER NOT NULL DEFAULT 0
+    paid_after_cancel  INTEGER NOT NULL DEFAULT 0,
+    settled_at         INTEGER
 ) STRICT;
 
 INSERT INTO links_new (id, idempotency_key, form_token, status, customer_id, customer_email, country, amount_minor,
     currency, website_reference, note, custom_fields, kyc, success_url, support_url, exit_url, error_url,
     sm_reference, checkout_url, expires_at, sm_session_id, deposit_reference, last_error, attempts,
     paid_after_expiry, needs_review, reissue_of, created_by, created_at, updated_at, amount_text, paid_at,
-    held_checkout_url, held_checkout_host)
+    held_checkout_url, held_checkout_host, settled_at)
 SELECT id, idempotency_key, form_token, status, customer_id, customer_email, country, amount_minor,
     currency, website_reference, note, custom_fields, kyc, success_url, support_url, exit_url, error_url,
     sm_reference, checkout_url, expires_at, sm_session_id, deposit_reference, last_error, attempts,
     paid_after_expiry, needs_review, reissue_of, created_by, created_at, updated_at, amount_text, paid_at,
-    held_checkout_url, held_checkout_host
+    held_checkout_url, held_checkout_host, CASE WHEN status = 'settled' THEN updated_at END
 FROM links;
 
 DROP TABLE links;
@@ -142,4 +146,10 @@ CREATE TRIGGER links_paid_at AFTER UPDATE OF status ON links
 WHEN NEW.status IN ('paid', 'settled') AND NEW.paid_at IS NULL
 BEGIN
     UPDATE links SET paid_at = NEW.updated_at WHERE id = NEW.id;
+END;
+
+CREATE TRIGGER links_settled_at AFTER UPDATE OF status ON links
+WHEN NEW.status = 'settled' AND NEW.settled_at IS NULL
+BEGIN
+    UPDATE links SET settled_at = NEW.updated_at WHERE id = NEW.id;
 END;
