@@ -51,7 +51,8 @@ func TestCheckoutOnAnUnknownHostIsHeldThenApproved(t *testing.T) {
 	page := fin.get(created.location())
 	if page.find("[data-testid=link-held]").Length() != 1 || page.find("[data-testid=checkout]").Length() != 0 ||
 		page.find("[data-testid=retry]").Length() != 0 || page.find("[data-testid=held-url]").Length() != 0 ||
-		page.find("[data-testid=reissue]").Length() != 0 || !strings.Contains(page.body, "is held for review") {
+		page.find("[data-testid=reissue]").Length() != 0 || !strings.Contains(page.body, "held for review") ||
+		page.find("[data-testid=email-compose]").Length() != 0 {
 		t.Fatalf("finance sees the held link wrongly:\n%s", page.find("main").Text())
 	}
 	id := linkIDFrom(t, created.location())

@@ -9,8 +9,8 @@ import (
 	"github.com/paylinks/paylinks/views"
 )
 
-// linkLive serves the link page's live fragment: its status badge, flags
-// and timeline, which static/js/app.js swaps into the page every 1.5 s
+// linkLive serves the link page's live fragment: its status badge, flags,
+// action area and timeline, which static/js/app.js swaps into the page every 1.5 s
 // while the tab is visible. A client sending the version it has (?v=) gets
 // 204 when nothing changed, so polling costs one indexed read. Without
 // JavaScript the page is simply a page.
@@ -35,7 +35,10 @@ func (a *app) linkLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := views.LinkLiveFragment{Version: version, Status: string(l.Status), PaidAfterExpiry: l.PaidAfterExpiry, NeedsReview: l.NeedsReview}
+	p := views.LinkLiveFragment{Version: version, Status: string(l.Status), Flags: linkFlags(l)}
+	if p.Actions, err = a.linkActions(c, l, nil); err != nil {
+		return err
+	}
 	for _, e := range events {
 		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
 	}

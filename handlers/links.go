@@ -336,6 +336,12 @@ func (a *app) link(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return a.renderLink(c, l, http.StatusOK, nil, "")
+}
+
+// renderLink shows a link's page. cancel is a refused cancel form to show
+// again (nil otherwise); problem a sentence for the top of the page.
+func (a *app) renderLink(c echo.Context, l db.Link, status int, cancel *views.CancelForm, problem string) error {
 	ctx := c.Request().Context()
 	events, err := a.store.LinkTimeline(ctx, l.ID)
 	if err != nil {
@@ -343,51 +349,25 @@ func (a *app) link(c echo.Context) error {
 	}
 	u := currentUser(c)
 	canWrite := u.Role.AtLeast(paylink.RoleFinance)
-	now := a.now()
 	p := views.LinkPage{
 		Layout: a.layout(c, "Link #"+strconv.FormatInt(l.ID, 10), "links"),
 		ID:     l.ID, Status: string(l.Status), Amount: formatMoney(l.AmountMinor, l.Currency),
 		CustomerID: l.CustomerID, CustomerEmail: l.CustomerEmail, Country: a.countryName(l.Country),
 		WebsiteReference: l.WebsiteReference, Reference: l.SMReference, SessionID: l.SMSessionID,
 		DepositReference: l.DepositReference, IdempotencyKey: l.IdempotencyKey, Note: l.Note,
-		CreatedBy: l.CreatedByName, Created: when(l.CreatedAt),
-		CheckoutURL: l.CheckoutURL, LastError: l.LastError,
-		PaidAfterExpiry: l.PaidAfterExpiry, NeedsReview: l.NeedsReview,
+		CreatedBy: l.CreatedByName, Created: when(l.CreatedAt), Problem: problem,
+		Flags:     linkFlags(l),
 		KYCMasked: !canWrite,
 		RedirectURLs: []views.KV{{Key: "Success", Value: l.SuccessURL}, {Key: "Support", Value: l.SupportURL},
 			{Key: "Exit", Value: l.ExitURL}, {Key: "Error", Value: l.ErrorURL}},
 	}
-	switch {
-	case l.CheckoutURL != "" && l.Status == paylink.StatusOpen:
-		p.QRURL = a.url(RouteLinkQR, l.ID)
-	case l.CheckoutURL != "":
+	if l.CheckoutURL != "" && l.Status != paylink.StatusOpen {
 		// A link that can no longer be paid (or is being paid) does not
 		// offer its checkout: the URL stays readable under Details.
-		p.CheckoutURL, p.RecordURL = "", l.CheckoutURL
+		p.RecordURL = l.CheckoutURL
 	}
-	switch {
-	case !l.ExpiresAt.IsZero():
-		p.Expires = when(l.ExpiresAt)
-		if l.ExpiresAt.After(now) {
-			p.ExpiresRelative = relative(l.ExpiresAt, now)
-		} else {
-			p.ExpiresRelative = "expired " + relative(l.ExpiresAt, now)
-		}
-	case l.CheckoutURL != "":
-		p.Expires = "unknown"
-		p.ExpiresRelative = "StableMint did not say; paylinks will not expire this link"
-	}
-	switch {
-	case l.HeldCheckoutHost != "":
-		p.HeldHost = l.HeldCheckoutHost
-		if u.Role == paylink.RoleAdmin {
-			p.HeldURL, p.ApproveURL = l.HeldCheckoutURL, a.url(RouteLinkApproveHost, l.ID)
-		}
-	case canWrite && l.Status == paylink.StatusError:
-		p.RetryURL = a.url(RouteLinkRetry, l.ID)
-	}
-	if canWrite && links.Reissuable(l) {
-		p.ReissueURL = a.url(RouteLinkNew) + "?from=" + strconv.FormatInt(l.ID, 10)
+	if p.Actions, err = a.linkActions(c, l, cancel); err != nil {
+		return err
 	}
 	if l.ReissueOf != 0 {
 		p.ReissueOfID, p.ReissueOfURL = l.ReissueOf, a.url(RouteLink, l.ReissueOf)
@@ -411,10 +391,12 @@ func (a *app) link(c echo.Context) error {
 	for _, e := range events {
 		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
 	}
-	if p.Email, err = a.emailPanel(c, l); err != nil {
-		return err
-	}
-	return a.render(c, http.StatusOK, views.Link(p))
+	return a.render(c, status, views.Link(p))
+}
+
+// linkFlags are the warnings a link carries.
+func linkFlags(l db.Link) views.LinkFlagSet {
+	return views.LinkFlagSet{PaidAfterExpiry: l.PaidAfterExpiry, PaidAfterCancel: l.PaidAfterCancel, NeedsReview: l.NeedsReview}
 }
 
 // linkQR renders the checkout URL as a PNG QR code.

@@ -41,6 +41,8 @@ const (
 	RouteLinkCreate      = "links.create"
 	RouteLink            = "link"
 	RouteLinkRetry       = "link.retry"
+	RouteLinkCancel      = "link.cancel"
+	RouteLinksCancel     = "links.cancel"
 	RouteLinkApproveHost = "link.approve-host"
 	RouteLinkQR          = "link.qr"
 	RouteSettings        = "settings"
@@ -211,6 +213,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/links", a.createLink, signedIn, finance).Name = RouteLinkCreate
 	e.GET("/links/:id", a.link, signedIn).Name = RouteLink
 	e.POST("/links/:id/retry", a.retryLink, signedIn, finance).Name = RouteLinkRetry
+	e.POST("/links/:id/cancel", a.cancelLink, signedIn, finance).Name = RouteLinkCancel
 	e.GET("/links/:id/qr.png", a.linkQR, signedIn).Name = RouteLinkQR
 	e.GET("/links/:id/email", a.emailCompose, signedIn, finance).Name = RouteLinkEmail
 	e.POST("/links/:id/email", a.emailSend, signedIn, finance).Name = RouteLinkEmailSend

@@ -50,6 +50,7 @@ type Store interface {
 
 	// Links, their search and export.
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	CancelLink(ctx context.Context, id, actor int64, reason string, a db.AuditEntry) (db.CancelResult, error)
 	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
 	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
 	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)

@@ -6,11 +6,11 @@ import "strconv"
 // status badge, the flags and the timeline. Version changes whenever any of
 // them may have.
 type LinkLiveFragment struct {
-	Version         string
-	Status          string
-	PaidAfterExpiry bool
-	NeedsReview     bool
-	Timeline        []TimelineEntry
+	Version  string
+	Status   string
+	Flags    LinkFlagSet
+	Actions  LinkActions
+	Timeline []TimelineEntry
 }
 
 // LinkLiveURL is where a link page fetches its live fragment. It mirrors the

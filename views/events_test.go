@@ -91,7 +91,8 @@ func TestEventsListMarksEachOutcome(t *testing.T) {
 }
 
 func TestLinkLiveFragmentHasEveryPart(t *testing.T) {
-	doc, html := renderEvents(t, views.LinkLive(views.LinkLiveFragment{Version: "a.b", Status: "paid", PaidAfterExpiry: true,
+	doc, html := renderEvents(t, views.LinkLive(views.LinkLiveFragment{Version: "a.b", Status: "paid", Flags: views.LinkFlagSet{PaidAfterExpiry: true},
+		Actions:  views.LinkActions{Status: "paid", Key: "paid.", Amount: "€9.50", PaidAt: "25 Nov 2026 10:00 UTC"},
 		Timeline: []views.TimelineEntry{{At: "25 Nov 2026 10:00 UTC", Kind: "status", Message: hostile}}}))
 	if strings.Contains(html, "<script>alert") || strings.Contains(html, "<html") {
 		t.Fatal("fragment is unsafe or a whole page")
@@ -99,7 +100,7 @@ func TestLinkLiveFragmentHasEveryPart(t *testing.T) {
 	if doc.Find("[data-live-version]").AttrOr("data-live-version", "") != "a.b" {
 		t.Error("no version")
 	}
-	for _, part := range []string{"status", "flags", "timeline"} {
+	for _, part := range []string{"status", "flags", "actions", "timeline"} {
 		if doc.Find(`[data-live-part="`+part+`"]`).Length() != 1 {
 			t.Errorf("no %s part", part)
 		}

@@ -139,31 +139,71 @@ type LinkPage struct {
 	Note             string
 	CreatedBy        string
 	Created          string
-	Expires          string
-	ExpiresRelative  string
-	CheckoutURL      string // set only while the link can be paid (open)
+	Problem          string // a refused action, in a sentence, for the top of the page
 	RecordURL        string // the checkout URL of a link no longer offered, for the record
-	QRURL            string
-	LastError        string
-	PaidAfterExpiry  bool
-	NeedsReview      bool
+	Flags            LinkFlagSet
+	Actions          LinkActions
 	CustomFields     []KV
 	KYC              []KV
 	KYCMasked        bool
 	Timeline         []TimelineEntry
-	RetryURL         string // set when the link can be retried
-	// HeldHost is set while StableMint's checkout URL waits for an admin
-	// to approve its host; HeldURL and ApproveURL only for admins.
-	HeldHost      string
-	HeldURL       string
-	ApproveURL    string
-	ReissueURL    string // set when the link can be re-issued
-	ReissueOfURL  string
-	ReissueOfID   int64
-	ReissuedAsURL string
-	ReissuedAsID  int64
-	RedirectURLs  []KV
-	Email         *EmailPanel // the "Email to customer" section (email.templ)
+	ReissueOfURL     string
+	ReissueOfID      int64
+	ReissuedAsURL    string
+	ReissuedAsID     int64
+	RedirectURLs     []KV
+}
+
+// LinkFlagSet are the warnings a link carries.
+type LinkFlagSet struct {
+	PaidAfterExpiry bool
+	PaidAfterCancel bool
+	NeedsReview     bool
+}
+
+// LinkActions is the link page's action area: what the link's status
+// means and what staff may do about it now, refreshed live as a whole
+// when the status changes (Key). Only the fields of the status shown are
+// set; an action's URL is set only when the viewer may take it.
+type LinkActions struct {
+	CSRF   string
+	Key    string // changes when the area must be redrawn: status and held host
+	ID     int64
+	Status string
+	Amount string
+	Since  string // creating: since when; processing: since when the customer is paying
+	// error
+	LastError  string
+	RetryURL   string
+	HeldHost   string // StableMint's checkout URL waits for an admin to approve this host
+	HeldURL    string // admins only
+	ApproveURL string // admins only
+	// open
+	CheckoutURL     string
+	QRURL           string
+	Expires         string
+	ExpiresRelative string
+	// paid, settled
+	PaidAt           string
+	SettledAt        string
+	DepositReference string
+	// failed, expired, cancelled
+	Ended        string // why and when, in a sentence
+	StillPayable string // a cancelled link's checkout may still take a payment: until when
+	ReissueURL   string
+	Cancel       *CancelForm // set when the viewer may cancel the link
+	Email        *EmailPanel // the "Email to customer" section (email.templ)
+}
+
+// CancelForm is the cancel control of a link: a reason and, for "other",
+// the person's own words.
+type CancelForm struct {
+	Action  string
+	Reasons []Option
+	Warning string // what cancelling cannot do, in a sentence
+	Open    bool   // shown unfolded (after a refused submit)
+	Values  map[string]string
+	Errors  FieldErrors
 }
 
 // SettingsPage is the admin settings form.

@@ -27,7 +27,10 @@
 // Live link page: the element carrying data-live-url (the status badge's
 // wrapper) makes the page fetch that fragment every 1.5 s while the tab is
 // visible, and put each of its [data-live-part] children in place of the
-// page's element with the same data-live-part (status, flags, timeline).
+// page's element with the same data-live-part (status, flags, actions,
+// timeline). A part carrying data-live-key (the action area) is replaced
+// only when its key changed (the link's status did), so a form someone is
+// filling in there is never wiped by an unrelated update.
 // The server answers 204 while nothing changed (?v= carries the version it
 // last sent). Without this script the page is simply a page: reload it.
 (function () {
@@ -47,7 +50,14 @@
     fragment.querySelectorAll("[data-live-part]").forEach(function (src) {
       var name = src.getAttribute("data-live-part");
       var dst = document.querySelector('[data-live-part="' + name + '"]');
-      if (dst && dst.innerHTML !== src.innerHTML) {
+      if (!dst) return;
+      var key = src.getAttribute("data-live-key");
+      if (key !== null) {
+        if (dst.getAttribute("data-live-key") === key) return;
+        dst.setAttribute("data-live-key", key);
+        dst.setAttribute("data-status", src.getAttribute("data-status") || "");
+      }
+      if (dst.innerHTML !== src.innerHTML) {
         dst.replaceChildren.apply(dst, Array.prototype.slice.call(src.childNodes));
       }
     });

@@ -1,0 +1,142 @@
+package handlers_test
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/paylinks/paylinks/internal/testkit"
+	"github.com/paylinks/paylinks/paylink"
+	"github.com/paylinks/paylinks/sandbox"
+)
+
+// TestCancelALinkFromItsPage: finance cancels an open link with a reason;
+// the page then shows why and when, offers re-issue and never the checkout
+// or email again; a missing reason keeps what was typed and says so by the
+// field; cancelling twice is harmless; viewers cannot; a paid link is
+// refused with a message and stays paid.
+func TestCancelALinkFromItsPage(t *testing.T) {
+	w := newWebhookEnv(t, sandbox.FamilyV2)
+	l := w.newLink(t, "INV-CANCEL")
+	b := w.browser()
+	b.login(w.user.Email)
+	path := "/links/" + strconv.FormatInt(l.ID, 10)
+
+	page := b.get(path)
+	if page.find("[data-testid=cancel]").Length() != 1 || page.find("[data-testid=checkout]").Length() != 1 {
+		t.Fatal("an open link offers no cancel or no checkout")
+	}
+	if warn := page.find("[data-testid=cancel-warning]").Text(); !strings.Contains(warn, "may still accept a payment until") {
+		t.Fatalf("the cancel form does not say the checkout page stays payable: %q", warn)
+	}
+
+	refused := b.submit(path, path+"/cancel", url.Values{"reason": {"other"}, "reasonText": {"  "}})
+	if refused.status() != http.StatusUnprocessableEntity || !strings.Contains(refused.find(`[data-field="reasonText"]`).Text(), "Say why") {
+		t.Fatalf("other without words: %d %q", refused.status(), refused.find("[data-testid=form-error]").Text())
+	}
+	if v, _ := refused.find(`#cancel-reason option[selected]`).Attr("value"); v != "other" {
+		t.Fatalf("the refused form lost the reason picked: %q", v)
+	}
+	if _, open := refused.find("[data-testid=cancel]").Attr("open"); !open {
+		t.Fatal("the refused cancel form is folded away")
+	}
+
+	done := b.submit(path, path+"/cancel", url.Values{"reason": {"paid_another_way"}, "reasonText": {"bank transfer 3 Dec"}})
+	if done.status() != http.StatusSeeOther {
+		t.Fatalf("cancel: %d", done.status())
+	}
+	page = b.get(path)
+	if page.find("[data-testid=link-status]").Text() != "cancelled" {
+		t.Fatalf("status after cancel: %q", page.find("[data-testid=link-status]").Text())
+	}
+	ended := page.find("[data-testid=ended]").Text()
+	if !strings.Contains(ended, "Paid another way — bank transfer 3 Dec") || !strings.Contains(ended, "by ") {
+		t.Fatalf("the page does not say why and by whom: %q", ended)
+	}
+	for _, gone := range []string{"checkout", "qr", "email-compose", "cancel", "copy-url"} {
+		if page.find("[data-testid="+gone+"]").Length() != 0 {
+			t.Errorf("a cancelled link still offers %s", gone)
+		}
+	}
+	if page.find("[data-testid=reissue]").Length() != 1 || page.find("[data-testid=still-payable]").Length() != 1 {
+		t.Error("a cancelled link offers no re-issue, or does not say its checkout may still take a payment")
+	}
+	if !strings.Contains(page.find(".flash").Text(), "Link cancelled.") {
+		t.Errorf("no confirmation: %q", page.find(".flash").Text())
+	}
+
+	again := b.submit(path, path+"/cancel", url.Values{"reason": {"not_owed"}})
+	if again.status() != http.StatusSeeOther || !strings.Contains(b.get(path).find(".flash").Text(), "already cancelled") {
+		t.Fatalf("second cancel: %d", again.status())
+	}
+	if got := w.link(t, l.ID); got.CancelReason != "Paid another way — bank transfer 3 Dec" {
+		t.Fatalf("a second cancel changed the reason to %q", got.CancelReason)
+	}
+
+	// The customer pays through the page StableMint still shows: applied,
+	// flagged, and the page says so.
+	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomePay); err != nil {
+		t.Fatal(err)
+	}
+	paid := w.waitStatus(t, l.ID, paylink.StatusSettled)
+	if !paid.PaidAfterCancel {
+		t.Fatal("a payment after cancel is not flagged")
+	}
+	page = b.get(path)
+	if page.find("[data-testid=flag-paid-after-cancel]").Length() != 1 || page.find("[data-testid=actions-paid]").Length() != 1 {
+		t.Fatal("the paid-after-cancel link does not show its payment and flag")
+	}
+	// The page offers no cancel any more; a request made anyway is refused.
+	refusedPaid := b.post(path+"/cancel", url.Values{"reason": {"not_owed"}, "_csrf": {b.csrf(path)}})
+	if refusedPaid.status() != http.StatusConflict || !strings.Contains(refusedPaid.find("[data-testid=link-problem]").Text(), "is paid") {
+		t.Fatalf("cancel a paid link: %d %q", refusedPaid.status(), refusedPaid.find("[data-testid=link-problem]").Text())
+	}
+	if w.link(t, l.ID).Status != paylink.StatusSettled {
+		t.Fatal("a refused cancel changed the paid link")
+	}
+
+	viewer := w.browser()
+	w.addUser("viewer@example.com", paylink.RoleViewer)
+	viewer.login("viewer@example.com")
+	other := w.newLink(t, "INV-VIEW")
+	vpath := "/links/" + strconv.FormatInt(other.ID, 10)
+	if viewer.get(vpath).find("[data-testid=cancel]").Length() != 0 {
+		t.Error("a viewer is offered cancel")
+	}
+	if p := viewer.post(vpath+"/cancel", url.Values{"reason": {"not_owed"}, "_csrf": {viewer.csrf(vpath)}}); p.status() != http.StatusForbidden {
+		t.Errorf("a viewer's cancel: %d", p.status())
+	}
+	if w.link(t, other.ID).Status != paylink.StatusOpen {
+		t.Error("a viewer cancelled a link")
+	}
+}
+
+// TestLiveFragmentRedrawsTheActionArea: the live fragment carries the
+// action area for the status now, keyed by it, so an open page loses its
+// checkout and email the moment the customer pays.
+func TestLiveFragmentRedrawsTheActionArea(t *testing.T) {
+	w := newWebhookEnv(t, sandbox.FamilyV2)
+	l := w.newLink(t, "INV-LIVE")
+	b := w.browser()
+	b.login(w.user.Email)
+	live := "/links/" + strconv.FormatInt(l.ID, 10) + "/live"
+	open := b.get(live)
+	if open.find(`[data-live-part="actions"]`).AttrOr("data-live-key", "") != "open." || open.find("[data-testid=checkout]").Length() != 1 {
+		t.Fatalf("open fragment: key %q", open.find(`[data-live-part="actions"]`).AttrOr("data-live-key", ""))
+	}
+	if err := w.sb.Outcome(l.SMReference, sandbox.OutcomePay); err != nil {
+		t.Fatal(err)
+	}
+	w.waitStatus(t, l.ID, paylink.StatusSettled)
+	testkit.WaitFor(t, "the fragment to show the payment", func() bool {
+		return b.get(live).find("[data-testid=actions-paid]").Length() == 1
+	})
+	paid := b.get(live)
+	if paid.find(`[data-live-part="actions"]`).AttrOr("data-live-key", "") == "open." ||
+		paid.find("[data-testid=checkout]").Length() != 0 || paid.find("[data-testid=email-compose]").Length() != 0 ||
+		paid.find("[data-testid=settled-at]").Length() != 1 {
+		t.Fatal("the paid fragment still sells the link, or lacks when it settled")
+	}
+}
