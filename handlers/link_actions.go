@@ -2,8 +2,12 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -198,4 +202,89 @@ func (a *app) cancelLink(c echo.Context) error {
 		return err
 	}
 	return a.redirect(c, a.url(RouteLink, l.ID))
+}
+
+// cancelLinks cancels the links ticked on the list, each through
+// links.Cancel (the same service as the link page), with one reason for
+// all. Links that cannot be cancelled (paid, ended, still being created)
+// are left as they are and named in the message; it comes back to the
+// list it was sent from.
+func (a *app) cancelLinks(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	back := form.Get("back")
+	if !strings.HasPrefix(back, a.url(RouteLinks)) || strings.HasPrefix(back, "//") {
+		back = a.url(RouteLinks)
+	}
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, raw := range form["ids"] {
+		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil || id <= 0 {
+			return echo.NewHTTPError(http.StatusBadRequest, "ids must be link ids")
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	cn := links.Cancellation{Reason: form.Get("reason"), Text: form.Get("reasonText")}
+	_, problems := cn.Validate()
+	switch {
+	case len(ids) == 0:
+		problems = links.FieldErrors{"ids": "Tick the links to cancel first."}
+	case len(ids) > maxBatchLinks:
+		problems = links.FieldErrors{"ids": fmt.Sprintf("Cancel at most %d links at once (%d ticked).", maxBatchLinks, len(ids))}
+	}
+	if problems != nil {
+		msgs := slices.Sorted(maps.Values(problems))
+		if err := a.flash(c, "error", "Nothing was cancelled. "+strings.Join(msgs, " ")); err != nil {
+			return err
+		}
+		return a.redirect(c, back)
+	}
+	ctx := c.Request().Context()
+	u := currentUser(c)
+	var done, already int
+	var refused []string
+	for _, id := range ids {
+		res, _, err := links.Cancel(ctx, a.store, id, u.ID, cn, a.auditEntry(c, "link.cancel"))
+		switch {
+		case errors.Is(err, db.ErrNotFound):
+			refused = append(refused, "#"+strconv.FormatInt(id, 10)+" (no such link)")
+		case errors.Is(err, links.ErrNotCancellable):
+			l, lerr := a.store.LinkByID(ctx, id)
+			if lerr != nil {
+				return lerr
+			}
+			refused = append(refused, "#"+strconv.FormatInt(id, 10)+" ("+string(l.Status)+")")
+		case err != nil:
+			return err
+		case res.Cancelled:
+			done++
+		default:
+			already++
+		}
+	}
+	kind, msg := "ok", fmt.Sprintf("Cancelled %d %s.", done, plural(done, "link", "links"))
+	if already > 0 {
+		msg += fmt.Sprintf(" %d %s already cancelled.", already, plural(already, "was", "were"))
+	}
+	if len(refused) > 0 {
+		kind = "error"
+		msg += " Not cancelled, because they are paid, have ended or are still being created: " + strings.Join(refused, ", ") + "."
+	}
+	if err := a.flash(c, kind, msg); err != nil {
+		return err
+	}
+	return a.redirect(c, back)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

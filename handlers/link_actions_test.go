@@ -140,3 +140,54 @@ func TestLiveFragmentRedrawsTheActionArea(t *testing.T) {
 		t.Fatal("the paid fragment still sells the link, or lacks when it settled")
 	}
 }
+
+// TestCancelSelectedLinks: ticked on the list and cancelled together with
+// one reason, each through the same service as the link page; a paid link
+// among them is left as it is and named; the list comes back as it was.
+func TestCancelSelectedLinks(t *testing.T) {
+	w := newWebhookEnv(t, sandbox.FamilyV2)
+	a, b2, paid := w.newLink(t, "INV-B1"), w.newLink(t, "INV-B2"), w.newLink(t, "INV-B3")
+	if err := w.sb.Outcome(paid.SMReference, sandbox.OutcomePay); err != nil {
+		t.Fatal(err)
+	}
+	w.waitStatus(t, paid.ID, paylink.StatusSettled)
+	b := w.browser()
+	b.login(w.user.Email)
+	list := b.get("/links?q=INV-B")
+	if list.find("[data-testid=select-link]").Length() != 2 || list.find("[data-testid=cancel-selected]").Length() != 1 {
+		t.Fatalf("the list offers %d checkboxes (want the 2 open links) and %d cancel buttons",
+			list.find("[data-testid=select-link]").Length(), list.find("[data-testid=cancel-selected]").Length())
+	}
+	ids := func(ls ...int64) []string {
+		var out []string
+		for _, id := range ls {
+			out = append(out, strconv.FormatInt(id, 10))
+		}
+		return out
+	}
+	noReason := b.submit("/links", "/links/cancel", url.Values{"ids": ids(a.ID), "back": {"/links?q=INV-B"}})
+	if noReason.status() != http.StatusSeeOther || w.link(t, a.ID).Status != paylink.StatusOpen ||
+		!strings.Contains(b.get(noReason.location()).find(".flash").Text(), "Choose why") {
+		t.Fatal("a cancel without a reason went through, or did not say why not")
+	}
+	res := b.submit("/links", "/links/cancel", url.Values{"ids": ids(a.ID, b2.ID, paid.ID), "reason": {"not_owed"},
+		"back": {"/links?q=INV-B"}})
+	if res.status() != http.StatusSeeOther || res.location() != "/links?q=INV-B" {
+		t.Fatalf("bulk cancel: %d to %q", res.status(), res.location())
+	}
+	msg := b.get(res.location()).find(".flash").Text()
+	if !strings.Contains(msg, "Cancelled 2 links.") || !strings.Contains(msg, "#"+strconv.FormatInt(paid.ID, 10)+" (settled)") {
+		t.Fatalf("bulk cancel message: %q", msg)
+	}
+	for _, id := range []int64{a.ID, b2.ID} {
+		if l := w.link(t, id); l.Status != paylink.StatusCancelled || l.CancelReason != "No longer owed" {
+			t.Errorf("link %d: %s %q", id, l.Status, l.CancelReason)
+		}
+	}
+	if w.link(t, paid.ID).Status != paylink.StatusSettled {
+		t.Error("the paid link was changed")
+	}
+	if p := b.submit("/links", "/links/cancel", url.Values{"ids": ids(a.ID), "reason": {"not_owed"}, "back": {"https://evil.example/"}}); p.location() != "/links" {
+		t.Errorf("back to %q", p.location())
+	}
+}

@@ -219,6 +219,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/links/:id/email", a.emailSend, signedIn, finance).Name = RouteLinkEmailSend
 	e.POST("/links/:id/emails/:eid/resend", a.emailResend, signedIn, finance).Name = RouteLinkEmailResend
 	e.POST("/links/email", a.emailBatch, signedIn, finance).Name = RouteLinksEmail
+	e.POST("/links/cancel", a.cancelLinks, signedIn, finance).Name = RouteLinksCancel
 	e.GET("/links/email/batches/:id", a.emailBatchPage, signedIn, finance).Name = RouteEmailBatch
 	e.GET("/links/:id/live", a.linkLive, signedIn).Name = RouteLinkLive
 

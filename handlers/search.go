@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -247,10 +248,17 @@ func (a *app) links(c echo.Context) error {
 	for _, l := range page.Links {
 		r := a.linkRow(l)
 		r.Emailable = canWrite && outbox.Blocker(l, now) == ""
+		// An open link past its expiry is as good as expired (the sweeper
+		// has not marked it yet): nothing to cancel.
+		r.Cancellable = canWrite && l.Status.Cancellable() && (l.Status != paylink.StatusOpen || r.Emailable)
 		p.Rows = append(p.Rows, r)
 	}
 	if canWrite {
-		p.BatchEmail = &views.BatchEmailForm{Action: a.url(RouteLinksEmail), FormToken: newFormToken()}
+		p.BatchEmail = &views.BatchEmailForm{Action: a.url(RouteLinksEmail), FormToken: newFormToken(),
+			CancelAction: a.url(RouteLinksCancel), Back: c.Request().URL.RequestURI()}
+		for _, r := range links.CancelReasons {
+			p.BatchEmail.Reasons = append(p.BatchEmail.Reasons, views.Option{Value: r.Value, Label: r.Label})
+		}
 	}
 	pageURL := func(key, cursor string) string {
 		v := s.values()

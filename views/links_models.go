@@ -62,8 +62,10 @@ type LinkRow struct {
 	Reference        string
 	Created          string
 	Expires          string
-	// Emailable rows get a checkbox when the page offers batch email.
-	Emailable bool
+	// Emailable and Cancellable rows get a checkbox when the page offers
+	// the selection's actions (email, cancel).
+	Emailable   bool
+	Cancellable bool
 }
 
 // LinksPage is the list of links with its search and filters.
@@ -90,14 +92,19 @@ type LinksPage struct {
 	Creators   []Option
 	Sorts      []Option
 	Searched   bool // a term or a filter is set
-	// BatchEmail is the form that emails the ticked links; nil for viewers.
+	// BatchEmail is the form that emails or cancels the ticked links; nil
+	// for viewers.
 	BatchEmail *BatchEmailForm
 }
 
-// BatchEmailForm posts the ticked links' ids to be emailed together.
+// BatchEmailForm posts the ticked links' ids to be emailed together, or
+// (CancelAction, with a reason) cancelled together.
 type BatchEmailForm struct {
-	Action    string
-	FormToken string // one submission: a double click queues one batch
+	Action       string
+	FormToken    string // one submission: a double click queues one batch
+	CancelAction string
+	Reasons      []Option
+	Back         string // this list, to come back to after cancelling
 }
 
 // LinkFilter is the search form's state, as in the URL.
@@ -236,10 +243,10 @@ type CustomerPage struct {
 	Message string
 }
 
-// anyEmailable reports whether any row can be ticked for batch email.
-func anyEmailable(rows []LinkRow) bool {
+// anySelectable reports whether any row can be ticked to email or cancel.
+func anySelectable(rows []LinkRow) bool {
 	for _, r := range rows {
-		if r.Emailable {
+		if r.Emailable || r.Cancellable {
 			return true
 		}
 	}
