@@ -98,12 +98,14 @@ type Attention struct {
 	Unmatched       int
 	Unparsable      int
 	PaidAfterExpiry []Link
+	PaidAfterCancel []Link
 	NeedsReview     []Link
 }
 
 // AttentionList gathers the dashboard's "needs attention" figures: links
 // in error, open links expiring before `expiringBefore`, unmatched and
-// unparsable webhook events, links paid after expiry and links whose
+// unparsable webhook events, links paid after expiry or after they were
+// cancelled, and links whose
 // events' amount or currency differed (the newest 10 of each).
 func (s *Store) AttentionList(ctx context.Context, now, expiringBefore time.Time) (Attention, error) {
 	var a Attention
@@ -117,6 +119,9 @@ func (s *Store) AttentionList(ctx context.Context, now, expiringBefore time.Time
 		return a, err
 	}
 	if a.PaidAfterExpiry, err = queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+" WHERE l.paid_after_expiry = 1 ORDER BY l.id DESC LIMIT 10"); err != nil {
+		return a, err
+	}
+	if a.PaidAfterCancel, err = queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+" WHERE l.paid_after_cancel = 1 ORDER BY l.id DESC LIMIT 10"); err != nil {
 		return a, err
 	}
 	a.NeedsReview, err = queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+" WHERE l.needs_review = 1 ORDER BY l.id DESC LIMIT 10")

@@ -200,6 +200,10 @@ func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionIt
 		items = append(items, views.AttentionItem{Kind: "bad", Text: "Email to " + e.ToAddr + " for link #" + strconv.FormatInt(e.LinkID, 10) + " failed: " + truncate(e.LastError, 120),
 			URL: a.url(RouteLink, e.LinkID)})
 	}
+	for _, l := range at.PaidAfterCancel {
+		items = append(items, views.AttentionItem{Kind: "bad", Text: "Link #" + strconv.FormatInt(l.ID, 10) + " (" + formatMoney(l.AmountMinor, l.Currency) +
+			") was paid after it was cancelled: keep the payment or refund the customer.", URL: a.url(RouteLink, l.ID)})
+	}
 	for _, l := range at.PaidAfterExpiry {
 		items = append(items, views.AttentionItem{Kind: "warn", Text: "Link #" + strconv.FormatInt(l.ID, 10) + " (" + formatMoney(l.AmountMinor, l.Currency) + ") was paid after it expired.",
 			URL: a.url(RouteLink, l.ID)})

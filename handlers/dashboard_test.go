@@ -62,6 +62,7 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 	mk(40*24*time.Hour, 900, "EUR", paylink.StatusPaid)    // outside 30 days
 	errID := mk(time.Minute, 100, "EUR", paylink.StatusError)
 	review := mk(4*time.Hour, 400, "GBP", paylink.StatusOpen, "needs_review", "paid_after_expiry")
+	afterCancel := mk(45*24*time.Hour, 450, "GBP", paylink.StatusPaid, "paid_after_cancel") // outside every period: only in the attention list
 	_ = now
 
 	b := e.browser()
@@ -96,7 +97,8 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 		t.Error("chart table lacks today's paid total")
 	}
 	att := p.find("[data-testid=attention-item]").Text()
-	for _, want := range []string{"1 link has no checkout", "Link #" + itoa(int(review)), "paid after it expired"} {
+	for _, want := range []string{"1 link has no checkout", "Link #" + itoa(int(review)), "paid after it expired",
+		"Link #" + itoa(int(afterCancel)) + " (£4.50) was paid after it was cancelled"} {
 		if !strings.Contains(att, want) {
 			t.Errorf("attention list lacks %q:\n%s", want, att)
 		}

@@ -268,9 +268,9 @@ func (a *app) cancelLinks(c echo.Context) error {
 			already++
 		}
 	}
-	kind, msg := "ok", fmt.Sprintf("Cancelled %d %s.", done, plural(done, "link", "links"))
+	kind, msg := "ok", fmt.Sprintf("Cancelled %d %s.", done, pluralWord(done, "link", "links"))
 	if already > 0 {
-		msg += fmt.Sprintf(" %d %s already cancelled.", already, plural(already, "was", "were"))
+		msg += fmt.Sprintf(" %d %s already cancelled.", already, pluralWord(already, "was", "were"))
 	}
 	if len(refused) > 0 {
 		kind = "error"
@@ -282,7 +282,7 @@ func (a *app) cancelLinks(c echo.Context) error {
 	return a.redirect(c, back)
 }
 
-func plural(n int, one, many string) string {
+func pluralWord(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
