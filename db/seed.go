@@ -20,6 +20,7 @@ type SeedLink struct {
 	Status                             paylink.Status
 	SMReference, CheckoutURL           string
 	CreatedAt, ExpiresAt, PaidAt       time.Time
+	SettledAt                          time.Time // a settled link's: a day after it was paid, or now
 }
 
 // SeedKeyPrefix marks seeded links' idempotency keys, so seeding can tell
@@ -142,9 +143,10 @@ func (s *Store) seedRows(ctx context.Context, offset, n, batch int, user int64, 
 			}
 			ins, err := tx.PrepareContext(ctx, `INSERT INTO links (idempotency_key, status, customer_id, customer_email,
 				country, amount_minor, amount_text, currency, website_reference, note, success_url, support_url,
-				exit_url, error_url, sm_reference, checkout_url, expires_at, attempts, created_by, created_at, updated_at, paid_at)
+				exit_url, error_url, sm_reference, checkout_url, expires_at, attempts, created_by, created_at, updated_at, paid_at,
+				settled_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'https://shop.example/thanks', 'https://shop.example/help',
-				'https://shop.example/cart', 'https://shop.example/error', ?, ?, ?, 1, ?, ?, ?, ?)`)
+				'https://shop.example/cart', 'https://shop.example/error', ?, ?, ?, 1, ?, ?, ?, ?, ?)`)
 			if err != nil {
 				return err
 			}
@@ -157,7 +159,7 @@ func (s *Store) seedRows(ctx context.Context, offset, n, batch int, user int64, 
 				}
 				if _, err := ins.ExecContext(ctx, fmt.Sprintf("%s%08d", SeedKeyPrefix, i), l.Status, l.CustomerID, l.CustomerEmail,
 					l.Country, l.AmountMinor, l.AmountText, l.Currency, l.WebsiteReference, l.Note, ref, url,
-					optMS(l.ExpiresAt), user, ms(l.CreatedAt), ms(l.CreatedAt), optMS(l.PaidAt)); err != nil {
+					optMS(l.ExpiresAt), user, ms(l.CreatedAt), ms(l.CreatedAt), optMS(l.PaidAt), optMS(l.SettledAt)); err != nil {
 					return err
 				}
 			}
@@ -256,6 +258,15 @@ func (g *seedGen) link(i int) SeedLink {
 	}
 	if status == paylink.StatusPaid || status == paylink.StatusSettled {
 		s.PaidAt = created.Add(time.Duration(5+r.IntN(600)) * time.Minute)
+	}
+	if status == paylink.StatusSettled {
+		s.SettledAt = s.PaidAt.Add(24 * time.Hour)
+		if s.SettledAt.After(g.now) { // paid within the last day: settled since
+			s.SettledAt = g.now
+			if s.PaidAt.After(g.now) {
+				s.SettledAt = s.PaidAt
+			}
+		}
 	}
 	return s
 }
