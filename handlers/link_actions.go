@@ -154,7 +154,12 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 		return p, err
 	}
 	if p.Email != nil && !acts[actEmail] {
+		// Not an action here: the section stays only as the history of
+		// what was sent.
 		p.Email.ComposeURL, p.Email.Unavailable = "", ""
+		if len(p.Email.Emails) == 0 {
+			p.Email = nil
+		}
 	}
 	return p, nil
 }

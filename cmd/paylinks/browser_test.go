@@ -228,6 +228,7 @@ func TestBrowserStory(t *testing.T) {
 	// The customer pays on the sandbox's checkout page, in another tab; the
 	// link page, left open, turns paid without a reload.
 	fin.do(chromedp.Navigate(base+linkPath), chromedp.WaitVisible("[data-testid=link-status]"))
+	browserProcessing(t, fin, checkout)
 	customer := newTab(t, fctx, "customer")
 	customer.do(chromedp.Navigate(checkout))
 	customer.do(chromedp.WaitVisible(`[data-testid=pay]`))
@@ -236,6 +237,7 @@ func TestBrowserStory(t *testing.T) {
 	customer.do(chromedp.WaitVisible("[data-testid=customer-page]"))
 	customer.check("customer-success")
 	browserAfterPay(t, fin)
+	browserCancel(t, fin, base)
 
 	// Search by the website reference finds it first.
 	fin.do(chromedp.Navigate(base+"/links"), chromedp.WaitVisible("[data-testid=search-input]"),
@@ -296,4 +298,5 @@ func TestBrowserStory(t *testing.T) {
 		t.Errorf("the prefix's total did not load: %q", viewer.text("[data-testid=total]"))
 	}
 	viewer.check("links-prefix")
+	browserEveryStatus(t, admin, base)
 }
