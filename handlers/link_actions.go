@@ -53,7 +53,7 @@ func actionsFor(st paylink.Status, held bool, role paylink.Role) map[action]bool
 	case paylink.StatusProcessing:
 		acts[actCancel] = write
 	case paylink.StatusFailed, paylink.StatusExpired, paylink.StatusCancelled:
-		acts[actReissue] = write
+		acts[actReissue] = write && !held // as links.Reissuable: a held session is approved, not replaced
 	}
 	for k, v := range acts {
 		if !v {
