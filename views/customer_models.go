@@ -1,0 +1,8 @@
+package views
+
+// CustomerPage is what a customer sees when StableMint sends them back.
+type CustomerPage struct {
+	Layout  Layout
+	Title   string
+	Message string
+}
