@@ -15,6 +15,10 @@ type SettingsPage struct {
 	CurrencyLimits []CurrencyLimitRow
 	// ApprovedHosts are the checkout hosts admins approved on held links.
 	ApprovedHosts []string
+	// LogoURL shows the saved logo ("" when there is none). The brand's
+	// other fields are in Values: companyName, supportEmail,
+	// supportPageUrl, accentColor; removeLogo is "on" when ticked.
+	LogoURL string
 }
 
 // CurrencyLimitRow is one row of the per-currency limits table.
