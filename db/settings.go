@@ -22,6 +22,14 @@ type Settings struct {
 	// ApprovedCheckoutHosts are checkout hosts admins approved beside
 	// StableMint's allowed ones (ApproveCheckoutHost adds them, audited).
 	ApprovedCheckoutHosts []string `json:"approvedCheckoutHosts,omitempty"`
+	// The merchant's brand (the logo itself is in brand_logo,
+	// db/brand.go). CompanyName empty means never saved: the caller uses
+	// the first-run default (PAYLINKS_COMPANY_NAME). AccentColor is
+	// #rrggbb or empty (paylinks' own).
+	CompanyName    string `json:"companyName,omitempty"`
+	SupportEmail   string `json:"supportEmail,omitempty"`
+	SupportPageURL string `json:"supportPageUrl,omitempty"`
+	AccentColor    string `json:"accentColor,omitempty"`
 }
 
 // CurrencyLimit bounds the amounts of one currency's links; an empty Min
@@ -63,17 +71,19 @@ func (s *Store) GetSettings(ctx context.Context) (Settings, error) {
 // SaveSettings replaces the settings and audits the change with the old and
 // new values.
 func (s *Store) SaveSettings(ctx context.Context, st Settings, actor int64, a AuditEntry) error {
-	return s.withTx(ctx, func(tx *Tx) error {
-		var old string
-		_ = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&old)
-		b, err := putSettings(ctx, tx, st, actor)
-		if err != nil {
-			return err
-		}
-		a.Target = "settings"
-		a.Details = "from " + old + " to " + string(b)
-		return insertAudit(ctx, tx, a)
-	})
+	return s.withTx(ctx, func(tx *Tx) error { return saveSettings(ctx, tx, st, actor, a) })
+}
+
+func saveSettings(ctx context.Context, tx *Tx, st Settings, actor int64, a AuditEntry) error {
+	var old string
+	_ = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&old)
+	b, err := putSettings(ctx, tx, st, actor)
+	if err != nil {
+		return err
+	}
+	a.Target = "settings"
+	a.Details = "from " + old + " to " + string(b)
+	return insertAudit(ctx, tx, a)
 }
 
 // putSettings writes the settings row in tx and returns what it wrote.

@@ -36,7 +36,7 @@ func (a *app) templatePage(c echo.Context, t mail.Template, errs views.FieldErro
 
 // samplePreview renders a compiled template with the sample values.
 func (a *app) samplePreview(c *mail.Compiled) (*views.EmailPreview, error) {
-	d := mail.SampleData(a.opts.CompanyName)
+	d := brandMailData(mail.SampleData(""), a.brandNow())
 	r, err := c.Render(d)
 	if err != nil {
 		return nil, err

@@ -102,18 +102,17 @@ func templateVersion(t db.EmailTemplate) string {
 
 // emailData fills the placeholders for a link.
 func (a *app) emailData(l db.Link, to, name, note string) mail.Data {
-	return mail.Data{
+	return brandMailData(mail.Data{
 		CustomerName: name, CustomerID: l.CustomerID, CustomerEmail: to,
 		Amount: formatMoney(l.AmountMinor, l.Currency), Currency: l.Currency, Link: l.CheckoutURL,
-		ExpiresAt: when(l.ExpiresAt), WebsiteReference: l.WebsiteReference,
-		CompanyName: a.opts.CompanyName, Message: note,
-	}
+		ExpiresAt: when(l.ExpiresAt), WebsiteReference: l.WebsiteReference, Message: note,
+	}, a.brandNow())
 }
 
 // newEmail is the outbox row for a rendered message.
 func (a *app) newEmail(l db.Link, to, name string, r mail.Rendered, actor int64) db.NewEmail {
 	return db.NewEmail{
-		LinkID: l.ID, FromAddr: a.opts.MailFrom.Email, FromName: a.opts.MailFrom.Name,
+		LinkID: l.ID, FromAddr: a.opts.MailFrom.Email, FromName: a.senderName(a.brandNow()),
 		ToAddr: to, ToName: name, Subject: r.Subject, Text: r.Text, HTML: r.HTML,
 		MessageIDDomain: a.opts.MailFrom.Domain(), CreatedBy: actor,
 	}
@@ -121,7 +120,7 @@ func (a *app) newEmail(l db.Link, to, name string, r mail.Rendered, actor int64)
 
 func (a *app) preview(to, name string, r mail.Rendered) *views.EmailPreview {
 	return &views.EmailPreview{
-		From: a.opts.MailFrom.String(), To: mail.Address{Name: name, Email: to}.String(),
+		From: a.sender(a.brandNow()).String(), To: mail.Address{Name: name, Email: to}.String(),
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML,
 	}
 }

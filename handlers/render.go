@@ -48,6 +48,7 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 			Login:         a.url(RouteLogin),
 		},
 	}
+	l.Brand = a.viewBrand(a.brand(c.Request().Context()))
 	if u := currentUser(c); u != nil {
 		l.User = &views.Viewer{Name: u.Name, Email: u.Email, Role: string(u.Role)}
 		l.Flashes = a.takeFlashes(c)

@@ -60,6 +60,8 @@ const (
 	RouteAudit           = "audit"
 	RouteAuditCSV        = "audit.csv"
 	RouteMetrics         = "metrics"
+	RouteBrandLogo       = "brand.logo"
+	RouteBrandTheme      = "brand.theme"
 )
 
 // Two-factor sign-in and session route names.
@@ -230,6 +232,10 @@ func (a *app) routes(e *echo.Echo) error {
 
 	// Where StableMint sends customers back: public, no session needed.
 	e.GET("/pay/:page", a.customerPage).Name = RouteCustomer
+	// The merchant's logo and accent colour, for customer pages and the
+	// staff header: public, sessionless, cacheable (handlers/brand.go).
+	e.GET("/brand/logo", a.brandLogo).Name = RouteBrandLogo
+	e.GET("/brand/theme.css", a.brandTheme).Name = RouteBrandTheme
 
 	admin := e.Group("/admin", signedIn, a.requireRole(paylink.RoleAdmin))
 	e.POST("/links/:id/approve-checkout-host", a.approveCheckoutHost, signedIn, a.requireRole(paylink.RoleAdmin)).Name = RouteLinkApproveHost
@@ -262,11 +268,11 @@ func (a *app) routes(e *echo.Echo) error {
 }
 
 // sessionless reports paths that never use a session or CSRF: assets, the
-// health check, the metrics (bearer token instead) and StableMint's
-// webhooks (signed instead).
+// health check, the metrics (bearer token instead), StableMint's webhooks
+// (signed instead) and the brand's logo and stylesheet (public).
 func sessionless(path string) bool {
 	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/favicon.ico" ||
-		path == "/metrics" || strings.HasPrefix(path, "/webhooks/")
+		path == "/metrics" || strings.HasPrefix(path, "/webhooks/") || strings.HasPrefix(path, "/brand/")
 }
 
 // skipFor wraps page middleware so sessionless paths bypass it.

@@ -58,6 +58,9 @@ type Store interface {
 	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
 	GetSettings(ctx context.Context) (db.Settings, error)
 	SaveSettings(ctx context.Context, st db.Settings, actor int64, a db.AuditEntry) error
+	SaveSettingsAndLogo(ctx context.Context, st db.Settings, lc db.LogoChange, actor int64, a db.AuditEntry) error
+	BrandLogo(ctx context.Context) (db.Logo, error)
+	BrandLogoInfo(ctx context.Context) (db.LogoInfo, bool, error)
 	ApproveCheckoutHost(ctx context.Context, host string, actor int64, a db.AuditEntry) (int, error)
 
 	// Customer emails, templates and the mailbox.
@@ -152,7 +155,8 @@ type Options struct {
 	Client links.HostedSessions
 	Minter *links.Minter
 	// Mail is the outbox the pages queue customer emails into (app runs its
-	// job). MailFrom is their sender; CompanyName fills {{.CompanyName}};
+	// job). MailFrom is their sender; CompanyName is the company name
+	// until an admin saves one under Settings (handlers/brand.go);
 	// MailRatePerMinute is each user's budget.
 	Mail              *outbox.Mailer
 	MailFrom          mail.Address
@@ -238,6 +242,7 @@ type app struct {
 	countryOptions  []views.Option
 	currencyOptions []views.Option
 	countryNames    map[string]string
+	brandCache      brandCache // handlers/brand.go
 }
 
 // New builds the Echo instance with every route and middleware.

@@ -52,7 +52,14 @@ func settingsValues(st db.Settings) map[string]string {
 		"successUrl": st.SuccessURL, "supportUrl": st.SupportURL, "exitUrl": st.ExitURL, "errorUrl": st.ErrorURL,
 		"defaultCurrency": st.DefaultCurrency, "defaultCountry": st.DefaultCountry,
 		"minAmount": st.MinAmount, "maxAmount": st.MaxAmount,
+		"companyName": st.CompanyName, "supportEmail": st.SupportEmail, "supportPageUrl": st.SupportPageURL, "accentColor": st.AccentColor,
 	}
+}
+
+// withLogo shows the saved logo on the settings page.
+func (a *app) withLogo(c echo.Context, p views.SettingsPage) views.SettingsPage {
+	p.LogoURL = a.viewBrand(a.brand(c.Request().Context())).LogoURL
+	return p
 }
 
 func (a *app) settings(c echo.Context) error {
@@ -61,7 +68,10 @@ func (a *app) settings(c echo.Context) error {
 		return err
 	}
 	st = a.defaults(st)
-	p := a.settingsPage(c, settingsValues(st), st.CurrencyLimits, nil)
+	if st.CompanyName == "" {
+		st.CompanyName = a.opts.CompanyName // the first-run default, until saved
+	}
+	p := a.withLogo(c, a.settingsPage(c, settingsValues(st), st.CurrencyLimits, nil))
 	p.ApprovedHosts = st.ApprovedCheckoutHosts
 	return a.render(c, http.StatusOK, views.Settings(p))
 }
@@ -109,6 +119,8 @@ func (a *app) saveSettings(c echo.Context) error {
 		return err
 	}
 	st.ApprovedCheckoutHosts = old.ApprovedCheckoutHosts // approved on held links, not on this form
+	b := parseBrand(c, form, old, errs)
+	st.CompanyName, st.SupportEmail, st.SupportPageURL, st.AccentColor = b.Company, b.SupportEmail, b.SupportURL, b.Accent
 	rows := parseLimitRows(form, errs)
 	for _, r := range rows {
 		if r.Currency != "" {
@@ -116,9 +128,20 @@ func (a *app) saveSettings(c echo.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.settingsPage(c, settingsValues(st), rows, errs)))
+		if b.LogoChosen && errs["logo"] == "" {
+			// A browser never shows a chosen file again.
+			errs["logo"] = "Nothing was saved: choose the logo again once the fields marked are corrected."
+		}
+		values := settingsValues(st)
+		if b.RemoveLogo {
+			values["removeLogo"] = "on"
+		}
+		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.withLogo(c, a.settingsPage(c, values, rows, errs))))
 	}
-	if err := a.store.SaveSettings(c.Request().Context(), st, currentUser(c).ID, a.auditEntry(c, "settings.change")); err != nil {
+	lc := db.LogoChange{Set: b.Logo, Remove: b.Logo == nil && b.RemoveLogo}
+	err = a.store.SaveSettingsAndLogo(c.Request().Context(), st, lc, currentUser(c).ID, a.auditEntry(c, "settings.change"))
+	a.brandCache.invalidate() // whatever happened, read it again
+	if err != nil {
 		return err
 	}
 	if err := a.flash(c, "ok", "Settings saved."); err != nil {

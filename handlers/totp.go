@@ -29,7 +29,7 @@ const (
 // totpIssuer names paylinks in authenticator apps (no colon: it separates
 // issuer and account in the otpauth URL).
 func (a *app) totpIssuer() string {
-	return strings.ReplaceAll(a.opts.CompanyName, ":", " ")
+	return strings.ReplaceAll(a.brandNow().Company, ":", " ")
 }
 
 // totpKey rebuilds the otpauth key of a stored secret for u.

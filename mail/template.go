@@ -26,7 +26,16 @@ type Data struct {
 	WebsiteReference string
 	CompanyName      string
 	Message          string // an optional note typed by staff
+	// The merchant's brand, from Settings: support contacts (may be
+	// empty) and the accent colour, always a validated #rrggbb (the
+	// default when none is set).
+	SupportEmail string
+	SupportURL   string
+	AccentColor  string
 }
+
+// DefaultAccentColor is the Pay button's colour when Settings set none.
+const DefaultAccentColor = "#0b57d0"
 
 // Placeholder documents one field of Data.
 type Placeholder struct {
@@ -45,8 +54,11 @@ var Placeholders = []Placeholder{
 	{"Link", "the checkout link"},
 	{"ExpiresAt", "when the link expires, like 2 Dec 2026 09:00 UTC (may be empty)"},
 	{"WebsiteReference", "the website reference (invoice or order number; may be empty)"},
-	{"CompanyName", "your company name"},
+	{"CompanyName", "your company name, as set under Settings"},
 	{"Message", "the note staff type when sending (may be empty)"},
+	{"SupportEmail", "the support email address set under Settings, where customers can write with questions (may be empty)"},
+	{"SupportURL", "the address of your support page set under Settings (may be empty)"},
+	{"AccentColor", "your accent colour set under Settings, like #1f5fbf, for example as the background of the Pay button (never empty: paylinks' blue when none is set)"},
 }
 
 var placeholderSet = func() map[string]bool {
@@ -63,7 +75,8 @@ func SampleData(company string) Data {
 		CustomerName: "Ada Lovelace", CustomerID: "CUST-42", CustomerEmail: "ada@example.com",
 		Amount: "€1,250.00", Currency: "EUR", Link: "https://checkout.stablemint.example/c/5f3a9b",
 		ExpiresAt: "2 Dec 2026 09:00 UTC", WebsiteReference: "INV-2026-0042", CompanyName: company,
-		Message: "Thank you for your order.",
+		Message: "Thank you for your order.", SupportEmail: "help@example.com", SupportURL: "https://example.com/help",
+		AccentColor: DefaultAccentColor,
 	}
 }
 
@@ -98,10 +111,12 @@ Pay securely with this link:
 {{if .ExpiresAt}}
 The link is valid until {{.ExpiresAt}}.
 {{end}}
-If you have a question, reply to this email{{if .WebsiteReference}} and quote {{.WebsiteReference}}{{end}}.
+If you have a question, {{if .SupportEmail}}write to {{.SupportEmail}}{{else}}reply to this email{{end}}{{if .WebsiteReference}} and quote {{.WebsiteReference}}{{end}}.
 
 {{.CompanyName}}
-`,
+{{if .SupportEmail}}Support: {{.SupportEmail}}
+{{end}}{{if .SupportURL}}Help: {{.SupportURL}}
+{{end}}`,
 	HTML: `<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Payment request</title></head>
@@ -111,11 +126,12 @@ If you have a question, reply to this email{{if .WebsiteReference}} and quote {{
 <p>{{if .CustomerName}}Hello {{.CustomerName}},{{else}}Hello,{{end}}</p>
 <p>{{.CompanyName}} asks you to pay <strong>{{.Amount}}</strong>{{if .WebsiteReference}} for <strong>{{.WebsiteReference}}</strong>{{end}}.</p>
 {{if .Message}}<p style="white-space:pre-line">{{.Message}}</p>{{end}}
-<p style="margin:28px 0"><a href="{{.Link}}" style="background:#0b57d0;color:#ffffff;padding:12px 22px;border-radius:6px;text-decoration:none;display:inline-block">Pay {{.Amount}}</a></p>
+<p style="margin:28px 0"><a href="{{.Link}}" style="background:{{.AccentColor}};color:#ffffff;padding:12px 22px;border-radius:6px;text-decoration:none;display:inline-block">Pay {{.Amount}}</a></p>
 <p style="font-size:13px;color:#57606a">Or open this link: <a href="{{.Link}}">{{.Link}}</a></p>
 {{if .ExpiresAt}}<p style="font-size:13px;color:#57606a">The link is valid until {{.ExpiresAt}}.</p>{{end}}
-<p>If you have a question, reply to this email{{if .WebsiteReference}} and quote {{.WebsiteReference}}{{end}}.</p>
+<p>If you have a question, {{if .SupportEmail}}write to <a href="mailto:{{.SupportEmail}}">{{.SupportEmail}}</a>{{else}}reply to this email{{end}}{{if .WebsiteReference}} and quote {{.WebsiteReference}}{{end}}.</p>
 <p>{{.CompanyName}}</p>
+{{if .SupportEmail}}<p style="font-size:13px;color:#57606a;border-top:1px solid #d0d7de;padding-top:12px">Support: <a href="mailto:{{.SupportEmail}}">{{.SupportEmail}}</a>{{if .SupportURL}} · Help: <a href="{{.SupportURL}}">{{.SupportURL}}</a>{{end}}</p>{{else}}{{if .SupportURL}}<p style="font-size:13px;color:#57606a;border-top:1px solid #d0d7de;padding-top:12px">Help: <a href="{{.SupportURL}}">{{.SupportURL}}</a></p>{{end}}{{end}}
 </td></tr>
 </table>
 </body>

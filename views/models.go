@@ -15,6 +15,7 @@ type Layout struct {
 	Active      string // navigation key of the current page
 	Assets      Assets
 	Nav         Nav
+	Brand       Brand // the merchant's (customer_models.go)
 }
 
 // Nav holds the URLs of the navigation, built from the route table.

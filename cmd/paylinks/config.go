@@ -139,7 +139,7 @@ var settings = []setting{
 	// Set or not, the sender's name defaults to PAYLINKS_COMPANY_NAME, and
 	// it must be set when PAYLINKS_SMTP_URL is (rules below).
 	{Name: envMailFrom, Default: "paylinks@localhost", Shown: "`paylinks@localhost` (required with `PAYLINKS_SMTP_URL`)",
-		Doc: "sender of customer emails: `billing@acme.example` or `Acme Billing <billing@acme.example>`; its domain ends every `Message-ID`",
+		Doc: "sender of customer emails: `billing@acme.example` or `Acme Billing <billing@acme.example>`; its domain ends every `Message-ID`. A name written here is the sender's name; without one, the company name from Settings is",
 		parse: func(c *Config, v string) error {
 			a, err := mail.ParseMailbox(v)
 			if err != nil {
@@ -149,7 +149,7 @@ var settings = []setting{
 			return nil
 		}},
 	{Name: "PAYLINKS_COMPANY_NAME", Default: "paylinks",
-		Doc: "your company's name in emails (`{{.CompanyName}}`) and in authenticator apps, and the sender's name when `PAYLINKS_MAIL_FROM` has none",
+		Doc: "the first-run default of your company name: used in emails (`{{.CompanyName}}`, and as the sender's name when `PAYLINKS_MAIL_FROM` has none), on customer pages, in the staff header and in authenticator apps until an admin saves the company name under Settings; after that the saved name is used and this variable is ignored",
 		parse: func(c *Config, v string) error {
 			c.CompanyName = v
 			if err := mail.CheckHeader(v, mail.MaxNameLength); err != nil {
