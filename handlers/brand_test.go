@@ -404,6 +404,10 @@ func TestCompanyNameEnvironmentIsOnlyTheFirstRunDefault(t *testing.T) {
 	if v, _ := b.get("/admin/settings").find(`input[name=companyName]`).Attr("value"); v != "Env Co" {
 		t.Errorf("settings form prefilled with %q", v)
 	}
+	// Until it is saved, the admin's dashboard asks for it.
+	if att := b.get("/").find("[data-testid=attention-item]").Text(); !strings.Contains(att, `Customers see "Env Co" as your company name`) {
+		t.Errorf("the dashboard does not ask for the company name: %q", att)
+	}
 	p := e.browser().get("/pay/success")
 	if !strings.Contains(p.find("[data-testid=customer-header]").Text(), "Env Co") || strings.Contains(strings.ToLower(p.body), "paylinks") {
 		t.Errorf("before saving: %q", p.find("[data-testid=customer-header]").Text())
@@ -428,6 +432,9 @@ func TestCompanyNameEnvironmentIsOnlyTheFirstRunDefault(t *testing.T) {
 	}
 	if v, _ := b.get("/admin/settings").find(`input[name=companyName]`).Attr("value"); v != "Saved Co" {
 		t.Errorf("settings form shows %q", v)
+	}
+	if att := b.get("/").find("[data-testid=attention-item]").Text(); strings.Contains(att, "company name") {
+		t.Errorf("the dashboard still asks for the company name once saved: %q", att)
 	}
 }
 

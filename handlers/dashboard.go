@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +32,19 @@ func (a *app) dashboard(c echo.Context) error {
 	}
 	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.chart,
 		Attention: d.attention, AsOf: d.at.Format("15:04:05") + " UTC"}
+	if hasRole(c, paylink.RoleAdmin) {
+		// Until an admin names the company, customers see the first-run
+		// default (PAYLINKS_COMPANY_NAME) on their pages and emails.
+		st, err := a.store.GetSettings(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if st.CompanyName == "" {
+			p.Attention = append(slices.Clip(p.Attention), views.AttentionItem{Kind: "info",
+				Text: "Customers see \"" + a.opts.CompanyName + "\" as your company name on their pages and emails. Set your company name, logo and support contact in Settings.",
+				URL:  a.url(RouteSettings)})
+		}
+	}
 	if hasRole(c, paylink.RoleFinance) {
 		p.NewURL = a.url(RouteLinkNew)
 	}
