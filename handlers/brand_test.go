@@ -348,11 +348,11 @@ func TestBrandOnCustomerPagesAndStaffHeader(t *testing.T) {
 	info, _, _ := e.store.BrandLogoInfo(context.Background())
 
 	anon := e.browser()
-	for _, page := range []string{"success", "support", "exit", "error"} {
+	for _, page := range []string{"success", "support", "exit", "error", "no-such-page"} {
 		for _, who := range []*browser{anon, b} { // signed in or not, the same customer page
 			p := who.get("/pay/" + page)
-			if p.status() != http.StatusOK {
-				t.Fatalf("/pay/%s: %d", page, p.status())
+			if want := map[bool]int{true: http.StatusNotFound, false: http.StatusOK}[page == "no-such-page"]; p.status() != want {
+				t.Fatalf("/pay/%s: %d, want %d", page, p.status(), want)
 			}
 			if regexp.MustCompile(`(?i)paylinks`).MatchString(p.body) {
 				t.Errorf("/pay/%s mentions paylinks:\n%s", page, p.body)

@@ -435,11 +435,12 @@ func (a *app) customerPage(c echo.Context) error {
 		"exit":    {"Payment not completed", "You left the checkout before paying. You can use the same payment link again until it expires."},
 		"error":   {"The payment did not go through", "Nothing was charged. You can try again with the same payment link, or contact us."},
 	}
+	status := http.StatusOK
 	t, ok := texts[c.Param("page")]
-	if !ok {
-		return echo.NewHTTPError(http.StatusNotFound)
+	if !ok { // still the customer's page: the merchant's, not the staff's
+		status, t = http.StatusNotFound, [2]string{"Page not found", "This address does not lead anywhere. Use the payment link you were sent, or contact us."}
 	}
-	return a.render(c, http.StatusOK, views.Customer(views.CustomerPage{Layout: a.layout(c, t[0], ""), Title: t[0], Message: t[1]}))
+	return a.render(c, status, views.Customer(views.CustomerPage{Layout: a.layout(c, t[0], ""), Title: t[0], Message: t[1]}))
 }
 
 // kycFields are the KYC keys in form order (links.KYCKeys), with their
