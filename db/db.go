@@ -47,6 +47,8 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // see prepared
+
+	health writeHealth // the last write's storage fault, if any (WriteFault)
 }
 
 // pragmas apply to every pooled connection because they live in the DSN.

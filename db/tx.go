@@ -31,18 +31,19 @@ type Tx struct {
 func (tx *Tx) Now() time.Time { return tx.now }
 
 // withTx runs fn in one IMMEDIATE write transaction and commits it. Never
-// call the network from fn.
+// call the network from fn. A write the disk refuses comes back as a
+// *StorageError and is remembered until a write succeeds (WriteFault).
 func (s *Store) withTx(ctx context.Context, fn func(*Tx) error) error {
 	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return mapErr(err)
+		return s.noteWrite(mapErr(err))
 	}
 	defer sqlTx.Rollback()
 	tx := &Tx{Tx: sqlTx, now: s.Now().UTC()}
 	if err := fn(tx); err != nil {
-		return err
+		return s.noteWrite(err)
 	}
-	return mapErr(sqlTx.Commit())
+	return s.noteWrite(mapErr(sqlTx.Commit()))
 }
 
 type stmtKey struct {

@@ -114,16 +114,17 @@ func (s *Store) BeginWebhooks(ctx context.Context) (WebhookTx, error) {
 func (s *Store) beginWebhooks(ctx context.Context, prepared map[string]*sql.Stmt) (*webhookTx, error) {
 	sqlTx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.noteWrite(mapErr(err))
 	}
 	w := newWTx(ctx, &Tx{Tx: sqlTx, now: s.Now().UTC()})
 	w.prepared = prepared
-	return &webhookTx{w: w, now: s.Now}, nil
+	return &webhookTx{w: w, now: s.Now, store: s}, nil
 }
 
 type webhookTx struct {
-	w   *wtx
-	now func() time.Time
+	w     *wtx
+	now   func() time.Time
+	store *Store // records a write the disk refused (noteWrite)
 }
 
 // Ingest stamps each delivery's writes with the time it is applied: a
@@ -131,10 +132,14 @@ type webhookTx struct {
 // otherwise date a delivery's link changes before its own receipt.
 func (t *webhookTx) Ingest(d WebhookDelivery) (WebhookResult, error) {
 	t.w.now = t.now().UTC()
-	return ingestOne(t.w, d)
+	res, err := ingestOne(t.w, d)
+	if err != nil {
+		return res, t.store.noteWrite(err)
+	}
+	return res, nil
 }
 
-func (t *webhookTx) Commit() error { return mapErr(t.w.Tx.Tx.Commit()) }
+func (t *webhookTx) Commit() error { return t.store.noteWrite(mapErr(t.w.Tx.Tx.Commit())) }
 
 func (t *webhookTx) Rollback() error {
 	if err := t.w.Tx.Tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
