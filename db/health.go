@@ -22,7 +22,9 @@ type StorageError struct {
 	Err    error
 }
 
-func (e *StorageError) Error() string { return "database write failed: " + e.Reason + ": " + e.Err.Error() }
+func (e *StorageError) Error() string {
+	return "database write failed: " + e.Reason + ": " + e.Err.Error()
+}
 
 // Is makes errors.Is(err, ErrStorage) true.
 func (e *StorageError) Is(target error) bool { return target == ErrStorage }
