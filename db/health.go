@@ -31,6 +31,16 @@ func (e *StorageError) Is(target error) bool { return target == ErrStorage }
 
 func (e *StorageError) Unwrap() error { return e.Err }
 
+// StorageFaults are the storage faults a write can meet: a short name (a
+// metrics label) and the reason in staff's words.
+var StorageFaults = []struct{ Name, Reason string }{
+	{"disk_full", "the disk is full"},
+	{"read_only", "the database file is read-only"},
+	{"io_error", "the disk reported an input/output error"},
+	{"cannot_open", "the database file cannot be opened"},
+	{"damaged", "the database file is damaged"},
+}
+
 // storageReason names the storage fault behind err, or "" when err is no
 // storage fault (a constraint, a busy database, a cancelled context).
 func storageReason(err error) string {
@@ -40,15 +50,15 @@ func storageReason(err error) string {
 	}
 	switch se.Code() & 0xff { // the primary result code
 	case sqlite3.SQLITE_FULL:
-		return "the disk is full"
+		return StorageFaults[0].Reason
 	case sqlite3.SQLITE_READONLY:
-		return "the database file is read-only"
+		return StorageFaults[1].Reason
 	case sqlite3.SQLITE_IOERR:
-		return "the disk reported an input/output error"
+		return StorageFaults[2].Reason
 	case sqlite3.SQLITE_CANTOPEN:
-		return "the database file cannot be opened"
+		return StorageFaults[3].Reason
 	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-		return "the database file is damaged"
+		return StorageFaults[4].Reason
 	}
 	return ""
 }
@@ -59,6 +69,7 @@ type writeHealth struct {
 	mu     sync.Mutex
 	reason string
 	since  time.Time
+	lastOK time.Time // the last write that committed
 }
 
 // noteWrite records the outcome of a write transaction and returns err,
@@ -67,8 +78,9 @@ type writeHealth struct {
 func (s *Store) noteWrite(err error) error {
 	h := &s.health
 	if err == nil {
+		now := time.Now()
 		h.mu.Lock()
-		h.reason = ""
+		h.reason, h.lastOK = "", now
 		h.mu.Unlock()
 		return nil
 	}
@@ -95,6 +107,13 @@ func (s *Store) WriteFault() (reason string, since time.Time) {
 	s.health.mu.Lock()
 	defer s.health.mu.Unlock()
 	return s.health.reason, s.health.since
+}
+
+// LastWrite is when a write last committed (zero before the first).
+func (s *Store) LastWrite() time.Time {
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	return s.health.lastOK
 }
 
 // ProbeWrite makes one tiny write (a row of its own in settings, which

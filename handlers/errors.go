@@ -24,7 +24,7 @@ func statusFor(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, db.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, auth.ErrHasherBusy):
+	case errors.Is(err, auth.ErrHasherBusy), errors.Is(err, db.ErrStorage):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
@@ -96,6 +96,13 @@ func (a *app) handleError(err error, c echo.Context) {
 		c.Response().Header().Set(echo.HeaderAllow, "GET, POST")
 	}
 	title, msg := errorText(status)
+	var se *db.StorageError
+	if errors.As(err, &se) {
+		// The disk refused the write: say so, and that nothing was saved.
+		title = "Nothing was saved"
+		msg = "paylinks cannot save anything right now: " + se.Reason + ". Nothing of this request was saved. Go back and try again in a few minutes; an admin sees this on every page until it is fixed."
+		c.Response().Header().Set("Retry-After", "60")
+	}
 	page := views.ErrorPage{
 		Layout:    a.layout(c, title, ""),
 		Status:    status,

@@ -122,8 +122,15 @@ type envOption func(*app.Config, *app.Parts)
 // loopback.
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
+	return newEnvIn(t, t.TempDir(), opts...)
+}
+
+// newEnvIn is newEnv with the database file in dir (a small disk, for
+// fault tests).
+func newEnvIn(t testing.TB, dir string, opts ...envOption) *env {
+	t.Helper()
 	ctx := context.Background()
-	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "paylinks.db"))
+	st, err := db.Open(ctx, filepath.Join(dir, "paylinks.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

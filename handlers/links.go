@@ -264,12 +264,15 @@ func (a *app) createLink(c echo.Context) error {
 		in.FormToken = newFormToken()
 	}
 	// again shows the form once more, with what was typed.
+	problem := ""
 	again := func(status int, errs views.FieldErrors, dups []db.Link) error {
 		st, err := a.store.GetSettings(ctx)
 		if err != nil {
 			return err
 		}
-		return a.render(c, status, views.LinkForm(a.formPage(c, in, errs, dups, st)))
+		p := a.formPage(c, in, errs, dups, st)
+		p.Problem = problem
+		return a.render(c, status, views.LinkForm(p))
 	}
 
 	// Adding or removing a custom-field row re-renders the form: no link.
@@ -290,6 +293,15 @@ func (a *app) createLink(c echo.Context) error {
 	var dup *db.DuplicateError
 	if errors.As(err, &dup) {
 		return again(http.StatusConflict, nil, dup.Links)
+	}
+	var storage *db.StorageError
+	if errors.As(err, &storage) && l.ID == 0 {
+		// The disk refused the link before anything reached StableMint:
+		// the form again, as typed, to send once it takes writes.
+		problem = "paylinks cannot save anything right now: " + storage.Reason + ". Nothing was sent to StableMint. " +
+			"Everything you typed is still here: press Create payment link again in a few minutes."
+		c.Response().Header().Set("Retry-After", "60")
+		return again(http.StatusServiceUnavailable, nil, nil)
 	}
 	if err != nil {
 		return err

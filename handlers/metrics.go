@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/paylinks/paylinks/db"
 )
 
 // observeRequests times every request for
@@ -52,6 +53,19 @@ func (a *app) initMetrics() {
 	}); ok {
 		m.OutboxDepth(s.OutboxDepth)
 	}
+	var faults []string
+	for _, f := range db.StorageFaults {
+		faults = append(faults, f.Name)
+	}
+	m.StorageFault(faults, func() string {
+		reason, _ := a.store.WriteFault()
+		for _, f := range db.StorageFaults {
+			if f.Reason == reason {
+				return f.Name
+			}
+		}
+		return ""
+	})
 	a.metricsHandler = m.Handler(a.opts.MetricsToken)
 }
 

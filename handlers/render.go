@@ -52,6 +52,9 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 	if u := currentUser(c); u != nil {
 		l.User = &views.Viewer{Name: u.Name, Email: u.Email, Role: string(u.Role)}
 		l.Flashes = a.takeFlashes(c)
+		if reason, since := a.store.WriteFault(); reason != "" && u.Role.AtLeast(paylink.RoleAdmin) {
+			l.StorageFault = reason + " (since " + when(since) + ")"
+		}
 	}
 	return l
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -17,6 +18,7 @@ import (
 // Route names; URLs are always built from these with Echo's Reverse.
 const (
 	RouteHealth          = "health"
+	RouteReady           = "ready"
 	RouteHome            = "home"
 	RouteLogin           = "login"
 	RouteLoginPost       = "login.post"
@@ -138,6 +140,7 @@ func (a *app) routes(e *echo.Echo) error {
 	})
 
 	e.GET("/healthz", a.health).Name = RouteHealth
+	e.GET("/readyz", a.ready).Name = RouteReady
 	// Prometheus: bearer token (PAYLINKS_METRICS_TOKEN), or 404 here.
 	e.GET("/metrics", a.metricsEndpoint).Name = RouteMetrics
 
@@ -268,10 +271,10 @@ func (a *app) routes(e *echo.Echo) error {
 }
 
 // sessionless reports paths that never use a session or CSRF: assets, the
-// health check, the metrics (bearer token instead), StableMint's webhooks
+// health checks, the metrics (bearer token instead), StableMint's webhooks
 // (signed instead) and the brand's logo and stylesheet (public).
 func sessionless(path string) bool {
-	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/favicon.ico" ||
+	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/readyz" || path == "/favicon.ico" ||
 		path == "/metrics" || strings.HasPrefix(path, "/webhooks/") || strings.HasPrefix(path, "/brand/")
 }
 
@@ -289,6 +292,46 @@ func skipFor(m echo.MiddlewareFunc) echo.MiddlewareFunc {
 }
 
 // health pings the database: 200 when it answers, 503 otherwise.
+// ready is readiness, beside /healthz's liveness: 503 naming the fault
+// while the database cannot accept writes (the last write failed for a
+// storage reason, or a tiny write probe fails now), 200 otherwise. A write
+// that committed in the last 10 s answers for the probe, so a busy server
+// is not probed under load.
+func (a *app) ready(c echo.Context) error {
+	reason, _ := a.store.WriteFault()
+	if reason == "" && time.Since(a.store.LastWrite()) < 10*time.Second {
+		return c.String(http.StatusOK, "ready\n")
+	}
+	if err := a.probeWrite(c.Request().Context(), reason != ""); err != nil {
+		if reason, _ = a.store.WriteFault(); reason == "" {
+			reason = "the database did not take a write in time"
+		}
+		logFrom(c.Request().Context(), a.log).Error("not ready", "reason", reason, "err", err)
+		return c.String(http.StatusServiceUnavailable, "not ready: "+reason+"\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// probeWrite runs the store's write probe, one at a time and, after a
+// success, at most once every 2 s however often /readyz is asked (it is
+// public), unless a write failed since (faulted). A failed probe is tried again at the next call: a refused write
+// costs little, and readiness must come back as soon as the disk does.
+func (a *app) probeWrite(ctx context.Context, faulted bool) error {
+	a.probe.Lock()
+	defer a.probe.Unlock()
+	if !faulted && !a.probe.ok.IsZero() && time.Since(a.probe.ok) < 2*time.Second {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := a.store.ProbeWrite(ctx); err != nil {
+		a.probe.ok = time.Time{}
+		return err
+	}
+	a.probe.ok = time.Now()
+	return nil
+}
+
 func (a *app) health(c echo.Context) error {
 	if err := a.store.Ping(c.Request().Context()); err != nil {
 		logFrom(c.Request().Context(), a.log).Error("health check", "err", err)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -47,6 +48,11 @@ type Store interface {
 	PaidPerDay(ctx context.Context, currency string, since time.Time) ([]db.DayAmount, error)
 	TopPaidCurrency(ctx context.Context, since time.Time) (string, error)
 	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
+
+	// Storage health (readiness, the admins' banner).
+	WriteFault() (reason string, since time.Time)
+	LastWrite() time.Time
+	ProbeWrite(ctx context.Context) error
 
 	// Links, their search and export.
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
@@ -233,6 +239,11 @@ type app struct {
 	minter   *links.Minter
 	mailer   *outbox.Mailer
 	metrics  *metrics.Metrics
+	// probe is the last readiness write probe (probeWrite).
+	probe struct {
+		sync.Mutex
+		ok time.Time // when the last probe succeeded; zero after a failure
+	}
 
 	metricsHandler http.Handler
 

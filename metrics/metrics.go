@@ -192,6 +192,32 @@ func (m *Metrics) Breaker(b interface{ BreakerState() string }) {
 	}
 }
 
+// StorageFault exports paylinks_database_writable (1 while the database
+// accepts writes, 0 after a write the disk refused) and
+// paylinks_database_write_fault{fault="…"}, 1 for the current fault and 0
+// for the other names in faults; current reports the fault's name, or ""
+// while writes succeed.
+func (m *Metrics) StorageFault(faults []string, current func() string) {
+	m.gauge(prometheus.GaugeOpts{Name: "paylinks_database_writable", Help: "1 while the database accepts writes; 0 after a write the disk refused, until a write succeeds."},
+		func() float64 {
+			if current() == "" {
+				return 1
+			}
+			return 0
+		})
+	for _, f := range faults {
+		m.gauge(prometheus.GaugeOpts{
+			Name: "paylinks_database_write_fault", Help: "Why the database cannot accept writes: 1 for the current fault.",
+			ConstLabels: prometheus.Labels{"fault": f},
+		}, func() float64 {
+			if current() == f {
+				return 1
+			}
+			return 0
+		})
+	}
+}
+
 // Handler serves the metrics. With a token it demands
 // "Authorization: Bearer <token>" (compared in constant time) and answers
 // 401 otherwise.

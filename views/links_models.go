@@ -41,6 +41,9 @@ type LinkFormPage struct {
 	// ErrorSummary lists the refused fields in form order, each linking to
 	// its field (the page focuses it after a refused submit).
 	ErrorSummary []ErrorLink
+	// Problem says why nothing was saved when no field is at fault (the
+	// disk refused the write); every typed value is still in the form.
+	Problem string
 }
 
 // ErrorLink is one line of an error summary: the message, and the id of

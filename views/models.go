@@ -16,6 +16,9 @@ type Layout struct {
 	Assets      Assets
 	Nav         Nav
 	Brand       Brand // the merchant's (customer_models.go)
+	// StorageFault, shown to admins, says why the database cannot accept
+	// writes now ("the disk is full", since 14:02 UTC); "" when it can.
+	StorageFault string
 }
 
 // Nav holds the URLs of the navigation, built from the route table.

@@ -30,7 +30,7 @@ commands:
   seed --links N [--force]   add N realistic fake links (run while paylinks is stopped)
   sandbox [flags]            run the StableMint sandbox alone (see paylinks sandbox --help)
   config                     list every setting, its default and meaning, and which are set (secrets hidden); then check them
-  healthcheck                exit 0 when the server at PAYLINKS_ADDR answers /healthz
+  healthcheck                exit 0 when the server at PAYLINKS_ADDR is ready (/readyz: it can save)
   backup --out FILE          write a checked copy of the database to FILE (safe while serving; never overwrites)
   audit verify               check the audit log's hash chain; names the first row that does not match
 
@@ -137,16 +137,17 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// healthcheck asks the local server for /healthz (for container health
-// checks, where no curl exists).
+// healthcheck asks the local server for /readyz (for container health
+// checks, where no curl exists): a server that answers but cannot save
+// (a full or read-only disk) is unhealthy, and the reason is printed.
 func healthcheck(ctx context.Context, cfg Config) error {
 	host, port, _ := net.SplitHostPort(cfg.Addr)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
 	if err != nil {
 		return err
 	}
@@ -154,9 +155,10 @@ func healthcheck(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: status %d", resp.StatusCode)
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("healthcheck: status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return nil
 }
