@@ -75,6 +75,9 @@ type NewEmail struct {
 type BatchSkip struct {
 	LinkID int64  `json:"linkId"`
 	Reason string `json:"reason"`
+	// Recent: skipped because the customer was emailed about the link in
+	// the last 24 hours; the batch page offers to email it again.
+	Recent bool `json:"recent,omitempty"`
 }
 
 // EmailBatch is one "email these links" action.
@@ -412,7 +415,7 @@ func (s *Store) KeepEmail(ctx context.Context, e Email, raw []byte) error {
 		raw = []byte{}
 	}
 	return s.emailOutcome(ctx, e, EmailKept, "", "", raw,
-		"Email #"+itoa(e.ID)+" kept in the local mailbox, not sent: no SMTP server is configured.")
+		"Email #"+itoa(e.ID)+" kept in the local mailbox, not sent: no mail server is set up.")
 }
 
 // FailEmail records a permanent failure of a claimed email.
