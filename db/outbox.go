@@ -75,6 +75,9 @@ type NewEmail struct {
 type BatchSkip struct {
 	LinkID int64  `json:"linkId"`
 	Reason string `json:"reason"`
+	// Recent: skipped because the customer was emailed about the link in
+	// the last 24 hours; the batch page offers to email it again.
+	Recent bool `json:"recent,omitempty"`
 }
 
 // EmailBatch is one "email these links" action.
@@ -412,7 +415,7 @@ func (s *Store) KeepEmail(ctx context.Context, e Email, raw []byte) error {
 		raw = []byte{}
 	}
 	return s.emailOutcome(ctx, e, EmailKept, "", "", raw,
-		"Email #"+itoa(e.ID)+" kept in the local mailbox, not sent: no SMTP server is configured.")
+		"Email #"+itoa(e.ID)+" kept in the local mailbox, not sent: no mail server is set up.")
 }
 
 // FailEmail records a permanent failure of a claimed email.
@@ -481,6 +484,39 @@ func (s *Store) EmailBatchByID(ctx context.Context, id int64) (EmailBatch, error
 // BatchEmails lists a batch's emails in link order.
 func (s *Store) BatchEmails(ctx context.Context, batchID int64) ([]Email, error) {
 	return queryEmails(ctx, s.read, "SELECT "+emailCols+emailFrom+" WHERE o.batch_id = ? ORDER BY o.id", batchID)
+}
+
+// RecentEmail is the last email about a link to one address: who queued
+// it and when, for the "emailed already" confirmation.
+type RecentEmail struct {
+	ID        int64
+	ToAddr    string
+	ToName    string
+	Status    string // queued (also while retrying), sent or kept
+	CreatedAt time.Time
+	ByName    string
+	ByEmail   string
+}
+
+// RecentLinkEmail is the newest email about linkID to toAddr (in any case)
+// queued at or after since that went or may still go: queued, sent or kept
+// (failed and cancelled ones never reached the customer). The row queued
+// with exceptToken (the form being submitted again: a double click) is
+// left out. ErrNotFound when there is none.
+func (s *Store) RecentLinkEmail(ctx context.Context, linkID int64, toAddr string, since time.Time, exceptToken string) (RecentEmail, error) {
+	var r RecentEmail
+	var at int64
+	err := s.read.QueryRowContext(ctx, `SELECT o.id, o.to_addr, o.to_name, o.status, o.created_at, COALESCE(u.name, ''), COALESCE(u.email, '')
+		FROM outbox o LEFT JOIN users u ON u.id = o.created_by
+		WHERE o.link_id = ? AND o.to_addr = ? COLLATE NOCASE AND o.status IN ('queued', 'sent', 'kept') AND o.created_at >= ?
+			AND (o.form_token IS NULL OR o.form_token != ?)
+		ORDER BY o.id DESC LIMIT 1`, linkID, toAddr, ms(since), exceptToken).
+		Scan(&r.ID, &r.ToAddr, &r.ToName, &r.Status, &at, &r.ByName, &r.ByEmail)
+	if err != nil {
+		return RecentEmail{}, mapErr(err)
+	}
+	r.CreatedAt = fromMS(at)
+	return r, nil
 }
 
 // OutboxDepth counts emails waiting to be sent (queued, including those

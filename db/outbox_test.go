@@ -375,3 +375,54 @@ func TestEmailTemplateSaveIsAudited(t *testing.T) {
 		t.Fatalf("audit %+v", audit[0])
 	}
 }
+
+func TestRecentLinkEmail(t *testing.T) {
+	ctx := context.Background()
+	f := newOutboxFixture(t)
+	since := func() time.Time { return f.clock.Now().Add(-24 * time.Hour) }
+	if _, err := f.st.RecentLinkEmail(ctx, f.link.ID, "ada@example.com", since(), ""); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("no email yet: %v", err)
+	}
+	ne := f.newEmail("tok-a")
+	e, _, err := f.st.QueueEmail(ctx, ne, db.AuditEntry{Action: "email.queue", ActorID: f.user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	r, err := f.st.RecentLinkEmail(ctx, f.link.ID, "ADA@example.com", since(), "")
+	if err != nil || r.ID != e.ID || r.ByName != "Fin" || r.ByEmail != "fin@example.com" || r.ToName != "Ada" ||
+		r.Status != db.EmailQueued || !r.CreatedAt.Equal(e.CreatedAt) {
+		t.Fatalf("recent %+v, %v", r, err)
+	}
+	if _, err := f.st.RecentLinkEmail(ctx, f.link.ID, "ada@example.com", since(), "tok-a"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("the same form's own row counted: %v", err)
+	}
+	if _, err := f.st.RecentLinkEmail(ctx, f.link.ID, "bob@example.com", since(), ""); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("another address counted: %v", err)
+	}
+	// A failed email never reached the customer.
+	c, err := f.st.ClaimEmail(ctx, time.Minute, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.FailEmail(ctx, c, "550 no such user"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.RecentLinkEmail(ctx, f.link.ID, "ada@example.com", since(), ""); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("a failed email counted: %v", err)
+	}
+	// A sent one counts for 24 hours.
+	f.queue(t)
+	c, _ = f.st.ClaimEmail(ctx, time.Minute, 8)
+	if err := f.st.MarkEmailSent(ctx, c, "250 OK"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(23 * time.Hour)
+	if r, err := f.st.RecentLinkEmail(ctx, f.link.ID, "ada@example.com", since(), ""); err != nil || r.Status != db.EmailSent {
+		t.Errorf("sent 23 h ago: %+v %v", r, err)
+	}
+	f.clock.Advance(time.Hour + time.Millisecond)
+	if _, err := f.st.RecentLinkEmail(ctx, f.link.ID, "ada@example.com", since(), ""); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("sent over 24 h ago still counts: %v", err)
+	}
+}

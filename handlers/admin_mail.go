@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -77,8 +78,61 @@ func (a *app) emailTemplateForm(c echo.Context) error {
 		p.Errors = templateErrors(err)
 	} else if p.Preview, err = a.samplePreview(compiled); err != nil {
 		p.Errors = templateErrors(err)
+	} else {
+		p.Preview.HTMLURL = a.url(RouteEmailTemplatePreviewHTML)
+		if c.QueryParam("default") != "" {
+			p.Preview.HTMLURL += "?default=1"
+		}
 	}
 	return a.render(c, http.StatusOK, views.EmailTemplate(p))
+}
+
+// emailTemplatePreviewHTML serves the HTML part of the saved (or, with
+// ?default=1 or none saved, the built-in) template filled in with the
+// sample values, for the editor's sandboxed frame.
+func (a *app) emailTemplatePreviewHTML(c echo.Context) error {
+	setPreviewFrameHeaders(c)
+	t := mail.DefaultTemplate
+	meta, err := a.store.EmailTemplate(c.Request().Context(), db.EmailTemplateName)
+	switch {
+	case err == nil && c.QueryParam("default") == "":
+		t = mail.Template{Subject: meta.Subject, Text: meta.Text, HTML: meta.HTML}
+	case err != nil && !errors.Is(err, db.ErrNotFound):
+		return err
+	}
+	return a.templateFrame(c, t)
+}
+
+// emailTemplateDraftHTML serves the HTML part of the template draft the
+// editor form posts (its "show this draft" button targets the frame),
+// filled in with the sample values.
+func (a *app) emailTemplateDraftHTML(c echo.Context) error {
+	setPreviewFrameHeaders(c)
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
+	}
+	return a.templateFrame(c, templateFromForm(form))
+}
+
+// templateFrame answers a preview frame with the HTML part of t filled in
+// with the sample values, as mail.Build would write it.
+func (a *app) templateFrame(c echo.Context, t mail.Template) error {
+	compiled, err := t.Compile()
+	if err != nil {
+		return previewFrameText(c, http.StatusUnprocessableEntity, "The template cannot be shown: "+err.Error())
+	}
+	r, err := compiled.Render(mail.SampleData(a.opts.CompanyName))
+	if err != nil {
+		return previewFrameText(c, http.StatusUnprocessableEntity, "The template cannot be shown: "+err.Error())
+	}
+	return c.Blob(http.StatusOK, "text/html; charset=utf-8", []byte(mail.HTMLPart(r.HTML)))
+}
+
+// templateFromForm reads the editor's fields.
+func templateFromForm(form url.Values) mail.Template {
+	norm := func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
+	return mail.Template{Subject: strings.TrimSpace(form.Get("subject")), Text: norm(form.Get("text")), HTML: norm(form.Get("html"))}
 }
 
 // saveEmailTemplate validates the template (known placeholders only, a
@@ -90,8 +144,7 @@ func (a *app) saveEmailTemplate(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
 	}
 	ctx := c.Request().Context()
-	norm := func(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
-	t := mail.Template{Subject: strings.TrimSpace(form.Get("subject")), Text: norm(form.Get("text")), HTML: norm(form.Get("html"))}
+	t := templateFromForm(form)
 	meta, err := a.store.EmailTemplate(ctx, db.EmailTemplateName)
 	saved := err == nil
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
@@ -100,7 +153,9 @@ func (a *app) saveEmailTemplate(c echo.Context) error {
 	p := a.templatePage(c, t, nil, meta, saved)
 	compiled, err := t.Compile()
 	if err == nil {
-		p.Preview, err = a.samplePreview(compiled)
+		if p.Preview, err = a.samplePreview(compiled); err == nil {
+			p.Preview.DraftURL = a.url(RouteEmailTemplateDraftHTML)
+		}
 	}
 	if err != nil {
 		p.Errors = templateErrors(err)
@@ -150,9 +205,24 @@ func (a *app) mailboxMessage(c echo.Context) error {
 		Layout: a.layout(c, "Kept email #"+strconv.FormatInt(e.ID, 10), "mailbox"), Row: a.emailRow(c, e, a.now(), false),
 		MessageID: e.MessageID, Kept: when(e.FinishedAt), Raw: string(raw), BackURL: a.url(RouteMailbox),
 		Preview: views.EmailPreview{
-			From: mail.Address{Name: e.FromName, Email: e.FromAddr}.String(), To: mail.Address{Name: e.ToName, Email: e.ToAddr}.String(),
-			Subject: e.Subject, Text: e.Text, HTML: e.HTML,
+			From: mail.Address{Name: e.FromName, Email: e.FromAddr}.Display(), To: mail.Address{Name: e.ToName, Email: e.ToAddr}.Display(),
+			Subject: e.Subject, Text: e.Text, HTML: e.HTML, HTMLURL: a.url(RouteMailboxMessageHTML, e.ID),
 		},
 	}
 	return a.render(c, http.StatusOK, views.MailboxMessage(p))
+}
+
+// mailboxMessageHTML serves the HTML part of a kept email, as it would
+// have been sent, for the sandboxed frame of its page.
+func (a *app) mailboxMessageHTML(c echo.Context) error {
+	setPreviewFrameHeaders(c)
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return echo.NewHTTPError(http.StatusNotFound)
+	}
+	e, _, err := a.store.MailboxEmail(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "text/html; charset=utf-8", []byte(mail.HTMLPart(e.HTML)))
 }

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -120,27 +122,45 @@ func (a *app) newEmail(l db.Link, to, name string, r mail.Rendered, actor int64)
 
 func (a *app) preview(to, name string, r mail.Rendered) *views.EmailPreview {
 	return &views.EmailPreview{
-		From: a.sender(a.brandNow()).String(), To: mail.Address{Name: name, Email: to}.String(),
+		From: a.sender(a.brandNow()).Display(), To: mail.Address{Name: name, Email: to}.Display(),
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML,
 	}
 }
+
+// recentEmailWindow is how long after an email about a link emailing the
+// same customer about it again asks for confirmation.
+const recentEmailWindow = 24 * time.Hour
+
+// Compose form messages.
+const (
+	msgChangedAfterPreview = "You changed the message after the preview. Check the new preview, then send."
+	msgPreviewFirst        = "Check the preview below, then send."
+	msgTemplateChanged     = "The email template changed since this preview. Check the new preview below, then send again."
+	msgTemplateTrouble     = "The email template cannot be filled in for this link. Ask an administrator to check the email template."
+)
 
 // composeInput is the compose form as submitted.
 type composeInput struct {
 	To, Name, Subject, Note string
 	FormToken               string
 	TemplateVersion         string
-	Send                    bool
+	Digest                  string // of the message last previewed (previewDigest)
+	Send                    bool   // action=send, or send-again (confirmed)
+	SendAgain               bool   // the "send again" confirmation was given…
+	ConfirmAfter            int64  // …knowing of the emails up to this outbox id
 }
 
 func parseComposeInput(form url.Values) composeInput {
 	// Leading and trailing spaces go, line breaks stay: they must be seen
 	// and refused, never silently dropped.
 	trim := func(k string) string { return strings.Trim(form.Get(k), " \t") }
+	action := form.Get("action")
+	after, _ := strconv.ParseInt(form.Get("confirm_after"), 10, 64)
 	return composeInput{
 		To: trim("to"), Name: trim("name"), Subject: trim("subject"), Note: strings.TrimSpace(form.Get("message")),
 		FormToken: truncate(form.Get("form_token"), maxFormTokenSize), TemplateVersion: form.Get("template_version"),
-		Send: form.Get("action") == "send",
+		Digest: truncate(form.Get("preview_digest"), 128), Send: action == "send" || action == "send-again",
+		SendAgain: action == "send-again", ConfirmAfter: after,
 	}
 }
 
@@ -187,6 +207,84 @@ func (in composeInput) validate() views.FieldErrors {
 	return errs
 }
 
+// composeMessage fills the template in for a composed email: the one
+// rendering of it. The compose page's preview, the preview frame
+// (emailPreviewHTML) and Send all call it, and what Send queues is what the
+// worker sends; the subject is what staff typed.
+func (a *app) composeMessage(tpl *mail.Compiled, l db.Link, in composeInput) (mail.Rendered, error) {
+	text, html, err := tpl.RenderBody(a.emailData(l, in.To, in.Name, in.Note))
+	if err != nil {
+		return mail.Rendered{}, err
+	}
+	return mail.Rendered{Subject: in.Subject, Text: text, HTML: html}, nil
+}
+
+// previewDigest identifies a previewed message: the link, the template
+// version, every field of the form and the message they render to. The
+// form carries it from the preview to Send, which recomputes it from what
+// is submitted and sends only when the two agree.
+func (a *app) previewDigest(l db.Link, in composeInput, r mail.Rendered, version string) string {
+	h := sha256.New()
+	for _, v := range []string{strconv.FormatInt(l.ID, 10), version, a.opts.MailFrom.String(), in.To, in.Name, in.Subject, in.Note,
+		r.Subject, r.Text, r.HTML} {
+		fmt.Fprintf(h, "%d:%s;", len(v), v)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// previewFrameURL is the address of the HTML part of the composed message,
+// which the compose page shows in a sandboxed frame.
+func (a *app) previewFrameURL(l db.Link, in composeInput, version string) string {
+	q := url.Values{"to": {in.To}, "name": {in.Name}, "subject": {in.Subject}, "message": {in.Note}, "template_version": {version}}
+	return a.url(RouteLinkEmailPreviewHTML, l.ID) + "?" + q.Encode()
+}
+
+// templateTrouble logs why the template could not be filled in and says
+// it in a finance clerk's words (the details are for admins, in the log).
+func (a *app) templateTrouble(c echo.Context, l db.Link, err error) string {
+	logFrom(c.Request().Context(), a.log).Warn("email template cannot be filled in", "link_id", l.ID, "err", err)
+	return msgTemplateTrouble
+}
+
+// recentMessage says when and by whom the customer was last emailed about
+// a link, in words.
+func (a *app) recentMessage(r db.RecentEmail) string {
+	who := r.ToName
+	if who == "" {
+		who = r.ToAddr
+	}
+	by := r.ByName
+	switch {
+	case by == "" && r.ByEmail == "":
+		by = "a user who no longer exists"
+	case by == "":
+		by = r.ByEmail
+	case r.ByEmail != "":
+		by += " (" + r.ByEmail + ")"
+	}
+	ago := relative(r.CreatedAt, a.now())
+	switch r.Status {
+	case db.EmailKept:
+		return fmt.Sprintf("An email to %s about this link was written %s by %s (kept in the local mailbox, not sent).", who, ago, by)
+	case db.EmailQueued:
+		return fmt.Sprintf("An email to %s about this link was queued %s by %s and has not gone yet.", who, ago, by)
+	}
+	return fmt.Sprintf("%s was emailed about this link %s by %s.", who, ago, by)
+}
+
+// recentEmail is the email about l to addr in the last 24 hours that staff
+// must know of before emailing again, or nil.
+func (a *app) recentEmail(ctx context.Context, l db.Link, addr, exceptToken string) (*db.RecentEmail, error) {
+	r, err := a.store.RecentLinkEmail(ctx, l.ID, addr, a.now().Add(-recentEmailWindow), exceptToken)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 func (a *app) composePage(c echo.Context, l db.Link, in composeInput, errs views.FieldErrors, prev *views.EmailPreview, version string) views.EmailComposePage {
 	p := views.EmailComposePage{
 		Layout: a.layout(c, "Email link #"+strconv.FormatInt(l.ID, 10), "links"), LinkID: l.ID, LinkURL: a.url(RouteLink, l.ID),
@@ -219,10 +317,11 @@ func (a *app) emailCompose(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	version := templateVersion(meta)
 	errs := views.FieldErrors{}
-	data := a.emailData(l, in.To, in.Name, "")
-	if in.Subject, err = tpl.RenderSubject(data); err != nil {
-		errs["subject"] = "The template's subject cannot be used for this link: " + renderMessage(err) + ". Type a subject."
+	if in.Subject, err = tpl.RenderSubject(a.emailData(l, in.To, in.Name, "")); err != nil {
+		a.templateTrouble(c, l, err)
+		errs["subject"] = "The email template has no usable subject for this link. Type a subject."
 	}
 	for k, v := range in.validate() {
 		if _, taken := errs[k]; !taken {
@@ -230,30 +329,29 @@ func (a *app) emailCompose(c echo.Context) error {
 		}
 	}
 	var prev *views.EmailPreview
+	var digest string
 	if len(errs) == 0 {
-		text, html, err := tpl.RenderBody(data)
+		r, err := a.composeMessage(tpl, l, in)
 		if err != nil {
-			errs["form"] = "The email template cannot be filled in for this link: " + renderMessage(err) + "."
+			errs["form"] = a.templateTrouble(c, l, err)
 		} else {
-			prev = a.preview(in.To, in.Name, mail.Rendered{Subject: in.Subject, Text: text, HTML: html})
+			prev = a.preview(in.To, in.Name, r)
+			prev.HTMLURL = a.previewFrameURL(l, in, version)
+			digest = a.previewDigest(l, in, r, version)
 		}
 	}
-	return a.render(c, http.StatusOK, views.EmailCompose(a.composePage(c, l, in, errs, prev, templateVersion(meta))))
+	p := a.composePage(c, l, in, errs, prev, version)
+	p.Digest = digest
+	return a.render(c, http.StatusOK, views.EmailCompose(p))
 }
 
-func renderMessage(err error) string {
-	var re *mail.RenderError
-	if errors.As(err, &re) {
-		return re.Msg
-	}
-	return err.Error()
-}
-
-// emailSend previews or sends (action=send) the composed email. Sending
-// commits the outbox row with its timeline and audit entries, wakes the
-// worker and redirects to the link. The subject is what staff typed; the
-// body is the template filled in with the form's name and note, rendered
-// again here by the same code as the preview.
+// emailSend previews or sends (action=send) the composed email. It sends
+// only what was last previewed: the form carries the preview's digest, and
+// a message that differs (a field edited since, a new template) is shown
+// again, to be checked, instead. An email about the same link to the same
+// customer in the last 24 hours is named and must be confirmed
+// (action=send-again). Sending commits the outbox row with its timeline
+// and audit entries, wakes the worker and redirects to the link.
 func (a *app) emailSend(c echo.Context) error {
 	l, err := a.linkParam(c)
 	if err != nil {
@@ -279,13 +377,15 @@ func (a *app) emailSend(c echo.Context) error {
 	errs := in.validate()
 	var r mail.Rendered
 	if len(errs) == 0 {
-		text, html, err := tpl.RenderBody(a.emailData(l, in.To, in.Name, in.Note))
-		if err != nil {
-			errs["form"] = "The email template cannot be filled in for this link: " + renderMessage(err) + "."
-		} else {
-			r = mail.Rendered{Subject: in.Subject, Text: text, HTML: html}
+		if r, err = a.composeMessage(tpl, l, in); err != nil {
+			errs["form"] = a.templateTrouble(c, l, err)
 		}
 	}
+	digest := ""
+	if r.HTML != "" {
+		digest = a.previewDigest(l, in, r, version)
+	}
+	var confirm *views.EmailConfirm
 	show := func(status int, formErr string) error {
 		if formErr != "" {
 			errs["form"] = formErr
@@ -293,8 +393,11 @@ func (a *app) emailSend(c echo.Context) error {
 		var prev *views.EmailPreview
 		if r.HTML != "" {
 			prev = a.preview(in.To, in.Name, r)
+			prev.HTMLURL = a.previewFrameURL(l, in, version)
 		}
-		return a.render(c, status, views.EmailCompose(a.composePage(c, l, in, errs, prev, version)))
+		p := a.composePage(c, l, in, errs, prev, version)
+		p.Digest, p.Confirm = digest, confirm
+		return a.render(c, status, views.EmailCompose(p))
 	}
 	switch {
 	case len(errs) > 0:
@@ -302,8 +405,21 @@ func (a *app) emailSend(c echo.Context) error {
 	case !in.Send:
 		return show(http.StatusOK, "")
 	case in.TemplateVersion != version:
-		return show(http.StatusConflict, "The email template changed since this preview. Check the new preview below, then send again.")
-	case !a.allowSend(c, 1, "link:"+strconv.FormatInt(l.ID, 10)):
+		return show(http.StatusConflict, msgTemplateChanged)
+	case in.Digest == "":
+		return show(http.StatusConflict, msgPreviewFirst)
+	case in.Digest != digest:
+		return show(http.StatusConflict, msgChangedAfterPreview)
+	}
+	recent, err := a.recentEmail(ctx, l, in.To, in.FormToken)
+	if err != nil {
+		return err
+	}
+	if recent != nil && !(in.SendAgain && in.ConfirmAfter >= recent.ID) {
+		confirm = &views.EmailConfirm{Message: a.recentMessage(*recent) + " Send again?", After: recent.ID}
+		return show(http.StatusConflict, "")
+	}
+	if !a.allowSend(c, 1, "link:"+strconv.FormatInt(l.ID, 10)) {
 		return show(http.StatusTooManyRequests, a.rateLimitMessage(1))
 	}
 	u := currentUser(c)
@@ -315,15 +431,67 @@ func (a *app) emailSend(c echo.Context) error {
 	}
 	if created {
 		a.mailer.Wake()
-		msg := "Email #" + strconv.FormatInt(e.ID, 10) + " to " + e.ToAddr + " is queued; its state shows below."
+		msg := "Email #" + strconv.FormatInt(e.ID, 10) + " to " + mail.Address{Name: e.ToName, Email: e.ToAddr}.Display() + " is queued; its state shows below."
 		if a.mailer.LocalMailbox() {
-			msg = "Email #" + strconv.FormatInt(e.ID, 10) + " will be kept in the local mailbox, not sent: no SMTP server is configured."
+			msg = "Email #" + strconv.FormatInt(e.ID, 10) + " will be kept in the local mailbox, not sent: no mail server is set up."
 		}
 		if err := a.flash(c, "ok", msg); err != nil {
 			return err
 		}
 	}
 	return a.redirect(c, a.url(RouteLink, l.ID)+"#emails")
+}
+
+// Headers of a preview frame: a policy that lets the email's own inline
+// styles and images show and nothing run (no script, no form, no plugin,
+// and the document sandboxed even when opened on its own), framed only by
+// paylinks' own pages, never cached.
+const previewFrameCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; font-src data:; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
+
+func setPreviewFrameHeaders(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", previewFrameCSP)
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// previewFrameText answers a preview frame with a sentence instead of the
+// email (the frame shows it).
+func previewFrameText(c echo.Context, status int, msg string) error {
+	return c.Blob(status, "text/plain; charset=utf-8", []byte(msg+"\n"))
+}
+
+// emailPreviewHTML serves the HTML part of the message the compose form
+// describes (its fields in the query), for the compose page's sandboxed
+// frame: the bytes of the HTML part Send would queue and the worker send
+// (composeMessage, then mail.HTMLPart, as mail.Build writes it).
+func (a *app) emailPreviewHTML(c echo.Context) error {
+	setPreviewFrameHeaders(c)
+	l, err := a.linkParam(c)
+	if err != nil {
+		return err
+	}
+	in := parseComposeInput(c.QueryParams())
+	if why := outbox.Blocker(l, a.now()); why != "" {
+		return previewFrameText(c, http.StatusConflict, "This link "+why+": it cannot be emailed.")
+	}
+	tpl, meta, err := a.emailTemplate(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if in.TemplateVersion != templateVersion(meta) {
+		return previewFrameText(c, http.StatusConflict, "The email template changed since this page was shown. Press Update preview.")
+	}
+	if errs := in.validate(); len(errs) > 0 {
+		return previewFrameText(c, http.StatusUnprocessableEntity, "Correct the highlighted fields to see the preview.")
+	}
+	r, err := a.composeMessage(tpl, l, in)
+	if err != nil {
+		return previewFrameText(c, http.StatusUnprocessableEntity, a.templateTrouble(c, l, err))
+	}
+	return c.Blob(http.StatusOK, "text/html; charset=utf-8", []byte(mail.HTMLPart(r.HTML)))
 }
 
 // emailParam loads :eid, which must belong to the :id link.
@@ -359,13 +527,28 @@ func (a *app) emailResend(c echo.Context) error {
 		}
 		return a.redirect(c, back)
 	}
+	if e.ResentAs != 0 {
+		return a.redirect(c, back) // resent already (a double click): the page shows it
+	}
+	ctx := c.Request().Context()
+	recent, err := a.recentEmail(ctx, l, e.ToAddr, "")
+	if err != nil {
+		return err
+	}
+	if after, _ := strconv.ParseInt(c.FormValue("confirm_after"), 10, 64); recent != nil && after < recent.ID {
+		return a.render(c, http.StatusConflict, views.EmailResendConfirm(views.EmailResendConfirmPage{
+			Layout: a.layout(c, "Resend email #"+strconv.FormatInt(e.ID, 10), "links"), EmailID: e.ID,
+			To: mail.Address{Name: e.ToName, Email: e.ToAddr}.Display(), Subject: e.Subject,
+			Message: a.recentMessage(*recent) + " Send again?", After: recent.ID,
+			Action: a.url(RouteLinkEmailResend, l.ID, e.ID), BackURL: back,
+		}))
+	}
 	if !a.allowSend(c, 1, "link:"+strconv.FormatInt(l.ID, 10)) {
 		if err := a.flash(c, "error", a.rateLimitMessage(1)); err != nil {
 			return err
 		}
 		return a.redirect(c, back)
 	}
-	ctx := c.Request().Context()
 	r, err := a.store.ResendEmail(ctx, e.ID, currentUser(c).ID, a.opts.MailFrom.Domain(), a.auditEntry(c, "email.resend"))
 	if errors.Is(err, db.ErrConflict) {
 		return a.redirect(c, back) // resent already (a double click), or not failed: the page shows which
@@ -417,6 +600,12 @@ func (a *app) emailBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	confirmed := map[int64]bool{} // links to email again although emailed in the last 24 hours
+	for _, raw := range form["confirm"] {
+		if id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err == nil {
+			confirmed[id] = true
+		}
+	}
 	u := currentUser(c)
 	now := a.now()
 	var emails []db.NewEmail
@@ -443,9 +632,21 @@ func (a *app) emailBatch(c echo.Context) error {
 		if mail.CheckHeader(name, mail.MaxNameLength) != nil {
 			name = ""
 		}
+		if !confirmed[id] {
+			recent, err := a.recentEmail(ctx, l, to, "")
+			if err != nil {
+				return err
+			}
+			if recent != nil {
+				skipped = append(skipped, db.BatchSkip{LinkID: id, Recent: true,
+					Reason: "Not emailed: " + a.recentMessage(*recent) + " To email it again, use Email again below."})
+				continue
+			}
+		}
 		r, err := tpl.Render(a.emailData(l, to, name, ""))
 		if err != nil {
-			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "Not emailed: the template cannot be filled in for it (" + err.Error() + "); email it from the link page."})
+			a.templateTrouble(c, l, err)
+			skipped = append(skipped, db.BatchSkip{LinkID: id, Reason: "Not emailed: the email template cannot be filled in for this link. Ask an administrator to check the email template."})
 			continue
 		}
 		emails = append(emails, a.newEmail(l, to, name, r, u.ID))
@@ -507,10 +708,14 @@ func (a *app) emailBatchPage(c echo.Context) error {
 		counts[r.StateLabel]++
 		p.Rows = append(p.Rows, r)
 	}
+	var again []int64
 	for _, s := range b.Skipped {
 		r := views.EmailRow{LinkID: s.LinkID, State: views.EmailStateSkipped, StateLabel: "skipped", Detail: s.Reason}
 		if l, ok := link(s.LinkID); ok {
 			r.LinkURL, r.Amount, r.Customer = a.url(RouteLink, l.ID), formatMoney(l.AmountMinor, l.Currency), l.CustomerID
+			if s.Recent && outbox.Blocker(l, now) == "" {
+				again = append(again, l.ID)
+			}
 		}
 		counts["skipped"]++
 		p.Rows = append(p.Rows, r)
@@ -519,6 +724,9 @@ func (a *app) emailBatchPage(c echo.Context) error {
 		if counts[k] > 0 {
 			p.Counts = append(p.Counts, views.KV{Key: k, Value: strconv.Itoa(counts[k])})
 		}
+	}
+	if len(again) > 0 {
+		p.Again = &views.EmailAgain{Action: a.url(RouteLinksEmail), FormToken: newFormToken(), LinkIDs: again}
 	}
 	if !p.Done {
 		c.Response().Header().Set("Refresh", strconv.Itoa(batchRefreshAfter))
@@ -531,7 +739,7 @@ func (a *app) emailBatchPage(c echo.Context) error {
 func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable bool) views.EmailRow {
 	r := views.EmailRow{
 		ID: e.ID, LinkID: e.LinkID, LinkURL: a.url(RouteLink, e.LinkID),
-		To: mail.Address{Name: e.ToName, Email: e.ToAddr}.String(), Subject: e.Subject,
+		To: mail.Address{Name: e.ToName, Email: e.ToAddr}.Display(), Subject: e.Subject,
 		By: e.CreatedByName, Created: when(e.CreatedAt),
 	}
 	switch e.Status {
@@ -543,7 +751,7 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 		}
 	case db.EmailKept:
 		r.State, r.StateLabel = views.EmailStateKept, "kept in the local mailbox"
-		r.Detail = "Not sent: no SMTP server is configured, so it was kept in the local mailbox " + when(e.FinishedAt) + "."
+		r.Detail = "Not sent: no mail server is set up, so it was kept in the local mailbox " + when(e.FinishedAt) + "."
 		if hasRole(c, paylink.RoleAdmin) {
 			r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
 		}

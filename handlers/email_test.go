@@ -129,6 +129,26 @@ func (m *mailEnv) send(t *testing.T, b *browser, linkID int64, edit func(url.Val
 	}
 }
 
+// sendAgain posts a compose form for a customer emailed in the last 24
+// hours: the first Send must ask (409, nothing queued), and the
+// confirmation it shows sends.
+func (m *mailEnv) sendAgain(t *testing.T, b *browser, linkID int64) page {
+	t.Helper()
+	before := len(m.emails(t, linkID))
+	form := b.composeForm(linkID)
+	ask := b.post(linkPath(linkID)+"/email", form)
+	if ask.status() != http.StatusConflict || ask.find("[data-testid=email-confirm]").Length() != 1 {
+		t.Fatalf("send to a customer emailed already: %d, no confirmation; form error %q", ask.status(), ask.find("[data-field=form]").Text())
+	}
+	if n := len(m.emails(t, linkID)); n != before {
+		t.Fatalf("queued before the confirmation: %d emails, had %d", n, before)
+	}
+	after, _ := ask.find(`input[name=confirm_after]`).Attr("value")
+	form.Set("confirm_after", after)
+	form.Set("action", "send-again")
+	return b.post(linkPath(linkID)+"/email", form)
+}
+
 func (m *mailEnv) drain(t *testing.T) int {
 	t.Helper()
 	n, err := m.worker.Drain(context.Background())
@@ -218,7 +238,7 @@ func TestEmailComposePrefillsAndPreviewsExactly(t *testing.T) {
 	if val("subject") != wantSubject {
 		t.Errorf("subject %q, want %q", val("subject"), wantSubject)
 	}
-	if got := p.find("[data-testid=preview-from]").Text(); got != `"Acme Billing" <billing@acme.example>` {
+	if got := p.find("[data-testid=preview-from]").Text(); got != `Acme Billing <billing@acme.example>` {
 		t.Errorf("preview From %q", got)
 	}
 	if got := p.find("[data-testid=preview-subject]").Text(); got != wantSubject {
@@ -230,12 +250,17 @@ func TestEmailComposePrefillsAndPreviewsExactly(t *testing.T) {
 			t.Errorf("text preview lacks %q:\n%s", want, text)
 		}
 	}
-	html, _ := p.find("[data-testid=preview-html]").Attr("srcdoc")
+	frame := p.find("[data-testid=preview-html]")
+	src, _ := frame.Attr("src")
+	if !strings.HasPrefix(src, linkPath(m.link.ID)+"/email/preview.html?") {
+		t.Fatalf("preview frame src %q", src)
+	}
+	if _, has := frame.Attr("srcdoc"); has {
+		t.Error("the page inlines the email as srcdoc (under its own CSP, which strips the email's styles)")
+	}
+	html := m.b.get(src).body
 	if !strings.Contains(html, "&lt;script&gt;alert(&#34;ref&#34;)&lt;/script&gt;") || strings.Contains(html, "<script") {
 		t.Errorf("HTML preview does not escape the name:\n%s", html)
-	}
-	if sb, _ := p.find("[data-testid=preview-html]").Attr("sandbox"); sb != "" {
-		t.Errorf("HTML preview frame sandbox=%q, want the empty (strictest) value", sb)
 	}
 	if strings.Contains(p.body, `<script>alert("ref")`) {
 		t.Error("the page itself carries the live script")
@@ -544,6 +569,8 @@ func TestEmailTemplateChangedAfterPreviewAsksAgain(t *testing.T) {
 	}
 	v, _ := p.find(`input[name=template_version]`).Attr("value")
 	form.Set("template_version", v)
+	d, _ := p.find(`input[name=preview_digest]`).Attr("value")
+	form.Set("preview_digest", d)
 	if p := m.b.post(linkPath(m.link.ID)+"/email", form); p.status() != http.StatusSeeOther {
 		t.Fatalf("second send: %d", p.status())
 	}
@@ -767,14 +794,16 @@ func TestViewerCannotEmail(t *testing.T) {
 func TestEmailRateLimitPerUser(t *testing.T) {
 	m := newMailEnv(t, true, func(c *app.Config, _ *app.Parts) { c.MailRatePerMinute = 2 })
 	m.send(t, m.b, m.link.ID, nil)
-	m.send(t, m.b, m.link.ID, nil)
-	form := m.b.composeForm(m.link.ID)
-	p := m.b.post(linkPath(m.link.ID)+"/email", form)
+	if p := m.sendAgain(t, m.b, m.link.ID); p.status() != http.StatusSeeOther {
+		t.Fatalf("second email: %d", p.status())
+	}
+	p := m.sendAgain(t, m.b, m.link.ID)
 	if p.status() != http.StatusTooManyRequests || !strings.Contains(p.find(`[data-field=form]`).Text(), "more than 2 emails a minute") {
 		t.Fatalf("third email: %d %q", p.status(), p.find(`[data-field=form]`).Text())
 	}
 	tok := m.b.csrf("/links")
-	if b := m.b.post("/links/email", url.Values{"_csrf": {tok}, "ids": {strconv.FormatInt(m.link.ID, 10)}}); b.status() != http.StatusTooManyRequests {
+	id := strconv.FormatInt(m.link.ID, 10)
+	if b := m.b.post("/links/email", url.Values{"_csrf": {tok}, "ids": {id}, "confirm": {id}}); b.status() != http.StatusTooManyRequests {
 		t.Fatalf("batch over the limit: %d", b.status())
 	}
 	entries, _ := m.store.ListAudit(context.Background(), 50)
@@ -785,9 +814,13 @@ func TestEmailRateLimitPerUser(t *testing.T) {
 	m.addUser("fin2@example.com", paylink.RoleFinance)
 	other := m.browser()
 	other.login("fin2@example.com")
-	m.send(t, other, m.link.ID, nil)
+	if p := m.sendAgain(t, other, m.link.ID); p.status() != http.StatusSeeOther {
+		t.Fatalf("other user's email: %d", p.status())
+	}
 	m.clock.Advance(30 * time.Second)
-	m.send(t, m.b, m.link.ID, nil)
+	if p := m.sendAgain(t, m.b, m.link.ID); p.status() != http.StatusSeeOther {
+		t.Fatalf("email after the wait: %d", p.status())
+	}
 	if n := len(m.emails(t, m.link.ID)); n != 4 {
 		t.Fatalf("%d emails, want 4", n)
 	}

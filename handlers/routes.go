@@ -93,6 +93,11 @@ const (
 	RouteEmailTemplateSave = "email.template.save"
 	RouteMailbox           = "mailbox"
 	RouteMailboxMessage    = "mailbox.message"
+	// The HTML parts shown in sandboxed preview frames (their own CSP).
+	RouteLinkEmailPreviewHTML     = "link.email.preview-html"
+	RouteMailboxMessageHTML       = "mailbox.message.html"
+	RouteEmailTemplatePreviewHTML = "email.template.preview-html"
+	RouteEmailTemplateDraftHTML   = "email.template.draft-html"
 )
 
 // Body limits (docs/security.md A6).
@@ -222,6 +227,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.GET("/links/:id/qr.png", a.linkQR, signedIn).Name = RouteLinkQR
 	e.GET("/links/:id/email", a.emailCompose, signedIn, finance).Name = RouteLinkEmail
 	e.POST("/links/:id/email", a.emailSend, signedIn, finance).Name = RouteLinkEmailSend
+	e.GET("/links/:id/email/preview.html", a.emailPreviewHTML, signedIn, finance).Name = RouteLinkEmailPreviewHTML
 	e.POST("/links/:id/emails/:eid/resend", a.emailResend, signedIn, finance).Name = RouteLinkEmailResend
 	e.POST("/links/email", a.emailBatch, signedIn, finance).Name = RouteLinksEmail
 	e.POST("/links/cancel", a.cancelLinks, signedIn, finance).Name = RouteLinksCancel
@@ -258,6 +264,9 @@ func (a *app) routes(e *echo.Echo) error {
 	admin.POST("/email-template", a.saveEmailTemplate).Name = RouteEmailTemplateSave
 	admin.GET("/mailbox", a.mailbox).Name = RouteMailbox
 	admin.GET("/mailbox/:id", a.mailboxMessage).Name = RouteMailboxMessage
+	admin.GET("/mailbox/:id/message.html", a.mailboxMessageHTML).Name = RouteMailboxMessageHTML
+	admin.GET("/email-template/preview.html", a.emailTemplatePreviewHTML).Name = RouteEmailTemplatePreviewHTML
+	admin.POST("/email-template/preview.html", a.emailTemplateDraftHTML).Name = RouteEmailTemplateDraftHTML
 	admin.GET("/events", a.events).Name = RouteEvents
 	admin.GET("/events/:id", a.event).Name = RouteEvent
 	admin.POST("/events/:id/assign", a.assignEvent).Name = RouteEventAssign

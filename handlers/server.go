@@ -75,6 +75,7 @@ type Store interface {
 	ResendEmail(ctx context.Context, id, actor int64, messageIDDomain string, a db.AuditEntry) (db.Email, error)
 	EmailByID(ctx context.Context, id int64) (db.Email, error)
 	LinkEmails(ctx context.Context, linkID int64) ([]db.Email, error)
+	RecentLinkEmail(ctx context.Context, linkID int64, toAddr string, since time.Time, exceptToken string) (db.RecentEmail, error)
 	FailedEmails(ctx context.Context, limit int) ([]db.Email, error)
 	EmailBatchByID(ctx context.Context, id int64) (db.EmailBatch, error)
 	BatchEmails(ctx context.Context, batchID int64) ([]db.Email, error)

@@ -62,6 +62,22 @@ func (a Address) String() string {
 	return a.netAddress().String()
 }
 
+// Display is the address for people to read on a page: the name as typed
+// (never RFC 2047-encoded: that is for the wire only) and the address in
+// angle brackets, or the address alone when there is no name. A name that
+// could be read as part of the address (it holds @, <, > or a comma) is put
+// in double quotes.
+func (a Address) Display() string {
+	if a.Name == "" {
+		return a.Email
+	}
+	name := a.Name
+	if strings.ContainsAny(name, "@<>,") {
+		name = `"` + name + `"`
+	}
+	return name + " <" + a.Email + ">"
+}
+
 // headerName is the display name as written into a header. net/mail's Q
 // encoding of a name that is not ASCII leaves a backslash or a double quote
 // raw inside the encoded word, and readers (net/mail among them) then cannot

@@ -85,8 +85,16 @@ func Build(m Message) (*gomail.Msg, error) {
 	}
 	msg.SetDateWithValue(date.UTC())
 	msg.SetBodyString(gomail.TypeTextPlain, normaliseNewlines(m.Text))
-	msg.AddAlternativeString(gomail.TypeTextHTML, normaliseNewlines(m.HTML))
+	msg.AddAlternativeString(gomail.TypeTextHTML, HTMLPart(m.HTML))
 	return msg, nil
+}
+
+// HTMLPart is the HTML part of a message exactly as Build writes it and as
+// a mail client decodes it from the quoted-printable transfer encoding:
+// every line ending CRLF. The staff preview serves these bytes, so what
+// staff see is what the customer gets (one rendering path).
+func HTMLPart(html string) string {
+	return strings.ReplaceAll(normaliseNewlines(html), "\n", "\r\n")
 }
 
 // Render is the raw RFC 5322 message exactly as Build writes it to SMTP:

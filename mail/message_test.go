@@ -327,3 +327,47 @@ func TestStaffTextIsNeverReadAsAnEncodedWord(t *testing.T) {
 		})
 	}
 }
+
+// TestHTMLPartIsWhatAReaderDecodes: the bytes HTMLPart gives (what the
+// staff preview serves) are the HTML part a mail client decodes from the
+// message Build writes, whatever the line endings of the template.
+func TestHTMLPartIsWhatAReaderDecodes(t *testing.T) {
+	d := mail.SampleData("Acme Ltd")
+	d.CustomerName = "Zoë Ångström"
+	for name, html := range map[string]string{
+		"template":          "",
+		"CRLF and lone CR":  "<p style=\"color:#0b57d0\">a\r\nb\rc\n</p>",
+		"long line, spaces": "<p>" + strings.Repeat("Zoë Ångström ", 30) + " \n\t</p>",
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := sample(t, d)
+			if html != "" {
+				m.HTML = html
+			}
+			raw, err := mail.Render(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := parseMessage(t, raw).parts[1].body
+			if want := mail.HTMLPart(m.HTML); got != want {
+				t.Errorf("decoded HTML part differs from HTMLPart:\ngot  %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+func TestAddressDisplayIsNeverEncoded(t *testing.T) {
+	for _, c := range []struct {
+		a    mail.Address
+		want string
+	}{
+		{mail.Address{Name: "Zoë Ångström", Email: "zoe@example.com"}, "Zoë Ångström <zoe@example.com>"},
+		{mail.Address{Email: "zoe@example.com"}, "zoe@example.com"},
+		{mail.Address{Name: "=?utf-8?q?Zo=C3=AB?=", Email: "z@example.com"}, "=?utf-8?q?Zo=C3=AB?= <z@example.com>"},
+		{mail.Address{Name: "boss@example.com", Email: "z@example.com"}, `"boss@example.com" <z@example.com>`},
+	} {
+		if got := c.a.Display(); got != c.want {
+			t.Errorf("Display(%+v) = %q, want %q", c.a, got, c.want)
+		}
+	}
+}

@@ -41,11 +41,24 @@ type EmailRow struct {
 
 // EmailPreview is exactly what a message will say.
 type EmailPreview struct {
-	From    string
+	From    string // for display: names as typed, never RFC 2047-encoded
 	To      string
 	Subject string
 	Text    string
-	HTML    string
+	HTML    string // the HTML source, shown as text
+	// HTMLURL serves the HTML part itself, under its own policy, for a
+	// sandboxed frame.
+	HTMLURL string
+	// DraftURL, for an unsaved template draft (no HTMLURL), is where the
+	// editor form posts the draft to show its HTML part in the frame.
+	DraftURL string
+}
+
+// EmailConfirm asks before emailing a customer who was emailed about the
+// link in the last 24 hours.
+type EmailConfirm struct {
+	Message string // "Zoë was emailed about this link 2 hours ago by Ana (ana@…). Send again?"
+	After   int64  // the newest email the confirmation knows of
 }
 
 // EmailComposePage is the form that emails one link to its customer.
@@ -61,6 +74,8 @@ type EmailComposePage struct {
 	FormToken       string
 	TemplateVersion string
 	Preview         *EmailPreview // nil while the form has errors
+	Digest          string        // of the previewed message; Send sends only that
+	Confirm         *EmailConfirm // set when Send must be confirmed
 	Unavailable     string        // set when the link cannot be emailed: no form
 	LocalMailbox    bool
 	TemplateURL     string // the admin template page, for admins
@@ -80,6 +95,28 @@ type EmailBatchPage struct {
 	Counts       []KV // state → number, for the summary line
 	LinksURL     string
 	LocalMailbox bool
+	Again        *EmailAgain // links skipped as emailed in the last 24 hours, offered again
+}
+
+// EmailAgain emails the links of a batch again that were skipped because
+// their customers were emailed about them in the last 24 hours.
+type EmailAgain struct {
+	Action    string
+	FormToken string
+	LinkIDs   []int64
+}
+
+// EmailResendConfirmPage asks before resending an email to a customer who
+// was emailed about the link in the last 24 hours.
+type EmailResendConfirmPage struct {
+	Layout  Layout
+	EmailID int64
+	To      string
+	Subject string
+	Message string
+	After   int64
+	Action  string
+	BackURL string
 }
 
 // Placeholder is one value templates may use.

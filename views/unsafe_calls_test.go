@@ -15,12 +15,7 @@ var unsafeCalls = []string{"templ.Raw(", "templ.SafeURL(", "templ.SafeCSS", "JSU
 
 // allowUnsafe lists each file allowed an unsafe call, with the reason. The
 // generated *_templ.go of an allowed .templ file is allowed with it.
-var allowUnsafe = map[string]string{
-	// The HTML part of an email is previewed as srcdoc of an iframe with an
-	// empty sandbox attribute (no scripts, no same origin); templ still
-	// escapes the attribute value.
-	"views/email.templ": "email preview iframe srcdoc",
-}
+var allowUnsafe = map[string]string{}
 
 // TestNoUnsafeTemplCalls fails the build (make test) on a call that skips
 // templ's escaping outside an allow-listed file (security checklist XSS-3).
