@@ -22,6 +22,13 @@ type Settings struct {
 	// ApprovedCheckoutHosts are checkout hosts admins approved beside
 	// StableMint's allowed ones (ApproveCheckoutHost adds them, audited).
 	ApprovedCheckoutHosts []string `json:"approvedCheckoutHosts,omitempty"`
+
+	// Reminders is the rule every emailed open link's reminders follow
+	// unless the link has its own (nil: DefaultReminderRule; db/reminders.go).
+	Reminders *ReminderRule `json:"reminders,omitempty"`
+	// NotifyTeam are addresses that receive every staff notification (paid,
+	// failed, needs attention) at once (db/notifications.go).
+	NotifyTeam []string `json:"notifyTeam,omitempty"`
 }
 
 // CurrencyLimit bounds the amounts of one currency's links; an empty Min
@@ -68,6 +75,11 @@ func (s *Store) SaveSettings(ctx context.Context, st Settings, actor int64, a Au
 		_ = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&old)
 		b, err := putSettings(ctx, tx, st, actor)
 		if err != nil {
+			return err
+		}
+		// The reminder rule may have changed: links that follow it get their
+		// next reminder worked out again.
+		if err := rescheduleDefaults(ctx, tx, st.ReminderRule()); err != nil {
 			return err
 		}
 		a.Target = "settings"
