@@ -48,11 +48,15 @@ func stableMintLimits(l stablemint.Limits) string {
 }
 
 func settingsValues(st db.Settings) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"successUrl": st.SuccessURL, "supportUrl": st.SupportURL, "exitUrl": st.ExitURL, "errorUrl": st.ErrorURL,
 		"defaultCurrency": st.DefaultCurrency, "defaultCountry": st.DefaultCountry,
 		"minAmount": st.MinAmount, "maxAmount": st.MaxAmount,
 	}
+	for k, v := range reminderSettingsValues(st) { // reminders and notifications (reminders.go)
+		m[k] = v
+	}
+	return m
 }
 
 func (a *app) settings(c echo.Context) error {
@@ -109,6 +113,16 @@ func (a *app) saveSettings(c echo.Context) error {
 		return err
 	}
 	st.ApprovedCheckoutHosts = old.ApprovedCheckoutHosts // approved on held links, not on this form
+	// Reminders and staff notifications (reminders.go); a form without
+	// their fields leaves them as they were.
+	st.Reminders, st.NotifyTeam = old.Reminders, old.NotifyTeam
+	if form.Has("reminder.max") {
+		reminderRule := parseReminderRule(form, "reminder.", map[string]string{}, errs)
+		st.Reminders = &reminderRule
+	}
+	if form.Has("notifyTeam") {
+		st.NotifyTeam = parseTeam(form.Get("notifyTeam"), errs)
+	}
 	rows := parseLimitRows(form, errs)
 	for _, r := range rows {
 		if r.Currency != "" {
@@ -116,7 +130,11 @@ func (a *app) saveSettings(c echo.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.settingsPage(c, settingsValues(st), rows, errs)))
+		values := settingsValues(st)
+		for _, k := range []string{"reminder.beforeOn", "reminder.beforeHours", "reminder.afterOn", "reminder.afterDays", "reminder.max", "notifyTeam"} {
+			values[k] = strings.TrimSpace(form.Get(k)) // as typed
+		}
+		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.settingsPage(c, values, rows, errs)))
 	}
 	if err := a.store.SaveSettings(c.Request().Context(), st, currentUser(c).ID, a.auditEntry(c, "settings.change")); err != nil {
 		return err
