@@ -106,6 +106,9 @@ type App struct {
 	Mailer   *outbox.Mailer
 	Webhooks *ingest.Ingester
 	Expiry   *links.ExpirySweeper
+	// Reminders queues customers' reminders; Notifier staff notifications.
+	Reminders *outbox.Reminders
+	Notifier  *outbox.Notifier
 
 	cfg Config
 	log *slog.Logger
@@ -187,6 +190,10 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	mc := cfg.Mail
 	mc.Logger, mc.Now, mc.Metrics = log, now, a.Metrics
 	a.Mailer = outbox.NewMailer(p.Store, mc)
+	a.Reminders = outbox.NewReminders(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
+		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
+	a.Notifier = outbox.NewNotifier(p.Store, outbox.NotifyConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
+		BaseURL: cfg.BaseURL.String(), Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
 	a.Expiry = links.NewExpirySweeper(p.Store, now, links.DefaultExpiryInterval, log)
 	// Webhook deliveries are group-committed by one goroutine with the
 	// statements prepared once; Close stops it, after the HTTP server.
@@ -220,7 +227,8 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 // Jobs is the application's background work: expired sessions swept, open
 // links past their expiry expired, links left in creating re-sent (those of
 // an earlier process, last touched before startedAt, at once), queued
-// emails sent.
+// emails sent, due reminders queued, staff notified (at once and in daily
+// digests).
 func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 	idle, absolute := a.cfg.IdleTimeout, a.cfg.AbsoluteTimeout
 	sessions := jobs.Job{Name: "sessions", Interval: DefaultSessionSweep, Run: func(ctx context.Context) error {
@@ -231,7 +239,8 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		}
 		return err
 	}}
-	return []jobs.Job{sessions, a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job()}
+	return append([]jobs.Job{sessions, a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
+		a.Reminders.Job()}, a.Notifier.Jobs()...)
 }
 
 // Close stops the webhook writer: call it once the HTTP server has shut

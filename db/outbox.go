@@ -20,10 +20,20 @@ const (
 	EmailCancelled = "cancelled" // the link stopped being payable before it went
 )
 
+// Email kinds (outbox.kind). The mail worker checks the link's status at
+// send time for customer and reminder rows only: a staff notification is
+// about a paid or failed link and goes whatever the link's status.
+const (
+	KindCustomer = "customer" // staff emailed the link to its customer
+	KindReminder = "reminder" // the reminder job reminded the customer
+	KindStaff    = "staff"    // a notification to a colleague; no link of its own (LinkID 0)
+)
+
 // Email is one outbox row: a message to a customer about a link.
 type Email struct {
 	ID            int64
-	LinkID        int64
+	LinkID        int64 // 0 for a staff notification
+	Kind          string
 	BatchID       int64
 	ResendOf      int64
 	ResentAs      int64 // the row that resent this one, if any
@@ -69,6 +79,11 @@ type NewEmail struct {
 	// the sender's domain.
 	MessageIDDomain string
 	CreatedBy       int64
+	// Kind is KindCustomer when empty. A staff row has no LinkID.
+	Kind string
+	// DedupeKey, when set, queues the row at most once: a second insert
+	// with the same key queues nothing (reminders, notifications).
+	DedupeKey string
 }
 
 // BatchSkip is a link of a batch that was not emailed, and why.
@@ -89,7 +104,7 @@ type EmailBatch struct {
 	Skipped       []BatchSkip
 }
 
-const emailCols = `o.id, o.link_id, COALESCE(o.batch_id, 0), COALESCE(o.resend_of, 0),
+const emailCols = `o.id, COALESCE(o.link_id, 0), o.kind, COALESCE(o.batch_id, 0), COALESCE(o.resend_of, 0),
 	COALESCE((SELECT r.id FROM outbox r WHERE r.resend_of = o.id), 0), o.status, o.message_id,
 	o.from_addr, o.from_name, o.to_addr, o.to_name, o.subject, o.body_text, o.body_html, o.attempts,
 	o.next_attempt_at, o.locked_until, COALESCE(o.lease_token, ''), o.last_error, o.server_reply,
@@ -101,7 +116,7 @@ func scanEmail(r scanner) (Email, error) {
 	var e Email
 	var next, created, updated int64
 	var locked, finished sql.NullInt64
-	err := r.Scan(&e.ID, &e.LinkID, &e.BatchID, &e.ResendOf, &e.ResentAs, &e.Status, &e.MessageID,
+	err := r.Scan(&e.ID, &e.LinkID, &e.Kind, &e.BatchID, &e.ResendOf, &e.ResentAs, &e.Status, &e.MessageID,
 		&e.FromAddr, &e.FromName, &e.ToAddr, &e.ToName, &e.Subject, &e.Text, &e.HTML, &e.Attempts,
 		&next, &locked, &e.LeaseToken, &e.LastError, &e.ServerReply,
 		&e.CreatedBy, &e.CreatedByName, &created, &finished, &updated)
@@ -138,11 +153,17 @@ func emailOn(addr, name string) string {
 	return name + " <" + addr + ">"
 }
 
-// insertEmail adds a queued row and its "email" timeline entry, and gives
-// it a Message-ID made from its id and a random part:
-// <outbox-12.k7m2q9x4f3b8d1z6@acme.example>.
+// errDeduped is insertEmail's answer when a row with the same DedupeKey
+// exists: nothing was queued.
+var errDeduped = errors.New("db: an email with this dedupe key is queued already")
+
+// insertEmail adds a queued row and, for a link's email, its "email"
+// timeline entry, and gives it a Message-ID made from its id and a random
+// part: <outbox-12.k7m2q9x4f3b8d1z6@acme.example>. A customer email also
+// starts the link's reminder schedule (noteFirstEmail). A row whose
+// DedupeKey is taken already is not inserted: errDeduped.
 func insertEmail(ctx context.Context, tx *Tx, ne NewEmail, batchID, resendOf int64, note string) (int64, error) {
-	var formToken, batch, resend any
+	var formToken, batch, resend, link, dedupe any
 	if ne.FormToken != "" {
 		formToken = ne.FormToken
 	}
@@ -152,33 +173,57 @@ func insertEmail(ctx context.Context, tx *Tx, ne NewEmail, batchID, resendOf int
 	if resendOf != 0 {
 		resend = resendOf
 	}
+	if ne.LinkID != 0 {
+		link = ne.LinkID
+	}
+	if ne.DedupeKey != "" {
+		dedupe = ne.DedupeKey
+	}
+	kind := ne.Kind
+	if kind == "" {
+		kind = KindCustomer
+	}
 	domain := ne.MessageIDDomain
 	if domain == "" {
 		domain = "paylinks.localhost"
 	}
 	random := strings.ToLower(rand.Text()[:16])
-	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (link_id, batch_id, resend_of, form_token, status, message_id,
-		from_addr, from_name, to_addr, to_name, subject, body_text, body_html, next_attempt_at, created_by, created_at, updated_at)
-		VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ne.LinkID, batch, resend, formToken, "pending."+random+"@"+domain,
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (link_id, batch_id, resend_of, form_token, status, message_id,
+		from_addr, from_name, to_addr, to_name, subject, body_text, body_html, next_attempt_at, created_by, created_at, updated_at,
+		kind, dedupe_key)
+		VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+		link, batch, resend, formToken, "pending."+random+"@"+domain,
 		ne.FromAddr, ne.FromName, ne.ToAddr, ne.ToName, ne.Subject, ne.Text, ne.HTML,
-		ms(tx.now), ne.CreatedBy, ms(tx.now), ms(tx.now))
+		ms(tx.now), ne.CreatedBy, ms(tx.now), ms(tx.now), kind, dedupe).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errDeduped
+	}
 	if err != nil {
 		return 0, mapErr(err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE outbox SET message_id = ? WHERE id = ?",
 		"outbox-"+itoa(id)+"."+random+"@"+domain, id); err != nil {
 		return 0, mapErr(err)
 	}
+	if ne.LinkID == 0 {
+		return id, nil
+	}
+	if kind == KindCustomer {
+		if err := noteFirstEmail(ctx, tx, ne.LinkID, ne.ToAddr, ne.ToName); err != nil {
+			return 0, err
+		}
+	}
 	msg := "Email #" + itoa(id) + " queued to " + emailOn(ne.ToAddr, ne.ToName) + ": " + ne.Subject
 	if note != "" {
 		msg += " (" + note + ")"
 	}
-	return id, insertLinkEvent(ctx, tx, ne.LinkID, "email", ne.CreatedBy, msg, id)
+	actor := ne.CreatedBy
+	if ne.DedupeKey != "" {
+		actor = 0 // paylinks itself queued it (a reminder)
+	}
+	return id, insertLinkEvent(ctx, tx, ne.LinkID, "email", actor, msg, id)
 }
 
 // QueueEmail commits an email for a link in one transaction with its
@@ -281,6 +326,7 @@ func (s *Store) ResendEmail(ctx context.Context, id, actor int64, messageIDDomai
 		newID, err = insertEmail(ctx, tx, NewEmail{
 			LinkID: old.LinkID, FromAddr: old.FromAddr, FromName: old.FromName, ToAddr: old.ToAddr, ToName: old.ToName,
 			Subject: old.Subject, Text: old.Text, HTML: old.HTML, MessageIDDomain: messageIDDomain, CreatedBy: actor,
+			Kind: old.Kind,
 		}, 0, old.ID, "a resend of #"+itoa(old.ID))
 		if err != nil {
 			return err
@@ -332,7 +378,7 @@ func (s *Store) ClaimEmail(ctx context.Context, lease time.Duration, maxAttempts
 // reported back: the worker died mid-send, and the message may or may not
 // have arrived. Staff see it and can resend.
 func failAbandoned(ctx context.Context, tx *Tx, maxAttempts int) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, link_id, attempts FROM outbox
+	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(link_id, 0), attempts FROM outbox
 		WHERE status = 'queued' AND attempts >= ? AND locked_until IS NOT NULL AND locked_until <= ?`, maxAttempts, ms(tx.now))
 	if err != nil {
 		return err
@@ -355,6 +401,9 @@ func failAbandoned(ctx context.Context, tx *Tx, maxAttempts int) error {
 		reason := fmt.Sprintf("gave up after %d attempts; the last one did not report back (paylinks stopped while sending), so the customer may or may not have it", r.attempts)
 		if err := finishEmail(ctx, tx, r.id, "", EmailFailed, reason, "", nil); err != nil {
 			return err
+		}
+		if r.link == 0 {
+			continue // a staff notification: no link timeline
 		}
 		if err := insertLinkEvent(ctx, tx, r.link, "email", 0, "Email #"+itoa(r.id)+" failed: "+reason+".", r.id); err != nil {
 			return err
@@ -394,6 +443,9 @@ func (s *Store) emailOutcome(ctx context.Context, e Email, status, lastError, re
 	return s.withTx(ctx, func(tx *Tx) error {
 		if err := finishEmail(ctx, tx, e.ID, e.LeaseToken, status, lastError, reply, raw); err != nil {
 			return err
+		}
+		if e.LinkID == 0 {
+			return nil // a staff notification: no link timeline
 		}
 		return insertLinkEvent(ctx, tx, e.LinkID, "email", 0, msg, e.ID)
 	})
@@ -441,6 +493,9 @@ func (s *Store) RetryEmail(ctx context.Context, e Email, next time.Time, reason 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrConflict
 		}
+		if e.LinkID == 0 {
+			return nil
+		}
 		return insertLinkEvent(ctx, tx, e.LinkID, "email", 0, fmt.Sprintf("Email #%d attempt %d failed: %s. Next attempt at %s.",
 			e.ID, e.Attempts, reason, next.UTC().Format("2 Jan 2006 15:04:05 UTC")), e.ID)
 	})
@@ -456,10 +511,10 @@ func (s *Store) LinkEmails(ctx context.Context, linkID int64) ([]Email, error) {
 	return queryEmails(ctx, s.read, "SELECT "+emailCols+emailFrom+" WHERE o.link_id = ? ORDER BY o.id DESC", linkID)
 }
 
-// FailedEmails lists failed emails that nobody has resent yet, newest
-// first: what needs staff attention.
+// FailedEmails lists failed emails to customers (reminders included) that
+// nobody has resent yet, newest first: what needs staff attention.
 func (s *Store) FailedEmails(ctx context.Context, limit int) ([]Email, error) {
-	return queryEmails(ctx, s.read, "SELECT "+emailCols+emailFrom+` WHERE o.status = 'failed'
+	return queryEmails(ctx, s.read, "SELECT "+emailCols+emailFrom+` WHERE o.status = 'failed' AND o.link_id IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.resend_of = o.id) ORDER BY o.finished_at DESC, o.id DESC LIMIT ?`, limit)
 }
 

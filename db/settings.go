@@ -30,6 +30,13 @@ type Settings struct {
 	SupportEmail   string `json:"supportEmail,omitempty"`
 	SupportPageURL string `json:"supportPageUrl,omitempty"`
 	AccentColor    string `json:"accentColor,omitempty"`
+
+	// Reminders is the rule every emailed open link's reminders follow
+	// unless the link has its own (nil: DefaultReminderRule; db/reminders.go).
+	Reminders *ReminderRule `json:"reminders,omitempty"`
+	// NotifyTeam are addresses that receive every staff notification (paid,
+	// failed, needs attention) at once (db/notifications.go).
+	NotifyTeam []string `json:"notifyTeam,omitempty"`
 }
 
 // CurrencyLimit bounds the amounts of one currency's links; an empty Min
@@ -79,6 +86,11 @@ func saveSettings(ctx context.Context, tx *Tx, st Settings, actor int64, a Audit
 	_ = tx.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", settingsKey).Scan(&old)
 	b, err := putSettings(ctx, tx, st, actor)
 	if err != nil {
+		return err
+	}
+	// The reminder rule may have changed: links that follow it get their
+	// next reminder worked out again.
+	if err := rescheduleDefaults(ctx, tx, st.ReminderRule()); err != nil {
 		return err
 	}
 	a.Target = "settings"

@@ -240,7 +240,7 @@ const (
 
 // hotQueries are prepared once by a WebhookWriter.
 var hotQueries = []string{qInsertEvent, qEventByKey, qInsertDuplicate, qInsertRejected,
-	qLinkByKey, qLinkByReference, qLinkByWebsite, qLinkStatus, qLinkIdentifiers, qLinkEvent}
+	qLinkByKey, qLinkByReference, qLinkByWebsite, qLinkStatus, qLinkIdentifiers, qLinkEvent, qNotify}
 
 // WebhookWriter ingests deliveries like Store.IngestWebhooks, with the
 // ingest path's statements prepared once on the writer connection
@@ -427,6 +427,13 @@ func applyToLink(w *wtx, l paylink.LinkState, ev WebhookEventData, d paylink.Dec
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return fmt.Errorf("link %d left status %s during the transaction", l.ID, l.Status)
+		}
+		// Staff hear about it (db/notifications.go): one row, turned into
+		// emails by the notification job after this commits.
+		if e := notifyEvent(l.Status, to, cancel && !l.PaidAfterCancel, expiry && !l.PaidAfterExpiry, review && !l.NeedsReview); e != "" {
+			if _, err := w.exec(qNotify, l.ID, e, to, ms(w.now)); err != nil {
+				return err
+			}
 		}
 	}
 	var session, deposit any

@@ -11,10 +11,14 @@ import (
 func (a *app) accountPage(c echo.Context, errs views.FieldErrors) (views.AccountPage, error) {
 	u := currentUser(c)
 	sec, err := a.accountSecurity(c) // two-factor sign-in and sessions (account_sessions.go)
+	if err != nil {
+		return views.AccountPage{}, err
+	}
+	notify, err := a.store.NotifyPreference(c.Request().Context(), u.ID)
 	return views.AccountPage{
 		Layout: a.layout(c, "Your account", "account"), Action: a.url(RouteAccountPassword),
 		Name: u.Name, Email: u.Email, Role: string(u.Role), MustChange: u.MustChangePassword, Errors: errs,
-		Security: sec,
+		Security: sec, Notify: views.AccountNotify{Action: a.url(RouteAccountNotify), Choice: notify},
 	}, err
 }
 

@@ -11,17 +11,53 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/views"
 )
 
 // mailboxPageSize is how many kept emails the mailbox lists.
 const mailboxPageSize = 200
 
-func (a *app) templatePage(c echo.Context, t mail.Template, errs views.FieldErrors, meta db.EmailTemplate, saved bool) views.EmailTemplatePage {
+// editableTemplate is one admin-edited email template.
+type editableTemplate struct {
+	Name, Label, Saved string
+	Default            mail.Template
+}
+
+// editableTemplates are the templates the email template page edits, in
+// its tab order: the payment-link email and the reminder.
+var editableTemplates = []editableTemplate{
+	{db.EmailTemplateName, "Payment link email", "Email template saved. Emails queued from now on use it.", mail.DefaultTemplate},
+	{db.ReminderTemplateName, "Reminder email", "Reminder template saved. Reminders queued from now on use it.", outbox.DefaultReminderTemplate},
+}
+
+// templateParam is the template named by the request (query or form field
+// template; the payment-link email when absent); 404 for an unknown one.
+func templateParam(name string) (editableTemplate, error) {
+	if name == "" {
+		return editableTemplates[0], nil
+	}
+	for _, t := range editableTemplates {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return editableTemplate{}, echo.NewHTTPError(http.StatusNotFound)
+}
+
+func (a *app) templateURL(name string) string {
+	return a.url(RouteEmailTemplate) + "?template=" + url.QueryEscape(name)
+}
+
+func (a *app) templatePage(c echo.Context, which editableTemplate, t mail.Template, errs views.FieldErrors, meta db.EmailTemplate, saved bool) views.EmailTemplatePage {
 	p := views.EmailTemplatePage{
-		Layout: a.layout(c, "Email template", "email-template"), Action: a.url(RouteEmailTemplateSave),
+		Layout: a.layout(c, "Email templates", "email-template"), Action: a.url(RouteEmailTemplateSave),
 		Values: map[string]string{"subject": t.Subject, "text": t.Text, "html": t.HTML}, Errors: errs,
-		IsDefault: !saved, DefaultURL: a.url(RouteEmailTemplate) + "?default=1",
+		IsDefault: !saved, DefaultURL: a.templateURL(which.Name) + "&default=1",
+		Template: which.Name, Title: which.Label,
+	}
+	for _, et := range editableTemplates {
+		p.Tabs = append(p.Tabs, views.TemplateTab{Label: et.Label, URL: a.templateURL(et.Name), Current: et.Name == which.Name})
 	}
 	if saved {
 		p.Updated = when(meta.UpdatedAt)
@@ -59,41 +95,50 @@ func templateErrors(err error) views.FieldErrors {
 	return errs
 }
 
-// emailTemplateForm shows the template (saved or built in) with a preview
-// on sample data; ?default=1 loads the built-in one into the form.
+// emailTemplateForm shows a template (?template=payment_link or reminder;
+// saved or built in) with a preview on sample data; ?default=1 loads the
+// built-in one into the form.
 func (a *app) emailTemplateForm(c echo.Context) error {
+	which, err := templateParam(c.QueryParam("template"))
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
-	meta, err := a.store.EmailTemplate(ctx, db.EmailTemplateName)
+	meta, err := a.store.EmailTemplate(ctx, which.Name)
 	saved := err == nil
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
-	t := mail.DefaultTemplate
+	t := which.Default
 	if saved && c.QueryParam("default") == "" {
 		t = mail.Template{Subject: meta.Subject, Text: meta.Text, HTML: meta.HTML}
 	}
-	p := a.templatePage(c, t, nil, meta, saved)
+	p := a.templatePage(c, which, t, nil, meta, saved)
 	compiled, err := t.Compile()
 	if err != nil {
 		p.Errors = templateErrors(err)
 	} else if p.Preview, err = a.samplePreview(compiled); err != nil {
 		p.Errors = templateErrors(err)
 	} else {
-		p.Preview.HTMLURL = a.url(RouteEmailTemplatePreviewHTML)
+		p.Preview.HTMLURL = a.url(RouteEmailTemplatePreviewHTML) + "?template=" + url.QueryEscape(which.Name)
 		if c.QueryParam("default") != "" {
-			p.Preview.HTMLURL += "?default=1"
+			p.Preview.HTMLURL += "&default=1"
 		}
 	}
 	return a.render(c, http.StatusOK, views.EmailTemplate(p))
 }
 
 // emailTemplatePreviewHTML serves the HTML part of the saved (or, with
-// ?default=1 or none saved, the built-in) template filled in with the
-// sample values, for the editor's sandboxed frame.
+// ?default=1 or none saved, the built-in) template named by ?template=
+// filled in with the sample values, for the editor's sandboxed frame.
 func (a *app) emailTemplatePreviewHTML(c echo.Context) error {
 	setPreviewFrameHeaders(c)
-	t := mail.DefaultTemplate
-	meta, err := a.store.EmailTemplate(c.Request().Context(), db.EmailTemplateName)
+	which, err := templateParam(c.QueryParam("template"))
+	if err != nil {
+		return err
+	}
+	t := which.Default
+	meta, err := a.store.EmailTemplate(c.Request().Context(), which.Name)
 	switch {
 	case err == nil && c.QueryParam("default") == "":
 		t = mail.Template{Subject: meta.Subject, Text: meta.Text, HTML: meta.HTML}
@@ -135,22 +180,26 @@ func templateFromForm(form url.Values) mail.Template {
 	return mail.Template{Subject: strings.TrimSpace(form.Get("subject")), Text: norm(form.Get("text")), HTML: norm(form.Get("html"))}
 }
 
-// saveEmailTemplate validates the template (known placeholders only, a
-// one-line subject, every part renders) and previews it (action=preview)
-// or saves and audits it.
+// saveEmailTemplate validates the template named by the form field
+// template (known placeholders only, a one-line subject, every part
+// renders) and previews it (action=preview) or saves and audits it.
 func (a *app) saveEmailTemplate(c echo.Context) error {
 	form, err := c.FormParams()
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
 	}
+	which, err := templateParam(form.Get("template"))
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	t := templateFromForm(form)
-	meta, err := a.store.EmailTemplate(ctx, db.EmailTemplateName)
+	meta, err := a.store.EmailTemplate(ctx, which.Name)
 	saved := err == nil
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
-	p := a.templatePage(c, t, nil, meta, saved)
+	p := a.templatePage(c, which, t, nil, meta, saved)
 	compiled, err := t.Compile()
 	if err == nil {
 		if p.Preview, err = a.samplePreview(compiled); err == nil {
@@ -164,14 +213,14 @@ func (a *app) saveEmailTemplate(c echo.Context) error {
 	if form.Get("action") != "save" {
 		return a.render(c, http.StatusOK, views.EmailTemplate(p))
 	}
-	if err := a.store.SaveEmailTemplate(ctx, db.EmailTemplate{Name: db.EmailTemplateName, Subject: t.Subject, Text: t.Text, HTML: t.HTML},
+	if err := a.store.SaveEmailTemplate(ctx, db.EmailTemplate{Name: which.Name, Subject: t.Subject, Text: t.Text, HTML: t.HTML},
 		currentUser(c).ID, a.auditEntry(c, "email.template.change")); err != nil {
 		return err
 	}
-	if err := a.flash(c, "ok", "Email template saved. Emails queued from now on use it."); err != nil {
+	if err := a.flash(c, "ok", which.Saved); err != nil {
 		return err
 	}
-	return a.redirect(c, a.url(RouteEmailTemplate))
+	return a.redirect(c, a.templateURL(which.Name))
 }
 
 // mailbox lists the emails kept instead of sent (no SMTP configured).

@@ -153,6 +153,13 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 	if p.Email, err = a.emailPanel(c, l); err != nil {
 		return p, err
 	}
+	if l.Status == paylink.StatusOpen {
+		r, err := a.reminderPanel(c, l)
+		if err != nil {
+			return p, err
+		}
+		p.Reminders = &r
+	}
 	if p.Email != nil && !acts[actEmail] {
 		// Not an action here: the section stays only as the history of
 		// what was sent.

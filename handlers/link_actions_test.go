@@ -28,6 +28,9 @@ func TestCancelALinkFromItsPage(t *testing.T) {
 	if page.find("[data-testid=cancel]").Length() != 1 || page.find("[data-testid=checkout]").Length() != 1 {
 		t.Fatal("an open link offers no cancel or no checkout")
 	}
+	if page.find("[data-testid=link-reminders]").Length() != 1 {
+		t.Fatal("an open link's page does not show its reminders")
+	}
 	if warn := page.find("[data-testid=cancel-warning]").Text(); !strings.Contains(warn, "may still accept a payment until") {
 		t.Fatalf("the cancel form does not say the checkout page stays payable: %q", warn)
 	}
@@ -55,7 +58,7 @@ func TestCancelALinkFromItsPage(t *testing.T) {
 	if !strings.Contains(ended, "Paid another way — bank transfer 3 Dec") || !strings.Contains(ended, "by ") {
 		t.Fatalf("the page does not say why and by whom: %q", ended)
 	}
-	for _, gone := range []string{"checkout", "qr", "email-compose", "cancel", "copy-url"} {
+	for _, gone := range []string{"checkout", "qr", "email-compose", "cancel", "copy-url", "link-reminders"} {
 		if page.find("[data-testid="+gone+"]").Length() != 0 {
 			t.Errorf("a cancelled link still offers %s", gone)
 		}

@@ -100,6 +100,12 @@ const (
 	RouteEmailTemplateDraftHTML   = "email.template.draft-html"
 )
 
+// Reminder and notification route names.
+const (
+	RouteLinkReminders = "link.reminders"
+	RouteAccountNotify = "account.notify"
+)
+
 // Body limits (docs/security.md A6).
 const (
 	bodyLimitGlobal  = "1M"
@@ -213,6 +219,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/account/2fa/recovery-codes", a.newRecoveryCodesHandler, signedIn, loginLimit, perSession).Name = RouteTOTPRecovery
 	e.POST("/account/sessions/:sid/end", a.endSession, signedIn).Name = RouteAccountSessionEnd
 	e.POST("/account/sessions/end-others", a.endOtherSessions, signedIn).Name = RouteAccountSessionsEndOthers
+	e.POST("/account/notifications", a.saveNotify, signedIn).Name = RouteAccountNotify
 
 	finance := a.requireRole(paylink.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
@@ -233,6 +240,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/links/cancel", a.cancelLinks, signedIn, finance).Name = RouteLinksCancel
 	e.GET("/links/email/batches/:id", a.emailBatchPage, signedIn, finance).Name = RouteEmailBatch
 	e.GET("/links/:id/live", a.linkLive, signedIn).Name = RouteLinkLive
+	e.POST("/links/:id/reminders", a.saveLinkReminders, signedIn, finance).Name = RouteLinkReminders
 
 	// StableMint's webhooks: no session, no CSRF (sessionless), their own
 	// body limit and per-IP rate limit, then the signature check.

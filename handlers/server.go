@@ -84,6 +84,12 @@ type Store interface {
 	EmailTemplate(ctx context.Context, name string) (db.EmailTemplate, error)
 	SaveEmailTemplate(ctx context.Context, t db.EmailTemplate, actor int64, a db.AuditEntry) error
 
+	// Reminders and staff notifications (handlers/reminders.go).
+	LinkReminders(ctx context.Context, linkID int64) (db.LinkReminders, error)
+	SetLinkReminders(ctx context.Context, linkID int64, override *db.ReminderRule, actor int64, a db.AuditEntry) error
+	NotifyPreference(ctx context.Context, userID int64) (string, error)
+	SetNotifyPreference(ctx context.Context, userID int64, pref string, a db.AuditEntry) error
+
 	// Webhook events for admins, and live updates.
 	WebhookEventByID(ctx context.Context, id int64) (db.WebhookEvent, error)
 	WebhookEventDeliveries(ctx context.Context, eventID int64) ([]db.WebhookDeliveryRow, error)

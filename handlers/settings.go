@@ -48,12 +48,16 @@ func stableMintLimits(l stablemint.Limits) string {
 }
 
 func settingsValues(st db.Settings) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"successUrl": st.SuccessURL, "supportUrl": st.SupportURL, "exitUrl": st.ExitURL, "errorUrl": st.ErrorURL,
 		"defaultCurrency": st.DefaultCurrency, "defaultCountry": st.DefaultCountry,
 		"minAmount": st.MinAmount, "maxAmount": st.MaxAmount,
 		"companyName": st.CompanyName, "supportEmail": st.SupportEmail, "supportPageUrl": st.SupportPageURL, "accentColor": st.AccentColor,
 	}
+	for k, v := range reminderSettingsValues(st) { // reminders and notifications (reminders.go)
+		m[k] = v
+	}
+	return m
 }
 
 // withLogo shows the saved logo on the settings page.
@@ -121,6 +125,16 @@ func (a *app) saveSettings(c echo.Context) error {
 	st.ApprovedCheckoutHosts = old.ApprovedCheckoutHosts // approved on held links, not on this form
 	b := parseBrand(c, form, old, errs)
 	st.CompanyName, st.SupportEmail, st.SupportPageURL, st.AccentColor = b.Company, b.SupportEmail, b.SupportURL, b.Accent
+	// Reminders and staff notifications (reminders.go); a form without
+	// their fields leaves them as they were.
+	st.Reminders, st.NotifyTeam = old.Reminders, old.NotifyTeam
+	if form.Has("reminder.max") {
+		reminderRule := parseReminderRule(form, "reminder.", map[string]string{}, errs)
+		st.Reminders = &reminderRule
+	}
+	if form.Has("notifyTeam") {
+		st.NotifyTeam = parseTeam(form.Get("notifyTeam"), errs)
+	}
 	rows := parseLimitRows(form, errs)
 	for _, r := range rows {
 		if r.Currency != "" {
@@ -135,6 +149,9 @@ func (a *app) saveSettings(c echo.Context) error {
 		values := settingsValues(st)
 		if b.RemoveLogo {
 			values["removeLogo"] = "on"
+		}
+		for _, k := range []string{"reminder.beforeOn", "reminder.beforeHours", "reminder.afterOn", "reminder.afterDays", "reminder.max", "notifyTeam"} {
+			values[k] = strings.TrimSpace(form.Get(k)) // as typed
 		}
 		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.withLogo(c, a.settingsPage(c, values, rows, errs))))
 	}

@@ -43,6 +43,11 @@ type Draft struct {
 	// AllowDuplicate creates the link although an unfinished one has the
 	// same customer, reference and amount.
 	AllowDuplicate bool
+	// Reminders, when set, is the link's own reminder rule instead of the
+	// settings' (problems come back under reminders.beforeHours,
+	// reminders.afterDays and reminders.max). The API and bulk import set
+	// it; the new-link form does not yet.
+	Reminders *db.ReminderRule
 }
 
 // CustomField is one name and value the merchant passes through StableMint.
@@ -79,6 +84,14 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 		return db.Link{}, nil, err
 	}
 	req, errs := d.Validate(m.Limits(st, strings.ToUpper(strings.TrimSpace(d.Fields["currency"]))), m.now())
+	if d.Reminders != nil {
+		for field, msg := range d.Reminders.Validate() {
+			if errs == nil {
+				errs = FieldErrors{}
+			}
+			errs["reminders."+field] = msg
+		}
+	}
 	if len(errs) > 0 {
 		return db.Link{}, errs, nil
 	}
@@ -105,6 +118,17 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 	}
 	if !created {
 		return l, nil, nil
+	}
+	// The link's own reminder rule is committed before the mint, so before
+	// it can be emailed. It is a second transaction: a crash between the
+	// two leaves the link on the settings' rule (staff can set it on the
+	// link page).
+	if d.Reminders != nil {
+		ra := a
+		ra.Action, ra.Details = "link.reminders", ""
+		if err := m.store.SetLinkReminders(ctx, l.ID, d.Reminders, createdBy, ra); err != nil {
+			m.log.Warn("link reminders", "link_id", l.ID, "err", err)
+		}
 	}
 	// The call outlives a closed browser tab (MintCreated detaches it): the
 	// link exists, so its caller gets it, as the call left it.

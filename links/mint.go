@@ -37,6 +37,7 @@ type MintStore interface {
 	FailLinkCreation(ctx context.Context, id int64, reason string) error
 	HoldLinkCheckout(ctx context.Context, id int64, reference, checkoutURL, host string, expires time.Time, reason string) error
 	LinksCreating(ctx context.Context, olderThan time.Time) ([]db.Link, error)
+	SetLinkReminders(ctx context.Context, linkID int64, override *db.ReminderRule, actor int64, a db.AuditEntry) error
 }
 
 // Minter turns a committed link in state creating into a StableMint

@@ -1,5 +1,6 @@
 // Package outbox sends what paylinks queued to send: the Mailer claims a
-// committed email, checks its link may still be emailed, sends it through
+// committed email, checks its link may still be emailed (customer emails
+// and reminders; staff notifications are not held back), sends it through
 // SMTP (or keeps it in the local mailbox when no SMTP server is set) and
 // records the outcome. Delivery is at least once; docs/security.md (A11)
 // and docs/operations.md give the limits.
@@ -176,14 +177,19 @@ func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
 	actx := context.WithoutCancel(ctx)
 	log := w.log.With("outbox_id", e.ID, "link_id", e.LinkID, "attempt", e.Attempts)
 
-	l, err := w.store.LinkByID(actx, e.LinkID)
-	if err != nil {
-		return true, errors.Join(err, w.retry(actx, log, e, "paylinks could not read the link: "+err.Error()))
-	}
-	if why := Blocker(l, w.now()); why != "" {
-		log.Info("email cancelled", "reason", why)
-		w.metrics.EmailOutcome("cancelled")
-		return true, w.record(w.store.CancelEmail(actx, e, "the link "+why+"."), log)
+	// An email to the customer (sent by staff, or a reminder) goes only
+	// while its link can be paid, checked now, at send time. A staff
+	// notification is about a link that was paid or failed: no check.
+	if e.Kind != db.KindStaff {
+		l, err := w.store.LinkByID(actx, e.LinkID)
+		if err != nil {
+			return true, errors.Join(err, w.retry(actx, log, e, "paylinks could not read the link: "+err.Error()))
+		}
+		if why := Blocker(l, w.now()); why != "" {
+			log.Info("email cancelled", "reason", why, "kind", e.Kind)
+			w.metrics.EmailOutcome("cancelled")
+			return true, w.record(w.store.CancelEmail(actx, e, "the link "+why+"."), log)
+		}
 	}
 	msg := mail.Message{
 		MessageID: e.MessageID,

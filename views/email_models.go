@@ -136,6 +136,17 @@ type EmailTemplatePage struct {
 	IsDefault    bool   // no saved template: the built-in one is in use
 	Updated      string // "2 Dec 2026 09:00 UTC by Ada"
 	DefaultURL   string // loads the built-in template into the form
+	// Template names the template being edited (a hidden field); Tabs
+	// switch between the payment-link email and the reminder.
+	Template string
+	Title    string
+	Tabs     []TemplateTab
+}
+
+// TemplateTab links to one editable template.
+type TemplateTab struct {
+	Label, URL string
+	Current    bool
 }
 
 // Value returns a field's value.

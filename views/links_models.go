@@ -203,6 +203,9 @@ type LinkActions struct {
 	ReissueURL   string
 	Cancel       *CancelForm // set when the viewer may cancel the link
 	Email        *EmailPanel // the "Email to customer" section (email.templ)
+	// Reminders is an open link's reminder schedule and rule
+	// (reminders.templ); nil for other statuses.
+	Reminders *LinkRemindersPanel
 }
 
 // CancelForm is the cancel control of a link: a reason and, for "other",

@@ -83,6 +83,7 @@ type AccountPage struct {
 	MustChange bool
 	Errors     FieldErrors
 	Security   AccountSecurity // two-factor sign-in and sessions (totp.templ)
+	Notify     AccountNotify   // staff notifications (reminders.templ)
 }
 
 // UsersPage is the admin list of accounts.
