@@ -245,4 +245,7 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 
 // Close stops the webhook writer: call it once the HTTP server has shut
 // down, before the store closes. A batch in progress commits first.
-func (a *App) Close() { a.Webhooks.Close() }
+func (a *App) Close() {
+	a.Webhooks.Close()
+	a.Minter.Close()
+}

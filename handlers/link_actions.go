@@ -77,6 +77,10 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 	}
 	if l.Status == paylink.StatusCreating {
 		p.Since = relative(l.CreatedAt, now)
+		if u, ok := a.minter.Unsaved(l.ID); ok {
+			p.Unsaved = u.Message()
+			p.Key += ".unsaved"
+		}
 	}
 	if acts[actCheckout] && l.CheckoutURL != "" {
 		p.CheckoutURL, p.QRURL = l.CheckoutURL, a.url(RouteLinkQR, l.ID)

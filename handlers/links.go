@@ -294,6 +294,12 @@ func (a *app) createLink(c echo.Context) error {
 	if errors.As(err, &dup) {
 		return again(http.StatusConflict, nil, dup.Links)
 	}
+	var unsaved *links.UnsavedError
+	if errors.As(err, &unsaved) {
+		// StableMint answered; the disk refused the answer, which the
+		// minter saves by itself later. The link's page says so.
+		return a.redirect(c, a.url(RouteLink, l.ID))
+	}
 	var storage *db.StorageError
 	if errors.As(err, &storage) && l.ID == 0 {
 		// The disk refused the link before anything reached StableMint:

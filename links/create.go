@@ -77,7 +77,9 @@ func (m *Minter) Limits(st db.Settings, currency string) stablemint.Limits {
 // form token was used before returns the link that token made, not minted
 // again. An unfinished link with the same customer, reference and amount
 // refuses the draft with a *db.DuplicateError unless AllowDuplicate. A
-// failed mint is not an error here: the link, in error, says why.
+// failed mint is not an error here: the link, in error, says why. A mint
+// whose answer the disk refused returns the link (still creating) and an
+// *UnsavedError: the answer is saved by itself once the disk takes writes.
 func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.AuditEntry) (db.Link, FieldErrors, error) {
 	st, err := m.store.GetSettings(ctx)
 	if err != nil {
@@ -134,6 +136,9 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 	// link exists, so its caller gets it, as the call left it.
 	if err := m.MintCreated(ctx, &l); err != nil {
 		m.log.Warn("mint", "link_id", l.ID, "err", err)
+		if u := (*UnsavedError)(nil); errors.As(err, &u) {
+			return l, nil, u // the link exists; its StableMint answer waits in memory
+		}
 	}
 	return l, nil, nil
 }

@@ -53,6 +53,9 @@ type Minter struct {
 	now    func() time.Time
 	// observe, when set, hears each attempt's outcome (one of Outcomes).
 	observe func(outcome string)
+	// pending holds StableMint answers the disk refused, retried in
+	// memory (savelater.go).
+	pending pendingSaves
 }
 
 // ObserveOutcomes makes Mint report every attempt's outcome to f (one of
@@ -142,16 +145,30 @@ func (m *Minter) call(ctx context.Context, l *db.Link) error {
 	if callErr != nil {
 		m.log.Warn("mint failed", "link_id", id, "attempt", l.Attempts, "outcome", f.Outcome, "err", callErr, "ms", m.now().Sub(start).Milliseconds())
 		l.Status, l.LastError = paylink.StatusError, f.Sentence
-		return errors.Join(callErr, m.store.FailLinkCreation(ctx, id, f.Sentence))
+		err := m.store.FailLinkCreation(ctx, id, f.Sentence)
+		if err != nil {
+			l.Status = paylink.StatusCreating
+			err = m.saveLater(id, "", err, func(ctx context.Context) error { return m.store.FailLinkCreation(ctx, id, f.Sentence) })
+		}
+		return errors.Join(callErr, err)
 	}
 	m.log.Info("minted", "link_id", id, "reference", sess.Reference, "ms", m.now().Sub(start).Milliseconds())
 	return m.open(ctx, l, sess)
 }
 
 // open records a session whose checkout URL may be sent, and mirrors it in l.
+// A write the disk refuses is retried in memory (saveLater), and the link
+// in l stays creating, as stored.
 func (m *Minter) open(ctx context.Context, l *db.Link, sess stablemint.Session) error {
+	id := l.ID
+	save := func(ctx context.Context) error {
+		return m.store.CompleteLinkCreation(ctx, id, sess.Reference, sess.URL, sess.ExpiresAt)
+	}
+	if err := save(ctx); err != nil {
+		return m.saveLater(id, sess.Reference, err, save)
+	}
 	l.Status, l.SMReference, l.CheckoutURL, l.ExpiresAt, l.LastError = paylink.StatusOpen, sess.Reference, sess.URL, sess.ExpiresAt, ""
-	return m.store.CompleteLinkCreation(ctx, l.ID, sess.Reference, sess.URL, sess.ExpiresAt)
+	return nil
 }
 
 // untrusted records a session StableMint created on a checkout host that
@@ -171,9 +188,16 @@ func (m *Minter) untrusted(ctx context.Context, l *db.Link, sess stablemint.Sess
 	f := Classify(callErr)
 	m.outcome(f.Outcome)
 	m.log.Warn("checkout URL held for review", "link_id", l.ID, "reference", sess.Reference, "host", host)
+	id := l.ID
+	save := func(ctx context.Context) error {
+		return m.store.HoldLinkCheckout(ctx, id, sess.Reference, sess.URL, host, sess.ExpiresAt, f.Sentence)
+	}
+	if err := save(ctx); err != nil {
+		return m.saveLater(id, sess.Reference, err, save)
+	}
 	l.Status, l.SMReference, l.ExpiresAt, l.LastError = paylink.StatusError, sess.Reference, sess.ExpiresAt, f.Sentence
 	l.HeldCheckoutURL, l.HeldCheckoutHost = sess.URL, host
-	return m.store.HoldLinkCheckout(ctx, l.ID, sess.Reference, sess.URL, host, sess.ExpiresAt, f.Sentence)
+	return nil
 }
 
 // Recover re-sends every link left in creating since before olderThan

@@ -182,6 +182,9 @@ type LinkActions struct {
 	Status string
 	Amount string
 	Since  string // creating: since when; processing: since when the customer is paying
+	// Unsaved (creating): StableMint answered but the disk refused the
+	// answer; paylinks saves it by itself once it can. A sentence.
+	Unsaved string
 	// error
 	LastError  string
 	RetryURL   string
