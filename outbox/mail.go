@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
@@ -91,12 +92,26 @@ type Mailer struct {
 	maxAge      time.Duration
 	backoff     func(int) time.Duration
 	wake        chan struct{}
+
+	// accepted are emails the mail server took whose "sent" this process
+	// could not record (a full disk): while the process lives it knows
+	// they went, so it records them again instead of sending them again.
+	acceptedMu sync.Mutex
+	accepted   map[int64]acceptedEmail
+}
+
+// acceptedEmail is a message the server took, not yet recorded as sent.
+type acceptedEmail struct {
+	email db.Email // as claimed when it was sent (its lease token)
+	reply string
+	at    time.Time
 }
 
 // NewMailer builds a worker; its Job runs it.
 func NewMailer(store Store, cfg Config) *Mailer {
 	w := &Mailer{store: store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, lease: cfg.Lease, poll: cfg.Poll,
-		maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff, wake: make(chan struct{}, 1), metrics: cfg.Metrics}
+		maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff, wake: make(chan struct{}, 1), metrics: cfg.Metrics,
+		accepted: map[int64]acceptedEmail{}}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -165,6 +180,7 @@ func (w *Mailer) Drain(ctx context.Context) (int, error) {
 // ProcessOne claims one due email and takes it to its next state. It
 // reports false when nothing was due.
 func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
+	w.recordAccepted(ctx)
 	e, err := w.store.ClaimEmail(ctx, w.lease, w.maxAttempts)
 	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
@@ -176,6 +192,16 @@ func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
 	// outcome is what keeps a message from going twice.
 	actx := context.WithoutCancel(ctx)
 	log := w.log.With("outbox_id", e.ID, "link_id", e.LinkID, "attempt", e.Attempts)
+
+	// Claimed again after its lease ran out while this process could not
+	// record that the server took it: record it now, never send it twice.
+	w.acceptedMu.Lock()
+	a, ok := w.accepted[e.ID]
+	w.acceptedMu.Unlock()
+	if ok {
+		log.Info("email already taken by the mail server: recording it as sent, not sending it again")
+		return true, w.markSent(actx, log, e, a.reply)
+	}
 
 	// An email to the customer (sent by staff, or a reminder) goes only
 	// while its link can be paid, checked now, at send time. A staff
@@ -214,7 +240,7 @@ func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
 	if sendErr == nil {
 		log.Info("email sent", "reply", reply)
 		w.metrics.EmailOutcome("sent")
-		return true, w.record(w.store.MarkEmailSent(actx, e, reply), log)
+		return true, w.markSent(actx, log, e, reply)
 	}
 	reason := sendErr.Error()
 	if mail.IsPermanent(sendErr) {
@@ -224,6 +250,56 @@ func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
 	}
 	log.Warn("email attempt failed", "err", sendErr)
 	return true, w.retry(actx, log, e, reason)
+}
+
+// markSent records that the server took e. If the store cannot record it
+// (a full disk), the fact stays in memory: recordAccepted tries again at
+// every turn of the worker, and a claim of the same row records it
+// instead of sending. Only a process that died may send it again.
+func (w *Mailer) markSent(ctx context.Context, log *slog.Logger, e db.Email, reply string) error {
+	err := w.store.MarkEmailSent(ctx, e, reply)
+	w.acceptedMu.Lock()
+	defer w.acceptedMu.Unlock()
+	switch {
+	case err == nil:
+		delete(w.accepted, e.ID)
+	case errors.Is(err, db.ErrConflict):
+		delete(w.accepted, e.ID) // the row is another worker's, or final: its outcome counts
+	default:
+		log.Error("the mail server took the email but paylinks could not record it; recording it again shortly, never resending", "err", err)
+		w.accepted[e.ID] = acceptedEmail{email: e, reply: reply, at: w.now()}
+		return err
+	}
+	return w.record(err, log)
+}
+
+// recordAccepted records, with their original lease, the emails the server
+// took that could not be recorded yet. Those older than MaxAge are
+// forgotten: their row has been failed or finished meanwhile.
+func (w *Mailer) recordAccepted(ctx context.Context) {
+	w.acceptedMu.Lock()
+	pending := make([]acceptedEmail, 0, len(w.accepted))
+	for id, a := range w.accepted {
+		if w.now().Sub(a.at) > w.maxAge {
+			delete(w.accepted, id)
+			continue
+		}
+		pending = append(pending, a)
+	}
+	w.acceptedMu.Unlock()
+	for _, a := range pending {
+		err := w.store.MarkEmailSent(context.WithoutCancel(ctx), a.email, a.reply)
+		if err == nil || errors.Is(err, db.ErrConflict) {
+			// Recorded; or its lease ran out and the row was claimed
+			// again: that claim finds it in accepted and records it.
+			if err == nil {
+				w.acceptedMu.Lock()
+				delete(w.accepted, a.email.ID)
+				w.acceptedMu.Unlock()
+				w.log.Info("email recorded as sent after the store accepted writes again", "outbox_id", a.email.ID)
+			}
+		}
+	}
 }
 
 // retry schedules the next attempt after a transient failure, or fails the
