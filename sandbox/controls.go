@@ -273,6 +273,25 @@ func (s *Server) FailNextCreates(n int, status int) {
 	s.failCreates, s.failCreateStatus = max(n, 0), status
 }
 
+// SlowNextCreates makes the next n POST /session/hosted wait d before
+// they are handled, as a slow StableMint would (the caller's timeout, or
+// its going away, ends the wait). n <= 0 clears it.
+func (s *Server) SlowNextCreates(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slowCreates, s.slowCreateDelay = max(n, 0), max(d, 0)
+}
+
+func (s *Server) takeCreateDelay() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.slowCreates == 0 {
+		return 0
+	}
+	s.slowCreates--
+	return s.slowCreateDelay
+}
+
 // DropNextCreateAfterCommit makes the next POST /session/hosted that creates
 // a session store it and then close the connection without answering.
 func (s *Server) DropNextCreateAfterCommit() {
@@ -404,6 +423,22 @@ func (s *Server) handleFailCreates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.FailNextCreates(in.N, in.Status)
+	writeControlResult(w, nil)
+}
+
+func (s *Server) handleSlowCreates(w http.ResponseWriter, r *http.Request) {
+	in := struct {
+		N  int `json:"n"`
+		MS int `json:"ms"`
+	}{N: 1}
+	if !decodeControl(w, r, &in) {
+		return
+	}
+	if in.N < 0 || in.MS < 0 || in.MS > 600_000 {
+		writeError(w, http.StatusBadRequest, refusalControl, "ms", "n and ms must not be negative; ms at most 600000")
+		return
+	}
+	s.SlowNextCreates(in.N, time.Duration(in.MS)*time.Millisecond)
 	writeControlResult(w, nil)
 }
 

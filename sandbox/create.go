@@ -78,6 +78,13 @@ var schemeHeaders = map[string]authHeaders{
 // the document before any strict one means that a refusal marked "strict"
 // is always one the default sandbox would have accepted.
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if d := s.takeCreateDelay(); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if status, ok := s.takeCreateFailure(); ok {
 		writeError(w, status, refusalInjected, "", "sandbox: injected failure")
 		return

@@ -268,6 +268,7 @@
 //	POST /_sandbox/fail-next-deliveries           {"n":3}, default 1 (FailNextDeliveries)
 //	POST /_sandbox/fail-next-creates              {"n":1,"status":503}, defaults 1 and 503 (FailNextCreates)
 //	POST /_sandbox/drop-next-create               (DropNextCreateAfterCommit)
+//	POST /_sandbox/slow-next-creates              {"n":1,"ms":12000}: the next n creates wait ms first (SlowNextCreates)
 //	POST /_sandbox/webhook-url                    {"url":"…"}, "" stops delivery (SetWebhookURL)
 //
 // Semantics:

@@ -106,6 +106,8 @@ type Server struct {
 
 	failCreates      int
 	failCreateStatus int
+	slowCreates      int
+	slowCreateDelay  time.Duration
 	dropNextCreate   bool
 	failDeliveries   int
 	corruptNext      bool
@@ -359,6 +361,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /_sandbox/fail-next-deliveries", s.handleFailDeliveries)
 	mux.HandleFunc("POST /_sandbox/fail-next-creates", s.handleFailCreates)
 	mux.HandleFunc("POST /_sandbox/drop-next-create", s.handleDropCreate)
+	mux.HandleFunc("POST /_sandbox/slow-next-creates", s.handleSlowCreates)
 	mux.HandleFunc("POST /_sandbox/webhook-url", s.handleWebhookURL)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

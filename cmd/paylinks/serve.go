@@ -27,8 +27,12 @@ const (
 	readTimeout       = 15 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 120 * time.Second
-	shutdownTimeout   = 10 * time.Second
-	setupTokenTTL     = 24 * time.Hour
+	// A graceful stop waits for requests in flight as long as any may run:
+	// the write timeout, beyond the 20 s request timeout
+	// (handlers/errors.go) that bounds a StableMint call (15 s) and its
+	// commit. A SIGTERM during a slow mint still answers that request.
+	shutdownTimeout = writeTimeout
+	setupTokenTTL   = 24 * time.Hour
 	// The dashboard's figures are shared by every viewer for this long.
 	dashboardMaxAge = 10 * time.Second
 )
