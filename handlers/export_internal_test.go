@@ -3,8 +3,11 @@ package handlers
 import (
 	"bytes"
 	"encoding/csv"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/paylinks/paylinks/db"
 )
 
 // FuzzCSVCell: no output cell starts with a formula trigger, and the
@@ -48,4 +51,31 @@ func FuzzAmountCandidates(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCustomFieldColumns: a named field has its column; past the cap the
+// others share custom_other as JSON; a name found after the first pass is
+// counted, not silently lost.
+func TestCustomFieldColumns(t *testing.T) {
+	l := &db.ExportLink{Link: db.Link{Status: "open", AmountMinor: 1050, Currency: "EUR",
+		CustomFields: map[string]string{"a": "=1", "b": "2", "c": "3"}}}
+	x := newLinkExport(false, []string{"a"}, true)
+	h := x.header()
+	row := x.csvRow(nil, l)
+	got := map[string]string{}
+	for i, name := range h {
+		got[name] = row[i]
+	}
+	if got["custom.a"] != "=1" || got[customOther] != `{"b":"2","c":"3"}` || got["amount"] != "10.50" {
+		t.Fatalf("row %v", got)
+	}
+	if h[len(h)-1] != customOther || x.missed != 0 {
+		t.Fatalf("header %v, missed %d", h, x.missed)
+	}
+	x = newLinkExport(false, []string{"a", "b"}, false)
+	x.csvRow(nil, l)
+	x.csvRow(nil, &db.ExportLink{Link: db.Link{CustomFields: map[string]string{"a": "1"}}})
+	if x.missed != 1 || slices.Contains(x.header(), customOther) {
+		t.Fatalf("missed %d, header %v", x.missed, x.header())
+	}
 }
