@@ -2,10 +2,16 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
 )
@@ -77,5 +83,35 @@ func TestCustomFieldColumns(t *testing.T) {
 	x.csvRow(nil, &db.ExportLink{Link: db.Link{CustomFields: map[string]string{"a": "1"}}})
 	if x.missed != 1 || slices.Contains(x.header(), customOther) {
 		t.Fatalf("missed %d, header %v", x.missed, x.header())
+	}
+}
+
+// TestExportOutlivesTheRequestTimeout: the route's request timeout does not
+// end an export's work; the client going away does.
+func TestExportOutlivesTheRequestTimeout(t *testing.T) {
+	e := echo.New()
+	timed, cancelTimed := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancelTimed()
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/links/export.csv", nil).WithContext(timed), httptest.NewRecorder())
+	stop := exportContext(c)
+	defer stop()
+	<-timed.Done()
+	time.Sleep(10 * time.Millisecond)
+	if err := c.Request().Context().Err(); err != nil {
+		t.Fatalf("the request timeout ended the export: %v", err)
+	}
+	if d, ok := c.Request().Context().Deadline(); !ok || time.Until(d) < exportWriteTimeout-time.Minute {
+		t.Fatalf("export deadline %v, want about %v from now", d, exportWriteTimeout)
+	}
+
+	gone, leave := context.WithCancel(context.Background())
+	c = e.NewContext(httptest.NewRequest(http.MethodGet, "/links/export.csv", nil).WithContext(gone), httptest.NewRecorder())
+	stop2 := exportContext(c)
+	defer stop2()
+	leave()
+	select {
+	case <-c.Request().Context().Done():
+	case <-time.After(time.Second):
+		t.Fatal("the client went away and the export went on")
 	}
 }
