@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
-	"github.com/paylinks/paylinks/stablemint"
 )
 
 // exportWriteTimeout replaces the server's 30 s write deadline for one
@@ -93,6 +91,26 @@ func neutraliseAll(cells []string) []string {
 	return cells
 }
 
+// exportContext gives an export's work (its queries, building the file)
+// the export's own time, exportWriteTimeout, in place of the 20 s every
+// other request gets (requestTimeout): a million links take longer than
+// that to read, and the route's timeout would cut the file short. The
+// client going away still stops it at once. Call stop when the export
+// ends.
+func exportContext(c echo.Context) (stop func()) {
+	req := c.Request().Context()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req), exportWriteTimeout)
+	// The request's context ends at requestTimeout (DeadlineExceeded) or
+	// when the client goes (Canceled): only the latter ends the export.
+	unwatch := context.AfterFunc(req, func() {
+		if !errors.Is(req.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	c.SetRequest(c.Request().WithContext(ctx))
+	return func() { unwatch(); cancel() }
+}
+
 // startLinkExport opens an export of the links the list's search and
 // filters select (all pages): one export per user at a time, audited
 // before anything is read. release must be called when it ends.
@@ -101,7 +119,8 @@ func (a *app) startLinkExport(c echo.Context, format string) (s linkSearch, admi
 	if !a.exports.acquire(u.ID) {
 		return s, false, nil, echo.NewHTTPError(http.StatusTooManyRequests, "an export is already running")
 	}
-	release = func() { a.exports.release(u.ID) }
+	stop := exportContext(c)
+	release = func() { stop(); a.exports.release(u.ID) }
 	s = parseLinkSearch(c.QueryParams())
 	s.query.After, s.query.Before = "", ""
 	audit := a.auditEntry(c, "links.export")
@@ -139,71 +158,40 @@ func (l *exportLimiter) release(user int64) {
 	l.mu.Unlock()
 }
 
-var csvHeader = []string{"id", "status", "amount", "currency", "customer_id", "customer_email", "country",
-	"website_reference", "stablemint_reference", "session_id", "deposit_reference", "created_at", "expires_at",
-	"created_by", "note", "checkout_url", "paid_after_expiry", "needs_review"}
-
 // exportCSV streams every link the list's search and filters select, in
-// the list's order, as RFC 4180 CSV in UTF-8 with a header row. KYC columns
-// are added for admins only. The download is audited before it starts.
+// the list's order, as RFC 4180 CSV in UTF-8 with a header row: the columns
+// of export_columns.go, every cell neutralised, times in ISO 8601 UTC.
+// The custom-field columns are named by a first pass over the same
+// selection (db.Store.ExportCustomFieldNames) before the header is sent.
+// KYC columns are added for admins only. The download is audited before it
+// starts.
 func (a *app) exportCSV(c echo.Context) error {
+	store, err := a.linkExporter()
+	if err != nil {
+		return err
+	}
 	s, admin, release, err := a.startLinkExport(c, "csv")
 	if err != nil {
 		return err
 	}
 	defer release()
 	ctx := c.Request().Context()
-	header := exportHeader(admin)
-	a.startDownload(c, "text/csv; charset=utf-8", "paylinks", "csv")
-	out, err := newCSVStream(c.Response(), header)
+	custom, more, err := store.ExportCustomFieldNames(ctx, s.query, db.MaxExportCustomFields)
 	if err != nil {
 		return err
 	}
-	row := make([]string, 0, len(header))
-	err = a.store.StreamLinks(ctx, s.query, func(l db.Link) error {
-		row = exportRow(row[:0], l, admin)
+	x := newLinkExport(admin, custom, more)
+	a.startDownload(c, "text/csv; charset=utf-8", "paylinks", "csv")
+	out, err := newCSVStream(c.Response(), x.header())
+	if err != nil {
+		return err
+	}
+	row := make([]string, 0, len(x.cols))
+	err = store.StreamExport(ctx, s.query, func(l db.ExportLink) error {
+		row = x.csvRow(row[:0], &l)
 		return out.Row(row)
 	})
+	x.logMissed(ctx, a.log)
 	out.End(ctx, a.log, "export", err)
 	return nil
-}
-
-// exportHeader names the export columns; KYC ones for admins only.
-func exportHeader(admin bool) []string {
-	header := append([]string(nil), csvHeader...)
-	if admin {
-		for _, f := range kycFields {
-			header = append(header, "kyc_"+f.Key)
-		}
-	}
-	return header
-}
-
-// exportRow appends one link's cells, in exportHeader's order, to row.
-func exportRow(row []string, l db.Link, admin bool) []string {
-	amt, _ := stablemint.NewAmount(l.AmountMinor, l.Currency)
-	row = append(row, strconv.FormatInt(l.ID, 10), string(l.Status), amt.String(), l.Currency, l.CustomerID, l.CustomerEmail,
-		l.Country, l.WebsiteReference, l.SMReference, l.SMSessionID, l.DepositReference,
-		l.CreatedAt.UTC().Format(time.RFC3339), timeOrEmpty(l.ExpiresAt), l.CreatedByName, l.Note,
-		l.CheckoutURL, boolText(l.PaidAfterExpiry), boolText(l.NeedsReview))
-	if admin {
-		for _, f := range kycFields {
-			row = append(row, l.KYC[f.Key])
-		}
-	}
-	return row
-}
-
-func timeOrEmpty(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func boolText(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

@@ -2,9 +2,18 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/paylinks/paylinks/db"
 )
 
 // FuzzCSVCell: no output cell starts with a formula trigger, and the
@@ -48,4 +57,61 @@ func FuzzAmountCandidates(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCustomFieldColumns: a named field has its column; past the cap the
+// others share custom_other as JSON; a name found after the first pass is
+// counted, not silently lost.
+func TestCustomFieldColumns(t *testing.T) {
+	l := &db.ExportLink{Link: db.Link{Status: "open", AmountMinor: 1050, Currency: "EUR",
+		CustomFields: map[string]string{"a": "=1", "b": "2", "c": "3"}}}
+	x := newLinkExport(false, []string{"a"}, true)
+	h := x.header()
+	row := x.csvRow(nil, l)
+	got := map[string]string{}
+	for i, name := range h {
+		got[name] = row[i]
+	}
+	if got["custom.a"] != "=1" || got[customOther] != `{"b":"2","c":"3"}` || got["amount"] != "10.50" {
+		t.Fatalf("row %v", got)
+	}
+	if h[len(h)-1] != customOther || x.missed != 0 {
+		t.Fatalf("header %v, missed %d", h, x.missed)
+	}
+	x = newLinkExport(false, []string{"a", "b"}, false)
+	x.csvRow(nil, l)
+	x.csvRow(nil, &db.ExportLink{Link: db.Link{CustomFields: map[string]string{"a": "1"}}})
+	if x.missed != 1 || slices.Contains(x.header(), customOther) {
+		t.Fatalf("missed %d, header %v", x.missed, x.header())
+	}
+}
+
+// TestExportOutlivesTheRequestTimeout: the route's request timeout does not
+// end an export's work; the client going away does.
+func TestExportOutlivesTheRequestTimeout(t *testing.T) {
+	e := echo.New()
+	timed, cancelTimed := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancelTimed()
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/links/export.csv", nil).WithContext(timed), httptest.NewRecorder())
+	stop := exportContext(c)
+	defer stop()
+	<-timed.Done()
+	time.Sleep(10 * time.Millisecond)
+	if err := c.Request().Context().Err(); err != nil {
+		t.Fatalf("the request timeout ended the export: %v", err)
+	}
+	if d, ok := c.Request().Context().Deadline(); !ok || time.Until(d) < exportWriteTimeout-time.Minute {
+		t.Fatalf("export deadline %v, want about %v from now", d, exportWriteTimeout)
+	}
+
+	gone, leave := context.WithCancel(context.Background())
+	c = e.NewContext(httptest.NewRequest(http.MethodGet, "/links/export.csv", nil).WithContext(gone), httptest.NewRecorder())
+	stop2 := exportContext(c)
+	defer stop2()
+	leave()
+	select {
+	case <-c.Request().Context().Done():
+	case <-time.After(time.Second):
+		t.Fatal("the client went away and the export went on")
+	}
 }

@@ -1,0 +1,207 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paylinks/paylinks/paylink"
+)
+
+// ExportLink is one link of an export: the link and what only an export
+// reads about it.
+type ExportLink struct {
+	Link
+	// FinishedAt is when a link whose status is failed or expired became
+	// so: the time of the newest timeline entry that changed its status
+	// (a webhook's status change, or the expiry sweeper), else, for a link
+	// with no such entry (seeded, or made before timeline entries), its
+	// last change (updated_at). Zero for other statuses.
+	FinishedAt time.Time
+	// Emailed counts the link's emails that went out: sent to the SMTP
+	// server, or kept in the local mailbox when none is configured.
+	// Queued, failed and cancelled emails are not counted.
+	Emailed int
+}
+
+// exportPage is how many links StreamExport reads per keyset page, and
+// so per extras query (as StreamLinks does).
+const exportPage = 1000
+
+// MaxExportCustomFields bounds the custom-field names ExportCustomFieldNames
+// returns; an export lists the remaining ones together in one column.
+const MaxExportCustomFields = 100
+
+// ExportCustomFieldNames returns the distinct custom-field names of the
+// links q selects (its term and filters, as StreamLinks reads them), in
+// byte order, at most max of them; more reports whether there are others.
+// It is one pass over the same selection that only reads the links'
+// custom_fields JSON, skipping links that have none, so an export can name
+// its columns before it streams the rows without holding the rows.
+func (s *Store) ExportCustomFieldNames(ctx context.Context, q LinkQuery, max int) (names []string, more bool, err error) {
+	q.Term = cleanTerm(q.Term)
+	q.ListOnly = false
+	plan, err := s.plan(ctx, q, true)
+	if err != nil {
+		return nil, false, err
+	}
+	var parts []string
+	var args []any
+	for _, sg := range q.segments(plan, true) {
+		// A counting segment is "SELECT 1, <rank> FROM <tables> WHERE
+		// <conditions>" (segments); the custom fields' keys join the
+		// link row there. Its first WHERE is the segment's own: nothing
+		// before it holds a subquery.
+		rest, ok := strings.CutPrefix(sg.query, "SELECT 1, "+sg.rank+" FROM ")
+		from, where, ok2 := strings.Cut(rest, " WHERE ")
+		if !ok || !ok2 {
+			return nil, false, fmt.Errorf("export: unexpected segment shape %.60q", sg.query)
+		}
+		parts = append(parts, "SELECT j.key AS key FROM "+from+", json_each(l.custom_fields) j WHERE l.custom_fields <> '{}' AND ("+where+")")
+		args = append(args, sg.args...)
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT DISTINCT key FROM ("+strings.Join(parts, " UNION ALL ")+") ORDER BY 1 LIMIT ?",
+		append(args, max+1)...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, false, err
+		}
+		names = append(names, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(names) > max {
+		return names[:max], true, nil
+	}
+	return names, false, nil
+}
+
+// StreamExport calls fn for every link q selects, in page order, as
+// StreamLinks does, with each link's export extras. The extras of a page of
+// 1,000 links are read by two indexed queries over that page's ids (the
+// emails per link through outbox_link, the status entries of failed and
+// expired links through link_events_link), so memory stays flat whatever
+// the count. fn's error stops it.
+func (s *Store) StreamExport(ctx context.Context, q LinkQuery, fn func(ExportLink) error) error {
+	q.Term = cleanTerm(q.Term)
+	q.Limit, q.Before, q.CountUpTo, q.ListOnly = exportPage, "", 0, false
+	plan, err := s.plan(ctx, q, true) // once: the matches, then page by page
+	if err != nil {
+		return err
+	}
+	var x exportExtras
+	for {
+		p, err := s.searchPage(ctx, q, plan)
+		if err != nil {
+			return err
+		}
+		if err := x.read(ctx, s.read, p.Links); err != nil {
+			return err
+		}
+		for _, l := range p.Links {
+			el := ExportLink{Link: l, Emailed: x.emailed[l.ID]}
+			if l.Status == paylink.StatusFailed || l.Status == paylink.StatusExpired {
+				el.FinishedAt = l.UpdatedAt
+				if at, ok := x.finished[l.ID]; ok {
+					el.FinishedAt = at
+				}
+			}
+			if err := fn(el); err != nil {
+				return err
+			}
+		}
+		if p.Next == "" {
+			return nil
+		}
+		q.After = p.Next
+	}
+}
+
+// exportExtras holds one page's extras, reused page after page.
+type exportExtras struct {
+	emailed  map[int64]int
+	finished map[int64]time.Time
+	ids, fin []int64
+}
+
+// qExportEmailed counts each listed link's emails that went out, in one
+// aggregated query over the page's ids (links with none return no row).
+// Measured against a correlated subquery per id on a million links with
+// 400,000 emails (BenchmarkExportEmailed, 2 busy cores): a median 4.6
+// against 5.4 ms per page of 1,000, the difference being the rows
+// returned. Either way most of the cost is reading each email's status from
+// its row; an index on outbox(link_id, status) would make it index-only
+// (about 5 times faster in the sqlite3 shell).
+const qExportEmailed = `SELECT o.link_id, count(*) FROM outbox o
+	WHERE o.link_id IN (SELECT value FROM json_each(?)) AND o.status IN ('sent', 'kept')
+	GROUP BY o.link_id`
+
+// qExportFinished is the time of each listed link's newest status-changing
+// timeline entry: kind status (a webhook moved it) or expired (the sweeper
+// did). Read for failed and expired links only, whose newest such entry is
+// the one that made them so.
+const qExportFinished = `SELECT h.value, (SELECT e.at FROM link_events e
+		WHERE e.link_id = h.value AND e.kind IN ('status', 'expired') ORDER BY e.id DESC LIMIT 1)
+	FROM json_each(?) h`
+
+func (x *exportExtras) read(ctx context.Context, db *sql.DB, links []Link) error {
+	if x.emailed == nil {
+		x.emailed, x.finished = map[int64]int{}, map[int64]time.Time{}
+	}
+	clear(x.emailed)
+	clear(x.finished)
+	x.ids, x.fin = x.ids[:0], x.fin[:0]
+	for _, l := range links {
+		x.ids = append(x.ids, l.ID)
+		if l.Status == paylink.StatusFailed || l.Status == paylink.StatusExpired {
+			x.fin = append(x.fin, l.ID)
+		}
+	}
+	if len(x.ids) == 0 {
+		return nil
+	}
+	ids, _ := json.Marshal(x.ids) // a slice of ints always marshals
+	if err := scanPairs(ctx, db, qExportEmailed, string(ids), func(id int64, n sql.NullInt64) {
+		if n.Int64 > 0 {
+			x.emailed[id] = int(n.Int64)
+		}
+	}); err != nil {
+		return err
+	}
+	if len(x.fin) == 0 {
+		return nil
+	}
+	fin, _ := json.Marshal(x.fin)
+	return scanPairs(ctx, db, qExportFinished, string(fin), func(id int64, at sql.NullInt64) {
+		if at.Valid {
+			x.finished[id] = fromMS(at.Int64)
+		}
+	})
+}
+
+// scanPairs runs a query of (id, integer or NULL) rows.
+func scanPairs(ctx context.Context, db *sql.DB, query string, arg any, fn func(int64, sql.NullInt64)) error {
+	rows, err := db.QueryContext(ctx, query, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var v sql.NullInt64
+		if err := rows.Scan(&id, &v); err != nil {
+			return err
+		}
+		fn(id, v)
+	}
+	return rows.Err()
+}
