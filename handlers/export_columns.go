@@ -4,33 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 )
-
-// linkExportStore is what the links exports read beyond handlers.Store:
-// db.Store has both. (handlers.Store lives in server.go, which the export
-// work does not touch; a store without them refuses to export rather than
-// export rows with columns missing.)
-type linkExportStore interface {
-	ExportCustomFieldNames(ctx context.Context, q db.LinkQuery, max int) ([]string, bool, error)
-	StreamExport(ctx context.Context, q db.LinkQuery, fn func(db.ExportLink) error) error
-}
-
-func (a *app) linkExporter() (linkExportStore, error) {
-	s, ok := a.store.(linkExportStore)
-	if !ok {
-		return nil, echo.NewHTTPError(http.StatusInternalServerError, "this store cannot export links")
-	}
-	return s, nil
-}
 
 // colKind is how a column's value is written: CSV writes every kind as
 // text, XLSX writes each as its own cell type.

@@ -56,6 +56,8 @@ type Store interface {
 
 	// Links, their search and export.
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	ExportCustomFieldNames(ctx context.Context, q db.LinkQuery, max int) ([]string, bool, error)
+	StreamExport(ctx context.Context, q db.LinkQuery, fn func(db.ExportLink) error) error
 	CancelLink(ctx context.Context, id, actor int64, reason string, a db.AuditEntry) (db.CancelResult, error)
 	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
 	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
