@@ -300,7 +300,7 @@ func TestStableMintDownThenRetrySameKey(t *testing.T) {
 	if s := page.find("[data-testid=link-status]").First().Text(); s != "error" {
 		t.Fatalf("status %q, want error", s)
 	}
-	if msg := page.find("[data-testid=link-error]").Text(); !strings.Contains(msg, "could not be reached") {
+	if msg := page.find("[data-testid=link-error]").Text(); !strings.Contains(msg, "StableMint had an error on its side (HTTP 503 Service Unavailable); paylinks tried 3 times.") {
 		t.Errorf("error shown: %q", msg)
 	}
 	id := linkIDFrom(t, p.location())

@@ -140,6 +140,8 @@ func relative(t, now time.Time) string {
 	var n int64
 	var unit string
 	switch {
+	case d < time.Minute && future:
+		return "in less than a minute" // a retry due in 40 s is not "just now"
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:

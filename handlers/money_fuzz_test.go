@@ -184,7 +184,8 @@ func FuzzAmountField(f *testing.F) {
 	})
 }
 
-// FuzzRelative: "just now" means less than a minute either way; anything
+// FuzzRelative: "just now" means less than a minute ago, "in less than a
+// minute" less than a minute ahead; anything
 // else says the right direction ("in …" for the future, "… ago" for the
 // past) and, while the gap fits a time.Duration, the whole number of units.
 func FuzzRelative(f *testing.F) {
@@ -206,12 +207,17 @@ func FuzzRelative(f *testing.F) {
 		future := tt.After(nw)
 		nearby := tt.After(nw.Add(-time.Minute)) && tt.Before(nw.Add(time.Minute))
 		switch {
+		case nearby && future:
+			if got != "in less than a minute" {
+				t.Fatalf("relative(%v, %v) = %q, want in less than a minute", tt, nw, got)
+			}
+			return
 		case nearby:
 			if got != "just now" {
 				t.Fatalf("relative(%v, %v) = %q, want just now", tt, nw, got)
 			}
 			return
-		case got == "just now":
+		case got == "just now" || got == "in less than a minute":
 			t.Fatalf("relative(%v, %v) = just now, but they are %v apart", tt, nw, fzGap(tt, nw))
 		case future && !strings.HasPrefix(got, "in "):
 			t.Fatalf("relative(%v, %v) = %q: the time is in the future", tt, nw, got)

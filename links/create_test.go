@@ -123,7 +123,7 @@ func TestCreateRecordsStableMintsRefusalAndRetryReusesTheKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Status != paylink.StatusError || !strings.Contains(l.LastError, "StableMint could not be reached") {
+	if l.Status != paylink.StatusError || !strings.Contains(l.LastError, "StableMint had an error on its side (HTTP 503 Service Unavailable)") {
 		t.Fatalf("after a 503: %s %q", l.Status, l.LastError)
 	}
 	if err := m.minter.Retry(ctx, l.ID, m.user, db.AuditEntry{Action: "link.retry"}); err != nil {

@@ -1,6 +1,7 @@
 package links
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +33,21 @@ func TestClassifyNamesEveryFailure(t *testing.T) {
 	if got := Classify(&stablemint.RejectedError{Status: 422, Body: strings.Repeat("x", 2000)}).Sentence; len(got) > 600 ||
 		!strings.HasPrefix(got, "StableMint refused the request (HTTP 422)") {
 		t.Errorf("refusal sentence %q: want the status and a bounded body", got)
+	}
+	// Each fault its own sentence, saying it once.
+	for _, c := range []struct {
+		err  *stablemint.UnavailableError
+		want string
+	}{
+		{&stablemint.UnavailableError{Attempts: 4, Status: 429, Err: errors.New("429")}, "StableMint was too busy and asked paylinks to slow down (HTTP 429); paylinks tried 4 times."},
+		{&stablemint.UnavailableError{Attempts: 4, Status: 500, Err: errors.New("500")}, "StableMint had an error on its side (HTTP 500 Internal Server Error); paylinks tried 4 times."},
+		{&stablemint.UnavailableError{Attempts: 2, Err: context.DeadlineExceeded}, "StableMint did not answer in time; paylinks tried 2 times."},
+		{&stablemint.UnavailableError{Attempts: 1, Err: errors.New("dial tcp: connection refused")}, "StableMint could not be reached (the connection failed); paylinks tried once."},
+	} {
+		got := Classify(c.err).Sentence
+		if !strings.HasPrefix(got, c.want) || strings.Count(got, "StableMint") != 2 || strings.Contains(got, "..") {
+			t.Errorf("Classify(%v).Sentence = %q, want it to start %q and say it once", c.err, got, c.want)
+		}
 	}
 	for _, o := range Outcomes {
 		if o == "" {

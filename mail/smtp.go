@@ -245,6 +245,13 @@ func classify(err error) *DeliveryError {
 			what = "the mail server refused the recipient"
 		case gomail.ErrSMTPData, gomail.ErrSMTPDataClose:
 			what = "the mail server refused the message"
+			// go-mail's SendError does not unwrap: the words are all there is.
+			if words := serverWords(se); code == 0 && (strings.HasSuffix(words, "EOF") || strings.Contains(words, "connection reset")) {
+				// No reply at all: the server dropped the connection while
+				// the message was going; it may or may not have kept it.
+				d.Reason = "the mail server closed the connection before it confirmed the message; it will be tried again"
+				return d
+			}
 		case gomail.ErrWriteContent:
 			what = "the connection broke while the message was being sent"
 		case gomail.ErrConnCheck:

@@ -188,6 +188,16 @@ func TestSMTPFailures(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+	t.Run("a connection dropped before the reply to DATA is transient and says so", func(t *testing.T) {
+		srv := startSMTP(t, smtptest.Options{})
+		srv.AfterData(srv.Stop) // the server took the message, then went away before answering
+		s := sender(t, mail.SMTPConfig{Host: "127.0.0.1", Port: srv.Port(), Security: mail.PlainText})
+		_, err := s.Send(context.Background(), m)
+		var de *mail.DeliveryError
+		if !errors.As(err, &de) || de.Permanent || de.Reason != "the mail server closed the connection before it confirmed the message; it will be tried again" {
+			t.Fatalf("error %v", err)
+		}
+	})
 	t.Run("wrong password is retried (an admin can fix it)", func(t *testing.T) {
 		srv := startSMTP(t, smtptest.Options{TLS: serverTLS, Username: "u", Password: "right"})
 		s := sender(t, mail.SMTPConfig{Host: "127.0.0.1", Port: srv.Port(), Security: mail.STARTTLS, Username: "u", Password: "wrong", RootCAs: roots})
