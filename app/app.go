@@ -189,6 +189,9 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	a.Minter.ObserveOutcomes(a.Metrics.LinkCreation)
 	mc := cfg.Mail
 	mc.Logger, mc.Now, mc.Metrics = log, now, a.Metrics
+	if mc.LockPath == "" && p.Store.Path() != "" {
+		mc.LockPath = p.Store.Path() + ".mailer-lock"
+	}
 	a.Mailer = outbox.NewMailer(p.Store, mc)
 	a.Reminders = outbox.NewReminders(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
@@ -248,4 +251,5 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 func (a *App) Close() {
 	a.Webhooks.Close()
 	a.Minter.Close()
+	a.Mailer.Close()
 }

@@ -5,6 +5,7 @@
 package db
 
 import (
+	"crypto/rand"
 	"context"
 	"database/sql"
 	"errors"
@@ -49,6 +50,10 @@ type Store struct {
 	stmts  map[stmtKey]*sql.Stmt // see prepared
 
 	health writeHealth // the last write's storage fault, if any (WriteFault)
+	// leasePrefix starts every outbox lease this Store takes: it names the
+	// process, so a restart can tell a dead process's leases from its own
+	// (ReleaseDeadLeases).
+	leasePrefix string
 }
 
 // pragmas apply to every pooled connection because they live in the DSN.
@@ -94,7 +99,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{write: w, read: r, path: path, Now: time.Now}
+	s := &Store{write: w, read: r, path: path, Now: time.Now, leasePrefix: rand.Text()[:8] + "."}
 	if err := s.check(ctx); err != nil {
 		s.Close()
 		return nil, err

@@ -359,7 +359,7 @@ func (s *Store) ClaimEmail(ctx context.Context, lease time.Duration, maxAttempts
 				AND (locked_until IS NULL OR locked_until <= ?) ORDER BY next_attempt_at, id LIMIT 1)
 			AND status = 'queued' AND (locked_until IS NULL OR locked_until <= ?)
 			RETURNING id`,
-			ms(tx.now.Add(lease)), rand.Text(), now, now, maxAttempts, now, now).Scan(&id)
+			ms(tx.now.Add(lease)), s.leasePrefix+rand.Text(), now, now, maxAttempts, now, now).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // nothing due; keep what failAbandoned did
 		}
@@ -372,6 +372,51 @@ func (s *Store) ClaimEmail(ctx context.Context, lease time.Duration, maxAttempts
 		return Email{}, ErrNotFound
 	}
 	return s.EmailByID(ctx, id)
+}
+
+// ReleaseDeadLeases frees every outbox row leased by another process and
+// makes it due now: call it only when no other process can be sending
+// (outbox.Mailer holds the database's mailer lock), so those processes are
+// dead. Each row's link timeline says so. It returns how many it freed.
+// A row whose message the dead process had handed over goes again, with
+// the same Message-ID (delivery is at least once).
+func (s *Store) ReleaseDeadLeases(ctx context.Context) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(tx *Tx) error {
+		now := ms(tx.now)
+		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET locked_until = NULL, lease_token = NULL,
+			next_attempt_at = min(next_attempt_at, ?), updated_at = ?
+			WHERE status = 'queued' AND lease_token IS NOT NULL AND locked_until > ? AND substr(lease_token, 1, ?) <> ?
+			RETURNING id, COALESCE(link_id, 0)`, now, now, now, len(s.leasePrefix), s.leasePrefix)
+		if err != nil {
+			return err
+		}
+		type freed struct{ id, link int64 }
+		var all []freed
+		for rows.Next() {
+			var f freed
+			if err := rows.Scan(&f.id, &f.link); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, f)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, f := range all {
+			if f.link == 0 {
+				continue
+			}
+			if err := insertLinkEvent(ctx, tx, f.link, "email", 0, "Email #"+itoa(f.id)+
+				": the paylinks process that was sending it stopped; it is tried again now.", f.id); err != nil {
+				return err
+			}
+		}
+		n = len(all)
+		return nil
+	})
+	return n, err
 }
 
 // failAbandoned fails rows whose last allowed attempt was claimed and never

@@ -36,6 +36,7 @@ type Store interface {
 	FailEmail(ctx context.Context, e db.Email, reason string) error
 	CancelEmail(ctx context.Context, e db.Email, reason string) error
 	RetryEmail(ctx context.Context, e db.Email, next time.Time, reason string) error
+	ReleaseDeadLeases(ctx context.Context) (int, error)
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
 }
 
@@ -72,6 +73,11 @@ type Config struct {
 	Backoff     func(attempt int) time.Duration
 	// Metrics counts each attempt's outcome; nil counts nothing.
 	Metrics *metrics.Metrics
+	// LockPath is the mailer lock's file (beside the database). The worker
+	// holding it is the only one sending, so at start it frees the leases
+	// of processes that died mid-send instead of waiting out their 5
+	// minutes. "" skips that.
+	LockPath string
 }
 
 // Mailer sends committed outbox rows, after their transaction, one at
@@ -92,6 +98,9 @@ type Mailer struct {
 	maxAge      time.Duration
 	backoff     func(int) time.Duration
 	wake        chan struct{}
+	lockPath    string
+	lockMu      sync.Mutex
+	unlock      func() // releases the mailer lock; nil when not held
 
 	// accepted are emails the mail server took whose "sent" this process
 	// could not record (a full disk): while the process lives it knows
@@ -111,7 +120,7 @@ type acceptedEmail struct {
 func NewMailer(store Store, cfg Config) *Mailer {
 	w := &Mailer{store: store, sender: cfg.Sender, log: cfg.Logger, now: cfg.Now, lease: cfg.Lease, poll: cfg.Poll,
 		maxAttempts: cfg.MaxAttempts, maxAge: cfg.MaxAge, backoff: cfg.Backoff, wake: make(chan struct{}, 1), metrics: cfg.Metrics,
-		accepted: map[int64]acceptedEmail{}}
+		accepted: map[int64]acceptedEmail{}, lockPath: cfg.LockPath}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -156,8 +165,52 @@ func (w *Mailer) Wake() {
 // progress when the job stops is finished and recorded.
 func (w *Mailer) Job() jobs.Job {
 	drain := func(ctx context.Context) error { _, err := w.Drain(ctx); return err }
+	start := func(ctx context.Context) error {
+		w.releaseDeadLeases(ctx)
+		return drain(ctx)
+	}
 	return jobs.Job{Name: "mailer", Interval: w.poll, Wake: w.wake,
-		AtStart: drain, Run: drain}
+		AtStart: start, Run: drain}
+}
+
+// releaseDeadLeases takes the mailer lock and, holding it, frees the
+// leases other processes left: those processes are dead, so their emails
+// read "waiting to retry" and go at once, not "in progress" for 5 minutes.
+// Without the lock (another paylinks is sending) it leaves them.
+func (w *Mailer) releaseDeadLeases(ctx context.Context) {
+	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
+	if w.lockPath == "" || w.unlock != nil {
+		return
+	}
+	release, ok, err := lockMailer(w.lockPath)
+	switch {
+	case err != nil:
+		w.log.Warn("mailer lock", "err", err)
+		return
+	case !ok:
+		w.log.Info("another paylinks process is sending email; leaving its leases to expire")
+		return
+	}
+	w.unlock = release
+	n, err := w.store.ReleaseDeadLeases(ctx)
+	if err != nil {
+		w.log.Error("release the leases of stopped processes", "err", err)
+		return
+	}
+	if n > 0 {
+		w.log.Info("emails of a stopped process are due again", "count", n)
+	}
+}
+
+// Close releases the mailer lock (the process is ending anyway).
+func (w *Mailer) Close() {
+	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
+	if w.unlock != nil {
+		w.unlock()
+		w.unlock = nil
+	}
 }
 
 // Drain processes due rows until none is left (or ctx ends) and says how
