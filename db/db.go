@@ -5,8 +5,8 @@
 package db
 
 import (
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
