@@ -62,22 +62,10 @@ func (s *Store) CancelLink(ctx context.Context, id, actor int64, reason string, 
 		if err := insertLinkEvent(ctx, tx, id, "cancelled", actor, oneLine(msg), 0); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET status = 'cancelled', last_error = ?, finished_at = ?,
+		stopped, err := queryIDs(ctx, tx, `UPDATE outbox SET status = 'cancelled', last_error = ?, finished_at = ?,
 			updated_at = ? WHERE link_id = ? AND status = 'queued' AND (locked_until IS NULL OR locked_until <= ?)
 			RETURNING id`, "the link was cancelled.", now, now, id, now)
 		if err != nil {
-			return err
-		}
-		var stopped []int64
-		for rows.Next() {
-			var eid int64
-			if err := rows.Scan(&eid); err != nil {
-				rows.Close()
-				return err
-			}
-			stopped = append(stopped, eid)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for _, eid := range stopped {

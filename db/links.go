@@ -378,23 +378,10 @@ func (s *Store) ApproveCheckoutHost(ctx context.Context, host string, actor int6
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE links SET status = 'open', checkout_url = held_checkout_url,
+		ids, err := queryIDs(ctx, tx, `UPDATE links SET status = 'open', checkout_url = held_checkout_url,
 			held_checkout_url = NULL, held_checkout_host = NULL, last_error = '', updated_at = ?
 			WHERE held_checkout_host = ? AND status = 'error' RETURNING id`, ms(tx.now), host)
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {

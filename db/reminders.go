@@ -291,21 +291,9 @@ func (s *Store) SetLinkReminders(ctx context.Context, linkID int64, override *Re
 // rescheduleDefaults works out again the next reminder of every open
 // emailed link that follows the settings' rule, after the rule changed.
 func rescheduleDefaults(ctx context.Context, tx *Tx, rule ReminderRule) error {
-	rows, err := tx.QueryContext(ctx, `SELECT r.link_id FROM link_reminders r JOIN links l ON l.id = r.link_id
+	ids, err := queryIDs(ctx, tx, `SELECT r.link_id FROM link_reminders r JOIN links l ON l.id = r.link_id
 		WHERE r.before_on IS NULL AND r.first_emailed_at IS NOT NULL AND l.status = 'open'`)
 	if err != nil {
-		return err
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
 		return err
 	}
 	for _, id := range ids {

@@ -572,17 +572,9 @@ func (a *app) emailBatch(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest).WithInternal(err)
 	}
 	ctx := c.Request().Context()
-	var ids []int64
-	seen := map[int64]bool{}
-	for _, raw := range form["ids"] {
-		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
-		if err != nil || id <= 0 {
-			return echo.NewHTTPError(http.StatusBadRequest, "ids must be link ids")
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids, err := linkIDs(form)
+	if err != nil {
+		return err
 	}
 	switch {
 	case len(ids) == 0:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -234,17 +235,9 @@ func (a *app) cancelLinks(c echo.Context) error {
 	if !strings.HasPrefix(back, a.url(RouteLinks)) || strings.HasPrefix(back, "//") {
 		back = a.url(RouteLinks)
 	}
-	var ids []int64
-	seen := map[int64]bool{}
-	for _, raw := range form["ids"] {
-		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
-		if err != nil || id <= 0 {
-			return echo.NewHTTPError(http.StatusBadRequest, "ids must be link ids")
-		}
-		if !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
+	ids, err := linkIDs(form)
+	if err != nil {
+		return err
 	}
 	cn := links.Cancellation{Reason: form.Get("reason"), Text: form.Get("reasonText")}
 	_, problems := cn.Validate()
@@ -303,4 +296,22 @@ func pluralWord(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// linkIDs reads the ticked links of a list form (ids), each once, in order;
+// anything but a link id is a bad request.
+func linkIDs(form url.Values) ([]int64, error) {
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, raw := range form["ids"] {
+		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil || id <= 0 {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "ids must be link ids")
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
