@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -192,5 +193,49 @@ func TestCancelSelectedLinks(t *testing.T) {
 	}
 	if p := b.submit("/links", "/links/cancel", url.Values{"ids": ids(a.ID), "reason": {"not_owed"}, "back": {"https://evil.example/"}}); p.location() != "/links" {
 		t.Errorf("back to %q", p.location())
+	}
+}
+
+// TestNewLinkWithItsOwnReminderRule: the new-link form offers the link's
+// own reminder rule, folded away and starting as the settings' rule; a
+// rule that is not whole numbers is refused by its field with everything
+// kept; a good one is the link's from the start.
+func TestNewLinkWithItsOwnReminderRule(t *testing.T) {
+	e := newEnv(t)
+	b := financeBrowser(t, e)
+	form := b.get("/links/new")
+	if _, open := form.find("[data-testid=form-reminders]").Attr("open"); open {
+		t.Error("the reminders section is open on a fresh form")
+	}
+	if v, _ := form.find(`input[name="reminders.beforeHours"]`).Attr("value"); v != "24" {
+		t.Errorf("the own rule does not start as the settings' (24 h before expiry): %q", v)
+	}
+	vals := b.fillLinkForm(validLink())
+	vals.Set("reminders.mode", "own")
+	vals.Set("reminders.beforeOn", "on")
+	vals.Set("reminders.beforeHours", "six")
+	vals.Set("reminders.afterDays", "3") // prefilled on the form, its box left unticked
+	vals.Set("reminders.max", "1")
+	refused := b.post("/links", vals)
+	if refused.status() != http.StatusUnprocessableEntity || refused.find(`[data-field="reminders.beforeHours"]`).Length() != 1 {
+		t.Fatalf("a rule in words: %d %q", refused.status(), refused.find("[data-testid=form-error]").Text())
+	}
+	if v, _ := refused.find(`input[name="reminders.beforeHours"]`).Attr("value"); v != "six" {
+		t.Errorf("the typed hours were lost: %q", v)
+	}
+	if _, open := refused.find("[data-testid=form-reminders]").Attr("open"); !open {
+		t.Error("the refused reminders section is folded away")
+	}
+	vals.Set("reminders.beforeHours", "6")
+	created := b.post("/links", vals)
+	if created.status() != http.StatusSeeOther {
+		t.Fatalf("create with an own rule: %d %q", created.status(), created.find("[data-testid=form-error]").Text())
+	}
+	rs, err := e.store.LinkReminders(context.Background(), linkIDFrom(t, created.location()))
+	if err != nil || rs.Override == nil || rs.Override.BeforeHours != 6 || rs.Override.Max != 1 || !rs.Override.BeforeExpiry {
+		t.Fatalf("the link's rule: %+v %v", rs.Override, err)
+	}
+	if got := b.get(created.location()).find("[data-testid=reminders-rule]").Text(); !strings.Contains(got, "this link's own") {
+		t.Errorf("the link page shows the rule as %q", got)
 	}
 }

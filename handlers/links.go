@@ -69,6 +69,12 @@ func parseLinkInput(form url.Values) linkInput {
 		}
 		in.CustomFields = append(in.CustomFields, views.KV{Key: strings.TrimSpace(keys[i]), Value: strings.TrimSpace(v)})
 	}
+	if form.Get("reminders.mode") == "own" || form.Get("reminders.mode") == "settings" {
+		in.Values["reminders.mode"] = form.Get("reminders.mode")
+		for _, k := range []string{"beforeOn", "beforeHours", "afterOn", "afterDays", "max"} {
+			in.Values["reminders."+k] = strings.TrimSpace(form.Get("reminders." + k))
+		}
+	}
 	in.FormToken = truncate(form.Get("form_token"), maxFormTokenSize)
 	in.ReissueOf, _ = strconv.ParseInt(form.Get("reissue_of"), 10, 64)
 	in.Confirmed = form.Get("confirm_duplicate") == "1"
@@ -92,7 +98,7 @@ func errorSummary(errs views.FieldErrors) []views.ErrorLink {
 	for _, f := range kycFields {
 		order = append(order, "userKyc."+f.Key)
 	}
-	order = append(order, "successUrl", "supportUrl", "exitUrl", "errorUrl")
+	order = append(order, "reminders.beforeHours", "reminders.afterDays", "reminders.max", "successUrl", "supportUrl", "exitUrl", "errorUrl")
 	var out []views.ErrorLink
 	seen := map[string]bool{}
 	add := func(name string) {
@@ -175,6 +181,12 @@ func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dup
 	}
 	if in.ReissueOf != 0 {
 		p.ReissueURL = a.url(RouteLink, in.ReissueOf)
+	}
+	p.ReminderRule = st.ReminderRule().Describe()
+	if in.Values["reminders.mode"] == "" { // not chosen yet: the own rule starts as the settings'
+		for k, v := range reminderValues("reminders.", st.ReminderRule()) {
+			p.Values[k] = v
+		}
 	}
 	p.ErrorSummary = errorSummary(errs)
 	if len(p.CustomFields) == 0 {
@@ -286,7 +298,18 @@ func (a *app) createLink(c echo.Context) error {
 		return again(http.StatusOK, nil, nil)
 	}
 
-	l, errs, err := a.minter.Create(ctx, in.draft(), currentUser(c).ID, a.auditEntry(c, "link.create"))
+	d := in.draft()
+	if in.Values["reminders.mode"] == "own" {
+		// The link's own reminder rule: whole numbers here, the rule's
+		// limits in the links service (links.Draft.Reminders).
+		numErrs := views.FieldErrors{}
+		r := parseReminderRule(form, "reminders.", map[string]string{}, numErrs)
+		if len(numErrs) > 0 {
+			return again(http.StatusUnprocessableEntity, numErrs, nil)
+		}
+		d.Reminders = &r
+	}
+	l, errs, err := a.minter.Create(ctx, d, currentUser(c).ID, a.auditEntry(c, "link.create"))
 	if len(errs) > 0 {
 		return again(http.StatusUnprocessableEntity, views.FieldErrors(errs), nil)
 	}

@@ -44,6 +44,9 @@ type LinkFormPage struct {
 	// Problem says why nothing was saved when no field is at fault (the
 	// disk refused the write); every typed value is still in the form.
 	Problem string
+	// ReminderRule is the settings' reminder rule in words, for the
+	// reminders section (its fields are reminders.mode and reminders.*).
+	ReminderRule string
 }
 
 // ErrorLink is one line of an error summary: the message, and the id of
