@@ -734,6 +734,10 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 		To: mail.Address{Name: e.ToName, Email: e.ToAddr}.Display(), Subject: e.Subject,
 		By: e.CreatedByName, Created: when(e.CreatedAt),
 	}
+	if e.Kind == db.KindReminder {
+		// The reminder job queued it, not the person who made the link.
+		r.By = "paylinks (an automatic reminder)"
+	}
 	switch e.Status {
 	case db.EmailSent:
 		r.State, r.StateLabel = views.EmailStateSent, "sent"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,13 @@ func TestReminderTemplateIsEditedBesideTheFirstOne(t *testing.T) {
 	}
 	if len(rem) != 1 || rem[0].Subject != "Still open: €9.50" || !strings.Contains(rem[0].Text, m.link.CheckoutURL) {
 		t.Fatalf("reminder: %+v", rem)
+	}
+	// The link's email history says the reminder job queued it, not the
+	// person who made the link (signed in again: two days have passed).
+	a.login("admin@example.com")
+	row := a.get(linkPath(m.link.ID)).find(`[data-testid=email-row][data-id="` + strconv.FormatInt(rem[0].ID, 10) + `"]`)
+	if !strings.Contains(row.Text(), "by paylinks (an automatic reminder)") {
+		t.Errorf("the reminder's row says %q", row.Text())
 	}
 }
 
