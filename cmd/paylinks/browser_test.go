@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -105,20 +106,37 @@ func (tb *tab) text(sel string) string {
 
 func (tb *tab) location() string { return eval[string](tb, "location.pathname + location.search") }
 
-// check screenshots the page at 1280 and 375 pixels into artifacts/, runs
+// check screenshots the page at 1280 and 375 pixels, light and dark, into
+// artifacts/, runs
 // axe-core (fails on serious or critical violations) and fails on any CSP
 // violation seen since the page loaded.
 func (tb *tab) check(page string) {
 	tb.t.Helper()
 	dir := filepath.Join("..", "..", "artifacts", "browser")
 	_ = os.MkdirAll(dir, 0o755)
-	for _, w := range []int64{1280, 375} {
-		tb.do(chromedp.EmulateViewport(w, 900))
-		buf, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			tb.t.Fatalf("screenshot %s: %v", page, err)
+	for _, scheme := range []string{"light", "dark"} {
+		if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		}); err != nil {
+			tb.t.Fatalf("emulate %s: %v", scheme, err)
 		}
-		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.png", page, w)), buf, 0o644)
+		for _, w := range []int64{1280, 375} {
+			tb.do(chromedp.EmulateViewport(w, 900))
+			buf, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				tb.t.Fatalf("screenshot %s: %v", page, err)
+			}
+			name := fmt.Sprintf("%s-%d.png", page, w)
+			if scheme == "dark" {
+				name = fmt.Sprintf("%s-%d-dark.png", page, w)
+			}
+			_ = os.WriteFile(filepath.Join(dir, name), buf, 0o644)
+		}
+	}
+	if _, err := chromedp.Call(tb.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}},
+	}); err != nil {
+		tb.t.Fatal(err)
 	}
 	tb.do(chromedp.EmulateViewport(1280, 900))
 	eval[any](tb, axeSource+"; true")
