@@ -258,7 +258,7 @@ func CustomerLayout(l Layout) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if l.SandboxMode {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"sandbox-banner\" role=\"note\" data-testid=\"sandbox-banner\"><strong>Test mode</strong> — no real money moves.</div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"sandbox-banner\" role=\"region\" aria-label=\"Sandbox mode\" data-testid=\"sandbox-banner\"><strong>Test mode</strong> — no real money moves.</div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

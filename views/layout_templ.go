@@ -133,13 +133,13 @@ func Page(l Layout) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if l.SandboxMode {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<div class=\"sandbox-banner\" role=\"note\" data-testid=\"sandbox-banner\"><strong>Sandbox mode</strong> — no real money moves. Links point at the built-in StableMint sandbox.</div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<div class=\"sandbox-banner\" role=\"region\" aria-label=\"Sandbox mode\" data-testid=\"sandbox-banner\"><strong>Sandbox mode</strong> — no real money moves. Links point at the built-in StableMint sandbox.</div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
 		if l.StorageFault != "" {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<div class=\"storage-banner\" role=\"alert\" data-testid=\"storage-banner\"><strong>paylinks cannot save anything:</strong> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<div class=\"storage-banner\" role=\"alert\" aria-label=\"The database cannot save\" data-testid=\"storage-banner\"><strong>paylinks cannot save anything:</strong> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
