@@ -129,6 +129,9 @@ func (a *app) reminderPanel(c echo.Context, l db.Link) (views.LinkRemindersPanel
 	if hasRole(c, paylink.RoleFinance) {
 		p.Action = a.url(RouteLinkReminders, l.ID)
 	}
+	if f, ok := c.Get(reminderFormKey).(refusedReminderForm); ok {
+		p.Own, p.Values, p.Errors = true, f.values, f.errs
+	}
 	return p, nil
 }
 
@@ -149,19 +152,13 @@ func (a *app) saveLinkReminders(c echo.Context) error {
 	switch form.Get("mode") {
 	case "settings":
 	case "own":
-		errs := views.FieldErrors{}
-		r := parseReminderRule(form, "", map[string]string{}, errs)
+		errs, typed := views.FieldErrors{}, map[string]string{}
+		r := parseReminderRule(form, "", typed, errs)
 		if len(errs) > 0 {
-			msgs := make([]string, 0, len(errs))
-			for _, f := range []string{"beforeHours", "afterDays", "max"} {
-				if m := errs[f]; m != "" {
-					msgs = append(msgs, reminderFieldLabel[f]+": "+m)
-				}
-			}
-			if err := a.flash(c, "error", "Reminders not saved. "+strings.Join(msgs, " ")); err != nil {
-				return err
-			}
-			return a.redirect(c, back)
+			// The link page again, the form open with each message by its
+			// field and everything typed (reminderPanel reads them).
+			c.Set(reminderFormKey, refusedReminderForm{values: typed, errs: errs})
+			return a.renderLink(c, l, http.StatusUnprocessableEntity, nil, "Reminders not saved: correct the fields marked below.")
 		}
 		override = &r
 	default:
@@ -176,7 +173,14 @@ func (a *app) saveLinkReminders(c echo.Context) error {
 	return a.redirect(c, back)
 }
 
-var reminderFieldLabel = map[string]string{"beforeHours": "Hours before expiry", "afterDays": "Days after the first email", "max": "At most"}
+// reminderFormKey carries a refused reminder form from saveLinkReminders
+// to reminderPanel, through the request's context.
+const reminderFormKey = "paylinks.reminderForm"
+
+type refusedReminderForm struct {
+	values map[string]string
+	errs   views.FieldErrors
+}
 
 // saveNotify stores the signed-in user's notification choice.
 func (a *app) saveNotify(c echo.Context) error {

@@ -177,11 +177,19 @@ func TestLinkRemindersOverride(t *testing.T) {
 		t.Fatalf("override: %+v", rs.Override)
 	}
 	bad := url.Values{"mode": {"own"}, "beforeHours": {"x"}, "afterDays": {"2"}, "max": {"99"}}
-	if s := m.b.submit("/account", path, bad); s.status() != http.StatusSeeOther {
-		t.Fatalf("bad rule: %d", s.status())
+	s := m.b.submit("/account", path, bad)
+	if s.status() != http.StatusUnprocessableEntity || !strings.Contains(s.find("[data-testid=link-problem]").Text(), "Reminders not saved") {
+		t.Fatalf("bad rule: %d %q", s.status(), s.find("[data-testid=link-problem]").Text())
 	}
-	if got := m.b.get(linkPath(m.link.ID)).find("[data-testid=flash]").Text(); !strings.Contains(got, "Reminders not saved") {
-		t.Fatalf("flash %q", got)
+	// Each message by its field, the form open, everything typed kept.
+	if s.find(`[data-field="beforeHours"]`).Length() != 1 || s.find(`[data-field="max"]`).Length() != 1 {
+		t.Errorf("messages by the fields: %q", s.find("[data-testid=form-error]").Text())
+	}
+	if v, _ := s.find(`[data-testid=reminders-form] input[name="beforeHours"]`).Attr("value"); v != "x" {
+		t.Errorf("typed hours lost: %q", v)
+	}
+	if _, open := s.find("[data-testid=reminders-change]").Attr("open"); !open {
+		t.Error("the refused form is folded away")
 	}
 	if rs2, _ := m.store.LinkReminders(ctx, m.link.ID); *rs2.Override != *rs.Override {
 		t.Fatal("a refused rule changed the link")

@@ -14,8 +14,10 @@ type LinkRemindersPanel struct {
 	Max      int
 	Next     string // when the next reminder is due, or ""
 	Status   string // why nothing is due, when nothing is ("Not emailed yet: …")
-	// Values are the own-rule fields as the form shows them.
+	// Values are the own-rule fields as the form shows them; Errors, after
+	// a refused save, the message by each field (the form is then open).
 	Values map[string]string
+	Errors FieldErrors
 }
 
 // Value returns a field's value.
