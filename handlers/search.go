@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -119,6 +120,14 @@ func amountCandidates(term string) []string {
 	return out
 }
 
+// shortTerm reports a term of 1 or 2 characters: db.LinkQuery matches it
+// only whole (a reference, customer id, email or amount), with no prefix
+// or substring search, which needs 3 (trigrams).
+func shortTerm(q string) bool {
+	n := utf8.RuneCountInString(q)
+	return n > 0 && n < 3
+}
+
 // searched reports whether any term or filter narrows the list.
 func (s linkSearch) searched() bool {
 	f := s.filter
@@ -173,6 +182,18 @@ func formatCount(n, cap int) string {
 	return s + plus
 }
 
+// rowRange writes the positions of n rows from start: "1–50", "7"; ""
+// when there are none or start is unknown (0).
+func rowRange(start, n int) string {
+	switch {
+	case start < 1 || n < 1:
+		return ""
+	case n == 1:
+		return formatCount(start, math.MaxInt)
+	}
+	return formatCount(start, math.MaxInt) + "–" + formatCount(start+n-1, math.MaxInt)
+}
+
 // links is the list with search, filters, sort and keyset pages. A single
 // exact hit on a reference goes straight to the link. htmx requests get only
 // the results fragment.
@@ -222,7 +243,7 @@ func (a *app) links(c echo.Context) error {
 	vals := s.values()
 	p := views.LinksPage{
 		Layout: a.layout(c, "Payment links", "links"), Action: base, Filter: s.filter,
-		ClearURL: base, Searched: s.searched(),
+		ClearURL: base, Searched: s.searched(), ShortTerm: shortTerm(s.filter.Q),
 		ExportCSV: withQuery(a.url(RouteLinksCSV), vals), ExportXLSX: withQuery(a.url(RouteLinksXLSX), vals),
 		Statuses: a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
 			{Value: db.SortCreated, Label: "Newest first"}, {Value: db.SortAmount, Label: "Largest amount first"},
@@ -260,19 +281,36 @@ func (a *app) links(c echo.Context) error {
 			p.BatchEmail.Reasons = append(p.BatchEmail.Reasons, views.Option{Value: r.Value, Label: r.Label})
 		}
 	}
-	pageURL := func(key, cursor string) string {
+	// The rows' positions ride in the page links as the total does (start,
+	// the first row's position), for "51–100 of 1,234". Keyset pages know
+	// no offset: links made meanwhile may shift a deep page's numbers by
+	// a few, which a fresh search puts right.
+	start := 0
+	if firstPage {
+		start = 1
+	} else if n, err := strconv.Atoi(c.QueryParam("start")); err == nil && n >= 1 && n <= math.MaxInt32 {
+		start = n
+	}
+	if s.query.Before != "" && page.Prev == "" && len(page.Links) > 0 {
+		start = 1 // back at the top
+	}
+	p.Range = rowRange(start, len(page.Links))
+	pageURL := func(key, cursor string, from int) string {
 		v := s.values()
 		v.Set(key, cursor)
+		if start > 0 {
+			v.Set("start", strconv.Itoa(max(from, 1)))
+		}
 		if total >= 0 {
 			v.Set("total", strconv.Itoa(total))
 		}
 		return withQuery(base, v)
 	}
 	if page.Next != "" {
-		p.NextURL = pageURL("after", page.Next)
+		p.NextURL = pageURL("after", page.Next, start+len(page.Links))
 	}
 	if page.Prev != "" {
-		p.PrevURL = pageURL("before", page.Prev)
+		p.PrevURL = pageURL("before", page.Prev, start-linksPerPage)
 	}
 	if canWrite {
 		p.NewURL = a.url(RouteLinkNew)

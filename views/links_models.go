@@ -78,6 +78,9 @@ type LinksPage struct {
 	Filter LinkFilter
 	Rows   []LinkRow
 	Total  string // "1,234" or "10,000+"; "" while TotalURL counts it
+	// Range is the rows listed, by position in the whole result: "1–50",
+	// "51–100", "7"; "" when none are listed (or the position is unknown).
+	Range string
 	// TotalURL, when set, answers the total that the page listed its rows
 	// without (htmx loads it at once); CountURL is this page counted in
 	// full, for browsers without JavaScript.
@@ -95,6 +98,9 @@ type LinksPage struct {
 	Creators   []Option
 	Sorts      []Option
 	Searched   bool // a term or a filter is set
+	// ShortTerm: the term has 1 or 2 characters, too few to search inside
+	// the columns (see db.LinkQuery.Term); the page says what it found.
+	ShortTerm bool
 	// BatchEmail is the form that emails or cancels the ticked links; nil
 	// for viewers.
 	BatchEmail *BatchEmailForm
