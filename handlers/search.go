@@ -80,6 +80,7 @@ func parseLinkSearch(v url.Values) linkSearch {
 	} else {
 		f.Currency = ""
 	}
+	searchAmountWithCurrency(&f, &q)
 	q.CreatedFrom = parseDay(f.Errors, "created_from", f.CreatedFrom)
 	if t := parseDay(f.Errors, "created_to", f.CreatedTo); !t.IsZero() {
 		q.CreatedTo = t.AddDate(0, 0, 1) // "before" the end of that day: inclusive for people
@@ -96,6 +97,44 @@ func parseLinkSearch(v url.Values) linkSearch {
 	}
 	q.Sort = f.Sort
 	return linkSearch{filter: f, query: q}
+}
+
+// searchAmountWithCurrency reads a term written as an amount with its
+// currency ("€9.99", "9.99 EUR", "EUR 9.99"; links.SplitAmount) as that
+// amount in that currency: the currency filter is set for this search
+// (not in the form, so the next term is not held to it). A sign that
+// stands for several currencies ("$") searches the amount in any
+// currency, as an amount typed alone is.
+// A currency that disagrees with the filter chosen finds no amount.
+func searchAmountWithCurrency(f *views.LinkFilter, q *db.LinkQuery) {
+	number, currencies := links.SplitAmount(f.Q)
+	if len(currencies) == 0 {
+		return
+	}
+	if q.Currency != "" && !slices.Contains(currencies, q.Currency) {
+		f.AmountNote = "The amount is written in " + strings.Join(currencies, " or ") + ", but the currency filter is " +
+			q.Currency + ": no amount is searched."
+		return
+	}
+	if len(currencies) == 1 {
+		a, err := stablemint.ParseAmount(number, currencies[0])
+		if err != nil {
+			return
+		}
+		q.Currency, q.AmountTexts = currencies[0], []string{a.String()}
+		f.AmountNote = "Showing amounts of " + a.String() + " " + currencies[0] + "."
+		return
+	}
+	if texts := amountCandidates(number); len(texts) > 0 {
+		q.AmountTexts = texts
+		if q.Currency == "" {
+			some := strings.Join(currencies[:min(3, len(currencies))], ", ")
+			if len(currencies) > 3 {
+				some += "…"
+			}
+			f.AmountNote = "That sign stands for several currencies (" + some + "): showing amounts of " + number + " in any currency."
+		}
+	}
 }
 
 // amountCandidates reads the term as an amount in each currency exponent

@@ -128,6 +128,9 @@ type LinkFilter struct {
 	CreatedBy   string
 	Sort        string
 	Errors      FieldErrors
+	// AmountNote says how a term written as an amount with a currency
+	// ("€9.99") was searched; "" for other terms.
+	AmountNote string
 }
 
 // TimelineEntry is one line of a link's history.
