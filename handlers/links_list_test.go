@@ -124,3 +124,105 @@ func TestSearchAmountWithCurrency(t *testing.T) {
 		}
 	}
 }
+
+// htmxGet is a live-search request: htmx asks for the results fragment.
+func htmxGet(b *browser, path string) page {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.e.srv.URL+path, nil)
+	req.Header.Set("HX-Request", "true")
+	return b.do(req)
+}
+
+// TestSearchReversedDateRangeIsRefused: a range that ends before it
+// starts is said beside the dates, keeps what was typed and searches
+// nothing (not even an exact reference); a one-day range is fine.
+func TestSearchReversedDateRangeIsRefused(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	seeded := seedLinks(t, e, u.ID, "RANGE-1", "RANGE-2")
+	b := e.browser()
+	b.login("fin@example.com")
+	for _, c := range []struct{ from, to, field string }{
+		{"created_from", "created_to", "created_range"},
+		{"expires_from", "expires_to", "expires_range"},
+	} {
+		v := url.Values{"q": {"RANGE-1"}, c.from: {"2026-11-30"}, c.to: {"2026-11-01"}}
+		p := b.get("/links?" + v.Encode())
+		if p.status() != http.StatusOK {
+			t.Fatalf("%s: %d %s (an exact reference must not open the link)", c.field, p.status(), p.location())
+		}
+		msg := p.find("details.filters [data-field=" + c.field + "]")
+		if !strings.Contains(msg.Text(), "earlier than") {
+			t.Errorf("%s: message %q", c.field, msg.Text())
+		}
+		if _, open := p.find("details.filters").Attr("open"); !open {
+			t.Errorf("%s: the filters holding the message are closed", c.field)
+		}
+		for name, want := range map[string]string{c.from: "2026-11-30", c.to: "2026-11-01", "q": "RANGE-1"} {
+			if got, _ := p.find("#" + name).Attr("value"); got != want {
+				t.Errorf("%s: %s holds %q, want %q", c.field, name, got, want)
+			}
+		}
+		if p.find("[data-testid=links-row]").Length() != 0 || p.find("[data-testid=links-refused]").Length() != 1 {
+			t.Errorf("%s: searched anyway", c.field)
+		}
+		if got := squash(p.find("[data-testid=total]").Text()); got != "0 links" {
+			t.Errorf("%s: total %q", c.field, got)
+		}
+		// Live search: the message arrives out of band beside the dates.
+		h := htmxGet(b, "/links?"+v.Encode())
+		slot := h.find("#" + c.field + "-slot")
+		if v, _ := slot.Attr("hx-swap-oob"); v != "true" || !strings.Contains(slot.Text(), "earlier than") ||
+			h.find("[data-testid=links-row]").Length() != 0 {
+			t.Errorf("%s: fragment slot %q oob=%q", c.field, slot.Text(), v)
+		}
+		if got := squash(b.get("/links/count?" + v.Encode()).find("[data-testid=total-count]").Text()); got != "0" {
+			t.Errorf("%s: the count of a refused search %q", c.field, got)
+		}
+	}
+	// One day (from = to) is a range.
+	today := seeded[0].CreatedAt.UTC().Format("2006-01-02")
+	p := b.get("/links?created_from=" + today + "&created_to=" + today)
+	if p.find("[data-field=created_range]").Length() != 0 || p.find("[data-testid=links-row]").Length() == 0 {
+		t.Errorf("one day refused or empty: %q", p.find("[data-field=created_range]").Text())
+	}
+}
+
+// TestSearchClearWheneverAnythingIsSet: Clear shows for any term, filter
+// or sort other than newest first, on the page and in the live-search
+// fragment (out of band, so it appears and goes with JavaScript too).
+func TestSearchClearWheneverAnythingIsSet(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	seedLinks(t, e, u.ID, "CLEAR-1")
+	b := e.browser()
+	b.login("fin@example.com")
+	for _, c := range []struct {
+		query string
+		clear bool
+	}{
+		{"", false},
+		{"sort=created", false},
+		{"q=CLEAR", true},
+		{"q=zz", true},
+		{"status=open", true},
+		{"currency=EUR", true},
+		{"created_from=2026-01-01", true},
+		{"expires_to=2030-01-01", true},
+		{"created_by=" + itoa(int(u.ID)), true},
+		{"sort=amount", true},
+	} {
+		p := b.get("/links?" + c.query)
+		if got := p.find("[data-testid=search-form] [data-testid=clear]").Length() == 1; got != c.clear {
+			t.Errorf("%q: page shows Clear %v, want %v", c.query, got, c.clear)
+		}
+		h := htmxGet(b, "/links?"+c.query)
+		slot := h.find("#search-clear")
+		if oob, _ := slot.Attr("hx-swap-oob"); oob != "true" {
+			t.Fatalf("%q: the fragment lacks the Clear slot out of band: %q", c.query, oob)
+		}
+		if got := slot.Find("[data-testid=clear]").Length() == 1; got != c.clear {
+			t.Errorf("%q: live search shows Clear %v, want %v", c.query, got, c.clear)
+		}
+	}
+}

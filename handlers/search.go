@@ -40,6 +40,9 @@ var allStatuses = paylink.Statuses
 type linkSearch struct {
 	filter views.LinkFilter
 	query  db.LinkQuery
+	// refused: the filters contradict each other (a reversed date range);
+	// the page says so beside them and searches nothing.
+	refused bool
 }
 
 // parseLinkSearch reads the query string. A bad date becomes a message
@@ -89,6 +92,17 @@ func parseLinkSearch(v url.Values) linkSearch {
 	if t := parseDay(f.Errors, "expires_to", f.ExpiresTo); !t.IsZero() {
 		q.ExpiresTo = t.AddDate(0, 0, 1)
 	}
+	// A range that ends before it starts is refused beside the dates, not
+	// searched: it would list nothing and say only "no match".
+	refused := false
+	if !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && !q.CreatedFrom.Before(q.CreatedTo) {
+		f.Errors["created_range"] = "“Created before” is earlier than “Created from”. Swap the two dates, or change one of them."
+		refused = true
+	}
+	if !q.ExpiresFrom.IsZero() && !q.ExpiresTo.IsZero() && !q.ExpiresFrom.Before(q.ExpiresTo) {
+		f.Errors["expires_range"] = "“Expires before” is earlier than “Expires from”. Swap the two dates, or change one of them."
+		refused = true
+	}
 	q.CreatedBy, _ = strconv.ParseInt(f.CreatedBy, 10, 64)
 	switch f.Sort {
 	case db.SortAmount, db.SortStatus:
@@ -96,7 +110,7 @@ func parseLinkSearch(v url.Values) linkSearch {
 		f.Sort = db.SortCreated
 	}
 	q.Sort = f.Sort
-	return linkSearch{filter: f, query: q}
+	return linkSearch{filter: f, query: q, refused: refused}
 }
 
 // searchAmountWithCurrency reads a term written as an amount with its
@@ -242,7 +256,7 @@ func (a *app) links(c echo.Context) error {
 	firstPage := s.query.After == "" && s.query.Before == ""
 	onlyTerm := s.filter.Q != "" && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
 		s.query.CreatedFrom.IsZero() && s.query.CreatedTo.IsZero() && s.query.ExpiresFrom.IsZero() && s.query.ExpiresTo.IsZero()
-	if firstPage && onlyTerm && !isHTMX(c) {
+	if firstPage && onlyTerm && !isHTMX(c) && !s.refused {
 		if id, ok, err := a.store.SingleReferenceHit(ctx, s.filter.Q); err != nil {
 			return err
 		} else if ok {
@@ -266,7 +280,13 @@ func (a *app) links(c echo.Context) error {
 		s.query.DeferTotal = c.QueryParam("count") == ""
 	}
 	s.query.WalkBudget, s.query.ListOnly = searchWalkBudget, true
-	page, err := a.store.SearchLinks(ctx, s.query)
+	var page db.SearchPage
+	var err error
+	if s.refused {
+		total = 0 // nothing searched: no deferred count either
+	} else {
+		page, err = a.store.SearchLinks(ctx, s.query)
+	}
 	if errors.Is(err, db.ErrSearchTooBroad) {
 		// Say so beside the box, keep what was typed, list nothing.
 		s.filter.Errors["q"] = "More than 10,000 links match, spread through the whole list. Type more of the reference or email, or add a date range or status."
@@ -282,7 +302,7 @@ func (a *app) links(c echo.Context) error {
 	vals := s.values()
 	p := views.LinksPage{
 		Layout: a.layout(c, "Payment links", "links"), Action: base, Filter: s.filter,
-		ClearURL: base, Searched: s.searched(), ShortTerm: shortTerm(s.filter.Q),
+		ClearURL: base, Searched: s.searched(), ShortTerm: shortTerm(s.filter.Q), Refused: s.refused,
 		ExportCSV: withQuery(a.url(RouteLinksCSV), vals), ExportXLSX: withQuery(a.url(RouteLinksXLSX), vals),
 		Statuses: a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
 			{Value: db.SortCreated, Label: "Newest first"}, {Value: db.SortAmount, Label: "Largest amount first"},
@@ -355,7 +375,7 @@ func (a *app) links(c echo.Context) error {
 		p.NewURL = a.url(RouteLinkNew)
 	}
 	if wantsFragment(c) {
-		return a.render(c, http.StatusOK, views.LinksResults(p))
+		return a.render(c, http.StatusOK, views.LinksFragment(p))
 	}
 	return a.render(c, http.StatusOK, views.Links(p))
 }
@@ -364,6 +384,9 @@ func (a *app) links(c echo.Context) error {
 // number of links its search and filters select, as the page shows it.
 func (a *app) linksCount(c echo.Context) error {
 	s := parseLinkSearch(c.QueryParams())
+	if s.refused {
+		return a.render(c, http.StatusOK, views.LinksTotal("0"))
+	}
 	n, err := a.store.CountSearch(c.Request().Context(), s.query, countCap)
 	if err != nil {
 		return err

@@ -101,6 +101,9 @@ type LinksPage struct {
 	// ShortTerm: the term has 1 or 2 characters, too few to search inside
 	// the columns (see db.LinkQuery.Term); the page says what it found.
 	ShortTerm bool
+	// Refused: the filters contradict each other (a date range that ends
+	// before it starts, said beside the dates); nothing was searched.
+	Refused bool
 	// BatchEmail is the form that emails or cancels the ticked links; nil
 	// for viewers.
 	BatchEmail *BatchEmailForm
@@ -131,6 +134,17 @@ type LinkFilter struct {
 	// AmountNote says how a term written as an amount with a currency
 	// ("€9.99") was searched; "" for other terms.
 	AmountNote string
+}
+
+// FiltersRefused reports a message beside a filter (the filters open to
+// show it).
+func (f LinkFilter) FiltersRefused() bool {
+	for k := range f.Errors {
+		if k != "q" {
+			return true
+		}
+	}
+	return false
 }
 
 // TimelineEntry is one line of a link's history.

@@ -250,6 +250,11 @@ func TestBrowserStory(t *testing.T) {
 	if _, err := chromedp.Run(fin.ctx, chromedp.Poll[bool](`location.search.includes('q=INV-BROWSER')`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
 		t.Errorf("live search did not update the URL: %s", fin.location())
 	}
+	// Clear comes with the live results (out of band), not only on a reload.
+	if _, err := chromedp.Run(fin.ctx, chromedp.Poll[bool](`!!document.querySelector('[data-testid=search-form] [data-testid=clear]')`,
+		chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("no Clear after a live search")
+	}
 	fin.check("links-search")
 	// Export CSV: the download holds that row.
 	csv := eval[string](fin, `fetch(document.querySelector('[data-testid=export-csv]').href).then(r => r.text())`, chromedp.EvalAwaitPromise)
