@@ -226,3 +226,71 @@ func TestSearchClearWheneverAnythingIsSet(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusTabs: the tabs are links to the search on each status (the
+// term and other filters kept), the current one marked; their counts come
+// in one deferred request, into each tab out of band, or in the page from
+// a link without JavaScript.
+func TestStatusTabs(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	ls := seedLinks(t, e, u.ID, "TAB-1", "TAB-2", "TAB-3", "TAB-4", "TAB-5", "OTHER-6")
+	setStatus(t, e, ls[0].ID, paylink.StatusOpen)
+	setStatus(t, e, ls[1].ID, paylink.StatusOpen)
+	setStatus(t, e, ls[2].ID, paylink.StatusPaid, "paid_after_expiry")
+	setStatus(t, e, ls[3].ID, paylink.StatusError)
+	setStatus(t, e, ls[4].ID, paylink.StatusSettled)
+	setStatus(t, e, ls[5].ID, paylink.StatusOpen)
+	b := e.browser()
+	b.login("fin@example.com")
+
+	p := b.get("/links?q=TAB&sort=amount")
+	tabs := p.find("[data-testid=status-tabs] a[data-testid^=tab-]")
+	if tabs.Length() != 9 {
+		t.Fatalf("%d tabs", tabs.Length())
+	}
+	if cur := p.find("[data-testid=status-tabs] a[aria-current=page]"); cur.Length() != 1 || strings.TrimSpace(cur.Text()) != "All" {
+		t.Errorf("current tab %q", cur.Text())
+	}
+	openHref, _ := p.find("[data-testid=tab-open]").Attr("href")
+	for _, want := range []string{"q=TAB", "sort=amount", "status=open"} {
+		if !strings.Contains(openHref, want) {
+			t.Errorf("Open tab %q lacks %s", openHref, want)
+		}
+	}
+	// The deferred counts: one request, each count into its tab.
+	src, ok := p.find("[data-testid=tab-counts-loader]").Attr("hx-get")
+	if !ok {
+		t.Fatal("no deferred tab counts")
+	}
+	h := htmxGet(b, src)
+	want := map[string]string{"all": "(5)", "open": "(2)", "processing": "(0)", "paid": "(1)", "settled": "(1)",
+		"attention": "(2)", "failed": "(0)", "expired": "(0)", "cancelled": "(0)"}
+	for key, n := range want {
+		got := h.find("#tab-count-" + key)
+		if oob, _ := got.Attr("hx-swap-oob"); oob != "true" || strings.TrimSpace(got.Text()) != n {
+			t.Errorf("tab %s: count %q (oob %q), want %s", key, got.Text(), oob, n)
+		}
+	}
+	// Without JavaScript: the page counted.
+	counted := b.get("/links?q=TAB&sort=amount&count=1")
+	if got := strings.TrimSpace(counted.find("#tab-count-attention").Text()); got != "(2)" {
+		t.Errorf("counted in the page: attention %q", got)
+	}
+	// On a tab: its rows, the tab marked, the term kept.
+	on := b.get(openHref)
+	if n := on.find("[data-testid=links-row]").Length(); n != 2 {
+		t.Errorf("Open tab lists %d rows", n)
+	}
+	if cur := on.find("[data-testid=status-tabs] a[aria-current=page]"); !strings.HasPrefix(strings.TrimSpace(cur.Text()), "Open") {
+		t.Errorf("current tab on Open: %q", cur.Text())
+	}
+	attHref, _ := on.find("[data-testid=tab-attention]").Attr("href")
+	att := b.get(attHref)
+	if n := att.find("[data-testid=links-row]").Length(); n != 2 || strings.Contains(attHref, "status=") {
+		t.Errorf("Needs attention %q lists %d rows", attHref, n)
+	}
+	if att.find("[data-testid=search-form] [data-testid=clear]").Length() != 1 {
+		t.Error("no Clear on a tab")
+	}
+}

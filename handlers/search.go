@@ -104,6 +104,8 @@ func parseLinkSearch(v url.Values) linkSearch {
 		refused = true
 	}
 	q.CreatedBy, _ = strconv.ParseInt(f.CreatedBy, 10, 64)
+	f.Attention = v.Get("attention") == "1"
+	q.NeedsAttention = f.Attention
 	switch f.Sort {
 	case db.SortAmount, db.SortStatus:
 	default:
@@ -184,7 +186,7 @@ func shortTerm(q string) bool {
 // searched reports whether any term or filter narrows the list.
 func (s linkSearch) searched() bool {
 	f := s.filter
-	return f.Q != "" || len(f.Statuses) > 0 || f.Currency != "" || f.CreatedFrom != "" || f.CreatedTo != "" ||
+	return f.Q != "" || len(f.Statuses) > 0 || f.Attention || f.Currency != "" || f.CreatedFrom != "" || f.CreatedTo != "" ||
 		f.ExpiresFrom != "" || f.ExpiresTo != "" || f.CreatedBy != "" || f.Sort != db.SortCreated
 }
 
@@ -209,6 +211,9 @@ func (s linkSearch) values() url.Values {
 	set("expires_from", f.ExpiresFrom)
 	set("expires_to", f.ExpiresTo)
 	set("created_by", f.CreatedBy)
+	if f.Attention {
+		v.Set("attention", "1")
+	}
 	if f.Sort != db.SortCreated {
 		set("sort", f.Sort)
 	}
@@ -254,7 +259,10 @@ func (a *app) links(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := parseLinkSearch(c.QueryParams())
 	firstPage := s.query.After == "" && s.query.Before == ""
-	onlyTerm := s.filter.Q != "" && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
+	if c.QueryParam("tab_counts") == "1" {
+		return a.linksTabCounts(c, s)
+	}
+	onlyTerm := s.filter.Q != "" && !s.query.NeedsAttention && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
 		s.query.CreatedFrom.IsZero() && s.query.CreatedTo.IsZero() && s.query.ExpiresFrom.IsZero() && s.query.ExpiresTo.IsZero()
 	if firstPage && onlyTerm && !isHTMX(c) && !s.refused {
 		if id, ok, err := a.store.SingleReferenceHit(ctx, s.filter.Q); err != nil {
@@ -374,10 +382,101 @@ func (a *app) links(c echo.Context) error {
 	if canWrite {
 		p.NewURL = a.url(RouteLinkNew)
 	}
+	p.Tabs = statusTabs(base, s)
+	if c.QueryParam("count") != "" && !s.refused {
+		if err := a.countTabs(c, s, p.Tabs); err != nil {
+			return err
+		}
+	} else if !s.refused {
+		v := s.values()
+		v.Set("tab_counts", "1")
+		p.TabCountsURL = withQuery(base, v)
+		v = s.values()
+		v.Set("count", "1")
+		p.CountURL = withQuery(base, v)
+	}
 	if wantsFragment(c) {
 		return a.render(c, http.StatusOK, views.LinksFragment(p))
 	}
 	return a.render(c, http.StatusOK, views.Links(p))
+}
+
+// tabDefs are the list's status tabs, in the order a finance clerk works
+// through them. A tab is the status filter (status=…); Needs attention is
+// its own filter (attention=1: errors and flagged links).
+var tabDefs = []struct{ key, label string }{
+	{"all", "All"}, {string(paylink.StatusOpen), "Open"}, {string(paylink.StatusProcessing), "Processing"},
+	{string(paylink.StatusPaid), "Paid"}, {string(paylink.StatusSettled), "Settled"}, {"attention", "Needs attention"},
+	{string(paylink.StatusFailed), "Failed"}, {string(paylink.StatusExpired), "Expired"},
+	{string(paylink.StatusCancelled), "Cancelled"},
+}
+
+// tabSearch is s on a tab: its status filter (or Needs attention) in place
+// of the one chosen, every other term and filter kept.
+func tabSearch(s linkSearch, key string) linkSearch {
+	s.filter.Statuses, s.query.Statuses = map[string]bool{}, nil
+	s.filter.Attention, s.query.NeedsAttention = false, false
+	switch key {
+	case "all":
+	case "attention":
+		s.filter.Attention, s.query.NeedsAttention = true, true
+	default:
+		s.filter.Statuses[key] = true
+		s.query.Statuses = []paylink.Status{paylink.Status(key)}
+	}
+	return s
+}
+
+// statusTabs are the tabs of the search s, each a link to the search on
+// that tab; the current one is the tab whose filter s has exactly.
+func statusTabs(base string, s linkSearch) []views.StatusTab {
+	out := make([]views.StatusTab, 0, len(tabDefs))
+	for _, d := range tabDefs {
+		cur := false
+		switch d.key {
+		case "all":
+			cur = len(s.filter.Statuses) == 0 && !s.filter.Attention
+		case "attention":
+			cur = len(s.filter.Statuses) == 0 && s.filter.Attention
+		default:
+			cur = len(s.filter.Statuses) == 1 && s.filter.Statuses[d.key] && !s.filter.Attention
+		}
+		out = append(out, views.StatusTab{Key: d.key, Label: d.label, Current: cur,
+			URL: withQuery(base, tabSearch(s, d.key).values())})
+	}
+	return out
+}
+
+// countTabs counts each tab's links (the search and filters on that tab),
+// up to the cap, as the total is. The counts are read when asked for,
+// never kept up to date as links change status: see linksTabCounts.
+func (a *app) countTabs(c echo.Context, s linkSearch, tabs []views.StatusTab) error {
+	for i := range tabs {
+		n, err := a.store.CountSearch(c.Request().Context(), tabSearch(s, tabs[i].Key).query, countCap)
+		if err != nil {
+			return err
+		}
+		tabs[i].Count = formatCount(n, countCap)
+	}
+	return nil
+}
+
+// linksTabCounts answers the tab counts a list page deferred, all in one
+// request (tab_counts=1), each into its tab out of band.
+//
+// Deferred rather than maintained: a tab's count depends on the search
+// term and every filter, so counts kept per status (in the transaction
+// that changes a status) would answer only the unfiltered list, and a
+// search would need this count anyway. Counting after the page, capped at
+// 10,000 like the total, never holds up the rows (docs/performance.md).
+func (a *app) linksTabCounts(c echo.Context, s linkSearch) error {
+	tabs := statusTabs(a.url(RouteLinks), s)
+	if !s.refused {
+		if err := a.countTabs(c, s, tabs); err != nil {
+			return err
+		}
+	}
+	return a.render(c, http.StatusOK, views.LinksTabCounts(tabs))
 }
 
 // linksCount answers the total a list page deferred (see links): the

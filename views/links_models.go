@@ -101,12 +101,28 @@ type LinksPage struct {
 	// ShortTerm: the term has 1 or 2 characters, too few to search inside
 	// the columns (see db.LinkQuery.Term); the page says what it found.
 	ShortTerm bool
+	// Tabs filter the list by status, the search and filters kept.
+	// TabCountsURL, when set, loads their counts just after the page (one
+	// request for all, into each tab out of band); CountURL counts them
+	// in the page without JavaScript.
+	Tabs         []StatusTab
+	TabCountsURL string
 	// Refused: the filters contradict each other (a date range that ends
 	// before it starts, said beside the dates); nothing was searched.
 	Refused bool
 	// BatchEmail is the form that emails or cancels the ticked links; nil
 	// for viewers.
 	BatchEmail *BatchEmailForm
+}
+
+// StatusTab is one tab of the list: a link to the search on one status
+// (or every status, or those needing attention).
+type StatusTab struct {
+	Key     string // "all", "attention" or a status
+	Label   string
+	URL     string
+	Current bool
+	Count   string // "1,234" or "10,000+"; "" until counted
 }
 
 // BatchEmailForm posts the ticked links' ids to be emailed together, or
@@ -130,6 +146,7 @@ type LinkFilter struct {
 	ExpiresTo   string
 	CreatedBy   string
 	Sort        string
+	Attention   bool // the Needs attention tab: errors and flagged links
 	Errors      FieldErrors
 	// AmountNote says how a term written as an amount with a currency
 	// ("€9.99") was searched; "" for other terms.
