@@ -51,6 +51,9 @@ type LinkQuery struct {
 	ExpiresFrom time.Time
 	ExpiresTo   time.Time
 	CreatedBy   int64
+	// NeedsAttention keeps the links someone must act on: in error, or
+	// flagged for review, paid after expiry or paid after cancel.
+	NeedsAttention bool
 
 	Sort   string
 	After  string // cursor of the last row of the previous page
@@ -193,6 +196,9 @@ func (q LinkQuery) filters() ([]string, []any) {
 	if q.CreatedBy != 0 {
 		where = append(where, "l.created_by = ?")
 		args = append(args, q.CreatedBy)
+	}
+	if q.NeedsAttention {
+		where = append(where, "(l.status = 'error' OR l.needs_review = 1 OR l.paid_after_expiry = 1 OR l.paid_after_cancel = 1)")
 	}
 	return where, args
 }
@@ -364,7 +370,7 @@ func (q LinkQuery) matchCondition() (string, []any) {
 // hasFilters reports whether any filter narrows the matches.
 func (q LinkQuery) hasFilters() bool {
 	return len(q.Statuses) > 0 || q.Currency != "" || q.CreatedBy != 0 || !q.CreatedFrom.IsZero() ||
-		!q.CreatedTo.IsZero() || !q.ExpiresFrom.IsZero() || !q.ExpiresTo.IsZero()
+		!q.CreatedTo.IsZero() || !q.ExpiresFrom.IsZero() || !q.ExpiresTo.IsZero() || q.NeedsAttention
 }
 
 // SearchLinks returns one page of links matching q, ranked exact, prefix,

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -39,6 +40,9 @@ var allStatuses = paylink.Statuses
 type linkSearch struct {
 	filter views.LinkFilter
 	query  db.LinkQuery
+	// refused: the filters contradict each other (a reversed date range);
+	// the page says so beside them and searches nothing.
+	refused bool
 }
 
 // parseLinkSearch reads the query string. A bad date becomes a message
@@ -79,6 +83,7 @@ func parseLinkSearch(v url.Values) linkSearch {
 	} else {
 		f.Currency = ""
 	}
+	searchAmountWithCurrency(&f, &q)
 	q.CreatedFrom = parseDay(f.Errors, "created_from", f.CreatedFrom)
 	if t := parseDay(f.Errors, "created_to", f.CreatedTo); !t.IsZero() {
 		q.CreatedTo = t.AddDate(0, 0, 1) // "before" the end of that day: inclusive for people
@@ -87,14 +92,65 @@ func parseLinkSearch(v url.Values) linkSearch {
 	if t := parseDay(f.Errors, "expires_to", f.ExpiresTo); !t.IsZero() {
 		q.ExpiresTo = t.AddDate(0, 0, 1)
 	}
+	// A range that ends before it starts is refused beside the dates, not
+	// searched: it would list nothing and say only "no match".
+	refused := false
+	if !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && !q.CreatedFrom.Before(q.CreatedTo) {
+		f.Errors["created_range"] = "“Created before” is earlier than “Created from”. Swap the two dates, or change one of them."
+		refused = true
+	}
+	if !q.ExpiresFrom.IsZero() && !q.ExpiresTo.IsZero() && !q.ExpiresFrom.Before(q.ExpiresTo) {
+		f.Errors["expires_range"] = "“Expires before” is earlier than “Expires from”. Swap the two dates, or change one of them."
+		refused = true
+	}
 	q.CreatedBy, _ = strconv.ParseInt(f.CreatedBy, 10, 64)
+	f.Attention = v.Get("attention") == "1"
+	q.NeedsAttention = f.Attention
 	switch f.Sort {
 	case db.SortAmount, db.SortStatus:
 	default:
 		f.Sort = db.SortCreated
 	}
 	q.Sort = f.Sort
-	return linkSearch{filter: f, query: q}
+	return linkSearch{filter: f, query: q, refused: refused}
+}
+
+// searchAmountWithCurrency reads a term written as an amount with its
+// currency ("€9.99", "9.99 EUR", "EUR 9.99"; links.SplitAmount) as that
+// amount in that currency: the currency filter is set for this search
+// (not in the form, so the next term is not held to it). A sign that
+// stands for several currencies ("$") searches the amount in any
+// currency, as an amount typed alone is.
+// A currency that disagrees with the filter chosen finds no amount.
+func searchAmountWithCurrency(f *views.LinkFilter, q *db.LinkQuery) {
+	number, currencies := links.SplitAmount(f.Q)
+	if len(currencies) == 0 {
+		return
+	}
+	if q.Currency != "" && !slices.Contains(currencies, q.Currency) {
+		f.AmountNote = "The amount is written in " + strings.Join(currencies, " or ") + ", but the currency filter is " +
+			q.Currency + ": no amount is searched."
+		return
+	}
+	if len(currencies) == 1 {
+		a, err := stablemint.ParseAmount(number, currencies[0])
+		if err != nil {
+			return
+		}
+		q.Currency, q.AmountTexts = currencies[0], []string{a.String()}
+		f.AmountNote = "Showing amounts of " + a.String() + " " + currencies[0] + "."
+		return
+	}
+	if texts := amountCandidates(number); len(texts) > 0 {
+		q.AmountTexts = texts
+		if q.Currency == "" {
+			some := strings.Join(currencies[:min(3, len(currencies))], ", ")
+			if len(currencies) > 3 {
+				some += "…"
+			}
+			f.AmountNote = "That sign stands for several currencies (" + some + "): showing amounts of " + number + " in any currency."
+		}
+	}
 }
 
 // amountCandidates reads the term as an amount in each currency exponent
@@ -119,10 +175,18 @@ func amountCandidates(term string) []string {
 	return out
 }
 
+// shortTerm reports a term of 1 or 2 characters: db.LinkQuery matches it
+// only whole (a reference, customer id, email or amount), with no prefix
+// or substring search, which needs 3 (trigrams).
+func shortTerm(q string) bool {
+	n := utf8.RuneCountInString(q)
+	return n > 0 && n < 3
+}
+
 // searched reports whether any term or filter narrows the list.
 func (s linkSearch) searched() bool {
 	f := s.filter
-	return f.Q != "" || len(f.Statuses) > 0 || f.Currency != "" || f.CreatedFrom != "" || f.CreatedTo != "" ||
+	return f.Q != "" || len(f.Statuses) > 0 || f.Attention || f.Currency != "" || f.CreatedFrom != "" || f.CreatedTo != "" ||
 		f.ExpiresFrom != "" || f.ExpiresTo != "" || f.CreatedBy != "" || f.Sort != db.SortCreated
 }
 
@@ -147,6 +211,9 @@ func (s linkSearch) values() url.Values {
 	set("expires_from", f.ExpiresFrom)
 	set("expires_to", f.ExpiresTo)
 	set("created_by", f.CreatedBy)
+	if f.Attention {
+		v.Set("attention", "1")
+	}
 	if f.Sort != db.SortCreated {
 		set("sort", f.Sort)
 	}
@@ -173,6 +240,18 @@ func formatCount(n, cap int) string {
 	return s + plus
 }
 
+// rowRange writes the positions of n rows from start: "1–50", "7"; ""
+// when there are none or start is unknown (0).
+func rowRange(start, n int) string {
+	switch {
+	case start < 1 || n < 1:
+		return ""
+	case n == 1:
+		return formatCount(start, math.MaxInt)
+	}
+	return formatCount(start, math.MaxInt) + "–" + formatCount(start+n-1, math.MaxInt)
+}
+
 // links is the list with search, filters, sort and keyset pages. A single
 // exact hit on a reference goes straight to the link. htmx requests get only
 // the results fragment.
@@ -180,9 +259,12 @@ func (a *app) links(c echo.Context) error {
 	ctx := c.Request().Context()
 	s := parseLinkSearch(c.QueryParams())
 	firstPage := s.query.After == "" && s.query.Before == ""
-	onlyTerm := s.filter.Q != "" && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
+	if c.QueryParam("tab_counts") == "1" {
+		return a.linksTabCounts(c, s)
+	}
+	onlyTerm := s.filter.Q != "" && !s.query.NeedsAttention && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
 		s.query.CreatedFrom.IsZero() && s.query.CreatedTo.IsZero() && s.query.ExpiresFrom.IsZero() && s.query.ExpiresTo.IsZero()
-	if firstPage && onlyTerm && !isHTMX(c) {
+	if firstPage && onlyTerm && !isHTMX(c) && !s.refused {
 		if id, ok, err := a.store.SingleReferenceHit(ctx, s.filter.Q); err != nil {
 			return err
 		} else if ok {
@@ -206,7 +288,13 @@ func (a *app) links(c echo.Context) error {
 		s.query.DeferTotal = c.QueryParam("count") == ""
 	}
 	s.query.WalkBudget, s.query.ListOnly = searchWalkBudget, true
-	page, err := a.store.SearchLinks(ctx, s.query)
+	var page db.SearchPage
+	var err error
+	if s.refused {
+		total = 0 // nothing searched: no deferred count either
+	} else {
+		page, err = a.store.SearchLinks(ctx, s.query)
+	}
 	if errors.Is(err, db.ErrSearchTooBroad) {
 		// Say so beside the box, keep what was typed, list nothing.
 		s.filter.Errors["q"] = "More than 10,000 links match, spread through the whole list. Type more of the reference or email, or add a date range or status."
@@ -222,7 +310,7 @@ func (a *app) links(c echo.Context) error {
 	vals := s.values()
 	p := views.LinksPage{
 		Layout: a.layout(c, "Payment links", "links"), Action: base, Filter: s.filter,
-		ClearURL: base, Searched: s.searched(),
+		ClearURL: base, Searched: s.searched(), ShortTerm: shortTerm(s.filter.Q), Refused: s.refused,
 		ExportCSV: withQuery(a.url(RouteLinksCSV), vals), ExportXLSX: withQuery(a.url(RouteLinksXLSX), vals),
 		Statuses: a.statusOptions(), Currencies: a.currencyOptions, Sorts: []views.Option{
 			{Value: db.SortCreated, Label: "Newest first"}, {Value: db.SortAmount, Label: "Largest amount first"},
@@ -260,33 +348,144 @@ func (a *app) links(c echo.Context) error {
 			p.BatchEmail.Reasons = append(p.BatchEmail.Reasons, views.Option{Value: r.Value, Label: r.Label})
 		}
 	}
-	pageURL := func(key, cursor string) string {
+	// The rows' positions ride in the page links as the total does (start,
+	// the first row's position), for "51–100 of 1,234". Keyset pages know
+	// no offset: links made meanwhile may shift a deep page's numbers by
+	// a few, which a fresh search puts right.
+	start := 0
+	if firstPage {
+		start = 1
+	} else if n, err := strconv.Atoi(c.QueryParam("start")); err == nil && n >= 1 && n <= math.MaxInt32 {
+		start = n
+	}
+	if s.query.Before != "" && page.Prev == "" && len(page.Links) > 0 {
+		start = 1 // back at the top
+	}
+	p.Range = rowRange(start, len(page.Links))
+	pageURL := func(key, cursor string, from int) string {
 		v := s.values()
 		v.Set(key, cursor)
+		if start > 0 {
+			v.Set("start", strconv.Itoa(max(from, 1)))
+		}
 		if total >= 0 {
 			v.Set("total", strconv.Itoa(total))
 		}
 		return withQuery(base, v)
 	}
 	if page.Next != "" {
-		p.NextURL = pageURL("after", page.Next)
+		p.NextURL = pageURL("after", page.Next, start+len(page.Links))
 	}
 	if page.Prev != "" {
-		p.PrevURL = pageURL("before", page.Prev)
+		p.PrevURL = pageURL("before", page.Prev, start-linksPerPage)
 	}
 	if canWrite {
 		p.NewURL = a.url(RouteLinkNew)
 	}
+	p.Tabs = statusTabs(base, s)
+	if c.QueryParam("count") != "" && !s.refused {
+		if err := a.countTabs(c, s, p.Tabs); err != nil {
+			return err
+		}
+	} else if !s.refused {
+		v := s.values()
+		v.Set("tab_counts", "1")
+		p.TabCountsURL = withQuery(base, v)
+		v = s.values()
+		v.Set("count", "1")
+		p.CountURL = withQuery(base, v)
+	}
 	if wantsFragment(c) {
-		return a.render(c, http.StatusOK, views.LinksResults(p))
+		return a.render(c, http.StatusOK, views.LinksFragment(p))
 	}
 	return a.render(c, http.StatusOK, views.Links(p))
+}
+
+// tabDefs are the list's status tabs, in the order a finance clerk works
+// through them. A tab is the status filter (status=…); Needs attention is
+// its own filter (attention=1: errors and flagged links).
+var tabDefs = []struct{ key, label string }{
+	{"all", "All"}, {string(paylink.StatusOpen), "Open"}, {string(paylink.StatusProcessing), "Processing"},
+	{string(paylink.StatusPaid), "Paid"}, {string(paylink.StatusSettled), "Settled"}, {"attention", "Needs attention"},
+	{string(paylink.StatusFailed), "Failed"}, {string(paylink.StatusExpired), "Expired"},
+	{string(paylink.StatusCancelled), "Cancelled"},
+}
+
+// tabSearch is s on a tab: its status filter (or Needs attention) in place
+// of the one chosen, every other term and filter kept.
+func tabSearch(s linkSearch, key string) linkSearch {
+	s.filter.Statuses, s.query.Statuses = map[string]bool{}, nil
+	s.filter.Attention, s.query.NeedsAttention = false, false
+	switch key {
+	case "all":
+	case "attention":
+		s.filter.Attention, s.query.NeedsAttention = true, true
+	default:
+		s.filter.Statuses[key] = true
+		s.query.Statuses = []paylink.Status{paylink.Status(key)}
+	}
+	return s
+}
+
+// statusTabs are the tabs of the search s, each a link to the search on
+// that tab; the current one is the tab whose filter s has exactly.
+func statusTabs(base string, s linkSearch) []views.StatusTab {
+	out := make([]views.StatusTab, 0, len(tabDefs))
+	for _, d := range tabDefs {
+		cur := false
+		switch d.key {
+		case "all":
+			cur = len(s.filter.Statuses) == 0 && !s.filter.Attention
+		case "attention":
+			cur = len(s.filter.Statuses) == 0 && s.filter.Attention
+		default:
+			cur = len(s.filter.Statuses) == 1 && s.filter.Statuses[d.key] && !s.filter.Attention
+		}
+		out = append(out, views.StatusTab{Key: d.key, Label: d.label, Current: cur,
+			URL: withQuery(base, tabSearch(s, d.key).values())})
+	}
+	return out
+}
+
+// countTabs counts each tab's links (the search and filters on that tab),
+// up to the cap, as the total is. The counts are read when asked for,
+// never kept up to date as links change status: see linksTabCounts.
+func (a *app) countTabs(c echo.Context, s linkSearch, tabs []views.StatusTab) error {
+	for i := range tabs {
+		n, err := a.store.CountSearch(c.Request().Context(), tabSearch(s, tabs[i].Key).query, countCap)
+		if err != nil {
+			return err
+		}
+		tabs[i].Count = formatCount(n, countCap)
+	}
+	return nil
+}
+
+// linksTabCounts answers the tab counts a list page deferred, all in one
+// request (tab_counts=1), each into its tab out of band.
+//
+// Deferred rather than maintained: a tab's count depends on the search
+// term and every filter, so counts kept per status (in the transaction
+// that changes a status) would answer only the unfiltered list, and a
+// search would need this count anyway. Counting after the page, capped at
+// 10,000 like the total, never holds up the rows (docs/performance.md).
+func (a *app) linksTabCounts(c echo.Context, s linkSearch) error {
+	tabs := statusTabs(a.url(RouteLinks), s)
+	if !s.refused {
+		if err := a.countTabs(c, s, tabs); err != nil {
+			return err
+		}
+	}
+	return a.render(c, http.StatusOK, views.LinksTabCounts(tabs))
 }
 
 // linksCount answers the total a list page deferred (see links): the
 // number of links its search and filters select, as the page shows it.
 func (a *app) linksCount(c echo.Context) error {
 	s := parseLinkSearch(c.QueryParams())
+	if s.refused {
+		return a.render(c, http.StatusOK, views.LinksTotal("0"))
+	}
 	n, err := a.store.CountSearch(c.Request().Context(), s.query, countCap)
 	if err != nil {
 		return err

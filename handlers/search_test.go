@@ -51,7 +51,7 @@ func TestSearchSingleReferenceGoesToTheLink(t *testing.T) {
 	if p.status() != http.StatusOK || p.find("[data-testid=links-row]").Length() != 2 {
 		t.Fatalf("prefix: %d, %d rows", p.status(), p.find("[data-testid=links-row]").Length())
 	}
-	if got := loadTotal(b, p); !strings.HasPrefix(got, "2 ") {
+	if got := loadTotal(b, p); got != "1–2 of 2" {
 		t.Errorf("total %q", got)
 	}
 }
@@ -85,10 +85,10 @@ func TestSearchURLRoundTripAndPages(t *testing.T) {
 	}
 	// The prefix matches fill the page, so its total comes just after it:
 	// htmx loads it, and without JavaScript a link counts it in the page.
-	if got := loadTotal(b, p); got != "60 link(s)" {
+	if got := loadTotal(b, p); got != "1–50 of 60" {
 		t.Errorf("total loaded by htmx %q", got)
 	}
-	if got := countedTotal(b, p); got != "60 link(s)" {
+	if got := countedTotal(b, p); got != "1–50 of 60" {
 		t.Errorf("total counted without JavaScript %q", got)
 	}
 	next, ok := p.find("[data-testid=next-page]").Attr("href")
@@ -99,8 +99,14 @@ func TestSearchURLRoundTripAndPages(t *testing.T) {
 	if n := p2.find("[data-testid=links-row]").Length(); n != 10 {
 		t.Fatalf("page 2 has %d rows", n)
 	}
-	if _, ok := p2.find("[data-testid=prev-page]").Attr("href"); !ok {
+	if got := squash(p2.find("[data-testid=total]").Text()); got != "51–60 of 60" {
+		t.Errorf("page 2 says %q", got)
+	}
+	prev, ok := p2.find("[data-testid=prev-page]").Attr("href")
+	if !ok {
 		t.Error("no previous link on page 2")
+	} else if got := squash(b.get(prev).find("[data-testid=total]").Text()); got != "1–50 of 60" {
+		t.Errorf("back on page 1 it says %q", got)
 	}
 	if p2.find("[data-testid=next-page]").Length() != 0 {
 		t.Error("next link on the last page")
@@ -111,35 +117,38 @@ func TestSearchURLRoundTripAndPages(t *testing.T) {
 	}
 }
 
-// loadTotal returns a page's total as a browser with JavaScript shows it:
-// at once, or, when the page deferred it, as htmx loads it into the page.
+// loadTotal returns a page's "1–50 of 1,234" as a browser with
+// JavaScript shows it: at once, or, when the page deferred the count, as
+// htmx loads it into the page.
 func loadTotal(b *browser, p page) string {
 	b.t.Helper()
-	el := p.find("[data-testid=total]")
-	src, deferred := el.Attr("hx-get")
+	el := p.find("[data-testid=total]").Clone() // the page itself stays as served
+	cnt := el.Find("[data-testid=total-count]")
+	src, deferred := cnt.Attr("hx-get")
 	if !deferred {
-		return strings.TrimSpace(el.Text())
+		return squash(el.Text())
 	}
-	if trigger, _ := el.Attr("hx-trigger"); trigger != "load" {
+	if trigger, _ := cnt.Attr("hx-trigger"); trigger != "load" {
 		b.t.Fatalf("deferred total loads on %q", trigger)
 	}
 	req, _ := http.NewRequest(http.MethodGet, b.e.srv.URL+src, nil)
 	req.Header.Set("HX-Request", "true")
 	got := b.do(req)
-	if got.status() != http.StatusOK || got.find("[data-testid=total]").Length() != 1 {
+	if got.status() != http.StatusOK || got.find("[data-testid=total-count]").Length() != 1 {
 		b.t.Fatalf("deferred total: %d %q", got.status(), got.body)
 	}
-	return strings.TrimSpace(got.find("[data-testid=total]").Text())
+	cnt.SetText(got.find("[data-testid=total-count]").Text())
+	return squash(el.Text())
 }
 
-// countedTotal returns a page's total as a browser without JavaScript
-// shows it: at once, or, when the page deferred it, on the page its
-// <noscript> link opens.
+// countedTotal returns a page's "1–50 of 1,234" as a browser without
+// JavaScript shows it: at once, or, when the page deferred the count, on
+// the page its <noscript> link opens.
 func countedTotal(b *browser, p page) string {
 	b.t.Helper()
-	el := p.find("[data-testid=total]")
+	el := p.find("[data-testid=total] [data-testid=total-count]")
 	if _, deferred := el.Attr("hx-get"); !deferred {
-		return strings.TrimSpace(el.Text())
+		return squash(p.find("[data-testid=total]").Text())
 	}
 	// Parsed as a browser with scripting parses it, <noscript> holds text.
 	inner, err := goquery.NewDocumentFromReader(strings.NewReader(el.Find("noscript").Text()))
@@ -151,11 +160,14 @@ func countedTotal(b *browser, p page) string {
 		b.t.Fatalf("deferred total without a link to count it: %q", el.Text())
 	}
 	got := b.get(href)
-	if _, deferred := got.find("[data-testid=total]").Attr("hx-get"); deferred || got.status() != http.StatusOK {
+	if _, deferred := got.find("[data-testid=total-count]").Attr("hx-get"); deferred || got.status() != http.StatusOK {
 		b.t.Fatalf("the count link %s deferred again (%d)", href, got.status())
 	}
-	return strings.TrimSpace(got.find("[data-testid=total]").Text())
+	return squash(got.find("[data-testid=total]").Text())
 }
+
+// squash is text as a page shows it: runs of white space as one space.
+func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func TestSearchHtmxGetsOnlyTheResults(t *testing.T) {
 	e := newEnv(t)
@@ -274,7 +286,7 @@ func TestExportCSV(t *testing.T) {
 	// Same filters as the page: same count.
 	filtered, _ := read(f, "q=CSV-")
 	page := f.get("/links?q=CSV-")
-	if total := loadTotal(f, page); !strings.HasPrefix(total, itoa(len(filtered)-1)+" ") {
+	if total := loadTotal(f, page); !strings.HasSuffix(total, " of "+itoa(len(filtered)-1)) {
 		t.Errorf("export has %d rows, page says %q", len(filtered)-1, total)
 	}
 	exportHref, _ := page.find("[data-testid=export-csv]").Attr("href")

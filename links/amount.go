@@ -36,6 +36,28 @@ var signsLongestFirst = func() []string {
 // currency, the one picked on the form; an amount with no currency written
 // fits.
 func splitAmountCurrency(input, currency string) (number, written string, fits bool) {
+	number, written, currencies := splitCurrency(input)
+	return number, written, currencies == nil || slices.Contains(currencies, currency)
+}
+
+// SplitAmount takes a currency written with an amount off it, for a
+// search: "€9.99", "9.99 EUR" and "eur 9.99" are 9.99 in EUR; "$9.99" is
+// 9.99 in any of the currencies written $ (currencies lists them). With no
+// currency written, or letters that are no ISO 4217 code ("INV-100"),
+// currencies is nil and number is the input, trimmed. number is not
+// checked to be an amount.
+func SplitAmount(input string) (number string, currencies []string) {
+	number, _, currencies = splitCurrency(input)
+	if len(currencies) == 1 && !stablemint.ValidCurrency(currencies[0]) {
+		return strings.TrimSpace(input), nil
+	}
+	return number, slices.Clone(currencies)
+}
+
+// splitCurrency is splitAmountCurrency and SplitAmount's reading: the
+// number, what was written for the currency and the currencies it may be
+// (nil: none written).
+func splitCurrency(input string) (number, written string, currencies []string) {
 	s := strings.TrimSpace(input)
 	// A three-letter code before or after the number.
 	if len(s) > 3 {
@@ -48,7 +70,7 @@ func splitAmountCurrency(input, currency string) (number, written string, fits b
 			if rest == s || !hasDigit(rest) || !stablemint.ValidCurrency(up) && up != code {
 				continue // not a code beside a number: "eleven", or lower-case letters that are no ISO code
 			}
-			return rest, up, up == currency
+			return rest, up, []string{up}
 		}
 	}
 	// A sign before or after the number.
@@ -65,9 +87,9 @@ func splitAmountCurrency(input, currency string) (number, written string, fits b
 		if !hasDigit(rest) {
 			continue
 		}
-		return rest, sign + " (" + strings.Join(symbolCurrencies[sign], ", ") + ")", slices.Contains(symbolCurrencies[sign], currency)
+		return rest, sign + " (" + strings.Join(symbolCurrencies[sign], ", ") + ")", symbolCurrencies[sign]
 	}
-	return s, "", true
+	return s, "", nil
 }
 
 func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }

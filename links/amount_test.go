@@ -1,6 +1,9 @@
 package links
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestSplitAmountCurrency(t *testing.T) {
 	for _, c := range []struct {
@@ -26,5 +29,38 @@ func TestSplitAmountCurrency(t *testing.T) {
 		if number != c.number || fits != c.fits {
 			t.Errorf("splitAmountCurrency(%q, %s) = %q, fits %v; want %q, %v", c.in, c.currency, number, fits, c.number, c.fits)
 		}
+	}
+}
+
+func TestSplitAmount(t *testing.T) {
+	for _, c := range []struct {
+		in, number string
+		currencies []string
+	}{
+		{"€9.99", "9.99", []string{"EUR"}},
+		{"9.99 €", "9.99", []string{"EUR"}},
+		{"9.99 EUR", "9.99", []string{"EUR"}},
+		{"EUR 9.99", "9.99", []string{"EUR"}},
+		{"eur 9,99", "9,99", []string{"EUR"}},
+		{"US$5", "5", []string{"USD"}},
+		{"£5", "5", []string{"GBP", "GIP", "FKP", "SHP", "SSP", "EGP"}},
+		{" 9.99 ", "9.99", nil},
+		{"INV-100", "INV-100", nil}, // upper-case letters that are no code
+		{"ABC 100", "ABC 100", nil}, // the same, beside a number
+		{"inv100", "inv100", nil},   // lower-case letters that are no code
+		{"EUR", "EUR", nil},         // a code alone
+		{"€", "€", nil},             // a sign alone
+		{"jane@example.com", "jane@example.com", nil},
+	} {
+		number, currencies := SplitAmount(c.in)
+		if number != c.number || !slices.Equal(currencies, c.currencies) {
+			t.Errorf("SplitAmount(%q) = %q, %v; want %q, %v", c.in, number, currencies, c.number, c.currencies)
+		}
+	}
+	// The signs' lists are the caller's own to change.
+	_, dollars := SplitAmount("$1")
+	dollars[0] = "XXX"
+	if _, again := SplitAmount("$1"); again[0] != "USD" {
+		t.Fatalf("SplitAmount hands out its table: %v", again)
 	}
 }

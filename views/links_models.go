@@ -81,6 +81,9 @@ type LinksPage struct {
 	Filter LinkFilter
 	Rows   []LinkRow
 	Total  string // "1,234" or "10,000+"; "" while TotalURL counts it
+	// Range is the rows listed, by position in the whole result: "1–50",
+	// "51–100", "7"; "" when none are listed (or the position is unknown).
+	Range string
 	// TotalURL, when set, answers the total that the page listed its rows
 	// without (htmx loads it at once); CountURL is this page counted in
 	// full, for browsers without JavaScript.
@@ -98,9 +101,31 @@ type LinksPage struct {
 	Creators   []Option
 	Sorts      []Option
 	Searched   bool // a term or a filter is set
+	// ShortTerm: the term has 1 or 2 characters, too few to search inside
+	// the columns (see db.LinkQuery.Term); the page says what it found.
+	ShortTerm bool
+	// Tabs filter the list by status, the search and filters kept.
+	// TabCountsURL, when set, loads their counts just after the page (one
+	// request for all, into each tab out of band); CountURL counts them
+	// in the page without JavaScript.
+	Tabs         []StatusTab
+	TabCountsURL string
+	// Refused: the filters contradict each other (a date range that ends
+	// before it starts, said beside the dates); nothing was searched.
+	Refused bool
 	// BatchEmail is the form that emails or cancels the ticked links; nil
 	// for viewers.
 	BatchEmail *BatchEmailForm
+}
+
+// StatusTab is one tab of the list: a link to the search on one status
+// (or every status, or those needing attention).
+type StatusTab struct {
+	Key     string // "all", "attention" or a status
+	Label   string
+	URL     string
+	Current bool
+	Count   string // "1,234" or "10,000+"; "" until counted
 }
 
 // BatchEmailForm posts the ticked links' ids to be emailed together, or
@@ -124,7 +149,22 @@ type LinkFilter struct {
 	ExpiresTo   string
 	CreatedBy   string
 	Sort        string
+	Attention   bool // the Needs attention tab: errors and flagged links
 	Errors      FieldErrors
+	// AmountNote says how a term written as an amount with a currency
+	// ("€9.99") was searched; "" for other terms.
+	AmountNote string
+}
+
+// FiltersRefused reports a message beside a filter (the filters open to
+// show it).
+func (f LinkFilter) FiltersRefused() bool {
+	for k := range f.Errors {
+		if k != "q" {
+			return true
+		}
+	}
+	return false
 }
 
 // TimelineEntry is one line of a link's history.

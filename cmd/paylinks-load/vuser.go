@@ -320,7 +320,7 @@ func (u *vuser) listPage(next *string, fragment bool) func(response) string {
 			}
 		})
 		u.lastRows = rows
-		u.pendingTotal, _ = doc.Find(`[data-testid=total]`).Attr("hx-get")
+		u.pendingTotal, _ = doc.Find(`[data-testid=total-count]`).Attr("hx-get")
 		if next != nil {
 			*next, _ = doc.Find(`a[data-testid=next-page]`).Attr("href")
 		}
@@ -342,7 +342,7 @@ func (u *vuser) loadTotal(ctx context.Context) error {
 	}
 	u.pendingTotal = ""
 	_, err := u.do(ctx, rCount, "", http.MethodGet, path, nil, u.htmxHeader(), func(r response) string {
-		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte("link(s)")) {
+		if r.status != http.StatusOK || !bytes.Contains(r.body, []byte(`data-testid="total-count"`)) {
 			return fmt.Sprintf("want the total, got %d", r.status)
 		}
 		return ""
