@@ -24,6 +24,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -117,10 +118,8 @@ func (a *app) loadBrand(ctx context.Context) (brand, error) {
 	if err != nil {
 		return brand{}, err
 	}
-	b := brand{Company: st.CompanyName, SupportEmail: st.SupportEmail, SupportURL: st.SupportPageURL, Accent: st.AccentColor}
-	if b.Company == "" {
-		b.Company = a.opts.CompanyName // never saved: the environment's first-run default
-	}
+	mb := outbox.BrandOf(st, a.opts.CompanyName)
+	b := brand{Company: mb.Company, SupportEmail: mb.SupportEmail, SupportURL: mb.SupportURL, Accent: mb.Accent}
 	info, ok, err := a.store.BrandLogoInfo(ctx)
 	if err != nil {
 		return brand{}, err
@@ -146,10 +145,7 @@ func (a *app) viewBrand(b brand) views.Brand {
 // senderName is the customer emails' sender name: the name written in
 // PAYLINKS_MAIL_FROM, else the company name.
 func (a *app) senderName(b brand) string {
-	if a.opts.MailFrom.Name != "" && a.opts.MailFrom.Name != a.opts.CompanyName {
-		return a.opts.MailFrom.Name // named explicitly, not defaulted from PAYLINKS_COMPANY_NAME
-	}
-	return b.Company
+	return b.mail().SenderName(a.opts.MailFrom, a.opts.CompanyName)
 }
 
 // sender is the customer emails' From address.
@@ -157,15 +153,13 @@ func (a *app) sender(b brand) mail.Address {
 	return mail.Address{Name: a.senderName(b), Email: a.opts.MailFrom.Email}
 }
 
-// brandMailData fills the brand's placeholders.
-func brandMailData(d mail.Data, b brand) mail.Data {
-	d.CompanyName, d.SupportEmail, d.SupportURL = b.Company, b.SupportEmail, b.SupportURL
-	d.AccentColor = b.Accent
-	if d.AccentColor == "" {
-		d.AccentColor = mail.DefaultAccentColor
-	}
-	return d
+// mail is the brand as emails carry it.
+func (b brand) mail() mail.Brand {
+	return mail.Brand{Company: b.Company, SupportEmail: b.SupportEmail, SupportURL: b.SupportURL, Accent: b.Accent}
 }
+
+// brandMailData fills the brand's placeholders.
+func brandMailData(d mail.Data, b brand) mail.Data { return b.mail().Apply(d) }
 
 // --- serving ---
 

@@ -37,6 +37,32 @@ type Data struct {
 // DefaultAccentColor is the Pay button's colour when Settings set none.
 const DefaultAccentColor = "#0b57d0"
 
+// Brand is the merchant as every customer email shows it (Settings, "Your
+// brand"): the first email, its resends and the reminders alike.
+type Brand struct {
+	Company, SupportEmail, SupportURL string
+	Accent                            string // #rrggbb, or "" for DefaultAccentColor
+}
+
+// Apply fills d's brand placeholders.
+func (b Brand) Apply(d Data) Data {
+	d.CompanyName, d.SupportEmail, d.SupportURL, d.AccentColor = b.Company, b.SupportEmail, b.SupportURL, b.Accent
+	if d.AccentColor == "" {
+		d.AccentColor = DefaultAccentColor
+	}
+	return d
+}
+
+// SenderName is the name customer emails come from: the name written in
+// the configured sender (from), unless it is only the first-run company
+// name it defaulted to; otherwise the company's name.
+func (b Brand) SenderName(from Address, firstRunCompany string) string {
+	if from.Name != "" && from.Name != firstRunCompany {
+		return from.Name
+	}
+	return b.Company
+}
+
 // Placeholder documents one field of Data.
 type Placeholder struct {
 	Name string // without braces, e.g. "Amount"

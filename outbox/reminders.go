@@ -39,7 +39,7 @@ If you have paid already, thank you: please ignore this email. If you have a que
 <tr><td style="padding:28px">
 <p>{{if .CustomerName}}Hello {{.CustomerName}},{{else}}Hello,{{end}}</p>
 <p>A friendly reminder: {{.CompanyName}} asked you to pay <strong>{{.Amount}}</strong>{{if .WebsiteReference}} for <strong>{{.WebsiteReference}}</strong>{{end}}, and the payment has not reached us yet.</p>
-<p style="margin:28px 0"><a href="{{.Link}}" style="background:#0b57d0;color:#ffffff;padding:12px 22px;border-radius:6px;text-decoration:none;display:inline-block">Pay {{.Amount}}</a></p>
+<p style="margin:28px 0"><a href="{{.Link}}" style="background:{{.AccentColor}};color:#ffffff;padding:12px 22px;border-radius:6px;text-decoration:none;display:inline-block">Pay {{.Amount}}</a></p>
 <p style="font-size:13px;color:#57606a">Or open this link: <a href="{{.Link}}">{{.Link}}</a></p>
 {{if .ExpiresAt}}<p style="font-size:13px;color:#57606a">The link is valid until {{.ExpiresAt}}.</p>{{end}}
 <p>If you have paid already, thank you: please ignore this email. If you have a question, reply to it{{if .WebsiteReference}} and quote {{.WebsiteReference}}{{end}}.</p>
@@ -59,6 +59,7 @@ type ReminderStore interface {
 	EmailTemplate(ctx context.Context, name string) (db.EmailTemplate, error)
 	QueueReminder(ctx context.Context, linkID int64, number int, ne db.NewEmail, stopWhy func(paylink.Status) string) (db.ReminderOutcome, int64, error)
 	StopReminders(ctx context.Context, linkID int64, why string) error
+	GetSettings(ctx context.Context) (db.Settings, error)
 }
 
 // Reminder job defaults (own picks).
@@ -69,8 +70,8 @@ const (
 
 // ReminderConfig configures the reminder job; zero values take defaults.
 type ReminderConfig struct {
-	From        mail.Address // the sender, as for the first email
-	CompanyName string
+	From        mail.Address // the configured sender (PAYLINKS_MAIL_FROM)
+	CompanyName string       // the first-run company name, until Settings name one (BrandOf)
 	// Money formats an amount for the email ({{.Amount}}); nil writes
 	// "1250.00 EUR" (two decimals assumed).
 	Money    func(minor int64, currency string) string
@@ -161,6 +162,7 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 		}
 	}()
 	var tpl *mail.Compiled
+	var brand mail.Brand
 	for range 50 { // at most 50 batches a run; the next run carries on
 		now := r.cfg.Now()
 		due, err := r.store.DueReminders(ctx, now, r.cfg.Batch)
@@ -171,13 +173,19 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 			if tpl, err = ReminderTemplate(ctx, r.store); err != nil {
 				return queued, err
 			}
+			// The merchant's brand, as the first email carries it.
+			st, err := r.store.GetSettings(ctx)
+			if err != nil {
+				return queued, err
+			}
+			brand = BrandOf(st, r.cfg.CompanyName)
 		}
 		progressed := false
 		for _, d := range due {
 			if ctx.Err() != nil {
 				return queued, ctx.Err()
 			}
-			out, err := r.one(ctx, tpl, d, now)
+			out, err := r.one(ctx, tpl, brand, d, now)
 			if err != nil {
 				r.log.Error("reminder", "link_id", d.LinkID, "number", d.Number, "err", err)
 				continue
@@ -195,7 +203,7 @@ func (r *Reminders) RunOnce(ctx context.Context) (int, error) {
 }
 
 // one queues one due reminder, or stops the link's schedule.
-func (r *Reminders) one(ctx context.Context, tpl *mail.Compiled, d db.DueReminder, now time.Time) (db.ReminderOutcome, error) {
+func (r *Reminders) one(ctx context.Context, tpl *mail.Compiled, brand mail.Brand, d db.DueReminder, now time.Time) (db.ReminderOutcome, error) {
 	l, err := r.store.LinkByID(ctx, d.LinkID)
 	if err != nil {
 		return db.ReminderTaken, err
@@ -219,18 +227,18 @@ func (r *Reminders) one(ctx context.Context, tpl *mail.Compiled, d db.DueReminde
 	if mail.CheckHeader(name, mail.MaxNameLength) != nil {
 		name = ""
 	}
-	data := mail.Data{
+	data := brand.Apply(mail.Data{
 		CustomerName: name, CustomerID: l.CustomerID, CustomerEmail: rs.ToAddr,
 		Amount: r.cfg.Money(l.AmountMinor, l.Currency), Currency: l.Currency, Link: l.CheckoutURL,
-		ExpiresAt: formatWhen(l.ExpiresAt), WebsiteReference: l.WebsiteReference, CompanyName: r.cfg.CompanyName,
-	}
+		ExpiresAt: formatWhen(l.ExpiresAt), WebsiteReference: l.WebsiteReference,
+	})
 	msg, err := tpl.Render(data)
 	if err != nil {
 		why := "the reminder template cannot be filled in for this link (" + err.Error() + ")"
 		return db.ReminderStopped, r.store.StopReminders(ctx, d.LinkID, why)
 	}
 	ne := db.NewEmail{
-		FromAddr: r.cfg.From.Email, FromName: r.cfg.From.Name, ToAddr: rs.ToAddr, ToName: name,
+		FromAddr: r.cfg.From.Email, FromName: brand.SenderName(r.cfg.From, r.cfg.CompanyName), ToAddr: rs.ToAddr, ToName: name,
 		Subject: msg.Subject, Text: msg.Text, HTML: msg.HTML, MessageIDDomain: r.cfg.From.Domain(), CreatedBy: l.CreatedBy,
 	}
 	out, id, err := r.store.QueueReminder(ctx, d.LinkID, d.Number, ne, stopWhy)

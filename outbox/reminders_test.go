@@ -305,3 +305,22 @@ func smtpServer(t *testing.T) (*smtptest.Server, *mail.SMTP) {
 	}
 	return srv, sender
 }
+
+// TestReminderCarriesTheMerchantsBrand: a reminder comes from the company
+// named in Settings, not the first-run default, with its accent colour on
+// the Pay button, as the first email does.
+func TestReminderCarriesTheMerchantsBrand(t *testing.T) {
+	f := newFixture(t)
+	f.setSettings(t, func(st *db.Settings) { st.CompanyName, st.AccentColor = "Zenith GmbH", "#1f5fbf" })
+	l := f.openLink(t, f.user.ID, t0.Add(72*time.Hour))
+	f.emailCustomer(t, l)
+	f.clock.Advance(48 * time.Hour)
+	if n := runReminders(t, f); n != 1 {
+		t.Fatalf("%d reminders queued, want 1", n)
+	}
+	rem := f.emailsOf(t, l.ID, db.KindReminder)
+	if len(rem) != 1 || !strings.Contains(rem[0].Subject, "from Zenith GmbH") || rem[0].FromName != "Zenith GmbH" ||
+		!strings.Contains(rem[0].HTML, "background:#1f5fbf") || strings.Contains(rem[0].Text, "Acme") {
+		t.Fatalf("reminder: from %q, subject %q, html has the accent: %v", rem[0].FromName, rem[0].Subject, strings.Contains(rem[0].HTML, "#1f5fbf"))
+	}
+}
