@@ -63,6 +63,7 @@ type brand struct {
 	SupportURL   string
 	Accent       string // #rrggbb, or "" for paylinks' own
 	Logo         *db.LogoInfo
+	Named        bool // the company name was saved in Settings
 }
 
 // brandCache keeps the brand between saves: every page shows it. A save
@@ -119,7 +120,8 @@ func (a *app) loadBrand(ctx context.Context) (brand, error) {
 		return brand{}, err
 	}
 	mb := outbox.BrandOf(st, a.opts.CompanyName)
-	b := brand{Company: mb.Company, SupportEmail: mb.SupportEmail, SupportURL: mb.SupportURL, Accent: mb.Accent}
+	b := brand{Company: mb.Company, SupportEmail: mb.SupportEmail, SupportURL: mb.SupportURL, Accent: mb.Accent,
+		Named: st.CompanyName != ""}
 	info, ok, err := a.store.BrandLogoInfo(ctx)
 	if err != nil {
 		return brand{}, err
@@ -132,7 +134,7 @@ func (a *app) loadBrand(ctx context.Context) (brand, error) {
 
 // viewBrand is the brand for a layout.
 func (a *app) viewBrand(b brand) views.Brand {
-	v := views.Brand{Company: b.Company, SupportEmail: b.SupportEmail, SupportURL: b.SupportURL}
+	v := views.Brand{Company: b.Company, Named: b.Named, SupportEmail: b.SupportEmail, SupportURL: b.SupportURL}
 	if b.Logo != nil {
 		v.LogoURL = a.url(RouteBrandLogo) + "?v=" + b.Logo.ETag
 	}

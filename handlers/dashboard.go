@@ -35,11 +35,7 @@ func (a *app) dashboard(c echo.Context) error {
 	if hasRole(c, paylink.RoleAdmin) {
 		// Until an admin names the company, customers see the first-run
 		// default (PAYLINKS_COMPANY_NAME) on their pages and emails.
-		st, err := a.store.GetSettings(c.Request().Context())
-		if err != nil {
-			return err
-		}
-		if st.CompanyName == "" {
+		if !a.brand(c.Request().Context()).Named {
 			p.Attention = append(slices.Clip(p.Attention), views.AttentionItem{Kind: "info",
 				Text: "Customers see \"" + a.opts.CompanyName + "\" as your company name on their pages and emails. Set your company name, logo and support contact in Settings.",
 				URL:  a.url(RouteSettings)})

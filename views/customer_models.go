@@ -11,6 +11,7 @@ type CustomerPage struct {
 // the staff header its name and logo. Every URL is built by the handler.
 type Brand struct {
 	Company      string
+	Named        bool   // an admin saved the company name (Company is not the first-run default)
 	LogoURL      string // "" when there is no logo
 	ThemeURL     string // the accent colour's stylesheet; "" for the default
 	SupportEmail string

@@ -174,7 +174,7 @@ func Page(l Layout) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if l.Brand.Company != "" && l.Brand.Company != "paylinks" {
+		if l.Brand.Named {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<span class=\"brand-company\" data-testid=\"brand-company\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
