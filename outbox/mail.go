@@ -216,6 +216,7 @@ func (w *Mailer) Close() {
 // Drain processes due rows until none is left (or ctx ends) and says how
 // many it handled.
 func (w *Mailer) Drain(ctx context.Context) (int, error) {
+	w.recordAccepted(ctx) // once a turn, before claiming: what the server took is recorded, never resent
 	n := 0
 	for ctx.Err() == nil {
 		did, err := w.ProcessOne(ctx)
@@ -233,7 +234,6 @@ func (w *Mailer) Drain(ctx context.Context) (int, error) {
 // ProcessOne claims one due email and takes it to its next state. It
 // reports false when nothing was due.
 func (w *Mailer) ProcessOne(ctx context.Context) (bool, error) {
-	w.recordAccepted(ctx)
 	e, err := w.store.ClaimEmail(ctx, w.lease, w.maxAttempts)
 	if errors.Is(err, db.ErrNotFound) {
 		return false, nil
