@@ -260,15 +260,12 @@ func (a *app) cancelLinks(c echo.Context) error {
 	var refused []string
 	for _, id := range ids {
 		res, _, err := links.Cancel(ctx, a.store, id, u.ID, cn, a.auditEntry(c, "link.cancel"))
+		var no *links.Refusal
 		switch {
 		case errors.Is(err, db.ErrNotFound):
 			refused = append(refused, "#"+strconv.FormatInt(id, 10)+" (no such link)")
-		case errors.Is(err, links.ErrNotCancellable):
-			l, lerr := a.store.LinkByID(ctx, id)
-			if lerr != nil {
-				return lerr
-			}
-			refused = append(refused, "#"+strconv.FormatInt(id, 10)+" ("+string(l.Status)+")")
+		case errors.As(err, &no):
+			refused = append(refused, "#"+strconv.FormatInt(id, 10)+" ("+string(no.Status)+")")
 		case err != nil:
 			return err
 		case res.Cancelled:

@@ -66,17 +66,22 @@ type CancelStore interface {
 // or is still being created; its text is for staff.
 var ErrNotCancellable = errors.New("the link cannot be cancelled")
 
-type refusal struct{ msg string }
+// Refusal is Cancel's refusal of one link: its status and why, in staff's
+// words. It wraps ErrNotCancellable.
+type Refusal struct {
+	Status paylink.Status
+	Reason string
+}
 
-func (r refusal) Error() string { return r.msg }
-func (r refusal) Unwrap() error { return ErrNotCancellable }
+func (r *Refusal) Error() string { return r.Reason }
+func (r *Refusal) Unwrap() error { return ErrNotCancellable }
 
 // Cancel cancels one link: the pages, the bulk action and the API all come
 // here. It validates the reason (FieldErrors, nothing changed), then the
 // store cancels the link and stops its queued emails in one transaction.
 // A cancelled link again is no error (Cancelled false); a paid, settled,
-// failed, expired or creating link is refused with an error wrapping
-// ErrNotCancellable whose text says why in staff's words. StableMint has
+// failed, expired or creating link is refused with a *Refusal (wrapping
+// ErrNotCancellable) whose text says why in staff's words. StableMint has
 // no call to close a checkout session, so none is made: a payment that
 // still arrives is applied and flagged (paylink.Decide).
 func Cancel(ctx context.Context, store CancelStore, id, actor int64, c Cancellation, a db.AuditEntry) (db.CancelResult, FieldErrors, error) {
@@ -87,7 +92,7 @@ func Cancel(ctx context.Context, store CancelStore, id, actor int64, c Cancellat
 	res, err := store.CancelLink(ctx, id, actor, reason, a)
 	var nc *db.NotCancellableError
 	if errors.As(err, &nc) {
-		return res, nil, refusal{CancelRefusal(nc.Status)}
+		return res, nil, &Refusal{Status: nc.Status, Reason: CancelRefusal(nc.Status)}
 	}
 	return res, nil, err
 }
