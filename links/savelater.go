@@ -25,7 +25,7 @@ type UnsavedError struct {
 }
 
 func (e *UnsavedError) Error() string {
-	return "StableMint answered for link " + itoa(e.LinkID) + ", but paylinks could not save the answer: " + e.Reason
+	return "StableMint answered for link " + strconv.FormatInt(e.LinkID, 10) + ", but paylinks could not save the answer: " + e.Reason
 }
 
 func (e *UnsavedError) Unwrap() error { return e.Err }
@@ -130,5 +130,3 @@ func (m *Minter) Close() {
 	p.mu.Unlock()
 	p.wg.Wait()
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -113,6 +113,3 @@ func (s Status) Reissuable() bool {
 func (s Status) Cancellable() bool {
 	return s == StatusError || s == StatusOpen || s == StatusProcessing
 }
-
-// Paid reports whether money was accepted for a link in status s.
-func (s Status) Paid() bool { return s == StatusPaid || s == StatusSettled }
