@@ -39,6 +39,7 @@ const MinSQLiteVersion = "3.51.3"
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
+	ckpt  *sql.DB // one connection for WAL checkpoints (db/checkpoint.go)
 	path  string
 	// Now is the clock every write uses; tests replace it.
 	Now func() time.Time
@@ -58,7 +59,10 @@ type Store struct {
 
 // pragmas apply to every pooled connection because they live in the DSN.
 // busy_timeout comes first so the others can wait for a lock.
-const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+// journal_size_limit: a WAL that a checkpoint has reset is cut back to
+// 64 MiB rather than kept at its largest (db/checkpoint.go).
+const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+	"&_pragma=journal_size_limit(67108864)"
 
 // DSN returns the data source name for path; readOnly adds query_only.
 func DSN(path string, readOnly bool) string {
@@ -70,7 +74,17 @@ func DSN(path string, readOnly bool) string {
 		// 1.4 GiB): address space only, the kernel's page cache backs it.
 		return u + "&_pragma=query_only(1)&_pragma=cache_size(-16384)&_pragma=mmap_size(2147418112)"
 	}
-	return u + "&_txlock=immediate"
+	// The writer checkpoints by itself only past 16,384 pages (64 MiB of
+	// 4 KiB pages), as a fallback: the checkpoint job (db/checkpoint.go)
+	// does it on its own connection, off the commit path of every write.
+	return u + "&_pragma=wal_autocheckpoint(16384)&_txlock=immediate"
+}
+
+// checkpointDSN is the checkpoint connection's: the writer's settings,
+// but a short busy_timeout, since a checkpoint that must wait for readers
+// (TRUNCATE) holds new writers back while it waits.
+func checkpointDSN(path string) string {
+	return strings.Replace(DSN(path, false), "busy_timeout(5000)", "busy_timeout("+strconv.Itoa(int(truncateWait/time.Millisecond))+")", 1)
 }
 
 // Open opens (creating if needed) the database at path, checks the SQLite
@@ -99,7 +113,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{write: w, read: r, path: path, Now: time.Now, leasePrefix: rand.Text()[:8] + "."}
+	c, err := sql.Open("sqlite", checkpointDSN(path))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	s := &Store{write: w, read: r, ckpt: c, path: path, Now: time.Now, leasePrefix: rand.Text()[:8] + "."}
 	if err := s.check(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -152,7 +174,7 @@ func (s *Store) Close() error {
 	}
 	s.stmts = nil
 	s.stmtMu.Unlock()
-	return errors.Join(append(errs, s.read.Close(), s.write.Close())...)
+	return errors.Join(append(errs, s.read.Close(), s.ckpt.Close(), s.write.Close())...)
 }
 
 // Path is the database file.

@@ -32,6 +32,8 @@ var (
 	WebhookOutcomes = []string{"accepted", "duplicate", "refused", "unavailable"}
 	// EmailOutcomes are the outcomes of one outbox send attempt.
 	EmailOutcomes = []string{"sent", "kept", "retry", "failed", "cancelled"}
+	// CheckpointOutcomes are the outcomes of one WAL checkpoint.
+	CheckpointOutcomes = []string{"ok", "busy", "error"}
 )
 
 // Metrics is paylinks' Prometheus instrumentation, on a registry of its own
@@ -47,6 +49,9 @@ type Metrics struct {
 	smErrors *prometheus.CounterVec
 	webhooks *prometheus.CounterVec
 	emails   *prometheus.CounterVec
+	ckpts    *prometheus.CounterVec
+	ckptPgs  prometheus.Counter
+	refusals *prometheus.CounterVec
 
 	mu     sync.Mutex
 	gauges map[string]*atomic.Pointer[func() float64]
@@ -86,7 +91,20 @@ func New(log *slog.Logger) *Metrics {
 			Name: "paylinks_emails_total",
 			Help: "Outbox send attempts, by outcome.",
 		}, []string{"outcome"}),
+		ckpts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paylinks_wal_checkpoints_total",
+			Help: "WAL checkpoints the checkpoint job ran, by mode (passive, truncate) and outcome (ok, busy, error).",
+		}, []string{"mode", "outcome"}),
+		ckptPgs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paylinks_wal_checkpointed_pages_total",
+			Help: "Pages the checkpoint job's checkpoints found copied into the database file (a page copied earlier counts again).",
+		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paylinks_busy_refusals_total",
+			Help: "Expensive requests (searches, counts, exports) answered busy because the expensive class was full, by class.",
+		}, []string{"class"}),
 	}
+	m.reg.MustRegister(m.ckpts, m.ckptPgs, m.refusals)
 	m.reg.MustRegister(m.requests, m.links, m.smCalls, m.smErrors, m.webhooks, m.emails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range WebhookOutcomes {
@@ -94,6 +112,11 @@ func New(log *slog.Logger) *Metrics {
 	}
 	for _, o := range EmailOutcomes {
 		m.emails.WithLabelValues(o)
+	}
+	for _, mode := range []string{"passive", "truncate"} {
+		for _, o := range CheckpointOutcomes {
+			m.ckpts.WithLabelValues(mode, o)
+		}
 	}
 	for _, o := range links.Outcomes {
 		m.links.WithLabelValues(o)
@@ -129,6 +152,38 @@ func (m *Metrics) EmailOutcome(outcome string) {
 func (m *Metrics) LinkCreation(outcome string) {
 	if m != nil {
 		m.links.WithLabelValues(outcome).Inc()
+	}
+}
+
+// Checkpoint counts one WAL checkpoint: mode "passive" or "truncate",
+// outcome one of CheckpointOutcomes, and the pages it found checkpointed.
+func (m *Metrics) Checkpoint(mode, outcome string, pages int) {
+	if m != nil {
+		m.ckpts.WithLabelValues(mode, outcome).Inc()
+		if pages > 0 {
+			m.ckptPgs.Add(float64(pages))
+		}
+	}
+}
+
+// WALSize exports paylinks_wal_bytes, the WAL file's size read at each
+// scrape; a failed read is logged and scraped as NaN.
+func (m *Metrics) WALSize(size func() (int64, error)) {
+	m.gauge(prometheus.GaugeOpts{Name: "paylinks_wal_bytes", Help: "Size of the database's write-ahead log file in bytes."}, func() float64 {
+		n, err := size()
+		if err != nil {
+			m.log.Warn("metrics gauge", "gauge", "paylinks_wal_bytes", "err", err)
+			return math.NaN()
+		}
+		return float64(n)
+	})
+}
+
+// BusyRefusal counts one expensive request answered busy; class names
+// what it was ("search", "count", "export", "audit").
+func (m *Metrics) BusyRefusal(class string) {
+	if m != nil {
+		m.refusals.WithLabelValues(class).Inc()
 	}
 }
 
