@@ -160,11 +160,48 @@ func (s *Store) SearchAudit(ctx context.Context, q AuditQuery) (AuditPage, error
 	return page, nil
 }
 
+// auditStreamPage is how many entries StreamAudit reads per statement.
+const auditStreamPage = 1000
+
 // StreamAudit calls fn for every entry q selects (ignoring its page),
-// newest first, from one read snapshot.
+// newest first. It reads in keyset pages of auditStreamPage by id, each its
+// own short statement, and calls fn only between them: an export that a
+// slow client takes minutes to download never holds a read snapshot open
+// that long (which would keep the WAL from being truncated:
+// db/checkpoint.go). The log is append-only and each page starts below the
+// last id read, so the pages together are the entries that existed when
+// the first was read, as one snapshot would give.
 func (s *Store) StreamAudit(ctx context.Context, q AuditQuery, fn func(AuditEntry) error) error {
 	where, args := q.where()
-	rows, err := s.read.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE `+where+` ORDER BY id DESC`, args...)
+	page := make([]AuditEntry, 0, auditStreamPage)
+	var below int64 // 0: from the newest
+	for {
+		cond, a := where, args
+		if below != 0 {
+			cond += " AND id < ?"
+			a = append(append([]any{}, args...), below)
+		}
+		page = page[:0]
+		if err := s.auditPage(ctx, `SELECT `+auditCols+` FROM audit_log WHERE `+cond+` ORDER BY id DESC LIMIT ?`,
+			append(a, auditStreamPage), &page); err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < auditStreamPage {
+			return nil
+		}
+		below = page[len(page)-1].ID
+	}
+}
+
+// auditPage reads one page of entries into page, closing its rows before
+// it returns.
+func (s *Store) auditPage(ctx context.Context, query string, args []any, page *[]AuditEntry) error {
+	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -174,9 +211,7 @@ func (s *Store) StreamAudit(ctx context.Context, q AuditQuery, fn func(AuditEntr
 		if err != nil {
 			return err
 		}
-		if err := fn(e); err != nil {
-			return err
-		}
+		*page = append(*page, e)
 	}
 	return rows.Err()
 }
