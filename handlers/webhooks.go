@@ -66,6 +66,8 @@ type webhookAnswer struct {
 //     matches no link, and a body that is not JSON (StableMint cannot fix
 //     those by retrying; admins see them);
 //   - not stored (database error, shutting down): 503, so StableMint retries;
+//   - not taken by the writer within 2 s (ingest.ErrIngesterBusy: the
+//     writer is saturated): 503 with Retry-After at once, nothing stored;
 //   - over 256 KiB: 413, from the body limit.
 func (w *webhookReceiver) receive(c echo.Context) error {
 	if w.verifier == nil || w.ingester == nil {
@@ -100,6 +102,14 @@ func (w *webhookReceiver) receive(c echo.Context) error {
 	d.Signature = r.Header.Get(stablemint.HeaderWebhookSignature)
 	d.Event = ingest.EventData(body)
 	res, err := arrival.Submit(ctx, d)
+	if errors.Is(err, ingest.ErrIngesterBusy) {
+		// The writer is saturated: nothing was stored; StableMint retries.
+		w.a.metrics.WebhookDelivery("unavailable")
+		c.Set(ctxBusy, true)
+		logFrom(ctx, w.a.log).Warn("webhook not stored: the database writer is saturated; StableMint will retry", "err", err)
+		c.Response().Header().Set("Retry-After", "1")
+		return c.JSON(http.StatusServiceUnavailable, webhookAnswer{Error: "busy, retry later"})
+	}
 	if err != nil {
 		w.a.metrics.WebhookDelivery("unavailable")
 		return echo.NewHTTPError(http.StatusServiceUnavailable).WithInternal(err)

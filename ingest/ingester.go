@@ -28,10 +28,21 @@ type Store interface {
 // ErrIngesterClosed is returned for deliveries submitted after Close.
 var ErrIngesterClosed = errors.New("webhook ingester closed")
 
+// ErrIngesterBusy is returned for a delivery the writer did not take in
+// time (Options.MaxWait) or that found too many waiting before it
+// (Options.MaxWaiting): nothing of it was stored, and the receiver answers
+// 503 at once so that StableMint retries, rather than holding the request
+// until it times out.
+var ErrIngesterBusy = errors.New("webhook ingester busy: the database writer is saturated")
+
 // Ingester defaults.
 const (
 	DefaultWebhookBatch  = 64
 	DefaultWebhookLinger = time.Millisecond
+	// A delivery waits at most DefaultMaxWait for the writer to take it,
+	// and none waits when DefaultMaxWaiting already do.
+	DefaultMaxWait    = 2 * time.Second
+	DefaultMaxWaiting = 4 * DefaultWebhookBatch
 )
 
 // Options tune a Ingester; zero values take the defaults.
@@ -44,6 +55,12 @@ type Options struct {
 	// can keep other writers waiting (besides its own statements): keep it
 	// to a millisecond or two.
 	Linger time.Duration
+	// MaxWait bounds how long a delivery waits for the writer to take it
+	// into a batch; MaxWaiting how many may wait at once. Past either,
+	// Submit returns ErrIngesterBusy and nothing is stored. Once taken, a
+	// delivery is always answered after its commit.
+	MaxWait    time.Duration
+	MaxWaiting int
 }
 
 // Ingester commits webhook deliveries through the single writer,
@@ -70,6 +87,9 @@ type Ingester struct {
 	log      *slog.Logger
 	maxBatch int
 	linger   time.Duration
+	maxWait  time.Duration
+	maxWaitN int64
+	waiting  atomic.Int64   // deliveries waiting to be taken
 	jobs     chan ingestJob // unbuffered: a send succeeds only while the loop runs
 	pending  atomic.Int64   // announced deliveries not yet taken
 	wake     chan struct{}  // an announced delivery was abandoned
@@ -97,10 +117,17 @@ func New(store Store, log *slog.Logger, o Options) *Ingester {
 	if o.Linger == 0 {
 		o.Linger = DefaultWebhookLinger
 	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = DefaultMaxWaiting
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Ingester{store: store, log: log.With("component", "webhooks"), maxBatch: o.MaxBatch, linger: o.Linger,
+		maxWait: o.MaxWait, maxWaitN: int64(o.MaxWaiting),
 		jobs: make(chan ingestJob), wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w
@@ -154,11 +181,27 @@ func (a *Arrival) taken() bool {
 func (w *Ingester) submit(ctx context.Context, job ingestJob) (db.WebhookResult, error) {
 	job.reply = make(chan ingestReply, 1)
 	select {
-	case w.jobs <- job:
-	case <-w.quit:
-		return db.WebhookResult{}, ErrIngesterClosed
-	case <-ctx.Done():
-		return db.WebhookResult{}, ctx.Err()
+	case w.jobs <- job: // the writer was waiting
+	default:
+		if w.waiting.Add(1) > w.maxWaitN {
+			w.waiting.Add(-1)
+			return db.WebhookResult{}, ErrIngesterBusy
+		}
+		t := time.NewTimer(w.maxWait)
+		defer t.Stop()
+		select {
+		case w.jobs <- job:
+			w.waiting.Add(-1)
+		case <-t.C:
+			w.waiting.Add(-1)
+			return db.WebhookResult{}, ErrIngesterBusy
+		case <-w.quit:
+			w.waiting.Add(-1)
+			return db.WebhookResult{}, ErrIngesterClosed
+		case <-ctx.Done():
+			w.waiting.Add(-1)
+			return db.WebhookResult{}, ctx.Err()
+		}
 	}
 	select {
 	case r := <-job.reply:

@@ -270,3 +270,49 @@ func TestIngesterCloseEndsAWaitForAnnouncedDeliveries(t *testing.T) {
 		t.Fatalf("batches %v", b)
 	}
 }
+
+// A saturated writer answers busy rather than holding deliveries until
+// their requests time out: a delivery not taken within MaxWait, or one
+// that finds MaxWaiting others waiting, gets ErrIngesterBusy and nothing
+// of it is stored; those already waiting still commit.
+func TestIngesterBusyWhenTheWriterIsSaturated(t *testing.T) {
+	t.Run("not taken in time", func(t *testing.T) {
+		st := &gatedStore{gate: make(chan struct{})}
+		ing := ingest.New(st, nil, ingest.Options{MaxBatch: 1, MaxWait: 20 * time.Millisecond})
+		defer ing.Close()
+		first := submitAll(t, ing, []string{"a"})
+		st.waitApplied(t, 1) // its commit holds the writer
+		_, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "b"}})
+		if !errors.Is(err, ingest.ErrIngesterBusy) {
+			t.Fatalf("got %v, want ErrIngesterBusy", err)
+		}
+		close(st.gate)
+		if r := <-first; r.err != nil {
+			t.Fatal(r.err)
+		}
+		if got := st.seen(); len(got) != 1 || !slices.Equal(got[0], []string{"a"}) {
+			t.Errorf("committed %v, want only [a]: a busy delivery must not be stored", got)
+		}
+	})
+	t.Run("too many waiting", func(t *testing.T) {
+		st := &gatedStore{gate: make(chan struct{})}
+		ing := ingest.New(st, nil, ingest.Options{MaxBatch: 1, MaxWaiting: 1, MaxWait: time.Hour})
+		defer ing.Close()
+		first := submitAll(t, ing, []string{"a"})
+		st.waitApplied(t, 1)
+		second := submitAll(t, ing, []string{"b"}) // waits its turn
+		_, err := ing.Expect().Submit(context.Background(), db.WebhookDelivery{Event: db.WebhookEventData{Key: "c"}})
+		if !errors.Is(err, ingest.ErrIngesterBusy) {
+			t.Fatalf("got %v, want ErrIngesterBusy", err)
+		}
+		close(st.gate)
+		for _, ch := range []<-chan submitted{first, second} {
+			if r := <-ch; r.err != nil {
+				t.Fatalf("%s: %v", r.key, r.err)
+			}
+		}
+		if got := st.seen(); len(got) != 2 {
+			t.Errorf("committed %v, want [a] and [b]", got)
+		}
+	})
+}
