@@ -84,7 +84,7 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 		}
 	}
 	if acts[actCheckout] && l.CheckoutURL != "" {
-		p.CheckoutURL, p.QRURL = l.CheckoutURL, a.url(RouteLinkQR, l.ID)
+		p.CheckoutURL, p.QRURL = l.CheckoutURL, a.url(RouteLinkQR, l.ID)+"?v="+qrVersion(l.CheckoutURL)
 	}
 	if !l.ExpiresAt.IsZero() {
 		p.Expires = when(l.ExpiresAt)

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/links"
@@ -440,7 +439,11 @@ func linkFlags(l db.Link) views.LinkFlagSet {
 	return views.LinkFlagSet{PaidAfterExpiry: l.PaidAfterExpiry, PaidAfterCancel: l.PaidAfterCancel, NeedsReview: l.NeedsReview}
 }
 
-// linkQR renders the checkout URL as a PNG QR code.
+// linkQR renders the checkout URL as a PNG QR code, encoded once per
+// (link, checkout URL) and kept (handlers/qr.go). The image's ETag is a
+// hash of the URL; the link page asks for it with that hash in the address
+// (?v=), where it never changes, so the browser keeps it privately for a
+// year; without the hash (or with an old one) it revalidates each time.
 func (a *app) linkQR(c echo.Context) error {
 	l, err := a.linkParam(c)
 	if err != nil {
@@ -449,12 +452,35 @@ func (a *app) linkQR(c echo.Context) error {
 	if l.CheckoutURL == "" {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
-	png, err := qrcode.Encode(l.CheckoutURL, qrcode.Medium, 256)
+	v := qrVersion(l.CheckoutURL)
+	etag := `"` + v + `"`
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	if c.QueryParam("v") == v {
+		h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "private, no-cache")
+	}
+	if etagMatches(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	png, err := a.qr.png(l.ID, l.CheckoutURL, v)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "private, no-store")
 	return c.Blob(http.StatusOK, "image/png", png)
+}
+
+// etagMatches reports whether an If-None-Match header names etag (weak
+// comparison, as RFC 9110 has it for If-None-Match).
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
 }
 
 func mapKeys(m map[string]string) func(func(string) bool) {

@@ -263,6 +263,7 @@ type app struct {
 	currencyOptions []views.Option
 	countryNames    map[string]string
 	brandCache      brandCache // handlers/brand.go
+	qr              qrCache    // handlers/qr.go
 }
 
 // New builds the Echo instance with every route and middleware.
