@@ -75,6 +75,21 @@ type LinkQuery struct {
 	// references, checkout URL, expiry, creation); every other field of the
 	// returned links is zero. A page of full rows costs about twice as much.
 	ListOnly bool
+	// Expensive, when set, is called before the search does its costly
+	// work: reading the substring tier, or walking the links for a broad
+	// term (a tier over the cap). Its error stops the search and is
+	// returned. It may be called more than once. The list page takes an
+	// admission slot here (handlers/admission.go), so that a reference
+	// found exactly or by prefix never waits for one.
+	Expensive func(ctx context.Context) error
+}
+
+// expensive calls q.Expensive, if set.
+func (q LinkQuery) expensive(ctx context.Context) error {
+	if q.Expensive == nil {
+		return nil
+	}
+	return q.Expensive(ctx)
 }
 
 // listCols are the columns a ListOnly page reads.
@@ -235,6 +250,9 @@ func (s *Store) plan(ctx context.Context, q LinkQuery, substrings bool) (searchP
 		return searchPlan{}, err
 	}
 	if !ok {
+		if err := q.expensive(ctx); err != nil {
+			return searchPlan{}, err
+		}
 		return walkPlan(m), nil
 	}
 	p := searchPlan{hits: m.json(-1), m: m, partial: hasSubstringTier(q)}
@@ -248,6 +266,9 @@ func (s *Store) plan(ctx context.Context, q LinkQuery, substrings bool) (searchP
 func (s *Store) withSubstrings(ctx context.Context, q LinkQuery, p searchPlan) (searchPlan, error) {
 	if !p.partial {
 		return p, nil
+	}
+	if err := q.expensive(ctx); err != nil {
+		return searchPlan{}, err
 	}
 	m := matchSet{rank: maps.Clone(p.m.rank), order: slices.Clone(p.m.order)}
 	ok, err := s.substring(ctx, q, &m)

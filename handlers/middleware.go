@@ -79,6 +79,9 @@ func (a *app) requestLogger(next echo.HandlerFunc) echo.HandlerFunc {
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
+			if c.Get(ctxBusy) != nil { // answered busy on purpose (handlers/admission.go)
+				level = slog.LevelWarn
+			}
 		}
 		l.Log(r.Context(), level, "request",
 			"method", r.Method, "route", c.Path(), "path", r.URL.Path, "status", status,

@@ -164,6 +164,8 @@ func (a *app) routes(e *echo.Echo) error {
 		return err
 	}
 	e.Use(skipFor(a.sameOrigin), skipFor(a.loadUser), skipFor(csrf), skipFor(a.bindCSRF))
+	// Expensive searches, counts and exports share a few slots (handlers/admission.go).
+	e.Use(a.admit)
 
 	limiter := middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{

@@ -288,12 +288,23 @@ func (a *app) links(c echo.Context) error {
 		s.query.DeferTotal = c.QueryParam("count") == ""
 	}
 	s.query.WalkBudget, s.query.ListOnly = searchWalkBudget, true
+	// A term that needs the substring tier or a walk takes an admission
+	// slot first (handlers/admission.go); a count asked for in the page
+	// (count=1) already holds one.
+	take, done := a.lazyAdmission()
+	defer done()
+	if admissionClass(c) == "" {
+		s.query.Expensive = take
+	}
 	var page db.SearchPage
 	var err error
 	if s.refused {
 		total = 0 // nothing searched: no deferred count either
 	} else {
 		page, err = a.store.SearchLinks(ctx, s.query)
+	}
+	if errors.Is(err, errBusy) {
+		return a.busy(c, classSearch, err)
 	}
 	if errors.Is(err, db.ErrSearchTooBroad) {
 		// Say so beside the box, keep what was typed, list nothing.

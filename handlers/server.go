@@ -188,6 +188,9 @@ type Options struct {
 	// DashboardMaxAge is how old the dashboard's figures may be before
 	// they are worked out again; 0 means always fresh.
 	DashboardMaxAge time.Duration
+	// ExpensiveConcurrency bounds the expensive requests running at once
+	// (handlers/admission.go); below 1 counts as 1.
+	ExpensiveConcurrency int
 	// Metrics is the application's registry.
 	Metrics *metrics.Metrics
 	// MetricsToken, when set, serves GET /metrics to requests carrying
@@ -263,6 +266,7 @@ type app struct {
 	currencyOptions []views.Option
 	countryNames    map[string]string
 	brandCache      brandCache // handlers/brand.go
+	admission       *admission // handlers/admission.go
 	qr              qrCache    // handlers/qr.go
 }
 
@@ -273,7 +277,8 @@ func New(opts Options) (*echo.Echo, error) {
 	}
 	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now,
 		client: opts.Client, minter: opts.Minter, countryNames: map[string]string{},
-		mailer: opts.Mail, sendLimits: newSendLimiter(opts.MailRatePerMinute), metrics: opts.Metrics}
+		mailer: opts.Mail, sendLimits: newSendLimiter(opts.MailRatePerMinute), metrics: opts.Metrics,
+		admission: newAdmission(opts.ExpensiveConcurrency)}
 	a.initMetrics()
 	for _, c := range stablemint.Countries() {
 		a.countryOptions = append(a.countryOptions, views.Option{Value: c.Code, Label: c.Name + " (" + c.Code + ")"})
