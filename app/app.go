@@ -47,6 +47,13 @@ const (
 	DefaultStuckAfter       = 10 * time.Minute
 	// How often expired sessions are deleted.
 	DefaultSessionSweep = 10 * time.Minute
+	// How often the checkpoint job copies the WAL into the database
+	// (db/checkpoint.go), truncating it when over Config.WALLimit.
+	DefaultCheckpointInterval = time.Second
+	// DefaultExpensiveConcurrency is how many expensive requests (broad
+	// searches, counts, exports, audit searches) run at once
+	// (handlers/admission.go).
+	DefaultExpensiveConcurrency = 2
 )
 
 // Config is the application's settings. Zero values take the defaults
@@ -72,6 +79,13 @@ type Config struct {
 	// Mail tunes the outbox (its Sender is SMTP; nil keeps emails in the
 	// local mailbox). New fills its Logger, Now and Metrics.
 	Mail outbox.Config
+
+	// WALLimit is the WAL size in bytes past which the checkpoint job
+	// truncates it; 0: db.DefaultWALLimit.
+	WALLimit int64
+	// ExpensiveConcurrency bounds the expensive requests running at once;
+	// 0: DefaultExpensiveConcurrency.
+	ExpensiveConcurrency int
 
 	MetricsToken string          // serves GET /metrics on the app's own address when set
 	HashParams   argon2id.Params // zero: auth.DefaultHashParams
@@ -146,6 +160,12 @@ func (c *Config) defaults() error {
 	if c.MailFrom.Name == "" {
 		c.MailFrom.Name = c.CompanyName
 	}
+	if c.WALLimit == 0 {
+		c.WALLimit = db.DefaultWALLimit
+	}
+	if c.ExpensiveConcurrency == 0 {
+		c.ExpensiveConcurrency = DefaultExpensiveConcurrency
+	}
 	if c.HashParams == (argon2id.Params{}) {
 		c.HashParams = auth.DefaultHashParams
 	}
@@ -175,6 +195,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	// Metrics: a registry of this application's own; StableMint calls are
 	// timed through a decorator and the minter reports each attempt.
 	a.Metrics = metrics.New(log)
+	a.Metrics.WALSize(p.Store.WALSize)
 	var breaker interface{ BreakerState() string }
 	if b, ok := p.StableMint.(interface{ BreakerState() string }); ok {
 		breaker = b
@@ -214,8 +235,8 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		Mail: a.Mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRatePerMinute,
 		Verifier: p.Verifier, Webhooks: a.Webhooks,
 		WebhookRatePerSecond: cfg.WebhookRatePerSecond, WebhookBurst: cfg.WebhookBurst,
-		DashboardMaxAge: cfg.DashboardMaxAge,
-		Metrics:         a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,
+		DashboardMaxAge: cfg.DashboardMaxAge, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
+		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,
 	}
 	if cfg.Web != nil {
 		cfg.Web(&o)
@@ -242,8 +263,38 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		}
 		return err
 	}}
-	return append([]jobs.Job{sessions, a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
+	return append([]jobs.Job{sessions, a.checkpointJob(), a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
 		a.Reminders.Job()}, a.Notifier.Jobs()...)
+}
+
+// checkpointJob copies the WAL into the database every second and
+// truncates it when it has grown past the limit (db/checkpoint.go), and
+// reports each checkpoint to the metrics.
+func (a *App) checkpointJob() jobs.Job {
+	limit := a.cfg.WALLimit
+	run := func(ctx context.Context) error {
+		res, size, err := a.Store.CheckpointWAL(ctx, limit)
+		for _, r := range res {
+			outcome := "ok"
+			if r.Busy {
+				outcome = "busy"
+			}
+			a.Metrics.Checkpoint(r.Mode, outcome, r.Checkpointed)
+			if r.Mode == db.CheckpointTruncate && r.Busy {
+				a.log.Info("WAL over its limit, and readers kept the checkpoint from truncating it; trying again in a second",
+					"component", "checkpoint", "wal_bytes", size, "limit_bytes", limit)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			mode := db.CheckpointPassive
+			if len(res) > 0 {
+				mode = db.CheckpointTruncate
+			}
+			a.Metrics.Checkpoint(mode, "error", 0)
+		}
+		return err
+	}
+	return jobs.Job{Name: "checkpoint", Interval: DefaultCheckpointInterval, Run: run}
 }
 
 // Close stops the webhook writer: call it once the HTTP server has shut

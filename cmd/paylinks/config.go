@@ -176,6 +176,21 @@ var settings = []setting{
 			c.MetricsAddr = v
 			return checkHostPort(v)
 		}},
+	{Name: "PAYLINKS_PPROF_ADDR",
+		Doc: "a loopback listen address (`127.0.0.1:6060`, `[::1]:6060`, `localhost:6060`) serving Go's profiler (`/debug/pprof/`) for finding where CPU and memory go; unset: no profiler anywhere. Never on `PAYLINKS_ADDR`, never off loopback (reach it with an SSH tunnel)",
+		parse: func(c *Config, v string) error {
+			c.PprofAddr = v
+			return checkLoopbackHostPort(v)
+		}},
+	{Name: "PAYLINKS_WAL_LIMIT", Default: "64MiB",
+		Doc: "how large the database's write-ahead log (`<PAYLINKS_DB>-wal`) may grow before the checkpoint job (every second) waits briefly for readers and truncates it: a size in `KiB`, `MiB` or `GiB` (1 MiB to 16 GiB); see [WAL](#the-write-ahead-log-wal)",
+		parse: func(c *Config, v string) (err error) {
+			c.WALLimit, err = parseSize(v, 1<<20, 16<<30)
+			return err
+		}},
+	{Name: "PAYLINKS_EXPENSIVE_CONCURRENCY", Default: "2",
+		Doc:   "how many expensive requests (searches inside references and emails, the deferred counts, exports, filtered audit searches) run at once (1 to 64); others are answered busy at once, and cheap pages never wait for them; see [Admission](#admission-busy-answers)",
+		parse: parseRate(func(c *Config) *int { return &c.ExpensiveConcurrency }, 64)},
 
 	// StableMint. Unset STABLEMINT_BASE_URL means demo mode: the built-in
 	// sandbox, Config.StableMint nil, and the other STABLEMINT_* unread.
@@ -312,6 +327,12 @@ type Config struct {
 	// for it. With neither, no metrics are served.
 	MetricsToken string
 	MetricsAddr  string
+	// PprofAddr is the profiler's loopback listener; "" serves none.
+	PprofAddr string
+	// WALLimit is the WAL size that makes the checkpoint job truncate it.
+	WALLimit int64
+	// ExpensiveConcurrency bounds expensive requests running at once.
+	ExpensiveConcurrency int
 	// StableMint is the provider to connect to, its key files read; nil
 	// when STABLEMINT_BASE_URL is unset: demo mode, the built-in sandbox.
 	StableMint *stablemint.Config
@@ -367,6 +388,37 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// checkLoopbackHostPort accepts host:port on a loopback address only.
+func checkLoopbackHostPort(v string) error {
+	host, _, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("want a loopback address (127.0.0.1, ::1 or localhost), got %q", host)
+	}
+	return nil
+}
+
+// parseSize reads a size such as 64MiB, 512KiB or 1GiB, between lo and hi
+// bytes.
+func parseSize(v string, lo, hi int64) (int64, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(v, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err == nil && n > 0 && n <= hi>>u.shift && n<<u.shift >= lo {
+				return n << u.shift, nil
+			}
+			break
+		}
+	}
+	return 0, fmt.Errorf("want a size like 64MiB (KiB, MiB or GiB) from %dMiB to %dGiB, got %q", lo>>20, hi>>30, v)
 }
 
 func checkHostPort(v string) error {

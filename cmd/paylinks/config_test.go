@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/app"
+	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -524,6 +525,8 @@ func TestTableDefaultsAreTheAppDefaults(t *testing.T) {
 		{"PAYLINKS_MAIL_RATE", c.MailRate, app.DefaultMailRatePerMinute},
 		{"PAYLINKS_COMPANY_NAME", c.CompanyName, app.DefaultCompanyName},
 		{"PAYLINKS_MAIL_FROM", c.MailFrom.Email, app.DefaultMailFrom},
+		{"PAYLINKS_WAL_LIMIT", c.WALLimit, int64(db.DefaultWALLimit)},
+		{"PAYLINKS_EXPENSIVE_CONCURRENCY", c.ExpensiveConcurrency, app.DefaultExpensiveConcurrency},
 	} {
 		if d.got != d.want {
 			t.Errorf("%s defaults to %v in the table, %v in app", d.name, d.got, d.want)

@@ -186,3 +186,47 @@ func TestMetricsConfiguration(t *testing.T) {
 		t.Fatal("metrics on the application's own address accepted")
 	}
 }
+
+// The profiler is served only where asked, on loopback: PAYLINKS_PPROF_ADDR
+// answers /debug/pprof/, PAYLINKS_ADDR never does, and a listener off
+// loopback is refused. The WAL and checkpoint series are in /metrics.
+func TestServeProfilerOnLoopbackOnly(t *testing.T) {
+	env := map[string]string{"PAYLINKS_ADDR": "127.0.0.1:0", "PAYLINKS_DB": filepath.Join(t.TempDir(), "p.db"),
+		"PAYLINKS_PPROF_ADDR": "127.0.0.1:0", "PAYLINKS_METRICS_ADDR": "127.0.0.1:0"}
+	base, out, stop := startServe(t, env)
+	defer stop()
+	p := regexp.MustCompile(`profiler on (http://\S+/debug/pprof/)`).FindStringSubmatch(out.String())
+	if p == nil {
+		t.Fatalf("no profiler address printed:\n%s", out.String())
+	}
+	if code, body := httpGet(t, p[1], ""); code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("profiler index: %d", code)
+	}
+	if code, _ := httpGet(t, p[1]+"goroutine?debug=1", ""); code != http.StatusOK {
+		t.Errorf("goroutine profile: %d", code)
+	}
+	if code, _ := httpGet(t, base+"/debug/pprof/", ""); code != http.StatusNotFound {
+		t.Errorf("the application's address serves the profiler: %d", code)
+	}
+	m := regexp.MustCompile(`metrics on (http://\S+/metrics)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no metrics address printed:\n%s", out.String())
+	}
+	_, body := httpGet(t, m[1], "")
+	for _, series := range []string{"paylinks_wal_bytes ", `paylinks_wal_checkpoints_total{mode="truncate",outcome="busy"}`, "paylinks_wal_checkpointed_pages_total "} {
+		if !strings.Contains(body, series) {
+			t.Errorf("no %s in /metrics", series)
+		}
+	}
+	for _, bad := range []string{"0.0.0.0:6060", "192.0.2.1:6060", ":6060", "nope"} {
+		if _, err := loadConfig(envFrom(map[string]string{"PAYLINKS_PPROF_ADDR": bad})); err == nil || !strings.HasPrefix(err.Error(), "PAYLINKS_PPROF_ADDR:") {
+			t.Errorf("PAYLINKS_PPROF_ADDR=%s: %v, want it refused", bad, err)
+		}
+	}
+	for v, ok := range map[string]bool{"64MiB": true, "1GiB": true, "512KiB": false, "64": false, "64MB": false, "32GiB": false} {
+		_, err := loadConfig(envFrom(map[string]string{"PAYLINKS_WAL_LIMIT": v}))
+		if (err == nil) != ok {
+			t.Errorf("PAYLINKS_WAL_LIMIT=%s: %v", v, err)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"path/filepath"
 	"time"
@@ -78,8 +79,8 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		BaseURL: base, SessionKeys: keys, IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout,
 		TrustedProxies: cfg.TrustedProxies, SandboxMode: prov.Sandbox != nil,
 		LoginRatePerMinute: cfg.LoginRate, WebhookRatePerSecond: float64(cfg.WebhookRate),
-		DashboardMaxAge: dashboardMaxAge,
-		MailFrom:        cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
+		DashboardMaxAge: dashboardMaxAge, WALLimit: cfg.WALLimit, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
+		MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
 		Mail:         outbox.Config{Sender: sender},
 		MetricsToken: cfg.MetricsToken,
 	}, app.Parts{Store: st, StableMint: prov.Client, Verifier: prov.Verifier, Logger: log})
@@ -111,6 +112,14 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 				log.Warn("metrics server shutdown", "component", "metrics", "err", err)
 			}
 		}()
+	}
+
+	psrv, err := servePprof(cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	if psrv != nil {
+		defer psrv.Close()
 	}
 
 	fmt.Fprintf(stdout, "paylinks listening on %s\n", base)
@@ -204,5 +213,42 @@ func serveMetrics(cfg Config, metrics *metrics.Metrics, log *slog.Logger, stdout
 		log.Info("metrics served without a token on a separate address; keep it private", "component", "metrics", "addr", ln.Addr().String())
 	}
 	fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", ln.Addr())
+	return srv, nil
+}
+
+// servePprof starts Go's profiler on PAYLINKS_PPROF_ADDR (loopback only,
+// checked with the configuration), if set: /debug/pprof/ and nothing else,
+// on a mux of its own, never on PAYLINKS_ADDR. A CPU profile runs for the
+// seconds asked (?seconds=30), so this server has no write timeout; the
+// caller closes it.
+func servePprof(cfg Config, log *slog.Logger, stdout io.Writer) (*http.Server, error) {
+	if cfg.PprofAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.PprofAddr)
+	if err != nil {
+		return nil, fmt.Errorf("PAYLINKS_PPROF_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("profiler server", "component", "pprof", "err", err)
+		}
+	}()
+	log.Warn("Go profiler served on a loopback address; anyone on this host can read it", "component", "pprof", "addr", ln.Addr().String())
+	fmt.Fprintf(stdout, "profiler on http://%s/debug/pprof/\n", ln.Addr())
 	return srv, nil
 }
