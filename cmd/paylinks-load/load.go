@@ -33,6 +33,8 @@ func load(ctx context.Context, cfg config, progress io.Writer) (*report, error) 
 		if workDir, err = os.MkdirTemp("", "paylinks-load-*"); err != nil {
 			return nil, err
 		}
+	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, fmt.Errorf("-workdir: %w", err)
 	}
 	rng := mrand.New(mrand.NewPCG(cfg.Seed, cfg.Seed>>1|1))
 	setupCtx, cancelSetup := context.WithTimeout(ctx, cfg.SetupTimeout)
@@ -108,7 +110,7 @@ func load(ctx context.Context, cfg config, progress io.Writer) (*report, error) 
 	// The window: users ramp in, webhooks start at once. Requests start
 	// until end; those still in flight then get cfg.Grace.
 	rec := newRecorder()
-	mon := startMonitor(srv, metricsToken)
+	mon := startMonitor(srv, metricsToken, dbPath+"-wal")
 	winStart := time.Now()
 	end := winStart.Add(cfg.Duration)
 	runCtx, cancelRun := context.WithDeadline(ctx, end.Add(cfg.Grace))
@@ -147,6 +149,12 @@ func load(ctx context.Context, cfg config, progress io.Writer) (*report, error) 
 		case <-runCtx.Done():
 		}
 	}()
+	if cfg.CPUProfile != "" {
+		// Once every user has signed in, for most of what is left.
+		wg.Go(func() {
+			rep.profileErr = captureProfile(runCtx, srv, cfg.CPUProfile, winStart.Add(cfg.Ramp), end)
+		})
+	}
 	wg.Wait()
 	rep.window = time.Since(winStart)
 	rep.interrupted = ctx.Err() != nil
@@ -177,12 +185,13 @@ func load(ctx context.Context, cfg config, progress io.Writer) (*report, error) 
 // monitor samples the server's memory and CPU every second, and its Go heap
 // and goroutines from /metrics every two.
 type monitor struct {
-	srv   *server
-	token string
-	quit  chan struct{}
-	done  chan struct{}
-	mu    sync.Mutex
-	m     memFigures
+	srv     *server
+	token   string
+	walPath string
+	quit    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	m       memFigures
 }
 
 // procMem is one reading of a process's memory, in bytes.
@@ -202,11 +211,12 @@ type memFigures struct {
 	SysEnd                    int64 // go_memstats_sys_bytes
 	GoroutinesPeak            int64
 	GoroutinesEnd             int64
+	WALPeak, WALEnd           int64 // the database's -wal file
 	Err                       string
 }
 
-func startMonitor(srv *server, token string) *monitor {
-	m := &monitor{srv: srv, token: token, quit: make(chan struct{}), done: make(chan struct{})}
+func startMonitor(srv *server, token, walPath string) *monitor {
+	m := &monitor{srv: srv, token: token, walPath: walPath, quit: make(chan struct{}), done: make(chan struct{})}
 	m.sample(true)
 	go m.loop()
 	return m
@@ -247,9 +257,14 @@ func (m *monitor) sample(scrape bool) {
 	if scrape {
 		heap, sys, gor, serr = m.scrape()
 	}
+	var wal int64
+	if fi, err := os.Stat(m.walPath); err == nil {
+		wal = fi.Size()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := &m.m
+	f.WALPeak, f.WALEnd = max(f.WALPeak, wal), wal
 	if err != nil {
 		f.Err = err.Error()
 	} else {
@@ -358,4 +373,44 @@ func summariseLog(path string) logSummary {
 		s.Err = err.Error()
 	}
 	return s
+}
+
+// captureProfile writes a CPU profile of the server, taken from its
+// profiler (PAYLINKS_PPROF_ADDR) from start for as long as the window
+// leaves (at most 60 s), to path.
+func captureProfile(ctx context.Context, srv *server, path string, start, end time.Time) error {
+	if srv.pprof == "" {
+		return fmt.Errorf("the server announced no profiler")
+	}
+	select {
+	case <-time.After(time.Until(start)):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	secs := int(min(time.Until(end), 60*time.Second) / time.Second)
+	if secs < 1 {
+		return fmt.Errorf("the window is too short to profile after the ramp")
+	}
+	c := &http.Client{Transport: loopbackTransport(noSource, 1), Timeout: time.Duration(secs+30) * time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.pprof+"profile?seconds="+strconv.Itoa(secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profiler: status %d", resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +26,9 @@ func TestLoadSmoke(t *testing.T) {
 	cfg.DB = filepath.Join(dir, "data", "p.db")
 	cfg.Links, cfg.Users, cfg.WebhooksPerSec, cfg.Duration = 2000, 3, 5, 4*time.Second
 	cfg.ThinkMin, cfg.ThinkMax = 0, 20*time.Millisecond
-	cfg.SetupTimeout, cfg.WorkDir, cfg.Seed = 2*time.Minute, dir, 1
+	// A work directory that does not exist yet is made.
+	cfg.SetupTimeout, cfg.WorkDir, cfg.Seed = 2*time.Minute, filepath.Join(dir, "work", "run1"), 1
+	cfg.CPUProfile = filepath.Join(dir, "cpu.pprof")
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -58,6 +61,16 @@ func TestLoadSmoke(t *testing.T) {
 	}
 	if rep.mem.RSSPeak == 0 && rep.mem.Err == "" {
 		t.Error("no memory figures")
+	}
+	if fi, err := os.Stat(cfg.CPUProfile); err != nil || fi.Size() == 0 || rep.profileErr != nil {
+		t.Errorf("no CPU profile: %v, %v", err, rep.profileErr)
+	}
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, want := range []string{"cores on average", "of which anonymous", "WAL ", "peak (sampled every 1 s)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report does not say %q", want)
+		}
 	}
 }
 

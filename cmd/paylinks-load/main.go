@@ -74,6 +74,7 @@ type config struct {
 	Race           bool          // build the server with -race
 	Addr           string        // server listen address; loopback only
 	WorkDir        string        // binary, server log; empty makes a temp dir
+	CPUProfile     string        // file for a CPU profile of the server; empty takes none
 	Seed           uint64        // random seed of the users and webhooks
 }
 
@@ -109,7 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.Bin, "bin", "", "prebuilt paylinks binary (default: go build one into the work directory)")
 	fs.BoolVar(&c.Race, "race", false, "build the server with the race detector (slow; a race fails the run)")
 	fs.StringVar(&c.Addr, "addr", c.Addr, "server listen address (loopback only; port 0 picks a free one)")
-	fs.StringVar(&c.WorkDir, "workdir", "", "directory for the built binary and the server log (default: a new temp dir, kept)")
+	fs.StringVar(&c.WorkDir, "workdir", "", "directory for the built binary and the server log, created if missing (default: a new temp dir, kept)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the server, taken once the users have signed in until the window ends (at most 60 s), to this file (`go tool pprof -top FILE`)")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed (0: from the clock)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

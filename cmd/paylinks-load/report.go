@@ -28,6 +28,7 @@ type report struct {
 	interrupted bool
 	dbBytes     int64
 	walBytes    int64
+	profileErr  error
 
 	cleanStop bool
 	stopErr   error
@@ -54,17 +55,17 @@ func (r *report) print(w io.Writer) {
 		width = max(width, len(s.Name))
 	}
 	line := func(cells ...any) {
-		fmt.Fprintf(w, "%-*s %7v %7v %9v %9v %9v %11v %5v %6v %10v  %v\n", append([]any{width}, cells...)...)
+		fmt.Fprintf(w, "%-*s %7v %7v %9v %9v %9v %11v %5v %6v %10v %6v  %v\n", append([]any{width}, cells...)...)
 	}
-	line("route", "count", "req/s", "p50", "p99", "max", "non-2xx/3xx", "5xx", "errors", "unexpected", "statuses")
+	line("route", "count", "req/s", "p50", "p99", "max", "non-2xx/3xx", "5xx", "errors", "unexpected", "busy", "statuses")
 	for _, s := range rows {
 		if s.Name == "all requests" {
 			fmt.Fprintln(w, strings.Repeat("-", width+85))
 		}
 		line(s.Name, s.N, fmt.Sprintf("%.1f", s.PerSec), fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.Max),
-			s.Non23, s.S5xx, s.Errs, s.Bad, fmtStatuses(s.Statuses))
+			s.Non23, s.S5xx, s.Errs, s.Bad, s.Busy, fmtStatuses(s.Statuses))
 	}
-	fmt.Fprintln(w, "(req/s: requests started per second of the window; latency to the last byte of the body; errors: no response (transport, or no answer within -request-timeout); unexpected: a 2xx/3xx a browser would not expect)")
+	fmt.Fprintln(w, "(req/s: requests started per second of the window; latency to the last byte of the body; errors: no response (transport, or no answer within -request-timeout); unexpected: a 2xx/3xx a browser would not expect; busy: an expensive request answered \"busy, try again\" on purpose (a 503 page with Retry-After, or an htmx fragment saying so), counted in statuses but not as a failure)")
 
 	r.rec.mu.Lock()
 	for _, name := range routeOrder {
@@ -94,10 +95,17 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  (sampling: %s)\n", m.Err)
 	}
 	if r.window > 0 {
-		fmt.Fprintf(w, "  CPU: server %.1f s (%.2f cores), load generator %.1f s (%.2f cores)\n",
+		fmt.Fprintf(w, "  CPU: server %.1f s (%.2f cores on average), load generator %.1f s (%.2f cores)\n",
 			r.serverCPU.Seconds(), r.serverCPU.Seconds()/r.window.Seconds(), r.selfCPU.Seconds(), r.selfCPU.Seconds()/r.window.Seconds())
 	}
-	fmt.Fprintf(w, "  database file %s, WAL %s at end\n", fmtBytes(r.dbBytes), fmtBytes(r.walBytes))
+	fmt.Fprintf(w, "  database file %s; WAL %s at end, %s peak (sampled every 1 s)\n", fmtBytes(r.dbBytes), fmtFileBytes(r.walBytes), fmtFileBytes(m.WALPeak))
+	if c.CPUProfile != "" {
+		if r.profileErr != nil {
+			fmt.Fprintf(w, "  CPU profile: not taken: %v\n", r.profileErr)
+		} else {
+			fmt.Fprintf(w, "  CPU profile of the server: %s (go tool pprof -top %s)\n", c.CPUProfile, c.CPUProfile)
+		}
+	}
 	stop := "stopped cleanly"
 	if !r.cleanStop {
 		stop = fmt.Sprint(r.stopErr)
@@ -177,4 +185,13 @@ func (r *report) failures() []string {
 		out = append(out, fmt.Sprintf("the race detector reported %d data races (see %s)", r.log.Races, r.logPath))
 	}
 	return out
+}
+
+// fmtFileBytes is fmtBytes for a file's size, where 0 is a size (a
+// truncated WAL), not a reading that failed.
+func fmtFileBytes(n int64) string {
+	if n == 0 {
+		return "0 B"
+	}
+	return fmtBytes(n)
 }

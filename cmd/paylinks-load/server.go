@@ -140,6 +140,7 @@ func ensureUser(ctx context.Context, bin, dbPath string, i int, password string)
 type server struct {
 	cmd     *exec.Cmd
 	base    *url.URL
+	pprof   string // the profiler's base URL, ending in /debug/pprof/
 	logPath string
 	logFile *os.File
 	done    chan struct{} // closed when the process has exited
@@ -159,7 +160,8 @@ func startServer(ctx context.Context, bin, dbPath, addr, logPath, metricsToken s
 	cmd.Env = childEnv("PAYLINKS_DB="+dbPath, "PAYLINKS_ADDR="+addr,
 		"PAYLINKS_LOGIN_RATE=10000", // every virtual user signs in from 127.0.0.1
 		"PAYLINKS_LOG_FORMAT=json", "PAYLINKS_LOG_LEVEL=info",
-		"PAYLINKS_METRICS_TOKEN="+metricsToken)
+		"PAYLINKS_METRICS_TOKEN="+metricsToken,
+		"PAYLINKS_PPROF_ADDR=127.0.0.1:0") // for -cpuprofile
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -179,6 +181,9 @@ func startServer(ctx context.Context, bin, dbPath, addr, logPath, metricsToken s
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, "profiler on "); ok {
+				s.pprof = strings.TrimSpace(rest) // announced before "listening"
+			}
 			if rest, ok := strings.CutPrefix(line, "paylinks listening on "); ok {
 				select {
 				case listening <- strings.TrimSpace(rest):

@@ -46,7 +46,14 @@ type routeStats struct {
 	s5xx     int
 	errs     int // no response: transport error or timeout
 	bad      int // 2xx/3xx, but not what a browser expects
+	busy     int // answered busy on purpose (see whyBusy); not a failure
 }
+
+// whyBusy, passed as add's why, marks a response paylinks answered busy
+// on purpose (an expensive request refused while others ran: a 503 with
+// Retry-After, or an htmx fragment saying so). It is counted apart and
+// does not fail the run.
+const whyBusy = "\x00busy"
 
 // recorder collects every request's outcome. It is safe for concurrent use.
 type recorder struct {
@@ -67,12 +74,14 @@ func newRecorder() *recorder {
 	return &recorder{routes: map[string]*routeStats{}, kinds: map[string]*routeStats{}, fresh: map[string]int{}, exampleN: map[string]int{}, resent: map[string]int{}}
 }
 
-func (s *routeStats) add(d time.Duration, status int, err error, bad bool) {
+func (s *routeStats) add(d time.Duration, status int, err error, bad, busy bool) {
 	if s.statuses == nil {
 		s.statuses = map[int]int{}
 	}
 	s.n++
 	switch {
+	case busy:
+		s.busy++
 	case err != nil:
 		s.errs++
 		return
@@ -99,16 +108,20 @@ func (r *recorder) add(route, kind string, d time.Duration, status int, err erro
 		rs = &routeStats{}
 		r.routes[route] = rs
 	}
-	rs.add(d, status, err, why != "")
+	busy := why == whyBusy
+	if busy {
+		why = ""
+	}
+	rs.add(d, status, err, why != "", busy)
 	if kind != "" {
 		ks := r.kinds[kind]
 		if ks == nil {
 			ks = &routeStats{}
 			r.kinds[kind] = ks
 		}
-		ks.add(d, status, err, why != "")
+		ks.add(d, status, err, why != "", busy)
 	}
-	if err != nil || status >= 400 || status < 200 || why != "" {
+	if !busy && (err != nil || status >= 400 || status < 200 || why != "") {
 		msg := fmt.Sprintf("%s: status %d", route, status)
 		switch {
 		case err != nil:
@@ -167,6 +180,7 @@ func (r *recorder) webhookCounts() (events, twice, dups int) {
 type summary struct {
 	Name                      string
 	N, Non23, S5xx, Errs, Bad int
+	Busy                      int
 	P50, P99, Max             time.Duration
 	Statuses                  map[int]int
 	PerSec                    float64
@@ -176,7 +190,7 @@ type summary struct {
 func summarise(name string, s *routeStats, window time.Duration) summary {
 	lat := slices.Clone(s.lat)
 	slices.Sort(lat)
-	sum := summary{Name: name, N: s.n, Non23: s.non23, S5xx: s.s5xx, Errs: s.errs, Bad: s.bad, Statuses: s.statuses,
+	sum := summary{Name: name, N: s.n, Non23: s.non23, S5xx: s.s5xx, Errs: s.errs, Bad: s.bad, Busy: s.busy, Statuses: s.statuses,
 		P50: percentile(lat, 50), P99: percentile(lat, 99)}
 	if len(lat) > 0 {
 		sum.Max = lat[len(lat)-1]
@@ -216,6 +230,7 @@ func (r *recorder) rows(window time.Duration) []summary {
 		total.s5xx += s.s5xx
 		total.errs += s.errs
 		total.bad += s.bad
+		total.busy += s.busy
 		total.lat = append(total.lat, s.lat...)
 		for k, v := range s.statuses {
 			total.statuses[k] += v

@@ -113,6 +113,15 @@ func (u *vuser) do(ctx context.Context, route, kind, method, path string, form u
 		return response{}, err
 	}
 	r := response{status: resp.StatusCode, loc: resp.Header.Get("Location"), body: b}
+	// Busy on purpose: an expensive request refused while others ran.
+	if (r.status == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" && bytes.Contains(b, []byte(`data-testid="error-page"`))) ||
+		(r.status == http.StatusOK && bytes.Contains(b, []byte(`data-testid="busy"`))) {
+		u.rec.add(route, kind, d, r.status, nil, whyBusy)
+		if r.status != http.StatusOK {
+			return r, fmt.Errorf("%s %s: busy", method, path)
+		}
+		return r, nil
+	}
 	why := ""
 	if r.status >= 200 && r.status < 400 {
 		if r.status >= 300 && strings.HasPrefix(r.loc, "/login") {
