@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"time"
@@ -270,20 +271,39 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 // checkpointJob copies the WAL into the database every second and
 // truncates it when it has grown past the limit (db/checkpoint.go), and
 // reports each checkpoint to the metrics.
+//
+// A TRUNCATE that readers kept waiting held new writes back for up to
+// 250 ms (db/checkpoint.go); while a long read lasts, trying every second
+// would hold the writer back a quarter of the time. So after a busy one
+// the next waits 2, 4, 8, then 16 s (PASSIVE still runs every second), and
+// a TRUNCATE that succeeds starts again at once.
 func (a *App) checkpointJob() jobs.Job {
 	limit := a.cfg.WALLimit
+	var backoff time.Duration
+	var next time.Time // no TRUNCATE before this
 	run := func(ctx context.Context) error {
-		res, size, err := a.Store.CheckpointWAL(ctx, limit)
+		l := limit
+		if time.Now().Before(next) {
+			l = math.MaxInt64 // PASSIVE only
+		}
+		res, size, err := a.Store.CheckpointWAL(ctx, l)
 		for _, r := range res {
 			outcome := "ok"
 			if r.Busy {
 				outcome = "busy"
 			}
 			a.Metrics.Checkpoint(r.Mode, outcome, r.Checkpointed)
-			if r.Mode == db.CheckpointTruncate && r.Busy {
-				a.log.Info("WAL over its limit, and readers kept the checkpoint from truncating it; trying again in a second",
-					"component", "checkpoint", "wal_bytes", size, "limit_bytes", limit)
+			if r.Mode != db.CheckpointTruncate {
+				continue
 			}
+			if !r.Busy {
+				backoff = 0
+				continue
+			}
+			backoff = min(max(2*backoff, 2*time.Second), 16*time.Second)
+			next = time.Now().Add(backoff)
+			a.log.Info("WAL over its limit, and readers kept the checkpoint from truncating it; trying again later",
+				"component", "checkpoint", "wal_bytes", size, "limit_bytes", limit, "retry_in", backoff.String())
 		}
 		if err != nil && ctx.Err() == nil {
 			mode := db.CheckpointPassive
