@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,12 +36,20 @@ const exportPage = 1000
 // returns; an export lists the remaining ones together in one column.
 const MaxExportCustomFields = 100
 
+// exportNamesChunk is how many link ids each statement of
+// ExportCustomFieldNames covers (tests lower it).
+var exportNamesChunk int64 = 50_000
+
 // ExportCustomFieldNames returns the distinct custom-field names of the
 // links q selects (its term and filters, as StreamLinks reads them), in
 // byte order, at most max of them; more reports whether there are others.
 // It is one pass over the same selection that only reads the links'
 // custom_fields JSON, skipping links that have none, so an export can name
-// its columns before it streams the rows without holding the rows.
+// its columns before it streams the rows without holding the rows. The
+// pass is split by link id into statements of exportNamesChunk ids each,
+// so that no single read lasts the whole pass (a long read keeps the WAL
+// from being truncated: db/checkpoint.go); the first max+1 names of every
+// chunk hold the first max+1 of all.
 func (s *Store) ExportCustomFieldNames(ctx context.Context, q LinkQuery, max int) (names []string, more bool, err error) {
 	q.Term = cleanTerm(q.Term)
 	q.ListOnly = false
@@ -48,8 +57,11 @@ func (s *Store) ExportCustomFieldNames(ctx context.Context, q LinkQuery, max int
 	if err != nil {
 		return nil, false, err
 	}
-	var parts []string
-	var args []any
+	type part struct {
+		query string
+		args  []any
+	}
+	var parts []part
 	for _, sg := range q.segments(plan, true) {
 		// A counting segment is "SELECT 1, <rank> FROM <tables> WHERE
 		// <conditions>" (segments); the custom fields' keys join the
@@ -60,29 +72,56 @@ func (s *Store) ExportCustomFieldNames(ctx context.Context, q LinkQuery, max int
 		if !ok || !ok2 {
 			return nil, false, fmt.Errorf("export: unexpected segment shape %.60q", sg.query)
 		}
-		parts = append(parts, "SELECT j.key AS key FROM "+from+", json_each(l.custom_fields) j WHERE l.custom_fields <> '{}' AND ("+where+")")
-		args = append(args, sg.args...)
+		parts = append(parts, part{"SELECT j.key AS key FROM " + from + ", json_each(l.custom_fields) j WHERE l.custom_fields <> '{}' AND (" + where + ") AND l.id > ? AND l.id <= ?", sg.args})
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT DISTINCT key FROM ("+strings.Join(parts, " UNION ALL ")+") ORDER BY 1 LIMIT ?",
-		append(args, max+1)...)
-	if err != nil {
+	var top int64
+	if err := s.read.QueryRowContext(ctx, "SELECT COALESCE(max(id), 0) FROM links").Scan(&top); err != nil {
 		return nil, false, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		texts[i] = p.query
+	}
+	query := "SELECT DISTINCT key FROM (" + strings.Join(texts, " UNION ALL ") + ") ORDER BY 1 LIMIT ?"
+	for lo := int64(0); lo < top; lo += exportNamesChunk {
+		var args []any
+		for _, p := range parts {
+			args = append(append(args, p.args...), lo, lo+exportNamesChunk)
+		}
+		if names, err = s.addNames(ctx, query, append(args, max+1), names, max+1); err != nil {
 			return nil, false, err
 		}
-		names = append(names, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
 	}
 	if len(names) > max {
 		return names[:max], true, nil
 	}
 	return names, false, nil
+}
+
+// addNames merges the names one chunk's query returns into names, sorted
+// and distinct, keeping the first limit.
+func (s *Store) addNames(ctx context.Context, query string, args []any, names []string, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		names = append(names, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	if len(names) > limit {
+		names = names[:limit]
+	}
+	return names, nil
 }
 
 // StreamExport calls fn for every link q selects, in page order, as

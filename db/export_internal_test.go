@@ -36,6 +36,18 @@ func TestExportCustomFieldNamesAreThoseOfTheStreamedLinks(t *testing.T) {
 	if _, err := st.write.ExecContext(ctx, "UPDATE links SET status = 'open' WHERE id % 2 = 0"); err != nil {
 		t.Fatal(err)
 	}
+	for _, chunk := range []int64{exportNamesChunk, 3} { // one statement, and several
+		testExportNames(t, st, chunk)
+	}
+}
+
+// testExportNames checks ExportCustomFieldNames against the streamed
+// links, reading chunk link ids per statement.
+func testExportNames(t *testing.T, st *Store, chunk int64) {
+	ctx := context.Background()
+	old := exportNamesChunk
+	exportNamesChunk = chunk
+	defer func() { exportNamesChunk = old }()
 	for _, tc := range []struct {
 		name string
 		q    LinkQuery
@@ -49,7 +61,7 @@ func TestExportCustomFieldNamesAreThoseOfTheStreamedLinks(t *testing.T) {
 		{"walking term, amount order", LinkQuery{Term: "acme", Sort: SortAmount, Currency: "JPY"}, 3},
 		{"nothing", LinkQuery{Term: "no-such-link"}, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s, %d ids a statement", tc.name, chunk), func(t *testing.T) {
 			st.tierCap = tc.cap
 			defer func() { st.tierCap = 0 }()
 			if tc.cap > 0 {
