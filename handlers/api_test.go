@@ -32,7 +32,7 @@ type apiEnv struct {
 	spec  *openapi3.T
 }
 
-func newAPIEnv(t *testing.T, opts ...envOption) *apiEnv {
+func newAPIEnv(t testing.TB, opts ...envOption) *apiEnv {
 	t.Helper()
 	e := newEnv(t, opts...)
 	e.addUser("admin@example.com", paylink.RoleAdmin)
@@ -273,6 +273,9 @@ func TestAPICreateFindListAndTimeline(t *testing.T) {
 	lp := fin.get(fmt.Sprintf("/links?created_by=%d", l.CreatorId))
 	if n := lp.find("[data-testid=links-row]").Length(); n != 3 {
 		t.Errorf("links page filtered by the key: %d rows, want 3", n)
+	}
+	if opt := lp.find(fmt.Sprintf(`select[name=created_by] option[value="%d"]`, l.CreatorId)).Text(); opt != "API key ERP" {
+		t.Errorf("the creator filter offers %q for the key, want API key ERP", opt)
 	}
 
 	tl, err := c.GetLinkTimelineWithResponse(ctx, l.Id)
