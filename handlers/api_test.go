@@ -575,6 +575,11 @@ func TestAPIRefusesWithoutAValidKey(t *testing.T) {
 			}
 		}
 	}
+	// The secret is shown once: the page afterwards names the key by its prefix only.
+	if page := e.admin.get("/admin/api-keys"); strings.Contains(page.body, live) || strings.Contains(page.body, live[12:]) ||
+		!strings.Contains(page.body, live[:12]) {
+		t.Errorf("the keys page shows a token again, or not its prefix")
+	}
 	p := e.admin.submit("/admin/api-keys", "/admin/api-keys", url.Values{"name": {"short-lived"}, "scopes": {"links:read"},
 		"expires": {e.clock.Now().AddDate(0, 0, 1).Format(time.DateOnly)}})
 	expiring := strings.TrimSpace(p.find("[data-testid=api-key-secret] [data-testid=secret]").Text())
