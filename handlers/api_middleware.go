@@ -440,6 +440,9 @@ func checkJSON(b []byte) error {
 	bad := func(detail string) error {
 		return newProblem(http.StatusBadRequest, "invalid-json", "Invalid JSON", detail)
 	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return bad("The body is empty: send one JSON value, such as {}.")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	type frame struct {

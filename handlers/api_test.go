@@ -506,6 +506,7 @@ func TestAPIRefusesBadInput(t *testing.T) {
 		{"64 KiB + 1", "application/json", `{"note": "` + strings.Repeat("x", 64<<10) + `"}`, "k11", 413, "64 KiB", ""},
 		{"no Idempotency-Key", "application/json", string(valid), "", 400, "Idempotency-Key", "Idempotency-Key"},
 		{"two JSON values", "application/json", `{} {}`, "k12", 400, "more than one", ""},
+		{"empty body", "application/json", "", "k13", 400, "empty", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
