@@ -15,9 +15,10 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="$(LDFLAGS)" -o $(BIN) ./cmd/paylinks
 
-## generate: regenerate templ components
+## generate: regenerate templ components and the API code from api/openapi.yaml
 generate:
 	$(GO) tool templ generate -include-version=false
+	$(GO) generate ./api
 
 ## fmt: format Go and templ sources
 fmt:
@@ -32,6 +33,9 @@ check:
 	$(GO) tool templ generate -include-version=false >/dev/null
 	@git diff --exit-code -- '*_templ.go' || { echo "generated templ files are stale: run make generate and commit"; exit 1; }
 	@untracked=$$(git ls-files --others --exclude-standard -- '*_templ.go'); if [ -n "$$untracked" ]; then echo "uncommitted generated files: $$untracked"; exit 1; fi
+	$(GO) generate ./api
+	@git diff --exit-code -- api/api.gen.go || { echo "generated API code is stale: run make generate and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- api/api.gen.go); if [ -n "$$untracked" ]; then echo "uncommitted generated file: $$untracked"; exit 1; fi
 
 ## test: the full test command CI runs
 test: check

@@ -8,6 +8,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +57,12 @@ const (
 	// searches, counts, exports, audit searches) run at once
 	// (handlers/admission.go).
 	DefaultExpensiveConcurrency = 2
+	// The JSON API: each key's requests a minute (and burst), and how long
+	// Idempotency-Key answers are kept (at least 24 h, docs/api.md), pruned
+	// every hour.
+	DefaultAPIRatePerMinute = 600
+	APIIdempotencyKeep      = 48 * time.Hour
+	APIIdempotencyPrune     = time.Hour
 )
 
 // Config is the application's settings. Zero values take the defaults
@@ -87,6 +95,11 @@ type Config struct {
 	// ExpensiveConcurrency bounds the expensive requests running at once;
 	// 0: DefaultExpensiveConcurrency.
 	ExpensiveConcurrency int
+	// APIKeyHashKey keys the stored hash of API keys' tokens (32 bytes or
+	// more; paylinks serve keeps it in a file beside the database). Unset,
+	// one is derived from the first session key: tests and embedders.
+	APIKeyHashKey    []byte
+	APIRatePerMinute int
 
 	MetricsToken string          // serves GET /metrics on the app's own address when set
 	HashParams   argon2id.Params // zero: auth.DefaultHashParams
@@ -167,6 +180,14 @@ func (c *Config) defaults() error {
 	if c.ExpensiveConcurrency == 0 {
 		c.ExpensiveConcurrency = DefaultExpensiveConcurrency
 	}
+	if c.APIRatePerMinute == 0 {
+		c.APIRatePerMinute = DefaultAPIRatePerMinute
+	}
+	if len(c.APIKeyHashKey) == 0 && len(c.SessionKeys) > 0 {
+		m := hmac.New(sha256.New, c.SessionKeys[0])
+		m.Write([]byte("paylinks API key hashing"))
+		c.APIKeyHashKey = m.Sum(nil)
+	}
 	if c.HashParams == (argon2id.Params{}) {
 		c.HashParams = auth.DefaultHashParams
 	}
@@ -238,6 +259,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		WebhookRatePerSecond: cfg.WebhookRatePerSecond, WebhookBurst: cfg.WebhookBurst,
 		DashboardMaxAge: cfg.DashboardMaxAge, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
 		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,
+		APIKeyHashKey: cfg.APIKeyHashKey, APIRatePerMinute: cfg.APIRatePerMinute,
 	}
 	if cfg.Web != nil {
 		cfg.Web(&o)
@@ -264,7 +286,15 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		}
 		return err
 	}}
-	return append([]jobs.Job{sessions, a.checkpointJob(), a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
+	// Idempotency-Key answers of the JSON API, kept APIIdempotencyKeep.
+	idempotency := jobs.Job{Name: "api-idempotency", Interval: APIIdempotencyPrune, Run: func(ctx context.Context) error {
+		n, err := a.Store.PruneIdempotency(ctx, a.now().Add(-APIIdempotencyKeep))
+		if n > 0 {
+			a.log.Info("idempotency keys pruned", "component", "api-idempotency", "count", n)
+		}
+		return err
+	}}
+	return append([]jobs.Job{sessions, idempotency, a.checkpointJob(), a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
 		a.Reminders.Job()}, a.Notifier.Jobs()...)
 }
 

@@ -24,8 +24,10 @@ var importRules = map[string][]string{
 	"metrics": {"links", "stablemint"},
 	"ingest":  {"db", "paylink", "stablemint"},
 	"outbox":  {"db", "jobs", "mail", "metrics", "paylink"},
+	// The API contract: generated types, the spec, a link's JSON form.
+	"api": {"db", "paylink", "stablemint"},
 	// The web layer: services, storage, views; never the root.
-	"handlers": {"auth", "db", "ingest", "links", "mail", "metrics", "outbox", "paylink", "stablemint", "static", "views"},
+	"handlers": {"api", "auth", "db", "ingest", "links", "mail", "metrics", "outbox", "paylink", "stablemint", "static", "views"},
 	// The composition root may use every layer.
 	"app": {"auth", "db", "handlers", "ingest", "jobs", "links", "mail", "metrics", "outbox", "paylink", "stablemint"},
 	// Commands.

@@ -86,9 +86,10 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	return scanUser(s.read.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
 }
 
-// ListUsers returns every account, by email.
+// ListUsers returns every account, by email: people, not the users API
+// keys act through (ListAPIKeys has those).
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT "+userCols+" FROM users ORDER BY email")
+	rows, err := s.read.QueryContext(ctx, "SELECT "+userCols+" FROM users WHERE id NOT IN (SELECT user_id FROM api_keys) ORDER BY email")
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -75,6 +76,10 @@ func (a *app) handleError(err error, c echo.Context) {
 		// The client went away (closed the tab, gave up): nobody reads an
 		// answer, and it is not a server error.
 		logFrom(c.Request().Context(), a.log).Info("client went away", "err", err)
+		return
+	}
+	if p := c.Request().URL.Path; p == apiPrefix || strings.HasPrefix(p, apiPrefix+"/") {
+		_ = a.writeProblem(c, err) // the API answers in problems, never pages (405s and unknown routes come here)
 		return
 	}
 	status := statusFor(err)

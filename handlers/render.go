@@ -44,6 +44,7 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 			EmailTemplate: a.url(RouteEmailTemplate),
 			Mailbox:       a.url(RouteMailbox),
 			Audit:         a.url(RouteAudit),
+			APIKeys:       a.url(RouteAPIKeys),
 			Logout:        a.url(RouteLogout),
 			Login:         a.url(RouteLogin),
 		},

@@ -286,15 +286,19 @@ func (a *app) routes(e *echo.Echo) error {
 	admin.POST("/events/:id/leave", a.leaveEvent).Name = RouteEventLeave
 	admin.GET("/audit", a.auditLog).Name = RouteAudit
 	admin.GET("/audit/export.csv", a.auditCSV).Name = RouteAuditCSV
-	return nil
+	// The JSON API under /api/v1 (sessionless: a key, never a session or
+	// CSRF), its reference and the admins' API keys (handlers/api.go).
+	return a.apiRoutes(e, admin)
 }
 
 // sessionless reports paths that never use a session or CSRF: assets, the
 // health checks, the metrics (bearer token instead), StableMint's webhooks
-// (signed instead) and the brand's logo and stylesheet (public).
+// (signed instead), the brand's logo and stylesheet (public) and the JSON
+// API (an API key instead: a session cookie never authenticates it).
 func sessionless(path string) bool {
 	return strings.HasPrefix(path, static.Prefix) || path == "/healthz" || path == "/readyz" || path == "/favicon.ico" ||
-		path == "/metrics" || strings.HasPrefix(path, "/webhooks/") || strings.HasPrefix(path, "/brand/")
+		path == "/metrics" || strings.HasPrefix(path, "/webhooks/") || strings.HasPrefix(path, "/brand/") ||
+		path == apiPrefix || strings.HasPrefix(path, apiPrefix+"/")
 }
 
 // skipFor wraps page middleware so sessionless paths bypass it.

@@ -342,6 +342,15 @@ func (a *app) links(c echo.Context) error {
 	for _, u := range users {
 		p.Creators = append(p.Creators, views.Option{Value: strconv.FormatInt(u.ID, 10), Label: u.Name})
 	}
+	if st, ok := a.store.(apiStore); ok { // API keys create links too (handlers/api.go)
+		keys, err := st.ListAPIKeys(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			p.Creators = append(p.Creators, views.Option{Value: strconv.FormatInt(k.UserID, 10), Label: db.APIKeyUserName(k.Name)})
+		}
+	}
 	canWrite := hasRole(c, paylink.RoleFinance)
 	now := a.now()
 	for _, l := range page.Links {

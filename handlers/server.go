@@ -198,6 +198,11 @@ type Options struct {
 	MetricsToken string
 	// Breaker, when set, reports StableMint's circuit breaker to /metrics.
 	Breaker interface{ BreakerState() string }
+	// The JSON API (handlers/api*.go, docs/api.md): APIKeyHashKey (32
+	// bytes or more) keys the stored hash of API keys' tokens;
+	// APIRatePerMinute is each key's request budget.
+	APIKeyHashKey    []byte
+	APIRatePerMinute int
 }
 
 // check refuses options that lack a part or a setting: the web layer

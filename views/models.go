@@ -26,6 +26,7 @@ type Nav struct {
 	Home, Links, Account, Users, Settings, Events, Logout, Login string
 	EmailTemplate, Mailbox                                       string
 	Audit                                                        string
+	APIKeys                                                      string
 }
 
 // Assets are content-hashed static URLs.

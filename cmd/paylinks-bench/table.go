@@ -272,6 +272,27 @@ func Table(r *Run, groups []string) []Row {
 					"whole request incl. StableMint "+q,
 					metric{bench: "BenchmarkCreateLink", unit: "request-" + q + "-ms", show: "ms"}, t))
 			}
+		case "api":
+			for _, q := range []string{"p50", "p99"} {
+				var create *target
+				if q == "p99" {
+					create = below(5, "p99 < 5 ms (#20)")
+				}
+				out = append(out, row(r, "API create: own overhead outside StableMint "+q,
+					metric{bench: "BenchmarkAPICreateLink", unit: "api-own-" + q + "-ms", show: "ms"},
+					"the form's own overhead, same run "+q,
+					metric{bench: "BenchmarkAPICreateLink", unit: "form-own-" + q + "-ms", show: "ms"}, create))
+			}
+			for _, q := range []string{"p50", "p99"} {
+				var get *target
+				if q == "p99" {
+					get = below(2, "p99 < 2 ms (#20)")
+				}
+				out = append(out, row(r, "API GET by StableMint reference "+q,
+					metric{bench: "BenchmarkAPIGetByReference", unit: "handler-" + q + "-ms", show: "ms"},
+					"store lookup + JSON "+q,
+					metric{bench: "BenchmarkAPIGetByReference", unit: "baseline-" + q + "-ms", show: "ms"}, get))
+			}
 		case "passwords":
 			out = append(out, row(r, "argon2id hash (m=19 MiB, t=2, p=1)",
 				metric{bench: "BenchmarkHash", unit: "ns/op", show: "ms", scale: 1e-6}, "", metric{},

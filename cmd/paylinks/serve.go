@@ -55,6 +55,11 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		}
 		log.Info("session keys from file", "path", path)
 	}
+	apiHashKey, apiHashPath, err := apiKeyHashFile(cfg.DBPath)
+	if err != nil {
+		return err
+	}
+	log.Info("API key hash key from file", "path", apiHashPath)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("PAYLINKS_ADDR: %w", err)
@@ -82,7 +87,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		DashboardMaxAge: dashboardMaxAge, WALLimit: cfg.WALLimit, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
 		MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
 		Mail:         outbox.Config{Sender: sender},
-		MetricsToken: cfg.MetricsToken,
+		MetricsToken: cfg.MetricsToken, APIKeyHashKey: apiHashKey,
 	}, app.Parts{Store: st, StableMint: prov.Client, Verifier: prov.Verifier, Logger: log})
 	if err != nil {
 		return err
