@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	qrcode "github.com/skip2/go-qrcode"
@@ -364,10 +365,10 @@ func (a *app) linkRow(l db.Link) views.LinkRow {
 	r := views.LinkRow{
 		ID: l.ID, URL: a.url(RouteLink, l.ID), Status: string(l.Status), Amount: formatMoney(l.AmountMinor, l.Currency),
 		Customer: l.CustomerID, CustomerEmail: l.CustomerEmail, WebsiteReference: l.WebsiteReference,
-		Reference: l.SMReference, Created: l.CreatedAt.UTC().Format("2 Jan 2006 15:04"),
+		Reference: l.SMReference, Created: when(time.UTC, l.CreatedAt), // the list is not handed the viewer (search.go)
 	}
 	if !l.ExpiresAt.IsZero() {
-		r.Expires = l.ExpiresAt.UTC().Format("2 Jan 2006 15:04")
+		r.Expires = when(time.UTC, l.ExpiresAt)
 	}
 	return r
 }
@@ -396,7 +397,7 @@ func (a *app) renderLink(c echo.Context, l db.Link, status int, cancel *views.Ca
 		CustomerID: l.CustomerID, CustomerEmail: l.CustomerEmail, Country: a.countryName(l.Country),
 		WebsiteReference: l.WebsiteReference, Reference: l.SMReference, SessionID: l.SMSessionID,
 		DepositReference: l.DepositReference, IdempotencyKey: l.IdempotencyKey, Note: l.Note,
-		CreatedBy: l.CreatedByName, Created: when(l.CreatedAt), Problem: problem,
+		CreatedBy: l.CreatedByName, Created: when(viewerZone(c), l.CreatedAt), Problem: problem,
 		Flags:     linkFlags(l),
 		KYCMasked: !canWrite,
 		RedirectURLs: []views.KV{{Key: "Success", Value: l.SuccessURL}, {Key: "Support", Value: l.SupportURL},
@@ -429,9 +430,7 @@ func (a *app) renderLink(c echo.Context, l db.Link, status int, cancel *views.Ca
 			p.KYC = append(p.KYC, views.KV{Key: f.Label, Value: v})
 		}
 	}
-	for _, e := range events {
-		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
-	}
+	p.Timeline = a.timeline(c, events)
 	return a.render(c, status, views.Link(p))
 }
 

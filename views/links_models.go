@@ -171,8 +171,13 @@ func (f LinkFilter) FiltersRefused() bool {
 type TimelineEntry struct {
 	At      string
 	Kind    string
+	Title   string // what happened, in plain words (paylink.TimelineTitle)
 	Actor   string
 	Message string
+	// EventType and EventURL, for admins only: the StableMint event type
+	// as sent and the page showing the message as received.
+	EventType string
+	EventURL  string
 }
 
 // LinkPage is one link.
