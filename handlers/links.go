@@ -176,13 +176,18 @@ func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dup
 	p := views.LinkFormPage{
 		Layout: a.layout(c, "New payment link", "links"), Action: a.url(RouteLinkCreate),
 		Values: in.Values, CustomFields: in.CustomFields, Errors: errs,
-		Countries: a.countryOptions, Currencies: a.currencyOptions,
+		Countries: a.countryOptions,
 		FormToken: in.FormToken, ReissueOf: in.ReissueOf, Confirmed: in.Confirmed,
 		AmountLimits: a.amountLimitsHint(st, in.Values["currency"]),
 	}
 	if in.ReissueOf != 0 {
 		p.ReissueURL = a.url(RouteLink, in.ReissueOf)
 	}
+	used, err := a.mostUsedCurrencies(c.Request().Context())
+	if err != nil { // only the order is lost
+		logFrom(c.Request().Context(), a.log).Warn("most used currencies", "err", err)
+	}
+	p.Currencies = currencyGroups(append([]string{st.DefaultCurrency}, used...))
 	p.ReminderRule = st.ReminderRule().Describe()
 	if in.Values["reminders.mode"] == "" { // not chosen yet: the own rule starts as the settings'
 		for k, v := range reminderValues("reminders.", st.ReminderRule()) {

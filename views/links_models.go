@@ -5,6 +5,12 @@ type Option struct {
 	Value, Label string
 }
 
+// OptionGroup is a labelled group of a select's options (an optgroup).
+type OptionGroup struct {
+	Label   string
+	Options []Option
+}
+
 // KV is a key/value row (custom fields, KYC).
 type KV struct {
 	Key, Value string
@@ -31,7 +37,7 @@ type LinkFormPage struct {
 	KYCOpen      bool
 	Errors       FieldErrors
 	Countries    []Option
-	Currencies   []Option
+	Currencies   []OptionGroup // the default and most used first, then the rest
 	FormToken    string
 	ReissueOf    int64
 	ReissueURL   string
