@@ -343,7 +343,7 @@ func Events(p EventsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<div class=\"table-wrap\"><table data-testid=\"events-table\"><thead><tr><th scope=\"col\">Received</th><th scope=\"col\">Outcome</th><th scope=\"col\">Type</th><th scope=\"col\">Link</th><th scope=\"col\">What happened</th><th scope=\"col\">From</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Webhook deliveries\"><table data-testid=\"events-table\"><thead><tr><th scope=\"col\">Received</th><th scope=\"col\">Outcome</th><th scope=\"col\">Type</th><th scope=\"col\">Link</th><th scope=\"col\">What happened</th><th scope=\"col\">From</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1023,7 +1023,7 @@ func Event(p EventPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "</section><section class=\"card\"><h2>Deliveries</h2><div class=\"table-wrap\"><table data-testid=\"event-deliveries\"><thead><tr><th scope=\"col\">Received</th><th scope=\"col\">Kind</th><th scope=\"col\">From</th><th scope=\"col\">Signature headers</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "</section><section class=\"card\"><h2>Deliveries</h2><div class=\"table-wrap\" role=\"region\" tabindex=\"0\" aria-label=\"Deliveries of this event\"><table data-testid=\"event-deliveries\"><thead><tr><th scope=\"col\">Received</th><th scope=\"col\">Kind</th><th scope=\"col\">From</th><th scope=\"col\">Signature headers</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
