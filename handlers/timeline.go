@@ -22,6 +22,11 @@ func (a *app) timeline(c echo.Context, events []db.LinkEvent) []views.TimelineEn
 	for _, e := range events {
 		t := views.TimelineEntry{At: when(loc, e.At), Kind: e.Kind, Actor: e.ActorName,
 			Title: paylink.TimelineTitle(e.Kind, e.EventType), Message: plainMessage(e.Message, e.EventType)}
+		// "Payment started: open → processing." under the title "Payment
+		// started" reads as the title continued, not said twice.
+		if rest, ok := strings.CutPrefix(t.Message, t.Title); ok {
+			t.Message, t.Continues = rest, true
+		}
 		if admin && e.EventType != "" {
 			t.EventType, t.EventURL = e.EventType, a.url(RouteEvent, e.RefID)
 		}

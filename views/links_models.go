@@ -180,6 +180,9 @@ type TimelineEntry struct {
 	Title   string // what happened, in plain words (paylink.TimelineTitle)
 	Actor   string
 	Message string
+	// Continues: Message goes on from Title ("Payment started" + ": open →
+	// processing."), on the same line; otherwise it is a line of its own.
+	Continues bool
 	// EventType and EventURL, for admins only: the StableMint event type
 	// as sent and the page showing the message as received.
 	EventType string
