@@ -106,6 +106,9 @@ type LinkEvent struct {
 	ActorName string
 	Message   string
 	RefID     int64
+	// EventType is the StableMint event type behind a webhook line (kind
+	// status or webhook, RefID its delivery), as sent; "" for the others.
+	EventType string
 }
 
 const linkCols = `l.id, l.idempotency_key, COALESCE(l.form_token, ''), l.status, l.customer_id, l.customer_email,
@@ -464,8 +467,10 @@ func queryLinks(ctx context.Context, db querier, q string, args ...any) ([]Link,
 // LinkTimeline lists a link's events, oldest first.
 func (s *Store) LinkTimeline(ctx context.Context, linkID int64) ([]LinkEvent, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT e.id, e.link_id, e.at, e.kind, COALESCE(e.actor_id, 0),
-		COALESCE(u.name, ''), e.message, COALESCE(e.ref_id, 0)
-		FROM link_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.link_id = ? ORDER BY e.id`, linkID)
+		COALESCE(u.name, ''), e.message, COALESCE(e.ref_id, 0), COALESCE(w.type, '')
+		FROM link_events e LEFT JOIN users u ON u.id = e.actor_id
+		LEFT JOIN webhook_deliveries w ON w.id = e.ref_id AND e.kind IN ('status', 'webhook')
+		WHERE e.link_id = ? ORDER BY e.id`, linkID)
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +479,7 @@ func (s *Store) LinkTimeline(ctx context.Context, linkID int64) ([]LinkEvent, er
 	for rows.Next() {
 		var e LinkEvent
 		var at int64
-		if err := rows.Scan(&e.ID, &e.LinkID, &at, &e.Kind, &e.ActorID, &e.ActorName, &e.Message, &e.RefID); err != nil {
+		if err := rows.Scan(&e.ID, &e.LinkID, &at, &e.Kind, &e.ActorID, &e.ActorName, &e.Message, &e.RefID, &e.EventType); err != nil {
 			return nil, err
 		}
 		e.At = fromMS(at)

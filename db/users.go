@@ -21,6 +21,9 @@ type User struct {
 	LockedUntil        time.Time
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
+	// TimeZone is the IANA name of the zone the user sees times in
+	// ("UTC" until they choose one on their Account page).
+	TimeZone string
 }
 
 // NewUser is what creating an account needs.
@@ -33,7 +36,7 @@ type NewUser struct {
 }
 
 const userCols = `id, email, name, role, password_hash, must_change_password, disabled,
-	failed_logins, locked_until, created_at, updated_at`
+	failed_logins, locked_until, created_at, updated_at, time_zone`
 
 type scanner interface{ Scan(...any) error }
 
@@ -42,7 +45,7 @@ func scanUser(r scanner) (User, error) {
 	var locked sql.NullInt64
 	var created, updated int64
 	err := r.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &u.MustChangePassword,
-		&u.Disabled, &u.FailedLogins, &locked, &created, &updated)
+		&u.Disabled, &u.FailedLogins, &locked, &created, &updated, &u.TimeZone)
 	if err != nil {
 		return User{}, mapErr(err)
 	}
@@ -207,6 +210,25 @@ func (s *Store) RecordLoginSuccess(ctx context.Context, id int64, a AuditEntry) 
 			return err
 		}
 		a.Target = userTarget(id)
+		return insertAudit(ctx, tx, a)
+	})
+}
+
+// SetTimeZone stores the IANA time zone a user sees times in (the caller
+// checked it names a zone) and audits the change.
+func (s *Store) SetTimeZone(ctx context.Context, userID int64, zone string, a AuditEntry) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		var old string
+		if err := tx.QueryRowContext(ctx, "SELECT time_zone FROM users WHERE id = ?", userID).Scan(&old); err != nil {
+			return mapErr(err)
+		}
+		if old == zone {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET time_zone = ?, updated_at = ? WHERE id = ?", zone, ms(tx.now), userID); err != nil {
+			return err
+		}
+		a.Target, a.Details = "user:"+itoa(userID), "time zone from "+old+" to "+zone
 		return insertAudit(ctx, tx, a)
 	})
 }

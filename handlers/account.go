@@ -19,6 +19,8 @@ func (a *app) accountPage(c echo.Context, errs views.FieldErrors) (views.Account
 		Layout: a.layout(c, "Your account", "account"), Action: a.url(RouteAccountPassword),
 		Name: u.Name, Email: u.Email, Role: string(u.Role), MustChange: u.MustChangePassword, Errors: errs,
 		Security: sec, Notify: views.AccountNotify{Action: a.url(RouteAccountNotify), Choice: notify},
+		Zone: views.AccountZone{Action: a.url(RouteAccountZone), Value: zoneName(u.TimeZone), Zones: commonZones,
+			Now: when(zoneOf(u.TimeZone), a.now())},
 	}, err
 }
 

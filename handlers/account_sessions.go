@@ -34,7 +34,7 @@ func (a *app) sessionsSection(c echo.Context) (views.SessionsSection, error) {
 	s := views.SessionsSection{EndOthersURL: a.url(RouteAccountSessionsEndOthers)}
 	for _, r := range rows {
 		s.Rows = append(s.Rows, views.SessionRow{
-			Device: describeUserAgent(r.UserAgent), IP: r.IP, CreatedAt: r.CreatedAt, LastSeenAt: r.LastSeenAt,
+			Device: describeUserAgent(r.UserAgent), IP: r.IP, CreatedAt: when(viewerZone(c), r.CreatedAt), LastSeenAt: when(viewerZone(c), r.LastSeenAt),
 			Current: r.ID == current, EndURL: a.url(RouteAccountSessionEnd, sessionHandle(r.ID)),
 		})
 	}

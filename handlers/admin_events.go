@@ -78,10 +78,10 @@ func (a *app) events(c echo.Context) error {
 		Outcomes: append([]views.Option{{Value: "", Label: "All outcomes"}}, outcomeLabels...),
 	}
 	for _, t := range types {
-		p.Types = append(p.Types, views.Option{Value: t, Label: t})
+		p.Types = append(p.Types, views.Option{Value: t, Label: paylink.EventName(t) + " (" + t + ")"})
 	}
 	for _, r := range page.Rows {
-		p.Rows = append(p.Rows, a.eventRow(r))
+		p.Rows = append(p.Rows, a.eventRow(c, r))
 	}
 	q := url.Values{}
 	if f.Outcome != "" {
@@ -103,10 +103,12 @@ func (a *app) events(c echo.Context) error {
 	return a.render(c, http.StatusOK, views.Events(p))
 }
 
-func (a *app) eventRow(r db.WebhookDeliveryRow) views.EventRow {
-	row := views.EventRow{DeliveryID: r.ID, Received: when(r.ReceivedAt), Type: r.Type, Family: r.Family, IP: r.IP, LinkID: r.LinkID}
+func (a *app) eventRow(c echo.Context, r db.WebhookDeliveryRow) views.EventRow {
+	row := views.EventRow{DeliveryID: r.ID, Received: when(viewerZone(c), r.ReceivedAt), Type: r.Type, Family: r.Family, IP: r.IP, LinkID: r.LinkID}
+	row.Name = paylink.EventName(r.Type)
 	switch r.Kind {
 	case db.DeliveryRejected:
+		row.Name = "Refused: not proven to come from StableMint"
 		row.Outcome = db.DeliveryRejected
 		row.Detail = "Refused (" + r.Reason + "); nothing kept but the body's SHA-256 " + r.BodySHA256 +
 			" (" + strconv.Itoa(r.BodySize) + " bytes)."
@@ -155,9 +157,9 @@ func (a *app) eventPage(c echo.Context, e db.WebhookEvent) (views.EventPage, err
 	}
 	p := views.EventPage{
 		Layout: a.layout(c, "Webhook event #"+strconv.FormatInt(e.ID, 10), "events"),
-		ID:     e.ID, Key: e.Key, Family: e.Family, Type: e.Type, Effect: string(e.Effect),
+		ID:     e.ID, Key: e.Key, Family: e.Family, Type: e.Type, Name: paylink.EventName(e.Type), Effect: string(e.Effect),
 		Outcome: string(e.Outcome), OutcomeLabel: outcomeLabel(e.Outcome), Detail: e.Detail,
-		Received: when(e.ReceivedAt), Updated: when(e.UpdatedAt), LinkID: e.LinkID,
+		Received: when(viewerZone(c), e.ReceivedAt), Updated: when(viewerZone(c), e.UpdatedAt), LinkID: e.LinkID,
 		Body: prettyBody(e.Body), EventsURL: a.url(RouteEvents), ReapplyURL: a.url(RouteEventReapply, e.ID),
 	}
 	if e.LinkID != 0 {
@@ -167,14 +169,14 @@ func (a *app) eventPage(c echo.Context, e db.WebhookEvent) (views.EventPage, err
 	for _, kv := range [][2]string{
 		{"idempotencyKey", ev.IdempotencyKey}, {"sessionId", ev.SessionID}, {"reference", ev.DepositReference},
 		{"websiteReference", ev.WebsiteReference}, {"amount", strings.TrimSpace(ev.AmountRaw + " " + ev.Currency)},
-		{"occurred at", when(ev.OccurredAt)},
+		{"occurred at", when(viewerZone(c), ev.OccurredAt)},
 	} {
 		if kv[1] != "" {
 			p.Fields = append(p.Fields, views.KV{Key: kv[0], Value: kv[1]})
 		}
 	}
 	for _, d := range deliveries {
-		p.Deliveries = append(p.Deliveries, views.EventDelivery{Received: when(d.ReceivedAt), Kind: d.Kind, IP: d.IP,
+		p.Deliveries = append(p.Deliveries, views.EventDelivery{Received: when(viewerZone(c), d.ReceivedAt), Kind: d.Kind, IP: d.IP,
 			RequestID: d.RequestID, Timestamp: d.SigTimestamp, Signature: d.Signature})
 	}
 	switch e.Outcome {

@@ -60,7 +60,7 @@ func (a *app) templatePage(c echo.Context, which editableTemplate, t mail.Templa
 		p.Tabs = append(p.Tabs, views.TemplateTab{Label: et.Label, URL: a.templateURL(et.Name), Current: et.Name == which.Name})
 	}
 	if saved {
-		p.Updated = when(meta.UpdatedAt)
+		p.Updated = when(viewerZone(c), meta.UpdatedAt)
 		if meta.UpdatedByName != "" {
 			p.Updated += " by " + meta.UpdatedByName
 		}
@@ -233,7 +233,7 @@ func (a *app) mailbox(c echo.Context) error {
 	now := a.now()
 	for _, e := range rows {
 		r := a.emailRow(c, e, now, false)
-		r.Created = when(e.FinishedAt)
+		r.Created = when(viewerZone(c), e.FinishedAt)
 		r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
 		p.Rows = append(p.Rows, r)
 	}
@@ -252,7 +252,7 @@ func (a *app) mailboxMessage(c echo.Context) error {
 	}
 	p := views.MailboxMessagePage{
 		Layout: a.layout(c, "Kept email #"+strconv.FormatInt(e.ID, 10), "mailbox"), Row: a.emailRow(c, e, a.now(), false),
-		MessageID: e.MessageID, Kept: when(e.FinishedAt), Raw: string(raw), BackURL: a.url(RouteMailbox),
+		MessageID: e.MessageID, Kept: when(viewerZone(c), e.FinishedAt), Raw: string(raw), BackURL: a.url(RouteMailbox),
 		Preview: views.EmailPreview{
 			From: mail.Address{Name: e.FromName, Email: e.FromAddr}.Display(), To: mail.Address{Name: e.ToName, Email: e.ToAddr}.Display(),
 			Subject: e.Subject, Text: e.Text, HTML: e.HTML, HTMLURL: a.url(RouteMailboxMessageHTML, e.ID),

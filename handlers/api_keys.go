@@ -52,20 +52,20 @@ func (s *apiServer) renderKeys(c echo.Context, status int, form views.APIKeyForm
 	if err != nil {
 		return err
 	}
-	now := a.now()
+	now, loc := a.now(), viewerZone(c)
 	p := views.APIKeysPage{Layout: a.layout(c, "API keys", "api-keys"), Form: form, Errors: errs, Secret: secret,
 		Action: a.url(RouteAPIKeyCreate), Scopes: APIScopes, DocsURL: a.url(RouteAPIDocs)}
 	for _, k := range keys {
 		r := views.APIKeyRow{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: strings.Join(k.Scopes, ", "),
 			AllowedIPs: strings.Join(k.AllowedIPs, ", "), Expires: "never", State: "active",
-			Created: when(k.CreatedAt), CreatedBy: k.CreatedBy, LastUsed: "never", LastUsedFrom: k.LastUsedIP,
+			Created: when(loc, k.CreatedAt), CreatedBy: k.CreatedBy, LastUsed: "never", LastUsedFrom: k.LastUsedIP,
 			RevokeURL:    a.url(RouteAPIKeyRevoke, k.ID),
 			CreatorLinks: a.url(RouteLinks) + "?created_by=" + strconv.FormatInt(k.UserID, 10)}
 		if r.AllowedIPs == "" {
 			r.AllowedIPs = "any address"
 		}
 		if !k.ExpiresAt.IsZero() {
-			r.Expires = when(k.ExpiresAt)
+			r.Expires = when(loc, k.ExpiresAt)
 			if !now.Before(k.ExpiresAt) {
 				r.State = "expired"
 			}
@@ -74,7 +74,7 @@ func (s *apiServer) renderKeys(c echo.Context, status int, form views.APIKeyForm
 			r.State = "revoked"
 		}
 		if !k.LastUsedAt.IsZero() {
-			r.LastUsed = when(k.LastUsedAt)
+			r.LastUsed = when(loc, k.LastUsedAt)
 		}
 		p.Keys = append(p.Keys, r)
 	}

@@ -102,7 +102,7 @@ func (a *app) auditLog(c echo.Context) error {
 		p.Outcomes = append(p.Outcomes, views.Option{Value: o, Label: o})
 	}
 	for _, e := range page.Entries {
-		p.Rows = append(p.Rows, auditRow(e))
+		p.Rows = append(p.Rows, auditRow(viewerZone(c), e))
 	}
 	if page.Next != 0 {
 		v := s.values()
@@ -117,7 +117,7 @@ func (a *app) auditLog(c echo.Context) error {
 	return a.render(c, http.StatusOK, views.Audit(p))
 }
 
-func auditRow(e db.AuditEntry) views.AuditRow {
+func auditRow(loc *time.Location, e db.AuditEntry) views.AuditRow {
 	actor := e.ActorEmail
 	if actor == "" {
 		actor = "system"
@@ -126,7 +126,7 @@ func auditRow(e db.AuditEntry) views.AuditRow {
 	if len(hash) > 12 {
 		hash = hash[:12]
 	}
-	return views.AuditRow{ID: e.ID, At: e.At, Actor: actor, ActorID: e.ActorID, Action: e.Action, Target: e.Target,
+	return views.AuditRow{ID: e.ID, At: e.At, When: when(loc, e.At), Actor: actor, ActorID: e.ActorID, Action: e.Action, Target: e.Target,
 		Outcome: e.Outcome, IP: e.IP, RequestID: e.RequestID, Details: e.Details, Hash: hash}
 }
 

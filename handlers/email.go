@@ -102,12 +102,21 @@ func templateVersion(t db.EmailTemplate) string {
 	return strconv.FormatInt(t.UpdatedAt.UnixMilli(), 10)
 }
 
+// customerWhen is how a time reads in an email to a customer: in UTC,
+// always, whoever sends it (staff see theirs in their own zone, views.When).
+func customerWhen(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006 15:04 UTC")
+}
+
 // emailData fills the placeholders for a link.
 func (a *app) emailData(l db.Link, to, name, note string) mail.Data {
 	return brandMailData(mail.Data{
 		CustomerName: name, CustomerID: l.CustomerID, CustomerEmail: to,
 		Amount: formatMoney(l.AmountMinor, l.Currency), Currency: l.Currency, Link: l.CheckoutURL,
-		ExpiresAt: when(l.ExpiresAt), WebsiteReference: l.WebsiteReference, Message: note,
+		ExpiresAt: customerWhen(l.ExpiresAt), WebsiteReference: l.WebsiteReference, Message: note,
 	}, a.brandNow())
 }
 
@@ -675,7 +684,7 @@ func (a *app) emailBatchPage(c echo.Context) error {
 	}
 	now := a.now()
 	p := views.EmailBatchPage{Layout: a.layout(c, "Email batch #"+strconv.FormatInt(id, 10), "links"), ID: id, By: b.CreatedByName,
-		Created: when(b.CreatedAt), LinksURL: a.url(RouteLinks), LocalMailbox: a.mailer.LocalMailbox(), Done: true}
+		Created: when(viewerZone(c), b.CreatedAt), LinksURL: a.url(RouteLinks), LocalMailbox: a.mailer.LocalMailbox(), Done: true}
 	counts := map[string]int{}
 	links := map[int64]db.Link{}
 	link := func(id int64) (db.Link, bool) {
@@ -732,7 +741,7 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 	r := views.EmailRow{
 		ID: e.ID, LinkID: e.LinkID, LinkURL: a.url(RouteLink, e.LinkID),
 		To: mail.Address{Name: e.ToName, Email: e.ToAddr}.Display(), Subject: e.Subject,
-		By: e.CreatedByName, Created: when(e.CreatedAt),
+		By: e.CreatedByName, Created: when(viewerZone(c), e.CreatedAt),
 	}
 	if e.Kind == db.KindReminder {
 		// The reminder job queued it, not the person who made the link.
@@ -741,19 +750,19 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 	switch e.Status {
 	case db.EmailSent:
 		r.State, r.StateLabel = views.EmailStateSent, "sent"
-		r.Detail = "Sent " + when(e.FinishedAt) + "."
+		r.Detail = "Sent " + when(viewerZone(c), e.FinishedAt) + "."
 		if e.ServerReply != "" {
 			r.Detail += " The mail server answered: " + e.ServerReply
 		}
 	case db.EmailKept:
 		r.State, r.StateLabel = views.EmailStateKept, "kept in the local mailbox"
-		r.Detail = "Not sent: no mail server is set up, so it was kept in the local mailbox " + when(e.FinishedAt) + "."
+		r.Detail = "Not sent: no mail server is set up, so it was kept in the local mailbox " + when(viewerZone(c), e.FinishedAt) + "."
 		if hasRole(c, paylink.RoleAdmin) {
 			r.MailboxURL = a.url(RouteMailboxMessage, e.ID)
 		}
 	case db.EmailFailed:
 		r.State, r.StateLabel = views.EmailStateFailed, "failed"
-		r.Detail = "Failed " + when(e.FinishedAt) + ": " + e.LastError
+		r.Detail = "Failed " + when(viewerZone(c), e.FinishedAt) + ": " + e.LastError
 		switch {
 		case e.ResentAs != 0:
 			r.Detail += " Resent as #" + strconv.FormatInt(e.ResentAs, 10) + "."
@@ -779,7 +788,7 @@ func (a *app) emailRow(c echo.Context, e db.Email, now time.Time, resendable boo
 				next = now
 			}
 			r.Detail = fmt.Sprintf("Attempt %d of %d failed: %s. Next attempt at %s (%s).", e.Attempts, a.mailer.MaxAttempts(),
-				strings.TrimSuffix(last, "."), when(next), relative(next, now))
+				strings.TrimSuffix(last, "."), when(viewerZone(c), next), relative(next, now))
 		default:
 			r.State, r.StateLabel = views.EmailStateQueued, "queued"
 			r.Detail = "Waiting to be sent."

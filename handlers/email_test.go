@@ -347,7 +347,7 @@ func TestEmailServerDownThenUpIsDeliveredOnce(t *testing.T) {
 	m.drain(t)
 	id := m.emails(t, m.link.ID)[0].ID
 	state, detail := emailState(t, m.b, m.link.ID, id)
-	if state != "retrying" || !strings.Contains(detail, "could not be reached") || !strings.Contains(detail, "Next attempt at 25 Nov 2026 09:01 UTC") {
+	if state != "retrying" || !strings.Contains(detail, "could not be reached") || !strings.Contains(detail, "Next attempt at 25 Nov 2026, 09:01 UTC") {
 		t.Fatalf("while down: %q %q", state, detail)
 	}
 	if n := m.drain(t); n != 0 {

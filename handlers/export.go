@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
+	"github.com/paylinks/paylinks/views"
 )
 
 // exportWriteTimeout replaces the server's 30 s write deadline for one
@@ -111,17 +113,47 @@ func exportContext(c echo.Context) (stop func()) {
 	return func() { unwatch(); cancel() }
 }
 
+// refusedExport is an export whose filters the list refuses (a date
+// range that ends before it starts): it gets the list's own message with
+// 422, never an empty file.
+type refusedExport struct{ msgs []string }
+
+func (r refusedExport) Error() string { return "export refused: " + strings.Join(r.msgs, " ") }
+
+// exportFailed answers an export that did not start: a refused search
+// gets a 422 page with the list's messages and a way back to the list;
+// any other error goes to the error handler.
+func (a *app) exportFailed(c echo.Context, err error) error {
+	var r refusedExport
+	if !errors.As(err, &r) {
+		return err
+	}
+	return a.render(c, http.StatusUnprocessableEntity, views.Error(views.ErrorPage{
+		Layout: a.layout(c, "Nothing exported", "links"), Status: http.StatusUnprocessableEntity,
+		Title: "Nothing exported", Message: strings.Join(r.msgs, " ") + " Go back to the list, correct the dates and export again.",
+	}))
+}
+
 // startLinkExport opens an export of the links the list's search and
 // filters select (all pages): one export per user at a time, audited
-// before anything is read. release must be called when it ends.
+// before anything is read. release must be called when it ends. Filters
+// the list refuses (parseLinkSearch) refuse the export too.
 func (a *app) startLinkExport(c echo.Context, format string) (s linkSearch, admin bool, release func(), err error) {
 	u := currentUser(c)
+	if s = parseLinkSearch(c.QueryParams()); s.refused {
+		var msgs []string
+		for _, k := range []string{"created_range", "expires_range"} {
+			if m := s.filter.Errors[k]; m != "" {
+				msgs = append(msgs, m)
+			}
+		}
+		return s, false, nil, refusedExport{msgs}
+	}
 	if !a.exports.acquire(u.ID) {
 		return s, false, nil, echo.NewHTTPError(http.StatusTooManyRequests, "an export is already running")
 	}
 	stop := exportContext(c)
 	release = func() { stop(); a.exports.release(u.ID) }
-	s = parseLinkSearch(c.QueryParams())
 	s.query.After, s.query.Before = "", ""
 	audit := a.auditEntry(c, "links.export")
 	audit.Target = "links"
@@ -169,7 +201,7 @@ func (a *app) exportCSV(c echo.Context) error {
 	store := a.store
 	s, admin, release, err := a.startLinkExport(c, "csv")
 	if err != nil {
-		return err
+		return a.exportFailed(c, err)
 	}
 	defer release()
 	ctx := c.Request().Context()

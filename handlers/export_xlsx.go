@@ -29,7 +29,7 @@ func (a *app) exportXLSX(c echo.Context) error {
 	store := a.store
 	s, admin, release, err := a.startLinkExport(c, "xlsx")
 	if err != nil {
-		return err
+		return a.exportFailed(c, err)
 	}
 	defer release()
 	ctx := c.Request().Context()

@@ -87,7 +87,7 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 		p.CheckoutURL, p.QRURL = l.CheckoutURL, a.url(RouteLinkQR, l.ID)+"?v="+qrVersion(l.CheckoutURL)
 	}
 	if !l.ExpiresAt.IsZero() {
-		p.Expires = when(l.ExpiresAt)
+		p.Expires = when(viewerZone(c), l.ExpiresAt)
 		if l.ExpiresAt.After(now) {
 			p.ExpiresRelative = relative(l.ExpiresAt, now)
 		} else {
@@ -99,30 +99,30 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 	}
 	switch l.Status {
 	case paylink.StatusProcessing:
-		p.Since = when(l.UpdatedAt) + " (" + relative(l.UpdatedAt, now) + ")"
+		p.Since = when(viewerZone(c), l.UpdatedAt) + " (" + relative(l.UpdatedAt, now) + ")"
 	case paylink.StatusPaid, paylink.StatusSettled:
 		if !l.PaidAt.IsZero() {
-			p.PaidAt = when(l.PaidAt)
+			p.PaidAt = when(viewerZone(c), l.PaidAt)
 		}
 		if !l.SettledAt.IsZero() {
-			p.SettledAt = when(l.SettledAt)
+			p.SettledAt = when(viewerZone(c), l.SettledAt)
 		}
 	case paylink.StatusFailed:
-		p.Ended = "The customer's payment failed at StableMint (" + when(l.UpdatedAt) + "). This link cannot be paid any more."
+		p.Ended = "The customer's payment failed at StableMint (" + when(viewerZone(c), l.UpdatedAt) + "). This link cannot be paid any more."
 	case paylink.StatusExpired:
 		p.Ended = "The checkout expired unpaid"
 		if !l.ExpiresAt.IsZero() {
-			p.Ended += " on " + when(l.ExpiresAt)
+			p.Ended += " on " + when(viewerZone(c), l.ExpiresAt)
 		}
 		p.Ended += ". This link cannot be paid any more."
 	case paylink.StatusCancelled:
-		p.Ended = "Cancelled " + when(l.CancelledAt)
+		p.Ended = "Cancelled " + when(viewerZone(c), l.CancelledAt)
 		if l.CancelledByName != "" {
 			p.Ended += " by " + l.CancelledByName
 		}
 		p.Ended += ". Reason: " + l.CancelReason + "."
 		if l.ExpiresAt.After(now) {
-			p.StillPayable = "StableMint cannot close a checkout page, so it may still accept a payment until " + when(l.ExpiresAt) +
+			p.StillPayable = "StableMint cannot close a checkout page, so it may still accept a payment until " + when(viewerZone(c), l.ExpiresAt) +
 				". If the customer pays anyway, paylinks records the payment and flags it."
 		}
 	}
@@ -148,7 +148,7 @@ func (a *app) linkActions(c echo.Context, l db.Link, form *views.CancelForm) (vi
 		case l.Status == paylink.StatusProcessing:
 			p.Cancel.Warning = "The customer has started paying. A payment already under way may still complete; if it does, paylinks records it and flags the link as paid after cancel."
 		case l.ExpiresAt.After(now):
-			p.Cancel.Warning = "StableMint cannot close a checkout page: it may still accept a payment until " + when(l.ExpiresAt) +
+			p.Cancel.Warning = "StableMint cannot close a checkout page: it may still accept a payment until " + when(viewerZone(c), l.ExpiresAt) +
 				". If the customer pays anyway, paylinks records the payment and flags it. Queued emails for this link are not sent."
 		default:
 			p.Cancel.Warning = "Queued emails for this link are not sent."

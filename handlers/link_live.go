@@ -39,8 +39,6 @@ func (a *app) linkLive(c echo.Context) error {
 	if p.Actions, err = a.linkActions(c, l, nil); err != nil {
 		return err
 	}
-	for _, e := range events {
-		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
-	}
+	p.Timeline = a.timeline(c, events)
 	return a.render(c, http.StatusOK, views.LinkLive(p))
 }

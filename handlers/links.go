@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -174,13 +175,18 @@ func (a *app) formPage(c echo.Context, in linkInput, errs views.FieldErrors, dup
 	p := views.LinkFormPage{
 		Layout: a.layout(c, "New payment link", "links"), Action: a.url(RouteLinkCreate),
 		Values: in.Values, CustomFields: in.CustomFields, Errors: errs,
-		Countries: a.countryOptions, Currencies: a.currencyOptions,
+		Countries: a.countryOptions,
 		FormToken: in.FormToken, ReissueOf: in.ReissueOf, Confirmed: in.Confirmed,
 		AmountLimits: a.amountLimitsHint(st, in.Values["currency"]),
 	}
 	if in.ReissueOf != 0 {
 		p.ReissueURL = a.url(RouteLink, in.ReissueOf)
 	}
+	used, err := a.mostUsedCurrencies(c.Request().Context())
+	if err != nil { // only the order is lost
+		logFrom(c.Request().Context(), a.log).Warn("most used currencies", "err", err)
+	}
+	p.Currencies = currencyGroups(append([]string{st.DefaultCurrency}, used...))
 	p.ReminderRule = st.ReminderRule().Describe()
 	if in.Values["reminders.mode"] == "" { // not chosen yet: the own rule starts as the settings'
 		for k, v := range reminderValues("reminders.", st.ReminderRule()) {
@@ -363,10 +369,10 @@ func (a *app) linkRow(l db.Link) views.LinkRow {
 	r := views.LinkRow{
 		ID: l.ID, URL: a.url(RouteLink, l.ID), Status: string(l.Status), Amount: formatMoney(l.AmountMinor, l.Currency),
 		Customer: l.CustomerID, CustomerEmail: l.CustomerEmail, WebsiteReference: l.WebsiteReference,
-		Reference: l.SMReference, Created: l.CreatedAt.UTC().Format("2 Jan 2006 15:04"),
+		Reference: l.SMReference, Created: when(time.UTC, l.CreatedAt), // the list is not handed the viewer (search.go)
 	}
 	if !l.ExpiresAt.IsZero() {
-		r.Expires = l.ExpiresAt.UTC().Format("2 Jan 2006 15:04")
+		r.Expires = when(time.UTC, l.ExpiresAt)
 	}
 	return r
 }
@@ -395,7 +401,7 @@ func (a *app) renderLink(c echo.Context, l db.Link, status int, cancel *views.Ca
 		CustomerID: l.CustomerID, CustomerEmail: l.CustomerEmail, Country: a.countryName(l.Country),
 		WebsiteReference: l.WebsiteReference, Reference: l.SMReference, SessionID: l.SMSessionID,
 		DepositReference: l.DepositReference, IdempotencyKey: l.IdempotencyKey, Note: l.Note,
-		CreatedBy: l.CreatedByName, Created: when(l.CreatedAt), Problem: problem,
+		CreatedBy: l.CreatedByName, Created: when(viewerZone(c), l.CreatedAt), Problem: problem,
 		Flags:     linkFlags(l),
 		KYCMasked: !canWrite,
 		RedirectURLs: []views.KV{{Key: "Success", Value: l.SuccessURL}, {Key: "Support", Value: l.SupportURL},
@@ -428,9 +434,7 @@ func (a *app) renderLink(c echo.Context, l db.Link, status int, cancel *views.Ca
 			p.KYC = append(p.KYC, views.KV{Key: f.Label, Value: v})
 		}
 	}
-	for _, e := range events {
-		p.Timeline = append(p.Timeline, views.TimelineEntry{At: when(e.At), Kind: e.Kind, Actor: e.ActorName, Message: e.Message})
-	}
+	p.Timeline = a.timeline(c, events)
 	return a.render(c, status, views.Link(p))
 }
 

@@ -161,14 +161,6 @@ func relative(t, now time.Time) string {
 	return s + " ago"
 }
 
-// when formats a time for staff, in UTC (the server knows no user zone).
-func when(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2 Jan 2006 15:04 UTC")
-}
-
 // mask hides most of a personal value from viewers: "J••• D•••".
 func mask(s string) string {
 	if s == "" {

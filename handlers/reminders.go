@@ -118,7 +118,7 @@ func (a *app) reminderPanel(c echo.Context, l db.Link) (views.LinkRemindersPanel
 	}
 	switch {
 	case !rs.RemindAt.IsZero():
-		p.Next = when(rs.RemindAt) + " (" + relative(rs.RemindAt, a.now()) + ")"
+		p.Next = when(viewerZone(c), rs.RemindAt) + " (" + relative(rs.RemindAt, a.now()) + ")"
 	case l.Status != paylink.StatusOpen:
 		p.Status = "The link is " + string(l.Status) + "."
 	case rs.FirstEmailedAt.IsZero():

@@ -54,7 +54,7 @@ func (a *app) layout(c echo.Context, title, active string) views.Layout {
 		l.User = &views.Viewer{Name: u.Name, Email: u.Email, Role: string(u.Role)}
 		l.Flashes = a.takeFlashes(c)
 		if reason, since := a.store.WriteFault(); reason != "" && u.Role.AtLeast(paylink.RoleAdmin) {
-			l.StorageFault = reason + " (since " + when(since) + ")"
+			l.StorageFault = reason + " (since " + when(viewerZone(c), since) + ")"
 		}
 	}
 	return l

@@ -104,6 +104,7 @@ const (
 const (
 	RouteLinkReminders = "link.reminders"
 	RouteAccountNotify = "account.notify"
+	RouteAccountZone   = "account.zone"
 )
 
 // Body limits (docs/security.md A6).
@@ -222,6 +223,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.POST("/account/sessions/:sid/end", a.endSession, signedIn).Name = RouteAccountSessionEnd
 	e.POST("/account/sessions/end-others", a.endOtherSessions, signedIn).Name = RouteAccountSessionsEndOthers
 	e.POST("/account/notifications", a.saveNotify, signedIn).Name = RouteAccountNotify
+	e.POST("/account/time-zone", a.saveTimeZone, signedIn).Name = RouteAccountZone
 
 	finance := a.requireRole(paylink.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks

@@ -91,6 +91,7 @@ type Store interface {
 	SetLinkReminders(ctx context.Context, linkID int64, override *db.ReminderRule, actor int64, a db.AuditEntry) error
 	NotifyPreference(ctx context.Context, userID int64) (string, error)
 	SetNotifyPreference(ctx context.Context, userID int64, pref string, a db.AuditEntry) error
+	SetTimeZone(ctx context.Context, userID int64, zone string, a db.AuditEntry) error
 
 	// Webhook events for admins, and live updates.
 	WebhookEventByID(ctx context.Context, id int64) (db.WebhookEvent, error)

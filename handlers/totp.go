@@ -58,7 +58,7 @@ func (a *app) twoFactorSection(ctx context.Context, u *db.User, errs views.Field
 	case err != nil:
 		return s, err
 	default:
-		s.Enabled, s.Pending, s.EnabledAt, s.RecoveryLeft = t.Enabled, !t.Enabled, t.EnabledAt, t.RecoveryLeft
+		s.Enabled, s.Pending, s.EnabledAt, s.RecoveryLeft = t.Enabled, !t.Enabled, when(zoneOf(u.TimeZone), t.EnabledAt), t.RecoveryLeft
 	}
 	if s.Required, err = a.store.TwoFactorRequired(ctx); err != nil {
 		return s, err
@@ -214,7 +214,7 @@ func (a *app) checkOwnPassword(c echo.Context, pw, action string) (bool, error) 
 // the account is locked it says until when, since the owner is signed in.
 func (a *app) wrongOwnPassword(u *db.User) string {
 	if a.now().Before(u.LockedUntil) {
-		return "Too many wrong passwords: try again after " + u.LockedUntil.UTC().Format("15:04:05 UTC") + "."
+		return "Too many wrong passwords: try again after " + when(zoneOf(u.TimeZone), u.LockedUntil) + "."
 	}
 	return "The current password is not correct."
 }

@@ -558,7 +558,7 @@ func TestAccountSessionsListAndEnd(t *testing.T) {
 		t.Error("this browser's row offers to end itself")
 	}
 	other := acc.find(`[data-testid=session-row]:contains("Safari on iPhone")`)
-	if other.Length() != 1 || !strings.Contains(other.Text(), "127.0.0.1") || !strings.Contains(other.Text(), "2026-11-25 09:02 UTC") {
+	if other.Length() != 1 || !strings.Contains(other.Text(), "127.0.0.1") || !strings.Contains(other.Text(), "25 Nov 2026, 09:02 UTC") {
 		t.Fatalf("the phone's row: %q", other.Text())
 	}
 	sessions, _ := e.store.ListUserSessions(context.Background(), u.ID)

@@ -51,14 +51,6 @@ var statusRank = map[Status]int{
 	StatusCreating: 0, StatusError: 0, StatusOpen: 1, StatusProcessing: 2, StatusPaid: 3, StatusSettled: 4,
 }
 
-// effectPhrase says what an applied effect means, in staff's words.
-var effectPhrase = map[Effect]string{
-	EffectProcessing: "Payment in progress at StableMint",
-	EffectPaid:       "Payment accepted by StableMint",
-	EffectSettled:    "Payment settled by StableMint",
-	EffectFailed:     "Payment failed at StableMint",
-}
-
 // Decide applies the rules of docs/stablemint.md ("Event to link status")
 // to one event for one link:
 //
@@ -83,46 +75,45 @@ func Decide(l LinkState, ev Event) Decision {
 	from := l.Status
 	if ev.Effect == EffectNone || ev.Effect == "" {
 		return Decision{Outcome: OutcomeNoChange,
-			Message: fmt.Sprintf("StableMint sent %s, which does not change a link's status.", quoteType(ev))}
+			Message: EventName(ev.Type) + ": this message does not change a link's status."}
 	}
 	target := Status(ev.Effect) // the effect names its status
 	payment := ev.Effect.Payment()
 	mismatch := amountMismatch(l, ev)
 
-	eff, typ, say := "'"+string(ev.Effect)+"'", ev.Type, fmt.Sprintf
+	// The line names the event in staff's words; its raw type stays on
+	// the event, shown to admins (docs/guide.md, "A link's page").
+	name, say := EventName(ev.Type), fmt.Sprintf
 	var d Decision
 	switch {
 	case payment && mismatch != "":
 		d.Review = true
-		d.Message = say("%s not applied (%s): %s. Status stays %s; flagged for an admin to accept as paid or leave.",
-			eff, typ, mismatch, from)
+		d.Message = say("%s, not applied: %s. Status stays %s; flagged for an admin to accept as paid or leave.",
+			name, mismatch, from)
 	case from == StatusFailed && payment:
 		d.Review = true
-		d.Message = say("%s not applied (%s): the link had already failed. Flagged for an admin to accept as paid or leave.",
-			eff, typ)
+		d.Message = say("%s, not applied: the link had already failed. Flagged for an admin to accept as paid or leave.", name)
 	case from == StatusFailed:
-		d.Message = say("Late %s ignored (%s): the link has already failed.", eff, typ)
+		d.Message = say("%s came late and changed nothing: the link has already failed.", name)
 	case from == StatusExpired && payment:
 		d.To, d.PaidAfterExpiry = target, true
-		d.Message = say("%s (%s) after the link had expired: %s → %s. Flagged as paid after expiry.",
-			effectPhrase[ev.Effect], typ, from, target)
+		d.Message = say("%s after the link had expired: %s → %s. Flagged as paid after expiry.", name, from, target)
 	case from == StatusExpired:
-		d.Message = say("Noted %s (%s): the link has expired; only a payment event changes it now.", eff, typ)
+		d.Message = say("%s noted: the link has expired; only a payment changes it now.", name)
 	case from == StatusCancelled && payment:
 		d.To, d.PaidAfterCancel = target, true
-		d.Message = say("%s (%s) after the link was cancelled: %s → %s. Flagged as paid after cancel.",
-			effectPhrase[ev.Effect], typ, from, target)
+		d.Message = say("%s after the link was cancelled: %s → %s. Flagged as paid after cancel.", name, from, target)
 	case from == StatusCancelled:
-		d.Message = say("Noted %s (%s): the link was cancelled; only a payment event changes it now.", eff, typ)
+		d.Message = say("%s noted: the link was cancelled; only a payment changes it now.", name)
 	case ev.Effect == EffectFailed && statusRank[from] >= statusRank[StatusPaid]:
-		d.Message = say("Late %s ignored (%s): the link is already %s; a failure cannot undo a payment.", eff, typ, from)
+		d.Message = say("%s came late and changed nothing: the link is already %s; a failure cannot undo a payment.", name, from)
 	case ev.Effect == EffectFailed || statusRank[target] > statusRank[from]:
 		d.To = target
-		d.Message = say("%s (%s): %s → %s.", effectPhrase[ev.Effect], typ, from, target)
+		d.Message = say("%s: %s → %s.", name, from, target)
 	case target == from:
-		d.Message = say("No change from %s (%s): the link is already %s.", eff, typ, from)
+		d.Message = say("%s again: no change, the link is already %s.", name, from)
 	default:
-		d.Message = say("Late %s ignored (%s): the link is already %s.", eff, typ, from)
+		d.Message = say("%s came late and changed nothing: the link is already %s.", name, from)
 	}
 	if mismatch != "" && !d.Review {
 		// A non-payment event with another amount or currency still follows
@@ -185,13 +176,6 @@ func FormatMinor(minor int64, exp int) string {
 	return s
 }
 
-func quoteType(ev Event) string {
-	if ev.Type == "" {
-		return "an event without a type"
-	}
-	return "'" + ev.Type + "'"
-}
-
 // Resolve is an admin's decision on a payment event flagged for review
 // (Decide set Review). Left as is, nothing changes. Accepted, the link moves
 // to the event's status as far as the forward-only rule allows: a failed or
@@ -204,15 +188,15 @@ func Resolve(l LinkState, effect Effect, typ string, accept bool) Decision {
 	switch {
 	case !accept:
 		return Decision{Outcome: OutcomeNoChange,
-			Message: fmt.Sprintf("Review of '%s' (%s) closed by an admin: left as is; status stays %s.", effect, typ, l.Status)}
+			Message: fmt.Sprintf("Review of %q closed by an admin: left as is; status stays %s.", EventName(typ), l.Status)}
 	case l.Status != StatusFailed && l.Status != StatusExpired && l.Status != StatusCancelled &&
 		statusRank[l.Status] >= statusRank[target]:
 		return Decision{Outcome: OutcomeApplied,
-			Message: fmt.Sprintf("'%s' (%s) accepted by an admin: the link is already %s.", effect, typ, l.Status)}
+			Message: fmt.Sprintf("%s accepted by an admin: the link is already %s.", EventName(typ), l.Status)}
 	}
 	d := Decision{Outcome: OutcomeApplied, To: target, PaidAfterExpiry: l.Status == StatusExpired,
 		PaidAfterCancel: l.Status == StatusCancelled,
-		Message:         fmt.Sprintf("'%s' (%s) accepted as paid by an admin: %s → %s.", effect, typ, l.Status, target)}
+		Message:         fmt.Sprintf("%s accepted as paid by an admin: %s → %s.", EventName(typ), l.Status, target)}
 	switch {
 	case d.PaidAfterExpiry:
 		d.Message += " Flagged as paid after expiry."

@@ -32,13 +32,13 @@ func TestDecideFollowsTheStatusTable(t *testing.T) {
 		contains string
 	}{
 		{"processing opens the payment", StatusOpen, ev(EffectProcessing), StatusProcessing, false, false, OutcomeApplied, "open → processing"},
-		{"paid from open skips processing", StatusOpen, ev(EffectPaid), StatusPaid, false, false, OutcomeApplied, "Payment accepted by StableMint"},
+		{"paid from open skips processing", StatusOpen, ev(EffectPaid), StatusPaid, false, false, OutcomeApplied, "Payment update: open → paid"},
 		{"settled after paid", StatusPaid, ev(EffectSettled), StatusSettled, false, false, OutcomeApplied, "paid → settled"},
 		{"paid from creating (answer lost)", StatusCreating, ev(EffectPaid), StatusPaid, false, false, OutcomeApplied, "creating → paid"},
 		{"paid from error", StatusError, ev(EffectPaid), StatusPaid, false, false, OutcomeApplied, "error → paid"},
-		{"late processing after paid", StatusPaid, ev(EffectProcessing), "", false, false, OutcomeNoChange, "Late 'processing' ignored"},
+		{"late processing after paid", StatusPaid, ev(EffectProcessing), "", false, false, OutcomeNoChange, "came late and changed nothing"},
 		{"late paid after settled", StatusSettled, ev(EffectPaid), "", false, false, OutcomeNoChange, "already settled"},
-		{"repeat processing", StatusProcessing, ev(EffectProcessing), "", false, false, OutcomeNoChange, "No change from 'processing'"},
+		{"repeat processing", StatusProcessing, ev(EffectProcessing), "", false, false, OutcomeNoChange, "again: no change"},
 		{"failed ends an open link", StatusOpen, ev(EffectFailed), StatusFailed, false, false, OutcomeApplied, "open → failed"},
 		{"failed ends a processing link", StatusProcessing, ev(EffectFailed), StatusFailed, false, false, OutcomeApplied, "processing → failed"},
 		{"failed cannot undo paid", StatusPaid, ev(EffectFailed), "", false, false, OutcomeNoChange, "cannot undo a payment"},

@@ -225,3 +225,19 @@ func lookupCurrency(code string) (Currency, bool) {
 	}
 	return currencies[i], true
 }
+
+// notForPayment are the codes of currencies a customer does not pay in:
+// ISO 4217's fund codes (list one's "Fund" entries: BOV, CHE, CHW, CLF,
+// COU, MXV, USN, UYI, UYW) and the Arab Accounting Dinar (XAD), a unit of
+// account between central banks. The precious metals, bond units and test
+// codes (XAU, XAG, XPD, XPT, XBA–XBD, XDR, XSU, XUA, XTS, XXX) are not in
+// the table at all.
+var notForPayment = map[string]bool{
+	"BOV": true, "CHE": true, "CHW": true, "CLF": true, "COU": true, "MXV": true, "USN": true, "UYI": true, "UYW": true,
+	"XAD": true,
+}
+
+// Payable reports whether customers pay in the currency: false for fund
+// codes and units of account. The client still accepts every code in
+// Currencies (StableMint decides what it takes); forms offer only these.
+func (c Currency) Payable() bool { return !notForPayment[c.Code] }

@@ -33,6 +33,7 @@ type AuditFilter struct {
 type AuditRow struct {
 	ID        int64
 	At        time.Time
+	When      string // At as views.When shows it to the viewer
 	Actor     string // email, or "system" for anonymous or system actions
 	ActorID   int64
 	Action    string

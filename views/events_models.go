@@ -38,6 +38,7 @@ type EventRow struct {
 	Outcome      string // applied, no_change, needs_review, unmatched, unparsable, dismissed, duplicate, rejected
 	OutcomeLabel string
 	Type         string
+	Name         string // Type in plain words (paylink.EventName)
 	Family       string
 	Detail       string
 	IP           string
@@ -54,6 +55,7 @@ type EventPage struct {
 	Key          string
 	Family       string
 	Type         string
+	Name         string // Type in plain words (paylink.EventName)
 	Effect       string
 	Outcome      string
 	OutcomeLabel string

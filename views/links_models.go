@@ -5,6 +5,12 @@ type Option struct {
 	Value, Label string
 }
 
+// OptionGroup is a labelled group of a select's options (an optgroup).
+type OptionGroup struct {
+	Label   string
+	Options []Option
+}
+
 // KV is a key/value row (custom fields, KYC).
 type KV struct {
 	Key, Value string
@@ -31,7 +37,7 @@ type LinkFormPage struct {
 	KYCOpen      bool
 	Errors       FieldErrors
 	Countries    []Option
-	Currencies   []Option
+	Currencies   []OptionGroup // the default and most used first, then the rest
 	FormToken    string
 	ReissueOf    int64
 	ReissueURL   string
@@ -171,8 +177,16 @@ func (f LinkFilter) FiltersRefused() bool {
 type TimelineEntry struct {
 	At      string
 	Kind    string
+	Title   string // what happened, in plain words (paylink.TimelineTitle)
 	Actor   string
 	Message string
+	// Continues: Message goes on from Title ("Payment started" + ": open →
+	// processing."), on the same line; otherwise it is a line of its own.
+	Continues bool
+	// EventType and EventURL, for admins only: the StableMint event type
+	// as sent and the page showing the message as received.
+	EventType string
+	EventURL  string
 }
 
 // LinkPage is one link.

@@ -85,6 +85,15 @@ type AccountPage struct {
 	Errors     FieldErrors
 	Security   AccountSecurity // two-factor sign-in and sessions (totp.templ)
 	Notify     AccountNotify   // staff notifications (reminders.templ)
+	Zone       AccountZone     // the time zone times are shown in
+}
+
+// AccountZone is the account page's time-zone choice.
+type AccountZone struct {
+	Action string
+	Value  string   // the IANA name saved, or the refused one typed
+	Zones  []string // offered in the list; any IANA name may be typed
+	Now    string   // the time now, as it will be shown
 }
 
 // UsersPage is the admin list of accounts.

@@ -1,7 +1,5 @@
 package views
 
-import "time"
-
 // AccountSecurity is the account page's two-factor and sessions sections.
 type AccountSecurity struct {
 	TwoFactor TwoFactorSection
@@ -12,7 +10,7 @@ type AccountSecurity struct {
 // forms that change it.
 type TwoFactorSection struct {
 	Enabled      bool
-	EnabledAt    time.Time
+	EnabledAt    string // as views.When shows it
 	RecoveryLeft int
 	Pending      bool // an enrolment waits for its confirmation code
 	Required     bool // an admin requires two-factor sign-in for everyone
@@ -33,8 +31,8 @@ type SessionsSection struct {
 type SessionRow struct {
 	Device     string // "Firefox on Windows"
 	IP         string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
+	CreatedAt  string // as views.When shows it
+	LastSeenAt string
 	Current    bool // the browser looking at the page
 	EndURL     string
 }
