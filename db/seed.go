@@ -35,19 +35,23 @@ func (s *Store) RealLinkCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// search triggers are dropped while bulk loading and rebuilt in one pass:
-// row-by-row FTS maintenance runs at a few thousand rows a second.
-var searchTriggers = []string{"links_keys_insert", "links_keys_update", "links_fts_insert", "links_fts_update", "links_fts_delete"}
+// bulkTriggers are dropped while bulk loading. The search triggers' work
+// is redone in one pass: row-by-row FTS maintenance runs at a few thousand
+// rows a second. The figures (db/figures.go) are rebuilt in one pass when
+// the triggers are restored, whether or not the load finished.
+var bulkTriggers = []string{"links_keys_insert", "links_keys_update", "links_fts_insert", "links_fts_update", "links_fts_delete",
+	"figures_created_insert", "figures_paid_insert", "figures_ended_insert", "figures_status_insert"}
 
 // SeedLinks bulk-loads n links from gen in transactions of batch rows, with
 // one "created" timeline entry each, by user. It drops the search triggers
-// for the load, then rebuilds link_keys and the FTS index in one pass each
-// (the index merged into one segment) and restores the triggers, all
-// before returning. progress, if set, is called after each batch.
+// and the figures' insert triggers for the load, then rebuilds link_keys,
+// the FTS index (merged into one segment) and the dashboard's figures in
+// one pass each and restores the triggers, all before returning.
+// progress, if set, is called after each batch.
 func (s *Store) SeedLinks(ctx context.Context, n, batch int, user int64, gen func(i int) SeedLink, progress func(done int)) error {
 	var trig []string
-	rows, err := s.write.QueryContext(ctx, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("+placeholders(len(searchTriggers))+")",
-		anySlice(searchTriggers)...)
+	rows, err := s.write.QueryContext(ctx, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN ("+placeholders(len(bulkTriggers))+")",
+		anySlice(bulkTriggers)...)
 	if err != nil {
 		return err
 	}
@@ -60,8 +64,8 @@ func (s *Store) SeedLinks(ctx context.Context, n, batch int, user int64, gen fun
 		trig = append(trig, sql)
 	}
 	rows.Close()
-	if len(trig) != len(searchTriggers) {
-		return fmt.Errorf("seed: found %d of %d search triggers", len(trig), len(searchTriggers))
+	if len(trig) != len(bulkTriggers) {
+		return fmt.Errorf("seed: found %d of %d search and figures triggers", len(trig), len(bulkTriggers))
 	}
 	var firstID int64
 	if err := s.write.QueryRowContext(ctx, "SELECT COALESCE(max(id), 0) + 1 FROM links").Scan(&firstID); err != nil {
@@ -75,7 +79,7 @@ func (s *Store) SeedLinks(ctx context.Context, n, batch int, user int64, gen fun
 	defer s.write.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -2000")
 	restore := func() error {
 		return s.withTx(context.WithoutCancel(ctx), func(tx *Tx) error {
-			for _, name := range searchTriggers {
+			for _, name := range bulkTriggers {
 				if _, err := tx.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+name); err != nil {
 					return err
 				}
@@ -85,11 +89,11 @@ func (s *Store) SeedLinks(ctx context.Context, n, batch int, user int64, gen fun
 					return err
 				}
 			}
-			return nil
+			return rebuildFigures(ctx, tx)
 		})
 	}
 	err = s.withTx(ctx, func(tx *Tx) error {
-		for _, name := range searchTriggers {
+		for _, name := range bulkTriggers {
 			if _, err := tx.ExecContext(ctx, "DROP TRIGGER "+name); err != nil {
 				return err
 			}
@@ -125,7 +129,7 @@ func (s *Store) SeedLinks(ctx context.Context, n, batch int, user int64, gen fun
 		})
 	}
 	if err := restore(); err != nil {
-		return fmt.Errorf("seed: restore search triggers: %w (after %v)", err, loadErr)
+		return fmt.Errorf("seed: restore search and figures triggers: %w (after %v)", err, loadErr)
 	}
 	return loadErr
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/handlers"
@@ -63,6 +65,8 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 	errID := mk(time.Minute, 100, "EUR", paylink.StatusError)
 	review := mk(4*time.Hour, 400, "GBP", paylink.StatusOpen, "needs_review", "paid_after_expiry")
 	afterCancel := mk(45*24*time.Hour, 450, "GBP", paylink.StatusPaid, "paid_after_cancel") // outside every period: only in the attention list
+	mk(2*24*time.Hour, 120, "EUR", paylink.StatusCancelled)                                 // cancelled 2 days ago (its last change)
+	mk(time.Hour, 80, "EUR", paylink.StatusProcessing)                                      // today, being paid
 	_ = now
 
 	b := e.browser()
@@ -79,10 +83,10 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 		cur, col  string
 		wantStart string
 	}{
-		{0, "EUR", "created", "4 €18.49"}, {0, "EUR", "paid", "2 €7.50"}, {0, "EUR", "settled", "1 €2.50"},
-		{1, "EUR", "created", "5 €25.49"}, {1, "EUR", "failed", "1"}, {1, "JPY", "paid", "1 ¥1,000"},
-		{2, "EUR", "created", "6 €28.49"}, {2, "EUR", "expired", "1"}, {2, "EUR", "paid", "2 €7.50"},
+		{0, "EUR", "created", "5 €19.29"}, {0, "EUR", "paid", "2 €7.50"}, {0, "EUR", "settled", "1 €2.50"}, {1, "EUR", "failed", "1"}, {1, "JPY", "paid", "1 ¥1,000"},
+		{2, "EUR", "created", "8 €30.49"}, {2, "EUR", "expired", "1"}, {2, "EUR", "paid", "2 €7.50"},
 		{2, "GBP", "created", "1 £4.00"},
+		{0, "EUR", "cancelled", "0"}, {1, "EUR", "cancelled", "1"}, {1, "EUR", "created", "7 €27.49"},
 	}
 	for _, c := range cases {
 		if got := cell(c.period, c.cur, c.col); got != c.wantStart {
@@ -95,6 +99,27 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 	}
 	if !strings.Contains(p.find("[data-testid=chart-table]").Text(), "€7.50") {
 		t.Error("chart table lacks today's paid total")
+	}
+	// Outstanding: open and processing links now, per currency, together.
+	out := func(cur, col string) string {
+		return strings.TrimSpace(p.find(`[data-testid=outstanding-row][data-currency="` + cur + `"] [data-testid=` + col + `]`).Text())
+	}
+	if out("EUR", "open") != "1" || out("EUR", "processing") != "1" || out("EUR", "outstanding-amount") != "€10.79" || out("GBP", "open") != "1" {
+		t.Errorf("outstanding EUR open %q processing %q amount %q, GBP open %q; want 1, 1, €10.79, 1",
+			out("EUR", "open"), out("EUR", "processing"), out("EUR", "outstanding-amount"), out("GBP", "open"))
+	}
+	// The chart's axes: a money scale at or above the highest day (€7.50
+	// today: €10.00, with €5.00 in the middle) and the first, middle and
+	// last day under the bars.
+	if got := strings.Fields(p.find("[data-testid=chart-y]").Text()); strings.Join(got, " ") != "€10.00 €5.00 €0.00" {
+		t.Errorf("y axis %q, want €10.00 €5.00 €0.00", got)
+	}
+	today := e.clock.Now().UTC()
+	wantX := today.AddDate(0, 0, -29).Format("2 Jan") + " " + today.AddDate(0, 0, -14).Format("2 Jan") + " " + today.Format("2 Jan")
+	var xs []string
+	p.find("[data-testid=chart-x] span").Each(func(_ int, sp *goquery.Selection) { xs = append(xs, sp.Text()) })
+	if got := strings.Join(xs, " "); got != wantX {
+		t.Errorf("x axis %q, want %q", got, wantX)
 	}
 	att := p.find("[data-testid=attention-item]").Text()
 	for _, want := range []string{"1 link has no checkout", "Link #" + itoa(int(review)), "paid after it expired",
@@ -109,14 +134,32 @@ func TestDashboardFiguresPerCurrency(t *testing.T) {
 	_ = errID
 }
 
+// TestDashboardAllWell: open links about to expire are news, not
+// something to fix: Needs attention still says nothing needs it, and the
+// expiring links are a line under Outstanding, linking to them.
 func TestDashboardAllWell(t *testing.T) {
 	e := newEnv(t)
-	e.addUser("v@example.com", paylink.RoleViewer)
+	u := e.addUser("v@example.com", paylink.RoleViewer)
+	ctx := context.Background()
+	l, _, err := e.store.CreateLink(ctx, db.NewLink{
+		IdempotencyKey: "k-exp", CustomerID: "C", CustomerEmail: "c@example.com", Country: "DE", AmountMinor: 500, AmountText: "5.00",
+		Currency: "EUR", SuccessURL: "https://x/s", SupportURL: "https://x/h", ExitURL: "https://x/e", ErrorURL: "https://x/r", CreatedBy: u.ID,
+	}, db.AuditEntry{Action: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CompleteLinkCreation(ctx, l.ID, "SM-EXP", "https://checkout.example/SM-EXP", e.clock.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	b := e.browser()
 	b.login("v@example.com")
 	p := b.get("/")
-	if p.find("[data-testid=all-well]").Length() != 1 {
-		t.Fatal("empty attention list does not say all is well")
+	if p.find("[data-testid=all-well]").Length() != 1 || p.find("[data-testid=attention-item]").Length() != 0 {
+		t.Fatalf("attention list with one open link expiring: %q", p.find("[data-testid=attention]").Text())
+	}
+	exp := p.find("[data-testid=outstanding] [data-testid=expiring] a")
+	if href, _ := exp.Attr("href"); exp.Text() != "1 open link expires within 24 hours." || !strings.Contains(href, "status=open") {
+		t.Errorf("expiring line %q → %q", exp.Text(), href)
 	}
 	if strings.Contains(p.body, "New link") {
 		t.Error("viewer offered New link on the dashboard")

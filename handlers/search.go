@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -468,10 +470,19 @@ func statusTabs(base string, s linkSearch) []views.StatusTab {
 }
 
 // countTabs counts each tab's links (the search and filters on that tab),
-// up to the cap, as the total is. The counts are read when asked for,
-// never kept up to date as links change status: see linksTabCounts.
+// up to the cap, as the total is. The counts are read when asked for (see
+// linksTabCounts), but for the list with no term and no filter, whose
+// status counts are kept figures (keptTabCounts).
 func (a *app) countTabs(c echo.Context, s linkSearch, tabs []views.StatusTab) error {
+	kept, err := a.keptTabCounts(c.Request().Context(), s)
+	if err != nil {
+		return err
+	}
 	for i := range tabs {
+		if n, ok := kept[tabs[i].Key]; ok {
+			tabs[i].Count = formatCount(n, countCap)
+			continue
+		}
 		n, err := a.store.CountSearch(c.Request().Context(), tabSearch(s, tabs[i].Key).query, countCap)
 		if err != nil {
 			return err
@@ -479,6 +490,31 @@ func (a *app) countTabs(c echo.Context, s linkSearch, tabs []views.StatusTab) er
 		tabs[i].Count = formatCount(n, countCap)
 	}
 	return nil
+}
+
+// keptTabCounts are, for a list with no term and no filter (the tab and
+// the order aside), All and each status tab's count from the kept
+// per-status figures (db/figures.go) instead of counts of links; nil for
+// any other list. Needs attention is not a status: it is always counted.
+func (a *app) keptTabCounts(ctx context.Context, s linkSearch) (map[string]int, error) {
+	q := tabSearch(s, "all").query
+	q.Sort, q.After, q.Before, q.Limit, q.CountUpTo, q.DeferTotal, q.WalkBudget, q.ListOnly = "", "", "", 0, 0, false, 0, false
+	if !reflect.DeepEqual(q, db.LinkQuery{}) {
+		return nil, nil
+	}
+	totals, err := a.store.StatusTotals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kept := map[string]int{"all": 0}
+	for _, st := range paylink.Statuses {
+		kept[string(st)] = 0
+	}
+	for _, t := range totals {
+		kept[t.Status] += t.Links
+		kept["all"] += t.Links
+	}
+	return kept, nil
 }
 
 // linksTabCounts answers the tab counts a list page deferred, all in one

@@ -47,6 +47,7 @@ type Store interface {
 	PeriodFigures(ctx context.Context, since time.Time) ([]db.CurrencyFigures, error)
 	PaidPerDay(ctx context.Context, currency string, since time.Time) ([]db.DayAmount, error)
 	TopPaidCurrency(ctx context.Context, since time.Time) (string, error)
+	StatusTotals(ctx context.Context) ([]db.StatusTotal, error)
 	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
 
 	// Storage health (readiness, the admins' banner).

@@ -7,8 +7,13 @@ type DashboardPage struct {
 	Periods   []PeriodFigures
 	Chart     Chart
 	Attention []AttentionItem
-	NewURL    string // "" when the viewer may not create links
-	AsOf      string // when the figures were worked out, "15:04:05 UTC"
+	// Outstanding is, per currency, what open and processing links are
+	// waiting for; Expiring says how many open links run out within a day
+	// (Text "" when none): information, not something to fix.
+	Outstanding []OutstandingRow
+	Expiring    AttentionItem
+	NewURL      string // "" when the viewer may not create links
+	AsOf        string // when the figures were worked out, "15:04:05 UTC"
 }
 
 // PeriodFigures is one period (today, 7 days, 30 days).
@@ -19,9 +24,16 @@ type PeriodFigures struct {
 
 // CurrencyRow is one currency's figures, amounts already formatted.
 type CurrencyRow struct {
-	Currency                                 string
-	Created, Paid, Settled, Failed, Expired  int
-	CreatedAmount, PaidAmount, SettledAmount string
+	Currency                                           string
+	Created, Paid, Settled, Failed, Expired, Cancelled int
+	CreatedAmount, PaidAmount, SettledAmount           string
+}
+
+// OutstandingRow is one currency's open and processing links now.
+type OutstandingRow struct {
+	Currency         string
+	Open, Processing int
+	Amount           string // both together, formatted
 }
 
 // Chart is a bar chart drawn as SVG, with the same numbers as a table.
@@ -32,6 +44,12 @@ type Chart struct {
 	Height   int
 	Bars     []Bar
 	MaxLabel string
+	// The y axis: gridlines at the top of the scale, its middle and zero,
+	// each labelled with its amount (YTop, YMid, "0" formatted), and the
+	// x axis's dates under the first, middle and last bar.
+	YTop, YMid, YZero string
+	MidY              int // the middle gridline's y
+	XDates            [3]string
 }
 
 // Bar is one day of the chart.

@@ -26,7 +26,7 @@ func sampleRun(t *testing.T) *Run {
 
 func TestParseSample(t *testing.T) {
 	r := sampleRun(t)
-	if got, want := len(r.Results), 29; got != want { // 27 + the two API benchmarks (#20)
+	if got, want := len(r.Results), 31; got != want { // 27 + the two API benchmarks (#20) + the two dashboard ones (#19)
 		t.Fatalf("results: got %d, want %d", got, want)
 	}
 	if r.CPU != "AMD EPYC" {
@@ -144,6 +144,7 @@ func TestTableSample(t *testing.T) {
 		{Figure: "logins per second, serial", Value: "42.9/s", Baseline: "bare argon2id verifies/s", BaseValue: "43.8/s", Ratio: "0.979×", Target: "—", Met: "—"},
 		{Figure: "CSV export, rows per second", Value: "88,924/s", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "≥ 66,667/s (1M in 15 s, #6)", Met: "yes"},
 		{Figure: "CSV export, all rows", Value: "0.225 s", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "—", Met: "—"},
+		{Figure: "dashboard figures p99", Value: "13.8 ms", Baseline: "old queries over the links p99", BaseValue: "410 ms", Ratio: "0.034×", Target: "p99 < 100 ms (#19)", Met: "yes"},
 		{Figure: "CSV export, peak heap growth", Value: "7.51 MiB", Baseline: "—", BaseValue: "—", Ratio: "—", Target: "< 64 MiB (#6)", Met: "yes"},
 	} {
 		if got := byFigure[want.Figure]; got != want {

@@ -298,6 +298,25 @@ func Table(r *Run, groups []string) []Row {
 				metric{bench: "BenchmarkHash", unit: "ns/op", show: "ms", scale: 1e-6}, "", metric{},
 				below(1000, "< 1 s (docs/security.md A1)")))
 			out = append(out, loginFamily.rows(r)...)
+		case "dashboard":
+			// The baseline is its own group (a few seconds an iteration at
+			// a million links); without it the figures stand alone.
+			base, baseLabel := metric{}, ""
+			if slices.Contains(groups, "dashboard-old") {
+				base.bench, baseLabel = "BenchmarkDashboardFiguresFromLinks", "old queries over the links"
+			}
+			for _, q := range []string{"p50", "p99"} {
+				var t *target
+				if q == "p99" {
+					t = below(100, "p99 < 100 ms (#19)")
+				}
+				b := base
+				if b.bench != "" {
+					b.unit, b.show = q+"-ms", "ms"
+				}
+				out = append(out, row(r, "dashboard figures "+q,
+					metric{bench: "BenchmarkDashboardFigures", unit: q + "-ms", show: "ms"}, baseLabel+" "+q, b, t))
+			}
 		case "export":
 			links, _ := r.Metric("BenchmarkBenchDB", "links")
 			var inTime *target

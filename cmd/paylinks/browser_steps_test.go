@@ -149,3 +149,23 @@ func browserEveryStatus(t *testing.T, admin *tab, base string) {
 		admin.check("status-" + st)
 	}
 }
+
+// browserDashboard opens the dashboard once links exist (the story's and
+// the seeded ones), with axe's checks, and makes sure nothing on it is
+// wider than the window at 1280 or 375 pixels: the period tables fit,
+// with no sideways scrolling (#18).
+func browserDashboard(t *testing.T, admin *tab, base string) {
+	t.Helper()
+	admin.do(chromedp.Navigate(base+"/"), chromedp.WaitVisible("[data-testid=period-table]"))
+	for _, w := range []int64{1280, 375} {
+		admin.do(chromedp.EmulateViewport(w, 900))
+		wide := eval[[]string](admin, `[...document.querySelectorAll('main *')]
+			.filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5 || e.scrollWidth > e.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+			.map(e => e.tagName + (e.dataset.testid ? '[' + e.dataset.testid + ']' : '') + '.' + e.className)`)
+		if len(wide) > 0 {
+			t.Errorf("dashboard at %d px: wider than the window or scrolling sideways: %v", w, wide)
+		}
+	}
+	admin.do(chromedp.EmulateViewport(1280, 900))
+	admin.check("dashboard-figures")
+}

@@ -321,4 +321,5 @@ func TestBrowserStory(t *testing.T) {
 	}
 	viewer.check("links-prefix")
 	browserEveryStatus(t, admin, base)
+	browserDashboard(t, admin, base)
 }

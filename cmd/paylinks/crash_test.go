@@ -19,7 +19,9 @@ package main
 //     they were stored, gives under the contract's status table and
 //     forward-only rule (docs/stablemint.md), computed here independently;
 //   - every minted link exists exactly once, none is left creating, and the
-//     sandbox holds exactly one session per link and per idempotency key.
+//     sandbox holds exactly one session per link and per idempotency key;
+//   - the dashboard's kept figures match the links, both as the crash left
+//     the file and at the end (`paylinks figures check`).
 //
 // A failure names the seed; PAYLINKS_CRASH_SEED=<seed> replays the same
 // links, events, delivery order and kill point (thread timing still varies).
@@ -290,6 +292,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 	// must not get the chance to hide a lost one), and every link whose
 	// form was answered 303.
 	checkCommittedAfterKill(t, dbPath, events, deliveries, mints)
+	checkFiguresCmd(t, bin, dbPath, "as the kill left the file")
 
 	// Phase 2: restart on the same file. Resend what was not acknowledged,
 	// as StableMint retries; resubmit what was not answered, as a user
@@ -324,6 +327,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 
 	sessions := sandboxSessions(t, sbURL)
 	checkFinal(t, dbPath, links, events, deliveries, mints, sessions)
+	checkFiguresCmd(t, bin, dbPath, "after recovery")
 	for _, p := range []*crashProc{firstServe, serve} {
 		for line := range strings.Lines(p.stderr.String()) {
 			if strings.Contains(line, "level=ERROR") {
@@ -335,6 +339,19 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 		t.Logf("process output:\n== %s\n%s\n== %s\n%s\n== sandbox\n%s", firstServe.name, firstServe.tail(), serve.name, serve.tail(), sb.tail())
 	}
 	t.Logf("done in %v", time.Since(began).Round(time.Millisecond))
+}
+
+// checkFiguresCmd runs `paylinks figures check` on the file: the figures
+// change in the transaction that changes a link, so no crash can leave
+// them apart.
+func checkFiguresCmd(t *testing.T, bin, dbPath, when string) {
+	t.Helper()
+	cmd := exec.Command(bin, "figures", "check")
+	cmd.Env = append(baseEnv(), "PAYLINKS_DB="+dbPath, "PAYLINKS_LOG_LEVEL=warn")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "figures ok") {
+		t.Errorf("paylinks figures check %s: %v\n%s", when, err, out)
+	}
 }
 
 // ---- processes ----

@@ -230,3 +230,37 @@ func TestServeProfilerOnLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestFiguresCheckAndRebuild: on seeded links the kept figures check out;
+// a figure changed behind paylinks' back is named by check, and rebuild
+// puts it right.
+func TestFiguresCheckAndRebuild(t *testing.T) {
+	env, path := opsEnv(t)
+	if out, err := runOut(t, env, "seed", "--links", "300"); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	if out, err := runOut(t, env, "figures", "check"); err != nil || !strings.Contains(out, "figures ok") {
+		t.Fatalf("check after seeding: %v\n%s", err, out)
+	}
+	raw, err := sql.Open("sqlite", db.DSN(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec("UPDATE figures_status SET links = links + 5 WHERE status = 'paid' AND currency = 'EUR'"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runOut(t, env, "figures", "check")
+	if err == nil || !regexp.MustCompile(`figures_status paid EUR links: kept \d+, links say \d+`).MatchString(out) {
+		t.Fatalf("check after tampering: err %v, out %q; want the row named and a failure", err, out)
+	}
+	if out, err := runOut(t, env, "figures", "rebuild"); err != nil || !strings.Contains(out, "figures rebuilt") {
+		t.Fatalf("rebuild: %v\n%s", err, out)
+	}
+	if out, err := runOut(t, env, "figures", "check"); err != nil || !strings.Contains(out, "figures ok") {
+		t.Fatalf("check after the rebuild: %v\n%s", err, out)
+	}
+	if _, err := runOut(t, env, "figures", "nonsense"); err == nil {
+		t.Fatal("unknown figures subcommand accepted")
+	}
+}

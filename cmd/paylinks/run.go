@@ -33,6 +33,8 @@ commands:
   healthcheck                exit 0 when the server at PAYLINKS_ADDR is ready (/readyz: it can save)
   backup --out FILE          write a checked copy of the database to FILE (safe while serving; never overwrites)
   audit verify               check the audit log's hash chain; names the first row that does not match
+  figures check              compare the dashboard's kept figures with the links; lists any difference
+  figures rebuild            rebuild the dashboard's figures from the links (safe while serving)
 
 Configuration comes from PAYLINKS_* and STABLEMINT_* environment variables;
 see docs/operations.md, or run paylinks config.`
@@ -48,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit":
+	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit", "figures":
 	case "sandbox":
 		return runSandbox(ctx, rest, stdout, stderr)
 	case "config":
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return backupCmd(ctx, cfg, rest, stdout)
 	case "audit":
 		return auditCmd(ctx, cfg, rest, stdout)
+	case "figures":
+		return figuresCmd(ctx, cfg, rest, stdout)
 	case "migrate":
 		st, err := openDB(ctx, cfg, log)
 		if err != nil {
