@@ -38,6 +38,7 @@ const (
 	RouteLinks           = "links"
 	RouteLinksCSV        = "links.csv"
 	RouteLinksCount      = "links.count"
+	RouteLinksLive       = "links.live"
 	RouteLinksXLSX       = "links.xlsx"
 	RouteLinkNew         = "links.new"
 	RouteLinkCreate      = "links.create"
@@ -224,6 +225,7 @@ func (a *app) routes(e *echo.Echo) error {
 	finance := a.requireRole(paylink.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
 	e.GET("/links/count", a.linksCount, signedIn).Name = RouteLinksCount
+	e.GET("/links/live", a.linksLive, signedIn).Name = RouteLinksLive
 	e.GET("/links/export.csv", a.exportCSV, signedIn).Name = RouteLinksCSV
 	e.GET("/links/export.xlsx", a.exportXLSX, signedIn).Name = RouteLinksXLSX
 	e.GET("/links/new", a.newLinkForm, signedIn, finance).Name = RouteLinkNew

@@ -62,6 +62,10 @@ type Store interface {
 	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
 	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
 	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
+	// The list's live updates (handlers/list_live.go).
+	ListLinksByIDs(ctx context.Context, ids []int64) ([]db.Link, error)
+	LastLinkID(ctx context.Context) (int64, error)
+	CountNewLinks(ctx context.Context, q db.LinkQuery, since int64, upTo int) (int, error)
 	StreamLinks(ctx context.Context, q db.LinkQuery, fn func(db.Link) error) error
 	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
 	GetSettings(ctx context.Context) (db.Settings, error)
