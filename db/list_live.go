@@ -39,14 +39,14 @@ func (s *Store) ListLinksByIDs(ctx context.Context, ids []int64) ([]Link, error)
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Link
+	out := make([]Link, 0, len(ids)) // a Link is large: no regrowth
+	var rank int
 	for rows.Next() {
-		var l Link
-		var rank int
-		if err := scanListLink(&heldScanner{r: rows, host: &l.HeldCheckoutHost}, &l, &rank); err != nil {
+		out = append(out, Link{})
+		l := &out[len(out)-1]
+		if err := scanListLink(&heldScanner{r: rows, host: &l.HeldCheckoutHost}, l, &rank); err != nil {
 			return nil, err
 		}
-		out = append(out, l)
 	}
 	return out, rows.Err()
 }

@@ -171,8 +171,8 @@
 
   // Live rows: every 10 s while the tab is shown, ask for the rows on
   // screen (id and version) and the new links; put each changed row in
-  // place of its own (a ticked box stays ticked; a row holding the focus
-  // waits for the next round), and say how many links are new.
+  // place of its own (a ticked box stays ticked, the focus stays in the
+  // row), and say how many links are new.
   var busy = false;
   function results() { return document.querySelector("[data-list-live]"); }
   function poll() {
@@ -197,12 +197,19 @@
     if (!update) return;
     update.querySelectorAll("tr[data-id]").forEach(function (src) {
       var dst = root.querySelector('tr[data-id="' + src.getAttribute("data-id") + '"]');
-      if (!dst || dst.contains(document.activeElement)) return;
+      if (!dst) return;
       var box = dst.querySelector("input[name=ids]");
       var row = document.importNode(src, true);
       var newBox = row.querySelector("input[name=ids]");
       if (box && newBox) newBox.checked = box.checked;
+      // Focus inside the row stays on the same control, or on the row's
+      // first link when that control went (Copy link on a paid link).
+      var focused = dst.contains(document.activeElement) ? document.activeElement.getAttribute("data-testid") : null;
       dst.replaceWith(row);
+      if (focused !== null) {
+        var again = (focused && row.querySelector('[data-testid="' + focused + '"]')) || row.querySelector("a[href]");
+        if (again) again.focus();
+      }
     });
     var bar = root.querySelector("[data-testid=new-links]");
     var count = update.getAttribute("data-new") || "";
