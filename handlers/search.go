@@ -383,6 +383,9 @@ func (a *app) links(c echo.Context) error {
 			return err
 		}
 	}
+	if err := a.savedViews(c, s, &p); err != nil {
+		return err
+	}
 	if c.QueryParam("count") != "" && !s.refused {
 		if err := a.countTabs(c, s, p.Tabs); err != nil {
 			return err

@@ -136,6 +136,40 @@ type LinksPage struct {
 	// page of the same search, which the "new links" bar offers.
 	LiveURL    string
 	ShowNewURL string
+	// SavedViews are the user's own views and the shared ones, beside the
+	// tabs; SaveView saves the search shown (nil: none offered).
+	SavedViews []SavedView
+	SaveView   *SaveViewForm
+}
+
+// SavedView is a named search of the list. DeleteURL is set for its
+// owner, ShareURL for admins.
+type SavedView struct {
+	ID        int64
+	Name      string
+	URL       string
+	Owner     string
+	Shared    bool
+	Current   bool // the list shows this view's search
+	DeleteURL string
+	ShareURL  string
+}
+
+// SaveViewForm saves the list's search (Query, its query string) under a
+// name.
+type SaveViewForm struct {
+	Action string
+	Query  string
+}
+
+// ManagesViews reports a view the user may delete or share.
+func (p LinksPage) ManagesViews() bool {
+	for _, v := range p.SavedViews {
+		if v.DeleteURL != "" || v.ShareURL != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Selectable reports a table with a column of boxes: the page offers the
