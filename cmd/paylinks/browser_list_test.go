@@ -115,12 +115,31 @@ func TestBrowserList(t *testing.T) {
 			tb = newTab(t, rctx, role)
 			signIn(tb, role)
 		}
+		switch role {
+		case "admin":
+			// The admin saves the Needs attention tab as a view and shares
+			// it with the team.
+			tb.do(chromedp.Navigate(base+"/links?attention=1"), chromedp.WaitVisible("[data-testid=saved-views]"),
+				chromedp.Click(".save-view summary"), chromedp.WaitVisible("#view-name"),
+				chromedp.SendKeys("#view-name", "To look at today\r"), chromedp.WaitVisible("[data-testid=saved-view]"),
+				chromedp.Click(".manage-views summary"), chromedp.WaitVisible("[data-testid=share-view]"),
+				chromedp.Click("[data-testid=share-view]"), chromedp.WaitVisible("[data-testid=saved-view-shared]"))
+		case "viewer":
+			tb.do(chromedp.Navigate(base+"/links"), chromedp.WaitVisible("[data-testid=links-table]"))
+			if got := tb.text("[data-testid=saved-view]"); !strings.Contains(got, "To look at today") || !strings.Contains(got, "Shared") {
+				t.Errorf("the viewer's saved views read %q, want the admin's shared view", got)
+			}
+		}
 		tb.do(chromedp.Navigate(base+"/links"), chromedp.WaitVisible("[data-testid=links-table]"))
 		for _, w := range []int64{1280, 375} {
 			tb.do(chromedp.EmulateViewport(w, 900))
 			if !eval[bool](tb, `document.documentElement.scrollWidth <= window.innerWidth`) {
 				t.Errorf("%s at %d px: the page scrolls sideways (%d > %d)", role, w,
 					eval[int](tb, `document.documentElement.scrollWidth`), eval[int](tb, `window.innerWidth`))
+			}
+			// Nor does the table need its own scrolling: every column shows.
+			if !eval[bool](tb, `[...document.querySelectorAll('.table-wrap')].every(w => w.scrollWidth <= w.clientWidth)`) {
+				t.Errorf("%s at %d px: the table scrolls sideways inside the page", role, w)
 			}
 			// A reference never runs over five lines.
 			lines := eval[float64](tb, `Math.max(0, ...[...document.querySelectorAll('[data-testid=links-row] .col-wref, [data-testid=links-row] .col-smref')]
