@@ -98,6 +98,21 @@ func TestBrowserList(t *testing.T) {
 	if eval[int](fin, `document.querySelectorAll('`+row+` [data-testid=copy-link]').length`) != 0 {
 		t.Error("the paid row still offers Copy link")
 	}
+	// Links made meanwhile are not slipped in: a bar offers them.
+	if err := run(context.Background(), []string{"paylinks", "seed", "--links", "2", "--force"}, envFrom(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(fin.ctx, chromedp.Poll[bool](`(document.querySelector('[data-testid=new-links]') || {}).textContent === '2 new links since you opened this listShow'`,
+		chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+		t.Errorf("no new links bar: %q", eval[string](fin, `document.querySelector('[data-testid=new-links]').textContent`))
+	}
+	if eval[string](fin, `document.querySelector('[data-testid=links-row]').getAttribute('data-id')`) != id {
+		t.Error("the new links were put above the list's first row")
+	}
+	if eval[string](fin, `window.__listMarker || ''`) != marker {
+		t.Error("the list was reloaded")
+	}
+	fin.check("list-new-links")
 
 	// Enter on the exact website reference opens the link (JavaScript on).
 	fin.do(chromedp.Navigate(base+"/links"), chromedp.WaitVisible("[data-testid=search-input]"),
