@@ -72,7 +72,7 @@ type LinkQuery struct {
 	WalkBudget time.Duration
 	// ListOnly reads just the columns a list of links shows (id, status,
 	// amount, currency, customer id and email, website and StableMint
-	// references, checkout URL, expiry, creation); every other field of the
+	// references, checkout URL, expiry, creation, last change); every other field of the
 	// returned links is zero. A page of full rows costs about twice as much.
 	ListOnly bool
 	// Expensive, when set, is called before the search does its costly
@@ -94,17 +94,17 @@ func (q LinkQuery) expensive(ctx context.Context) error {
 
 // listCols are the columns a ListOnly page reads.
 const listCols = `l.id, l.status, l.amount_minor, l.currency, l.customer_id, l.customer_email, l.website_reference,
-	COALESCE(l.sm_reference, ''), COALESCE(l.checkout_url, ''), l.expires_at, l.created_at`
+	COALESCE(l.sm_reference, ''), COALESCE(l.checkout_url, ''), l.expires_at, l.created_at, l.updated_at`
 
 // scanListLink reads listCols and the rank.
 func scanListLink(r scanner, l *Link, rank *int) error {
 	var expires sql.NullInt64
-	var created int64
+	var created, updated int64
 	if err := r.Scan(&l.ID, &l.Status, &l.AmountMinor, &l.Currency, &l.CustomerID, &l.CustomerEmail, &l.WebsiteReference,
-		&l.SMReference, &l.CheckoutURL, &expires, &created, rank); err != nil {
+		&l.SMReference, &l.CheckoutURL, &expires, &created, &updated, rank); err != nil {
 		return mapErr(err)
 	}
-	l.ExpiresAt, l.CreatedAt = nullMS(expires), fromMS(created)
+	l.ExpiresAt, l.CreatedAt, l.UpdatedAt = nullMS(expires), fromMS(created), fromMS(updated)
 	return nil
 }
 
@@ -356,7 +356,11 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 // matchCondition tests one link row against the term, as the tiers do:
 // an exact or prefix key in link_keys, or the term inside a searched
 // column (ASCII terms checked on the row itself; others through FTS5).
-func (q LinkQuery) matchCondition() (string, []any) {
+func (q LinkQuery) matchCondition() (string, []any) { return q.termCondition(true) }
+
+// termCondition is matchCondition; without fts a non-ASCII term is looked
+// for inside the columns as typed (instr), not through the trigram index.
+func (q LinkQuery) termCondition(fts bool) (string, []any) {
 	keys := []string{"(k.key = ? AND k.kind <> 'amount')"}
 	args := []any{q.Term}
 	if len(q.AmountTexts) > 0 {
@@ -375,12 +379,17 @@ func (q LinkQuery) matchCondition() (string, []any) {
 	}
 	cond := "(EXISTS (SELECT 1 FROM link_keys k WHERE k.link_id = l.id AND (" + strings.Join(keys, " OR ") + "))"
 	if long {
-		if isASCII(q.Term) {
+		switch {
+		case isASCII(q.Term):
 			f := strings.ToLower(q.Term)
 			cond += ` OR instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
 				instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?)`
 			args = append(args, f, f, f, f)
-		} else {
+		case !fts:
+			cond += ` OR instr(l.customer_email, ?) OR instr(l.customer_id, ?) OR
+				instr(l.website_reference, ?) OR instr(COALESCE(l.note, ''), ?)`
+			args = append(args, q.Term, q.Term, q.Term, q.Term)
+		default:
 			cond += " OR l.id IN (SELECT rowid FROM links_fts WHERE links_fts MATCH ?)"
 			args = append(args, escapeFTS(q.Term))
 		}

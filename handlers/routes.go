@@ -38,6 +38,10 @@ const (
 	RouteLinks           = "links"
 	RouteLinksCSV        = "links.csv"
 	RouteLinksCount      = "links.count"
+	RouteLinksLive       = "links.live"
+	RouteSavedViewCreate = "links.views.create"
+	RouteSavedViewDelete = "links.views.delete"
+	RouteSavedViewShare  = "links.views.share"
 	RouteLinksXLSX       = "links.xlsx"
 	RouteLinkNew         = "links.new"
 	RouteLinkCreate      = "links.create"
@@ -228,6 +232,10 @@ func (a *app) routes(e *echo.Echo) error {
 	finance := a.requireRole(paylink.RoleFinance)
 	e.GET("/links", a.links, signedIn).Name = RouteLinks
 	e.GET("/links/count", a.linksCount, signedIn).Name = RouteLinksCount
+	e.GET("/links/live", a.linksLive, signedIn).Name = RouteLinksLive
+	e.POST("/links/views", a.saveView, signedIn).Name = RouteSavedViewCreate
+	e.POST("/links/views/:id/delete", a.deleteView, signedIn).Name = RouteSavedViewDelete
+	e.POST("/links/views/:id/share", a.shareView, signedIn, a.requireRole(paylink.RoleAdmin)).Name = RouteSavedViewShare
 	e.GET("/links/export.csv", a.exportCSV, signedIn).Name = RouteLinksCSV
 	e.GET("/links/export.xlsx", a.exportXLSX, signedIn).Name = RouteLinksXLSX
 	e.GET("/links/new", a.newLinkForm, signedIn, finance).Name = RouteLinkNew

@@ -18,7 +18,6 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/links"
-	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
@@ -266,11 +265,13 @@ func (a *app) links(c echo.Context) error {
 	}
 	onlyTerm := s.filter.Q != "" && !s.query.NeedsAttention && len(s.query.Statuses) == 0 && s.query.Currency == "" && s.query.CreatedBy == 0 &&
 		s.query.CreatedFrom.IsZero() && s.query.CreatedTo.IsZero() && s.query.ExpiresFrom.IsZero() && s.query.ExpiresTo.IsZero()
-	if firstPage && onlyTerm && !isHTMX(c) && !s.refused {
+	// Live search (htmx, as staff type) never navigates; pressing Enter
+	// does, with JavaScript (app.js marks the submit) or without.
+	if firstPage && onlyTerm && (!isHTMX(c) || searchSubmitted(c)) && !s.refused {
 		if id, ok, err := a.store.SingleReferenceHit(ctx, s.filter.Q); err != nil {
 			return err
 		} else if ok {
-			return c.Redirect(http.StatusSeeOther, a.url(RouteLink, id))
+			return a.redirect(c, a.url(RouteLink, id))
 		}
 	}
 	// The total is counted on the first page and carried in the page links,
@@ -354,14 +355,8 @@ func (a *app) links(c echo.Context) error {
 		}
 	}
 	canWrite := hasRole(c, paylink.RoleFinance)
-	now := a.now()
 	for _, l := range page.Links {
-		r := a.linkRow(l)
-		r.Emailable = canWrite && outbox.Blocker(l, now) == ""
-		// An open link past its expiry is as good as expired (the sweeper
-		// has not marked it yet): nothing to cancel.
-		r.Cancellable = canWrite && l.Status.Cancellable() && (l.Status != paylink.StatusOpen || r.Emailable)
-		p.Rows = append(p.Rows, r)
+		p.Rows = append(p.Rows, a.listRow(c, l))
 	}
 	if canWrite {
 		p.BatchEmail = &views.BatchEmailForm{Action: a.url(RouteLinksEmail), FormToken: newFormToken(),
@@ -405,6 +400,14 @@ func (a *app) links(c echo.Context) error {
 		p.NewURL = a.url(RouteLinkNew)
 	}
 	p.Tabs = statusTabs(base, s)
+	if !s.refused {
+		if err := a.listLive(c, s, &p); err != nil {
+			return err
+		}
+	}
+	if err := a.savedViews(c, s, &p); err != nil {
+		return err
+	}
 	if c.QueryParam("count") != "" && !s.refused {
 		if err := a.countTabs(c, s, p.Tabs); err != nil {
 			return err

@@ -63,6 +63,16 @@ type Store interface {
 	SearchLinks(ctx context.Context, q db.LinkQuery) (db.SearchPage, error)
 	CountSearch(ctx context.Context, q db.LinkQuery, upTo int) (int, error)
 	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
+	// The list's live updates (handlers/list_live.go).
+	ListLinksByIDs(ctx context.Context, ids []int64) ([]db.Link, error)
+	LastLinkID(ctx context.Context) (int64, error)
+	CountNewLinks(ctx context.Context, q db.LinkQuery, since int64, upTo int) (int, error)
+	// Saved views of the list (handlers/saved_views.go).
+	SavedViews(ctx context.Context, userID int64) ([]db.SavedView, error)
+	SavedViewByID(ctx context.Context, id int64) (db.SavedView, error)
+	CreateSavedView(ctx context.Context, v db.SavedView, a db.AuditEntry) (db.SavedView, error)
+	ShareSavedView(ctx context.Context, id int64, shared bool, a db.AuditEntry) error
+	DeleteSavedView(ctx context.Context, id, ownerID int64, a db.AuditEntry) error
 	StreamLinks(ctx context.Context, q db.LinkQuery, fn func(db.Link) error) error
 	LinkTimeline(ctx context.Context, linkID int64) ([]db.LinkEvent, error)
 	GetSettings(ctx context.Context) (db.Settings, error)

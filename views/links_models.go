@@ -78,6 +78,21 @@ type LinkRow struct {
 	// the selection's actions (email, cancel).
 	Emailable   bool
 	Cancellable bool
+	// CheckoutURL is the customer's checkout page, for the row's Copy link;
+	// "" when the link does not offer it (only open links do).
+	CheckoutURL string
+	// Version changes when the row may have (the link's last change): the
+	// list's live updates redraw the rows whose version changed.
+	Version string
+}
+
+// LinksLive answers a list's live question: the rows on screen that
+// changed, and how many links matching the list were made since it was
+// drawn ("3 new links"; "" for none).
+type LinksLive struct {
+	Rows       []LinkRow
+	Selectable bool // the list's table has the column of boxes
+	New        string
 }
 
 // LinksPage is the list of links with its search and filters.
@@ -122,7 +137,50 @@ type LinksPage struct {
 	// BatchEmail is the form that emails or cancels the ticked links; nil
 	// for viewers.
 	BatchEmail *BatchEmailForm
+	// LiveURL is where the list asks for its changed rows and new links
+	// (app.js, every 10 s while the tab is shown); ShowNewURL is the first
+	// page of the same search, which the "new links" bar offers.
+	LiveURL    string
+	ShowNewURL string
+	// SavedViews are the user's own views and the shared ones, beside the
+	// tabs; SaveView saves the search shown (nil: none offered).
+	SavedViews []SavedView
+	SaveView   *SaveViewForm
 }
+
+// SavedView is a named search of the list. DeleteURL is set for its
+// owner, ShareURL for admins.
+type SavedView struct {
+	ID        int64
+	Name      string
+	URL       string
+	Owner     string
+	Shared    bool
+	Current   bool // the list shows this view's search
+	DeleteURL string
+	ShareURL  string
+}
+
+// SaveViewForm saves the list's search (Query, its query string) under a
+// name.
+type SaveViewForm struct {
+	Action string
+	Query  string
+}
+
+// ManagesViews reports a view the user may delete or share.
+func (p LinksPage) ManagesViews() bool {
+	for _, v := range p.SavedViews {
+		if v.DeleteURL != "" || v.ShareURL != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Selectable reports a table with a column of boxes: the page offers the
+// selection's actions and some row can be ticked.
+func (p LinksPage) Selectable() bool { return p.BatchEmail != nil && anySelectable(p.Rows) }
 
 // StatusTab is one tab of the list: a link to the search on one status
 // (or every status, or those needing attention).

@@ -9,7 +9,8 @@ import (
 
 // testdata/handlers-20k.txt is real output of
 // go test -run '^$' -bench . -benchtime 20x -benchmem ./handlers
-// on a 20,000-link bench database (2 CPUs).
+// on a 20,000-link bench database (2 CPUs); the BenchmarkListLive lines
+// come from a later run of the same command (-bench BenchmarkListLive).
 func sampleRun(t *testing.T) *Run {
 	t.Helper()
 	f, err := os.Open("testdata/handlers-20k.txt")
@@ -26,7 +27,7 @@ func sampleRun(t *testing.T) *Run {
 
 func TestParseSample(t *testing.T) {
 	r := sampleRun(t)
-	if got, want := len(r.Results), 31; got != want { // 27 + the two API benchmarks (#20) + the two dashboard ones (#19)
+	if got, want := len(r.Results), 35; got != want { // 27 + two API (#20) + two dashboard (#19) + four live-update (#18) benchmarks
 		t.Fatalf("results: got %d, want %d", got, want)
 	}
 	if r.CPU != "AMD EPYC" {

@@ -35,6 +35,7 @@ var defaultGroups = []group{
 	{"webhook", "^BenchmarkWebhookIngest$", "3000x", "webhook ingest vs raw verify+insert"},
 	{"search", "^BenchmarkSearch$", "300x", "search vs bare SQL + render"},
 	{"list", "^BenchmarkListPage$", "400x", "link list vs bare Echo+templ"},
+	{"live", "^BenchmarkListLive$", "2000x", "list live update vs bare id lookup+templ"},
 	{"mint", "^BenchmarkCreateLink$", "300x", "mint overhead"},
 	{"api", "^(BenchmarkAPICreateLink|BenchmarkAPIGetByReference)$", "300x", "API create overhead beside the form's; GET by reference"},
 	{"passwords", "^(BenchmarkHash|BenchmarkLogin)$", "60x", "argon2id hash, logins/s"},

@@ -261,6 +261,8 @@ func Table(r *Run, groups []string) []Row {
 			out = append(out, searchFamily.rows(r)...)
 		case "list":
 			out = append(out, listFamily.rows(r)...)
+		case "live":
+			out = append(out, liveFamily.rows(r)...)
 		case "mint":
 			for _, q := range []string{"p50", "p99"} {
 				var t *target
@@ -386,6 +388,17 @@ var listFamily = pairFamily{
 		{unit: "p50-ms", baseUnit: "p50-ms", show: "ms", suffix: " p50"},
 		{unit: "p99-ms", baseUnit: "p99-ms", show: "ms", suffix: " p99"},
 	},
+}
+
+// liveFamily: the list's live question every 10 s (rows by id, links made
+// since), changed (2 rows sent, 3 new) and unchanged (204).
+var liveFamily = pairFamily{
+	bench: "BenchmarkListLive", label: "list live update", baseLabel: "bare Echo + id lookup + templ",
+	expect: []kindSpec{
+		{prefix: "changed", targets: p99Below(2, "#18")},
+		{prefix: "unchanged", targets: p99Below(2, "#18")},
+	},
+	metrics: []pairMetric{{unit: "p99-ms", baseUnit: "p99-ms", show: "ms", suffix: " p99"}},
 }
 
 var loginFamily = pairFamily{
