@@ -20,10 +20,11 @@ var importRules = map[string][]string{
 	// Storage speaks the domain's words and nothing else.
 	"db": {"paylink"},
 	// Services: storage, the provider, mail, each other; never the web.
-	"links":   {"db", "jobs", "paylink", "stablemint"},
-	"metrics": {"links", "stablemint"},
-	"ingest":  {"db", "paylink", "stablemint"},
-	"outbox":  {"db", "jobs", "mail", "metrics", "paylink"},
+	"links":    {"db", "jobs", "paylink", "stablemint"},
+	"metrics":  {"links", "stablemint"},
+	"ingest":   {"db", "paylink", "stablemint"},
+	"outbox":   {"db", "jobs", "mail", "metrics", "paylink"},
+	"outbound": {"db", "jobs", "stablemint"},
 	// The web layer: services, storage, views; never the root.
 	"handlers": {"auth", "db", "ingest", "links", "mail", "metrics", "outbox", "paylink", "stablemint", "static", "views"},
 	// The composition root may use every layer.
