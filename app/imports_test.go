@@ -24,11 +24,11 @@ var importRules = map[string][]string{
 	"metrics":  {"links", "stablemint"},
 	"ingest":   {"db", "paylink", "stablemint"},
 	"outbox":   {"db", "jobs", "mail", "metrics", "paylink"},
-	"outbound": {"db", "jobs", "stablemint"},
+	"outbound": {"db", "jobs", "paylink", "stablemint"},
 	// The web layer: services, storage, views; never the root.
-	"handlers": {"auth", "db", "ingest", "links", "mail", "metrics", "outbox", "paylink", "stablemint", "static", "views"},
+	"handlers": {"auth", "db", "ingest", "links", "mail", "metrics", "outbound", "outbox", "paylink", "stablemint", "static", "views"},
 	// The composition root may use every layer.
-	"app": {"auth", "db", "handlers", "ingest", "jobs", "links", "mail", "metrics", "outbox", "paylink", "stablemint"},
+	"app": {"auth", "db", "handlers", "ingest", "jobs", "links", "mail", "metrics", "outbound", "outbox", "paylink", "stablemint"},
 	// Commands.
 	"cmd/paylinks":       {"*"},
 	"cmd/paylinks-bench": {},
