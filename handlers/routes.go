@@ -284,6 +284,7 @@ func (a *app) routes(e *echo.Echo) error {
 	admin.POST("/events/:id/leave", a.leaveEvent).Name = RouteEventLeave
 	admin.GET("/audit", a.auditLog).Name = RouteAudit
 	admin.GET("/audit/export.csv", a.auditCSV).Name = RouteAuditCSV
+	a.outboundRoutes(admin) // handlers/webhooks_out.go
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
+	"github.com/paylinks/paylinks/outbound"
 	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -195,6 +196,9 @@ type Options struct {
 	MetricsToken string
 	// Breaker, when set, reports StableMint's circuit breaker to /metrics.
 	Breaker interface{ BreakerState() string }
+	// Outbound delivers outbound webhooks; its Guard checks endpoint
+	// addresses (handlers/webhooks_out.go). nil: no endpoint pages.
+	Outbound *outbound.Worker
 }
 
 // check refuses options that lack a part or a setting: the web layer
