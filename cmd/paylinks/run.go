@@ -33,6 +33,7 @@ commands:
   healthcheck                exit 0 when the server at PAYLINKS_ADDR is ready (/readyz: it can save)
   backup --out FILE          write a checked copy of the database to FILE (safe while serving; never overwrites)
   audit verify               check the audit log's hash chain; names the first row that does not match
+  listen [--forward-to URL]  receive the local paylinks' webhooks (sandbox mode): verify, print, forward
 
 Configuration comes from PAYLINKS_* and STABLEMINT_* environment variables;
 see docs/operations.md, or run paylinks config.`
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit":
+	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit", "listen":
 	case "sandbox":
 		return runSandbox(ctx, rest, stdout, stderr)
 	case "config":
@@ -80,12 +81,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer st.Close()
 		fmt.Fprintln(stdout, "database is up to date:", cfg.DBPath)
 		return nil
-	case "users", "seed":
+	case "users", "seed", "listen":
 		st, err := openDB(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
+		if cmd == "listen" { // sandbox mode is the server's: no StableMint configured
+			return listenCmd(ctx, st, getenv("STABLEMINT_BASE_URL") == "", rest, stdout)
+		}
 		if cmd == "seed" {
 			return seedCmd(ctx, st, rest, stdout)
 		}
