@@ -401,31 +401,65 @@ func (s *Store) ClaimOutbound(ctx context.Context, n, perEndpoint int, lease tim
 		return nil, nil
 	}
 	var out []OutboundMessage
-	err := s.withTx(ctx, func(tx *Tx) error {
+	err := s.withPrepared(ctx, claimQueries, func(w *wtx) error {
+		tx := w.Tx
 		now := ms(tx.now)
 		token := s.leasePrefix + rand.Text()
-		ids, err := queryIDs(ctx, tx, `WITH cand AS (
-				SELECT m.id, m.endpoint_id, m.next_attempt_at,
-					row_number() OVER (PARTITION BY m.endpoint_id ORDER BY m.next_attempt_at, m.id) AS rn
-				FROM outbound_messages m JOIN outbound_endpoints e ON e.id = m.endpoint_id AND e.enabled = 1
-				WHERE m.status = 'pending' AND m.next_attempt_at <= ?1 AND (m.locked_until IS NULL OR m.locked_until <= ?1)
-					AND NOT EXISTS (SELECT 1 FROM outbound_messages p WHERE p.endpoint_id = m.endpoint_id
-						AND p.link_id = m.link_id AND p.status = 'pending' AND p.id < m.id))
-			SELECT c.id FROM cand c WHERE c.rn + (SELECT count(*) FROM outbound_messages b
-				WHERE b.endpoint_id = c.endpoint_id AND b.status = 'pending' AND b.locked_until > ?1) <= ?2
-			ORDER BY c.next_attempt_at, c.id LIMIT ?3`, now, perEndpoint, n)
-		if err != nil || len(ids) == 0 {
+		// Per endpoint, what it may take now: perEndpoint less what is
+		// leased (a partial index holds only leased rows).
+		room := map[int64]int{}
+		full := []int64{}
+		rows, err := w.query(qLeased, now)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var ep int64
+			var leased int
+			if err := rows.Scan(&ep, &leased); err != nil {
+				rows.Close()
+				return err
+			}
+			room[ep] = perEndpoint - leased
+			if leased >= perEndpoint {
+				full = append(full, ep)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		// Walk the due index in order; endpoints at their limit are left
+		// out, so they cannot hide the others' messages.
+		fullJSON, _ := json.Marshal(full)
+		rows, err = w.query(qDue, now, string(fullJSON), 4*n)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id, ep int64
+			if err := rows.Scan(&id, &ep); err != nil {
+				rows.Close()
+				return err
+			}
+			r, ok := room[ep]
+			if !ok {
+				r = perEndpoint
+			}
+			if r > 0 && len(ids) < n {
+				ids = append(ids, id)
+				room[ep] = r - 1
+			}
+		}
+		if err := rows.Close(); err != nil || len(ids) == 0 {
 			return err
 		}
 		for _, id := range ids {
-			m, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE outbound_messages SET attempts = attempts + 1,
-				locked_until = ?, lease_token = ? WHERE id = ? RETURNING `+strings.ReplaceAll(messageCols, "m.", ""),
-				ms(tx.now.Add(lease)), token, id))
+			m, err := scanMessage(w.row(qClaim, ms(tx.now.Add(lease)), token, id))
 			if err != nil {
 				return err
 			}
-			if m.Endpoint, err = scanEndpoint(tx.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM outbound_endpoints e WHERE e.id = ?",
-				m.EndpointID)); err != nil {
+			if m.Endpoint, err = scanEndpoint(w.row(qEndpoint, m.EndpointID)); err != nil {
 				return err
 			}
 			out = append(out, m)
@@ -433,6 +467,58 @@ func (s *Store) ClaimOutbound(ctx context.Context, n, perEndpoint int, lease tim
 		return nil
 	})
 	return out, err
+}
+
+// The worker's statements, prepared once per Store (withPrepared).
+const (
+	qLeased = `SELECT endpoint_id, count(*) FROM outbound_messages
+		WHERE status = 'pending' AND locked_until IS NOT NULL AND locked_until > ? GROUP BY endpoint_id`
+	// qDue walks the due index in order, leaving out the endpoints at
+	// their limit (?2, a JSON array), so they cannot hide the others'
+	// messages.
+	qDue = `SELECT m.id, m.endpoint_id FROM outbound_messages m INDEXED BY outbound_messages_due
+		WHERE m.status = 'pending' AND m.next_attempt_at <= ?1 AND (m.locked_until IS NULL OR m.locked_until <= ?1)
+			AND m.endpoint_id NOT IN (SELECT value FROM json_each(?2))
+			AND EXISTS (SELECT 1 FROM outbound_endpoints e WHERE e.id = m.endpoint_id AND e.enabled = 1)
+			AND NOT EXISTS (SELECT 1 FROM outbound_messages p WHERE p.endpoint_id = m.endpoint_id
+				AND p.link_id = m.link_id AND p.status = 'pending' AND p.id < m.id)
+		ORDER BY m.next_attempt_at, m.id LIMIT ?3`
+	qEndpoint = "SELECT " + endpointCols + " FROM outbound_endpoints e WHERE e.id = ?"
+
+	qAttempt   = "INSERT INTO outbound_attempts (message_id, at, duration_ms, http_status, error, response) VALUES (?, ?, ?, ?, ?, ?)"
+	qDelivered = `UPDATE outbound_messages SET status = 'delivered', finished_at = ?, last_status = ?, last_error = '',
+		locked_until = NULL, lease_token = NULL WHERE id = ? AND status = 'pending' AND lease_token = ?`
+	qFailed = `UPDATE outbound_messages SET status = 'failed', finished_at = ?, last_status = ?, last_error = ?,
+		locked_until = NULL, lease_token = NULL WHERE id = ? AND status = 'pending' AND lease_token = ?`
+	qRetry = `UPDATE outbound_messages SET next_attempt_at = ?, last_status = ?, last_error = ?,
+		locked_until = NULL, lease_token = NULL WHERE id = ? AND status = 'pending' AND lease_token = ?`
+	qSucceeded = "UPDATE outbound_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
+	qFailing   = "UPDATE outbound_endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ? RETURNING failing_since"
+)
+
+var (
+	qClaim = "UPDATE outbound_messages SET attempts = attempts + 1, locked_until = ?, lease_token = ? WHERE id = ? RETURNING " +
+		strings.ReplaceAll(messageCols, "m.", "")
+	claimQueries  = []string{qLeased, qDue, qClaim, qEndpoint}
+	recordQueries = []string{qAttempt, qDelivered, qFailed, qRetry, qSucceeded, qFailing}
+)
+
+// withPrepared runs fn in a write transaction whose statements qs are
+// prepared once per Store: the worker runs the same few for every batch.
+func (s *Store) withPrepared(ctx context.Context, qs []string, fn func(*wtx) error) error {
+	prepared := make(map[string]*sql.Stmt, len(qs))
+	for _, q := range qs {
+		st, err := s.prepared(ctx, true, q)
+		if err != nil {
+			return err
+		}
+		prepared[q] = st
+	}
+	return s.withTx(ctx, func(tx *Tx) error {
+		w := newWTx(ctx, tx)
+		w.prepared = prepared
+		return fn(w)
+	})
 }
 
 // OutboundAttempt is one delivery attempt: the log's line.
@@ -471,29 +557,23 @@ type OutboundRecorded struct {
 // claimed the message) is logged but changes nothing.
 func (s *Store) RecordOutbound(ctx context.Context, outs []OutboundOutcome) (OutboundRecorded, error) {
 	var rec OutboundRecorded
-	err := s.withTx(ctx, func(tx *Tx) error {
+	err := s.withPrepared(ctx, recordQueries, func(w *wtx) error {
+		tx := w.Tx
 		rec = OutboundRecorded{}
 		for _, o := range outs {
 			a, m := o.Attempt, o.Message
-			if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_attempts (message_id, at, duration_ms, http_status, error, response)
-				VALUES (?, ?, ?, ?, ?, ?)`, m.ID, ms(a.At), a.Duration.Milliseconds(), a.HTTPStatus, a.Error, a.Response); err != nil {
+			if _, err := w.exec(qAttempt, m.ID, ms(a.At), a.Duration.Milliseconds(), a.HTTPStatus, a.Error, a.Response); err != nil {
 				return err
 			}
 			var res sql.Result
 			var err error
 			switch {
 			case o.Delivered:
-				res, err = tx.ExecContext(ctx, `UPDATE outbound_messages SET status = 'delivered', finished_at = ?, last_status = ?,
-					last_error = '', locked_until = NULL, lease_token = NULL WHERE id = ? AND status = 'pending' AND lease_token = ?`,
-					ms(tx.now), a.HTTPStatus, m.ID, m.LeaseToken)
+				res, err = w.exec(qDelivered, ms(tx.now), a.HTTPStatus, m.ID, m.LeaseToken)
 			case o.Next.IsZero():
-				res, err = tx.ExecContext(ctx, `UPDATE outbound_messages SET status = 'failed', finished_at = ?, last_status = ?,
-					last_error = ?, locked_until = NULL, lease_token = NULL WHERE id = ? AND status = 'pending' AND lease_token = ?`,
-					ms(tx.now), a.HTTPStatus, a.Error, m.ID, m.LeaseToken)
+				res, err = w.exec(qFailed, ms(tx.now), a.HTTPStatus, a.Error, m.ID, m.LeaseToken)
 			default:
-				res, err = tx.ExecContext(ctx, `UPDATE outbound_messages SET next_attempt_at = ?, last_status = ?, last_error = ?,
-					locked_until = NULL, lease_token = NULL WHERE id = ? AND status = 'pending' AND lease_token = ?`,
-					ms(o.Next), a.HTTPStatus, a.Error, m.ID, m.LeaseToken)
+				res, err = w.exec(qRetry, ms(o.Next), a.HTTPStatus, a.Error, m.ID, m.LeaseToken)
 			}
 			if err != nil {
 				return err
@@ -502,15 +582,13 @@ func (s *Store) RecordOutbound(ctx context.Context, outs []OutboundOutcome) (Out
 				continue // the lease was lost: the newer claim's outcome counts
 			}
 			if o.Delivered {
-				if _, err := tx.ExecContext(ctx, "UPDATE outbound_endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
-					m.EndpointID); err != nil {
+				if _, err := w.exec(qSucceeded, m.EndpointID); err != nil {
 					return err
 				}
 				continue
 			}
 			var since int64
-			if err := tx.QueryRowContext(ctx, `UPDATE outbound_endpoints SET failing_since = COALESCE(failing_since, ?)
-				WHERE id = ? RETURNING failing_since`, ms(a.At), m.EndpointID).Scan(&since); err != nil {
+			if err := w.row(qFailing, ms(a.At), m.EndpointID).Scan(&since); err != nil {
 				return mapErr(err)
 			}
 			if o.DisableAfter > 0 && !a.At.Before(fromMS(since).Add(o.DisableAfter)) {

@@ -62,6 +62,9 @@ CREATE INDEX outbound_messages_due ON outbound_messages(next_attempt_at, id) WHE
 -- its link and endpoint is pending.
 CREATE INDEX outbound_messages_order ON outbound_messages(endpoint_id, link_id, id) WHERE status = 'pending';
 CREATE INDEX outbound_messages_endpoint ON outbound_messages(endpoint_id, id);
+-- The leased messages, counted per endpoint at each claim (at most
+-- perEndpoint to one endpoint at once).
+CREATE INDEX outbound_messages_leased ON outbound_messages(endpoint_id) WHERE status = 'pending' AND locked_until IS NOT NULL;
 CREATE INDEX outbound_messages_link ON outbound_messages(link_id, id) WHERE link_id IS NOT NULL;
 CREATE INDEX outbound_messages_failed ON outbound_messages(endpoint_id, created_at) WHERE status = 'failed';
 

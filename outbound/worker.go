@@ -32,7 +32,7 @@ const (
 	DefaultTimeout     = 10 * time.Second // one attempt, connection to the last byte read
 	DefaultConcurrency = 16               // attempts at once, across endpoints
 	DefaultPerEndpoint = 4                // attempts at once to one endpoint
-	DefaultLease       = time.Minute      // longer than an attempt and its recording
+	DefaultLease       = 30 * time.Second // longer than an attempt (10 s) and its recording
 	DefaultPoll        = time.Second      // how often the worker looks for due messages
 	DefaultMaxAge      = 72 * time.Hour   // retries stop, and a failing endpoint is disabled, after this
 	ExcerptSize        = 1 << 10          // the answer's first bytes kept in the log
@@ -176,7 +176,9 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 	var firstErr error
 	claim := true
 	for {
-		if claim && ctx.Err() == nil && firstErr == nil && inflight < w.opts.Concurrency {
+		// Claim when half the slots are free (or none is busy): a claim
+		// costs about as much whether it takes one message or eight.
+		if claim && ctx.Err() == nil && firstErr == nil && inflight <= w.opts.Concurrency/2 {
 			ms, err := w.store.ClaimOutbound(ctx, w.opts.Concurrency-inflight, w.opts.PerEndpoint, w.opts.Lease)
 			if err != nil && ctx.Err() == nil {
 				firstErr = err
