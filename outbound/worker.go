@@ -232,14 +232,14 @@ func (w *Worker) record(ctx context.Context, batch []db.OutboundOutcome) error {
 	return nil
 }
 
-// attempt sends one claimed message and says what to record.
+// attempt sends one claimed message and says what to record. It runs to
+// its end even when ctx ends (the job is stopping): its outcome is what
+// keeps the message from going twice.
 func (w *Worker) attempt(ctx context.Context, m db.OutboundMessage) db.OutboundOutcome {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Timeout)
-	defer cancel()
 	at := w.opts.Now()
 	start := time.Now()
 	log := w.log.With("message", m.ID, "endpoint", m.EndpointID, "type", m.Type, "attempt", m.Attempts)
-	status, excerpt, err := w.send(actx, m, at)
+	status, excerpt, err := w.send(context.WithoutCancel(ctx), m, at)
 	o := db.OutboundOutcome{Message: m, DisableAfter: w.opts.MaxAge,
 		Attempt: db.OutboundAttempt{MessageID: m.ID, At: at, Duration: time.Since(start), HTTPStatus: status, Response: excerpt}}
 	if err == nil {
@@ -273,6 +273,9 @@ func (w *Worker) send(ctx context.Context, m db.OutboundMessage, at time.Time) (
 	if err != nil {
 		return 0, "", fmt.Errorf("paylinks could not build the message: %w", err)
 	}
+	// The timeout is the receiver's: from here to the answer's last byte.
+	ctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
+	defer cancel()
 	sig, err := Sign(m.Endpoint.Secrets(at), m.MsgID, at, b)
 	if err != nil {
 		return 0, "", err
