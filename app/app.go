@@ -29,6 +29,7 @@ import (
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
+	"github.com/paylinks/paylinks/outbound"
 	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
@@ -104,6 +105,10 @@ type Config struct {
 	MetricsToken string          // serves GET /metrics on the app's own address when set
 	HashParams   argon2id.Params // zero: auth.DefaultHashParams
 	Ingest       ingest.Options
+	// Outbound tunes the outbound-webhook worker (tests: a resolver, TLS
+	// roots, a short timeout). New fills its Logger, Now, Guard (sandbox
+	// mode and the settings' allowed hosts) and Disabled hook when unset.
+	Outbound outbound.Options
 
 	// Web, when set, adjusts the web layer's options after New has built
 	// them and before the routes are made: tests put a store decorator or
@@ -137,6 +142,8 @@ type App struct {
 	// Reminders queues customers' reminders; Notifier staff notifications.
 	Reminders *outbox.Reminders
 	Notifier  *outbox.Notifier
+	// Outbound delivers paylinks' own webhooks (outbound/).
+	Outbound *outbound.Worker
 
 	cfg Config
 	log *slog.Logger
@@ -249,6 +256,8 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	}
 	a.Webhooks = ingest.New(writer, log, cfg.Ingest)
 
+	a.Outbound = newOutbound(cfg, p.Store, log, now, a.Mailer.Wake)
+
 	o := handlers.Options{
 		Logger: log, Store: p.Store, Hasher: hasher, BaseURL: cfg.BaseURL, SessionKeys: cfg.SessionKeys,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout, TrustedProxies: cfg.TrustedProxies,
@@ -260,6 +269,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		DashboardMaxAge: cfg.DashboardMaxAge, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
 		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,
 		APIKeyHashKey: cfg.APIKeyHashKey, APIRatePerMinute: cfg.APIRatePerMinute,
+		Outbound: a.Outbound,
 	}
 	if cfg.Web != nil {
 		cfg.Web(&o)
@@ -295,7 +305,7 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		return err
 	}}
 	return append([]jobs.Job{sessions, idempotency, a.checkpointJob(), a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
-		a.Reminders.Job()}, a.Notifier.Jobs()...)
+		a.Reminders.Job(), a.Outbound.Job()}, a.Notifier.Jobs()...)
 }
 
 // checkpointJob copies the WAL into the database every second and
@@ -353,4 +363,29 @@ func (a *App) Close() {
 	a.Webhooks.Close()
 	a.Minter.Close()
 	a.Mailer.Close()
+}
+
+// newOutbound builds the outbound-webhook worker: the sandbox's rules in
+// sandbox mode, the admins' allowed hosts from the settings, admins
+// emailed when an endpoint is disabled. A message's data is the link as
+// the JSON API shows it (outbound.DefaultLinkData, api.LinkOf).
+func newOutbound(cfg Config, st *db.Store, log *slog.Logger, now func() time.Time, wakeMail func()) *outbound.Worker {
+	o := cfg.Outbound
+	o.Logger = log
+	if o.Now == nil {
+		o.Now = now
+	}
+	if o.Guard == nil {
+		o.Guard = &outbound.Guard{Sandbox: cfg.SandboxMode}
+	}
+	if o.Guard.Allowed == nil {
+		g := *o.Guard
+		g.Allowed = st.OutboundPrivateHosts
+		o.Guard = &g
+	}
+	if o.Disabled == nil {
+		o.Disabled = outbound.EmailAdmins(st, outbound.AdminEmail{FromAddr: cfg.MailFrom.Email, FromName: cfg.MailFrom.Name,
+			PageURL: cfg.BaseURL.JoinPath("/admin/webhook-endpoints").String(), Wake: wakeMail, Logger: log})
+	}
+	return outbound.New(st, o)
 }

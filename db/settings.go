@@ -37,6 +37,9 @@ type Settings struct {
 	// NotifyTeam are addresses that receive every staff notification (paid,
 	// failed, needs attention) at once (db/notifications.go).
 	NotifyTeam []string `json:"notifyTeam,omitempty"`
+	// OutboundPrivateHosts are webhook endpoint hosts allowed to resolve
+	// to private, loopback or link-local addresses (db/outbound.go).
+	OutboundPrivateHosts []string `json:"outboundPrivateHosts,omitempty"`
 }
 
 // CurrencyLimit bounds the amounts of one currency's links; an empty Min

@@ -296,6 +296,7 @@ func (a *app) routes(e *echo.Echo) error {
 	admin.POST("/events/:id/leave", a.leaveEvent).Name = RouteEventLeave
 	admin.GET("/audit", a.auditLog).Name = RouteAudit
 	admin.GET("/audit/export.csv", a.auditCSV).Name = RouteAuditCSV
+	a.outboundRoutes(admin) // handlers/webhooks_out.go
 	// The JSON API under /api/v1 (sessionless: a key, never a session or
 	// CSRF), its reference and the admins' API keys (handlers/api.go).
 	return a.apiRoutes(e, admin)

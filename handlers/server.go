@@ -23,6 +23,7 @@ import (
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
+	"github.com/paylinks/paylinks/outbound"
 	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -215,6 +216,9 @@ type Options struct {
 	// APIRatePerMinute is each key's request budget.
 	APIKeyHashKey    []byte
 	APIRatePerMinute int
+	// Outbound delivers outbound webhooks; its Guard checks endpoint
+	// addresses (handlers/webhooks_out.go). nil: no endpoint pages.
+	Outbound *outbound.Worker
 }
 
 // check refuses options that lack a part or a setting: the web layer

@@ -124,6 +124,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("paylinks users create: %v\n%s", err, out)
 	}
+	hooks := startCrashHooks(t, dbPath) // outbound webhooks to a receiver here (crash_outbound_test.go)
 	serve := startServeProc(t, bin, serveEnv, "serve (first run)")
 
 	// Four signed-in browsers mint the 200 links the webhooks are for,
@@ -320,6 +321,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 		t.Fatalf("after the restart %d deliveries were never acknowledged, first: %v\nserve log:\n%s", len(resendErrs), resendErrs[0], serve.tail())
 	}
 	waitNoneCreating(t, dbPath, serve)
+	hooks.waitDelivered(t, dbPath, serve)
 	if err := serve.stop(); err != nil {
 		t.Errorf("stopping serve after recovery: %v\n%s", err, serve.tail())
 	}
@@ -328,6 +330,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 	sessions := sandboxSessions(t, sbURL)
 	checkFinal(t, dbPath, links, events, deliveries, mints, sessions)
 	checkFiguresCmd(t, bin, dbPath, "after recovery")
+	hooks.check(t, dbPath)
 	for _, p := range []*crashProc{firstServe, serve} {
 		for line := range strings.Lines(p.stderr.String()) {
 			if strings.Contains(line, "level=ERROR") {

@@ -35,6 +35,7 @@ commands:
   audit verify               check the audit log's hash chain; names the first row that does not match
   figures check              compare the dashboard's kept figures with the links; lists any difference
   figures rebuild            rebuild the dashboard's figures from the links (safe while serving)
+  listen [--forward-to URL]  receive the local paylinks' webhooks (sandbox mode): verify, print, forward
 
 Configuration comes from PAYLINKS_* and STABLEMINT_* environment variables;
 see docs/operations.md, or run paylinks config.`
@@ -50,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit", "figures":
+	case "serve", "migrate", "users", "healthcheck", "seed", "backup", "audit", "figures", "listen":
 	case "sandbox":
 		return runSandbox(ctx, rest, stdout, stderr)
 	case "config":
@@ -84,12 +85,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		defer st.Close()
 		fmt.Fprintln(stdout, "database is up to date:", cfg.DBPath)
 		return nil
-	case "users", "seed":
+	case "users", "seed", "listen":
 		st, err := openDB(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
+		if cmd == "listen" { // sandbox mode is the server's: no StableMint configured
+			return listenCmd(ctx, st, getenv("STABLEMINT_BASE_URL") == "", rest, stdout)
+		}
 		if cmd == "seed" {
 			return seedCmd(ctx, st, rest, stdout)
 		}
