@@ -2,6 +2,7 @@ package outbound_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -183,17 +184,16 @@ func TestInOrderPerLinkPerEndpoint(t *testing.T) {
 	f.event(t, b, paylink.EffectPaid, 1250)
 	w := f.worker(sandbox, outbound.Options{Concurrency: 8})
 	drain(t, w)
-	got := payloads(rc.all())
+	got := payloads(t, rc.all())
 	slices.Sort(got) // two links' messages go at once, in any order
-	if len(got) != 2 || !strings.HasPrefix(got[0], fmt.Sprintf(`link.paid {"id":%d,`, b.ID)) ||
-		!strings.HasPrefix(got[1], fmt.Sprintf(`link.processing {"id":%d,`, a.ID)) {
+	if len(got) != 2 || got[0] != fmt.Sprintf("link.paid %d", b.ID) || got[1] != fmt.Sprintf("link.processing %d", a.ID) {
 		t.Fatalf("first turn: %v", got)
 	}
 	f.clock.Advance(10 * time.Second)
 	drain(t, w)
 	var order []string
 	for _, g := range rc.all() {
-		if strings.Contains(string(g.Payload.Data), fmt.Sprintf(`"id":%d,`, a.ID)) {
+		if linkID(t, g) == a.ID {
 			order = append(order, g.Payload.Type)
 		}
 	}
@@ -202,12 +202,25 @@ func TestInOrderPerLinkPerEndpoint(t *testing.T) {
 	}
 }
 
-func payloads(gs []received) []string {
+// payloads names each message by its type and its link's id.
+func payloads(t *testing.T, gs []received) []string {
 	var out []string
 	for _, g := range gs {
-		out = append(out, g.Payload.Type+" "+string(g.Payload.Data))
+		out = append(out, fmt.Sprintf("%s %d", g.Payload.Type, linkID(t, g)))
 	}
 	return out
+}
+
+// linkID is the id of the link a message's data shows.
+func linkID(t *testing.T, g received) int64 {
+	t.Helper()
+	var l struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(g.Payload.Data, &l); err != nil {
+		t.Fatalf("%s: data %s: %v", g.Payload.Type, g.Payload.Data, err)
+	}
+	return l.ID
 }
 
 // A receiver that never answers, one that streams 10 MB and one that
