@@ -32,7 +32,7 @@ func (a *app) dashboard(c echo.Context) error {
 		return err
 	}
 	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.chart,
-		Attention: d.attention, Outstanding: d.outstanding, Expiring: d.expiring, AsOf: d.at.Format("15:04:05") + " UTC"}
+		Attention: d.attention, Outstanding: d.outstanding, Expiring: d.expiring, AsOf: d.at.In(viewerZone(c)).Format("15:04:05 MST")}
 	if hasRole(c, paylink.RoleAdmin) {
 		// Until an admin names the company, customers see the first-run
 		// default (PAYLINKS_COMPANY_NAME) on their pages and emails.
@@ -40,6 +40,19 @@ func (a *app) dashboard(c echo.Context) error {
 			p.Attention = append(slices.Clip(p.Attention), views.AttentionItem{Kind: "info",
 				Text: "Customers see \"" + a.opts.CompanyName + "\" as your company name on their pages and emails. Set your company name, logo and support contact in Settings.",
 				URL:  a.url(RouteSettings)})
+		}
+		// An outbound-webhook endpoint paylinks turned off after days of
+		// failures: the receiving system hears nothing until an admin acts.
+		if ost, ok := a.store.(OutboundStore); ok {
+			if n, err := ost.OutboundEndpointsFailing(c.Request().Context()); err == nil && n > 0 {
+				text := "1 webhook endpoint was turned off"
+				if n > 1 {
+					text = strconv.Itoa(n) + " webhook endpoints were turned off"
+				}
+				p.Attention = append(slices.Clip(p.Attention), views.AttentionItem{Kind: "bad",
+					Text: text + " after every delivery failed for 3 days: the other system hears nothing until you fix the address and turn it back on.",
+					URL:  a.url(RouteWebhookEndpoints)})
+			}
 		}
 	}
 	if hasRole(c, paylink.RoleFinance) {

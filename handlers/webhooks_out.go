@@ -47,6 +47,7 @@ type OutboundStore interface {
 	RotateOutboundSecret(ctx context.Context, id int64, secret string, overlap time.Duration, a db.AuditEntry) error
 	DeleteOutboundEndpoint(ctx context.Context, id int64, a db.AuditEntry) error
 	OutboundPrivateHosts(ctx context.Context) ([]string, error)
+	OutboundEndpointsFailing(ctx context.Context) (int, error)
 	SetOutboundPrivateHosts(ctx context.Context, hosts []string, actor int64, a db.AuditEntry) error
 	OutboundMessageByID(ctx context.Context, id int64) (db.OutboundMessage, error)
 	OutboundMessages(ctx context.Context, f db.OutboundFilter) ([]db.OutboundMessage, error)

@@ -242,6 +242,14 @@ func TestWebhookLogResendAndReplay(t *testing.T) {
 	if n, _ := e.store.OutboundEndpointsFailing(context.Background()); n != 1 {
 		t.Errorf("failing endpoints: %d", n)
 	}
+	// The admins' dashboard says so until it is fixed, linking to the
+	// endpoints.
+	b.login("admin@acme.example") // the session went idle meanwhile
+	if home := b.get("/"); !strings.Contains(home.find("[data-testid=attention]").Text(), "1 webhook endpoint was turned off") {
+		t.Errorf("the dashboard's Needs attention: %q", home.find("[data-testid=attention]").Text())
+	} else if href, _ := home.find("[data-testid=attention] a[href$='/admin/webhook-endpoints']").Attr("href"); href == "" {
+		t.Error("the dashboard's item does not link to the webhook endpoints")
+	}
 	if mails, _ := e.store.StaffEmails(context.Background(), 5); len(mails) != 1 || !strings.Contains(mails[0].Subject, "Webhook endpoint disabled") ||
 		mails[0].ToAddr != "admin@acme.example" {
 		t.Errorf("admins were told by %+v", mails)
@@ -252,7 +260,6 @@ func TestWebhookLogResendAndReplay(t *testing.T) {
 	rc.mu.Lock()
 	rc.fail = false
 	rc.mu.Unlock()
-	b.login("admin@acme.example") // the session went idle meanwhile
 	if p := b.submit(page, page, url.Values{"url": {ep.URL}, "types": ep.Types, "enabled": {"on"}}); p.status() != http.StatusSeeOther {
 		t.Fatalf("enable: %d %s", p.status(), p.find("[data-testid=form-error]").Text())
 	}

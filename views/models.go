@@ -26,7 +26,7 @@ type Nav struct {
 	Home, Links, Account, Users, Settings, Events, Logout, Login string
 	EmailTemplate, Mailbox                                       string
 	Audit                                                        string
-	APIKeys                                                      string
+	APIKeys, WebhookEndpoints                                    string
 }
 
 // Assets are content-hashed static URLs.
