@@ -22,10 +22,13 @@ var importRules = map[string][]string{
 	// Services: storage, the provider, mail, each other; never the web.
 	"links":   {"db", "jobs", "paylink", "stablemint"},
 	"metrics": {"links", "stablemint"},
-	"ingest":  {"db", "paylink", "stablemint"},
-	"outbox":  {"db", "jobs", "mail", "metrics", "paylink"},
+	// Bulk import: reading a spreadsheet and checking its rows with the
+	// links service's rules; pure (no storage, no provider calls).
+	"importer": {"links", "stablemint"},
+	"ingest":   {"db", "paylink", "stablemint"},
+	"outbox":   {"db", "jobs", "mail", "metrics", "paylink"},
 	// The web layer: services, storage, views; never the root.
-	"handlers": {"auth", "db", "ingest", "links", "mail", "metrics", "outbox", "paylink", "stablemint", "static", "views"},
+	"handlers": {"auth", "db", "importer", "ingest", "links", "mail", "metrics", "outbox", "paylink", "stablemint", "static", "views"},
 	// The composition root may use every layer.
 	"app": {"auth", "db", "handlers", "ingest", "jobs", "links", "mail", "metrics", "outbox", "paylink", "stablemint"},
 	// Commands.

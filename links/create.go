@@ -50,6 +50,26 @@ type Draft struct {
 	Reminders *db.ReminderRule
 }
 
+// FormFields are the draft's plain fields by the form's names, in the
+// form's order (userKyc.<key> for each of KYCKeys come after them).
+var FormFields = []string{"userId", "userEmail", "userCountryCode", "currency", "amount", "websiteReference",
+	"note", "successUrl", "supportUrl", "exitUrl", "errorUrl"}
+
+// CleanFields tidies raw field values as every way in reads them before
+// Validate: spaces around each value trimmed, country and currency codes
+// in capitals. The form and bulk import both call it, so a value gets the
+// same verdict from either.
+func CleanFields(v map[string]string) {
+	for k, s := range v {
+		v[k] = strings.TrimSpace(s)
+	}
+	for _, k := range []string{"userCountryCode", "currency", "userKyc.citizenshipCountryCode"} {
+		if s, ok := v[k]; ok {
+			v[k] = strings.ToUpper(s)
+		}
+	}
+}
+
 // CustomField is one name and value the merchant passes through StableMint.
 type CustomField struct{ Name, Value string }
 
