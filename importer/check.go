@@ -41,6 +41,9 @@ type Checked struct {
 	CellErrors map[int]string
 	RowErrors  []string
 	Amount     stablemint.Amount
+	// Request is the StableMint request Validate built (a good row only):
+	// links.NewLink turns it into the link to store.
+	Request stablemint.Request
 	// DupOfLine is the earlier row of the file with the same customer,
 	// website reference and amount (0: none).
 	DupOfLine int
@@ -179,7 +182,7 @@ func checkRow(t *Table, row Row, m Mapping, o Options) Checked {
 		}
 	}
 	if len(c.Errors) == 0 {
-		c.Amount = req.Amount
+		c.Amount, c.Request = req.Amount, req
 	}
 	return c
 }

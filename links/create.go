@@ -127,14 +127,7 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 		a.Action = "link.reissue"
 		a.Details = "reissue of link:" + strconv.FormatInt(d.ReissueOf, 10)
 	}
-	l, created, err := m.store.CreateLink(ctx, db.NewLink{
-		IdempotencyKey: uuid.NewString(), FormToken: d.FormToken,
-		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
-		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
-		Note: d.Fields["note"], CustomFields: req.CustomFields, KYC: d.KYC(),
-		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
-		ReissueOf: d.ReissueOf, CreatedBy: createdBy, AllowDuplicate: d.AllowDuplicate,
-	}, a)
+	l, created, err := m.store.CreateLink(ctx, NewLink(d, req, createdBy), a)
 	if err != nil {
 		return db.Link{}, nil, err
 	}
@@ -161,6 +154,20 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 		}
 	}
 	return l, nil, nil
+}
+
+// NewLink is the link to store for a draft Validate accepted as req, with
+// a fresh idempotency key: the form (through Create) and bulk import store
+// the same thing for the same draft.
+func NewLink(d Draft, req stablemint.Request, createdBy int64) db.NewLink {
+	return db.NewLink{
+		IdempotencyKey: uuid.NewString(), FormToken: d.FormToken,
+		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
+		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
+		Note: d.Fields["note"], CustomFields: req.CustomFields, KYC: d.KYC(),
+		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
+		ReissueOf: d.ReissueOf, CreatedBy: createdBy, AllowDuplicate: d.AllowDuplicate,
+	}
 }
 
 // Reissuable reports whether staff may re-issue l (a new link, a new

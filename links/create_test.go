@@ -24,6 +24,7 @@ type minting struct {
 	st     *db.Store
 	sb     *sandbox.Server
 	minter *links.Minter
+	client *stablemint.Client
 	user   int64
 }
 
@@ -60,7 +61,7 @@ func newMinting(t *testing.T) *minting {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &minting{st: st, sb: sb, minter: links.NewMinter(st, client, nil, nil), user: usr.ID}
+	return &minting{st: st, sb: sb, minter: links.NewMinter(st, client, nil, nil), client: client, user: usr.ID}
 }
 
 func draft(ref string) links.Draft {
