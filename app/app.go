@@ -47,6 +47,10 @@ const (
 	DefaultStuckAfter       = 10 * time.Minute
 	// How often expired sessions are deleted.
 	DefaultSessionSweep = 10 * time.Minute
+	// Bulk imports: links sent to StableMint at once, and how often the
+	// import job looks for queued links when nothing wakes it.
+	DefaultImportInFlight = links.DefaultImportInFlight
+	DefaultImportInterval = 2 * time.Second
 )
 
 // Config is the application's settings. Zero values take the defaults
@@ -72,6 +76,9 @@ type Config struct {
 	// Mail tunes the outbox (its Sender is SMTP; nil keeps emails in the
 	// local mailbox). New fills its Logger, Now and Metrics.
 	Mail outbox.Config
+
+	// ImportInFlight is how many links of bulk imports are minted at once.
+	ImportInFlight int
 
 	MetricsToken string          // serves GET /metrics on the app's own address when set
 	HashParams   argon2id.Params // zero: auth.DefaultHashParams
@@ -106,6 +113,8 @@ type App struct {
 	Mailer   *outbox.Mailer
 	Webhooks *ingest.Ingester
 	Expiry   *links.ExpirySweeper
+	// Imports mints the links of confirmed bulk imports.
+	Imports *links.BatchMinter
 	// Reminders queues customers' reminders; Notifier staff notifications.
 	Reminders *outbox.Reminders
 	Notifier  *outbox.Notifier
@@ -187,6 +196,11 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	a.Hasher = hasher
 	a.Minter = links.NewMinter(p.Store, client, log, now)
 	a.Minter.ObserveOutcomes(a.Metrics.LinkCreation)
+	var breakerState func() string
+	if breaker != nil {
+		breakerState = breaker.BreakerState
+	}
+	a.Imports = links.NewBatchMinter(a.Minter, p.Store, cfg.ImportInFlight, breakerState, log)
 	mc := cfg.Mail
 	mc.Logger, mc.Now, mc.Metrics = log, now, a.Metrics
 	if mc.LockPath == "" && p.Store.Path() != "" {
@@ -210,7 +224,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		Logger: log, Store: p.Store, Hasher: hasher, BaseURL: cfg.BaseURL, SessionKeys: cfg.SessionKeys,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout, TrustedProxies: cfg.TrustedProxies,
 		LoginRatePerMinute: cfg.LoginRatePerMinute, SandboxMode: cfg.SandboxMode, Now: now,
-		Client: client, Minter: a.Minter,
+		Client: client, Minter: a.Minter, Imports: a.Imports,
 		Mail: a.Mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRatePerMinute,
 		Verifier: p.Verifier, Webhooks: a.Webhooks,
 		WebhookRatePerSecond: cfg.WebhookRatePerSecond, WebhookBurst: cfg.WebhookBurst,
@@ -230,7 +244,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 // Jobs is the application's background work: expired sessions swept, open
 // links past their expiry expired, links left in creating re-sent (those of
 // an earlier process, last touched before startedAt, at once), queued
-// emails sent, due reminders queued, staff notified (at once and in daily
+// emails sent, due reminders queued, bulk imports' links minted, staff notified (at once and in daily
 // digests).
 func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 	idle, absolute := a.cfg.IdleTimeout, a.cfg.AbsoluteTimeout
@@ -243,7 +257,7 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		return err
 	}}
 	return append([]jobs.Job{sessions, a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
-		a.Reminders.Job()}, a.Notifier.Jobs()...)
+		a.Reminders.Job(), a.Imports.Job(DefaultImportInterval)}, a.Notifier.Jobs()...)
 }
 
 // Close stops the webhook writer: call it once the HTTP server has shut

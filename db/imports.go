@@ -291,23 +291,40 @@ func (s *Store) ImportBatchByID(ctx context.Context, id int64) (ImportBatch, err
 // ImportBatchesByHash lists the batches made from a file with this hash,
 // newest first.
 func (s *Store) ImportBatchesByHash(ctx context.Context, hash string) ([]ImportBatch, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT b.id FROM import_batches b WHERE b.file_hash = ? ORDER BY b.id DESC LIMIT 5", hash)
+	ids, err := s.importBatchIDs(ctx, "SELECT id FROM import_batches WHERE file_hash = ? ORDER BY id DESC LIMIT 5", hash)
 	if err != nil {
 		return nil, err
 	}
+	return s.importBatches(ctx, ids)
+}
+
+// RecentImportBatches lists the newest batches with their counts.
+func (s *Store) RecentImportBatches(ctx context.Context, limit int) ([]ImportBatch, error) {
+	ids, err := s.importBatchIDs(ctx, "SELECT id FROM import_batches ORDER BY id DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.importBatches(ctx, ids)
+}
+
+func (s *Store) importBatchIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+	return ids, rows.Err()
+}
+
+func (s *Store) importBatches(ctx context.Context, ids []int64) ([]ImportBatch, error) {
 	out := make([]ImportBatch, 0, len(ids))
 	for _, id := range ids {
 		b, err := s.ImportBatchByID(ctx, id)

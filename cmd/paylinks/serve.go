@@ -80,8 +80,9 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		LoginRatePerMinute: cfg.LoginRate, WebhookRatePerSecond: float64(cfg.WebhookRate),
 		DashboardMaxAge: dashboardMaxAge,
 		MailFrom:        cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
-		Mail:         outbox.Config{Sender: sender},
-		MetricsToken: cfg.MetricsToken,
+		ImportInFlight: cfg.ImportInFlight,
+		Mail:           outbox.Config{Sender: sender},
+		MetricsToken:   cfg.MetricsToken,
 	}, app.Parts{Store: st, StableMint: prov.Client, Verifier: prov.Verifier, Logger: log})
 	if err != nil {
 		return err
