@@ -14,7 +14,7 @@ import (
 
 // importBatch commits a batch of n rows as the import page does: each
 // draft validated, then links.NewLink.
-func importBatch(t *testing.T, m *minting, n int, token string) int64 {
+func importBatch(t testing.TB, m *minting, n int, token string) int64 {
 	t.Helper()
 	nb := db.NewImportBatch{UploadToken: token, FileName: "month-end.csv", FileHash: "h-" + token,
 		Headers: []string{"userId"}, Mapping: []string{"userId"}, CreatedBy: m.user}

@@ -28,7 +28,7 @@ type minting struct {
 	user   int64
 }
 
-func newMinting(t *testing.T) *minting {
+func newMinting(t testing.TB) *minting {
 	t.Helper()
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "links.db"))
