@@ -317,6 +317,7 @@ func (a *app) renderPreview(c echo.Context, status int) error {
 			p.Fields = append(p.Fields, views.Option{Value: f, Label: importer.Label(f)})
 		}
 		p.Columns = append(p.Columns, views.ImportColumn{Name: "col." + strconv.Itoa(i), Header: h, Field: f})
+		p.MappingOpen = p.MappingOpen || f == ""
 	}
 	// Offer each header as its own custom field too.
 	for _, h := range cu.table.Headers {
@@ -511,8 +512,11 @@ func (a *app) batchParam(c echo.Context, s ImportStore) (db.ImportBatch, error) 
 // first); the result download has them all.
 const maxProgressRows = 500
 
-func (a *app) importLiveModel(ctx context.Context, s ImportStore, b db.ImportBatch) (views.ImportLive, error) {
-	l := views.ImportLive{State: b.State, Rows: b.RowCount, Queued: b.Counts.Queued, Minted: b.Counts.Minted,
+func (a *app) importLiveModel(c echo.Context, s ImportStore, b db.ImportBatch) (views.ImportLive, error) {
+	ctx := c.Request().Context()
+	l := views.ImportLive{CanWrite: true, CSRF: csrfToken(c), Pause: a.url(RouteImportPause, b.ID),
+		Resume: a.url(RouteImportResume, b.ID), Cancel: a.url(RouteImportCancel, b.ID), Retry: a.url(RouteImportRetry, b.ID),
+		State: b.State, Rows: b.RowCount, Queued: b.Counts.Queued, Minted: b.Counts.Minted,
 		Failed: b.Counts.Failed, Cancelled: b.Counts.Cancelled, Skipped: b.Counts.Skipped, Emailed: b.Counts.Emailed,
 		Done: b.Counts.Done()}
 	if b.State == db.ImportRunning {
@@ -577,14 +581,13 @@ func (a *app) importBatch(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	live, err := a.importLiveModel(c.Request().Context(), s, b)
+	live, err := a.importLiveModel(c, s, b)
 	if err != nil {
 		return err
 	}
 	p := views.ImportProgressPage{Layout: a.layout(c, "Import "+b.FileName, "links"), ID: b.ID, FileName: b.FileName,
-		By: b.CreatedByName, Created: when(b.CreatedAt), Live: live, LiveURL: a.url(RouteImportLive, b.ID), CanWrite: true,
-		Pause: a.url(RouteImportPause, b.ID), Resume: a.url(RouteImportResume, b.ID), Cancel: a.url(RouteImportCancel, b.ID),
-		Retry: a.url(RouteImportRetry, b.ID), ResultCSV: a.url(RouteImportCSV, b.ID), ResultXLSX: a.url(RouteImportXLSX, b.ID),
+		By: b.CreatedByName, Created: when(b.CreatedAt), Live: live, LiveURL: a.url(RouteImportLive, b.ID),
+		ResultCSV: a.url(RouteImportCSV, b.ID), ResultXLSX: a.url(RouteImportXLSX, b.ID),
 		LinksURL: a.url(RouteLinks) + "?batch=" + strconv.FormatInt(b.ID, 10)}
 	return a.render(c, http.StatusOK, views.ImportProgress(p))
 }
@@ -600,7 +603,7 @@ func (a *app) importLive(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	live, err := a.importLiveModel(c.Request().Context(), s, b)
+	live, err := a.importLiveModel(c, s, b)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ type ImportPreviewPage struct {
 	ConfirmAction string
 	UploadURL     string
 	Columns       []ImportColumn
+	MappingOpen   bool     // a column is left out: show the choices
 	Fields        []Option // what a column may fill ("" = leave out)
 	Rows          []ImportPreviewRow
 	Totals        []string // "EUR 1,260.50 in 2 rows"
@@ -87,6 +88,11 @@ type ImportLive struct {
 	Done                                             bool
 	Items                                            []ImportProgressRow
 	Hidden                                           int // rows not listed (download the result)
+	// CanWrite shows Pause, Resume, Retry failed rows and Cancel the rest
+	// (as the batch's state allows), posting to these URLs with CSRF.
+	CanWrite                     bool
+	CSRF                         string
+	Pause, Resume, Cancel, Retry string
 }
 
 // ImportProgressRow is one row of a batch as it stands.
