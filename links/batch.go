@@ -110,6 +110,10 @@ func (b *BatchMinter) Run(ctx context.Context) error {
 				break
 			}
 			sem <- struct{}{}
+			if stop.Load() { // StableMint turned unavailable while this one waited its turn
+				<-sem
+				break
+			}
 			wg.Go(func() {
 				defer func() { <-sem }()
 				if !b.mintOne(ctx, id) {

@@ -3,10 +3,13 @@ package links_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/internal/testkit"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/stablemint"
@@ -165,5 +168,68 @@ func TestBatchConfirmedTwiceMakesOneBatch(t *testing.T) {
 	}
 	if n, _ := m.st.CountLinks(ctx); n != 3 {
 		t.Errorf("%d links, want 3", n)
+	}
+}
+
+// TestBatchWaitsWhileStableMintIsUnavailable: a row StableMint answers
+// with 503 (after the client's retries) goes back in the queue, not to
+// error; the job waits, sends nothing meanwhile, and carries on by itself
+// once the wait is over, each row still minted exactly once.
+func TestBatchWaitsWhileStableMintIsUnavailable(t *testing.T) {
+	m := newMinting(t)
+	ctx := context.Background()
+	clk := testkit.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	minter := links.NewMinter(m.st, m.client, nil, clk.Now)
+	id := importBatch(t, m, 4, "u")
+	bm := links.NewBatchMinter(minter, m.st, 1, nil, nil)
+	m.sb.FailNextCreates(1, http.StatusServiceUnavailable)
+	if err := bm.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	why, until := bm.Waiting()
+	if why == "" || !until.After(clk.Now()) {
+		t.Fatalf("not waiting after a 503: %q until %v", why, until)
+	}
+	rows, _ := m.st.ImportRows(ctx, id)
+	if rows[0].Status != paylink.StatusCreating || rows[0].LastError != "" {
+		t.Errorf("the refused row is %s (%q), want back in the queue", rows[0].Status, rows[0].LastError)
+	}
+	if err := bm.Run(ctx); err != nil || len(m.sb.Sessions()) != 0 {
+		t.Fatalf("while waiting: err %v, %d sessions, want none", err, len(m.sb.Sessions()))
+	}
+	clk.Advance(3 * time.Second)
+	if err := bm.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys := sessionsByKey(m)
+	rows, _ = m.st.ImportRows(ctx, id)
+	for _, r := range rows {
+		l, _ := m.st.LinkByID(ctx, r.LinkID)
+		if r.Status != paylink.StatusOpen || keys[l.IdempotencyKey] != 1 {
+			t.Errorf("row %d: %s with %d sessions, want open with 1", r.Line, r.Status, keys[l.IdempotencyKey])
+		}
+	}
+	if why, _ := bm.Waiting(); why != "" {
+		t.Errorf("still waiting: %q", why)
+	}
+}
+
+// TestBatchPausesWhileTheBreakerIsOpen: with the client's circuit breaker
+// open the job sends nothing (no row fails), and carries on when it closes.
+func TestBatchPausesWhileTheBreakerIsOpen(t *testing.T) {
+	m := newMinting(t)
+	ctx := context.Background()
+	importBatch(t, m, 3, "br")
+	state := "open"
+	bm := links.NewBatchMinter(m.minter, m.st, 4, func() string { return state }, nil)
+	if err := bm.Run(ctx); err != nil || len(m.sb.Sessions()) != 0 {
+		t.Fatalf("breaker open: err %v, %d sessions", err, len(m.sb.Sessions()))
+	}
+	if why, _ := bm.Waiting(); !strings.Contains(why, "carries on by itself") {
+		t.Errorf("waiting %q", why)
+	}
+	state = "closed"
+	if err := bm.Run(ctx); err != nil || len(m.sb.Sessions()) != 3 {
+		t.Fatalf("breaker closed: err %v, %d sessions, want 3", err, len(m.sb.Sessions()))
 	}
 }
