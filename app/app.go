@@ -113,8 +113,10 @@ type App struct {
 	Mailer   *outbox.Mailer
 	Webhooks *ingest.Ingester
 	Expiry   *links.ExpirySweeper
-	// Imports mints the links of confirmed bulk imports.
-	Imports *links.BatchMinter
+	// Imports mints the links of confirmed bulk imports; ImportEmails
+	// emails each customer whose row asked, once the link is open.
+	Imports      *links.BatchMinter
+	ImportEmails *outbox.ImportEmails
 	// Reminders queues customers' reminders; Notifier staff notifications.
 	Reminders *outbox.Reminders
 	Notifier  *outbox.Notifier
@@ -209,6 +211,8 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	a.Mailer = outbox.NewMailer(p.Store, mc)
 	a.Reminders = outbox.NewReminders(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
+	a.ImportEmails = outbox.NewImportEmails(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
+		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
 	a.Notifier = outbox.NewNotifier(p.Store, outbox.NotifyConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		BaseURL: cfg.BaseURL.String(), Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
 	a.Expiry = links.NewExpirySweeper(p.Store, now, links.DefaultExpiryInterval, log)
@@ -257,7 +261,7 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		return err
 	}}
 	return append([]jobs.Job{sessions, a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
-		a.Reminders.Job(), a.Imports.Job(DefaultImportInterval)}, a.Notifier.Jobs()...)
+		a.Reminders.Job(), a.Imports.Job(DefaultImportInterval), a.ImportEmails.Job()}, a.Notifier.Jobs()...)
 }
 
 // Close stops the webhook writer: call it once the HTTP server has shut

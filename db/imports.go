@@ -509,3 +509,34 @@ func (s *Store) RequeueImportLink(ctx context.Context, id int64, why string) err
 		return insertLinkEvent(ctx, tx, id, "retried", 0, why, 0)
 	})
 }
+
+// ImportEmailsDue lists up to limit open links of import rows that asked
+// for an email ("email" yes) and have none queued yet, oldest first.
+func (s *Store) ImportEmailsDue(ctx context.Context, limit int) ([]Link, error) {
+	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+` JOIN import_rows r ON r.link_id = l.id
+		WHERE r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)
+		ORDER BY l.id LIMIT ?`, limit)
+}
+
+// QueueImportEmail queues the email an import row asked for, at most once
+// per link (dedupe key import:<link>), with its timeline line and audit
+// entry; false when it was queued before.
+func (s *Store) QueueImportEmail(ctx context.Context, ne NewEmail, a AuditEntry) (bool, error) {
+	ne.DedupeKey = "import:" + itoa(ne.LinkID)
+	queued := false
+	err := s.withTx(ctx, func(tx *Tx) error {
+		id, err := insertEmail(ctx, tx, ne, 0, 0, "the import row asked to email the customer once the link was made")
+		if errors.Is(err, errDeduped) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		queued = true
+		a.Target = linkTarget(ne.LinkID)
+		a.Details = "outbox:" + itoa(id) + " to " + ne.ToAddr + " (import)"
+		return insertAudit(ctx, tx, a)
+	})
+	return queued, err
+}

@@ -35,7 +35,7 @@ func (b *browser) upload(name string, data []byte) page {
 
 const monthEnd = "Customer,Customer email,Country,Currency,Total,Invoice,Send email\n" +
 	"C-1,ann@example.com,DE,EUR,\"9,50\",INV-1,no\n" +
-	"C-2,bob@example.com,FR,EUR,5,INV-2,no\n" +
+	"C-2,bob@example.com,FR,EUR,5,INV-2,yes\n" +
 	"C-3,cy@example.com,XX,EUR,5,INV-3,no\n" +
 	"C-1,ann@example.com,DE,EUR,\"9,50\",INV-1,no\n"
 
@@ -106,6 +106,21 @@ func TestImportUploadCheckConfirmMint(t *testing.T) {
 	}
 	if n := len(e.sandbox.Sessions()); n != 3 {
 		t.Fatalf("%d sessions, want 1+2", n)
+	}
+	// Row 3 asked to email its customer once the link is made: queued
+	// once through the outbox, never twice.
+	if n, err := e.app.ImportEmails.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("import emails queued %d (err %v), want 1", n, err)
+	}
+	if n, err := e.app.ImportEmails.RunOnce(ctx); err != nil || n != 0 {
+		t.Errorf("a second run queued %d (err %v), want none", n, err)
+	}
+	rowsNow, _ := e.store.ImportRows(ctx, 1)
+	if ems, _ := e.store.LinkEmails(ctx, rowsNow[1].LinkID); len(ems) != 1 || ems[0].ToAddr != "bob@example.com" {
+		t.Errorf("row 3's link emails: %+v", ems)
+	}
+	if ems, _ := e.store.LinkEmails(ctx, rowsNow[0].LinkID); len(ems) != 0 {
+		t.Errorf("row 2 said no, yet %d emails", len(ems))
 	}
 	prog := b.get(done.location())
 	for id, want := range map[string]string{"count-rows": "4", "count-minted": "2", "count-skipped": "2", "count-queued": "0", "count-failed": "0"} {
