@@ -23,9 +23,17 @@ type ImportUpload struct {
 	CreatedAt time.Time
 }
 
-// SaveImportUpload keeps an uploaded file under its random token.
+// ImportUploadMaxAge is how long an upload nobody confirmed is kept.
+const ImportUploadMaxAge = 24 * time.Hour
+
+// SaveImportUpload keeps an uploaded file under its random token, and
+// deletes in the same transaction uploads older than ImportUploadMaxAge
+// that nobody confirmed.
 func (s *Store) SaveImportUpload(ctx context.Context, u ImportUpload) error {
 	return s.withTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM import_uploads WHERE created_at < ?", ms(tx.now.Add(-ImportUploadMaxAge))); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO import_uploads (token, user_id, file_name, file_hash, data, created_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, u.Token, u.UserID, clean(u.FileName), u.FileHash, u.Data, ms(tx.now))
 		return mapErr(err)

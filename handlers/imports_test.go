@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/importer"
@@ -317,5 +318,68 @@ func TestImportAndFormGiveTheSameVerdicts(t *testing.T) {
 				t.Errorf("the form refused a row the import accepts: %d", p.status())
 			}
 		})
+	}
+}
+
+// TestImportActionsThroughThePages: Pause holds the batch (the job sends
+// nothing), Resume lets it go on, Cancel the rest cancels what was not
+// sent, each audited; an upload left a day is gone.
+func TestImportActionsThroughThePages(t *testing.T) {
+	e := newEnv(t)
+	fin := e.addUser("fin@example.com", paylink.RoleFinance)
+	b := e.browser()
+	b.login(fin.Email)
+	ctx := context.Background()
+	confirm := func(file string) string {
+		up := b.upload("f.csv", []byte(file))
+		preview := b.get(up.location())
+		action, _ := preview.find(`[data-testid="confirm-form"]`).Attr("action")
+		tok, _ := preview.find(`[data-testid="confirm-form"] input[name="_csrf"]`).Attr("value")
+		done := b.post(action, url.Values{"_csrf": {tok}})
+		if done.status() != http.StatusSeeOther {
+			t.Fatalf("confirm: %d", done.status())
+		}
+		return done.location()
+	}
+	batch := confirm("userId,userEmail,userCountryCode,currency,amount,websiteReference\nA,a@example.com,DE,EUR,1,R-1\nB,b@example.com,DE,EUR,2,R-2\n")
+	act := func(what string) {
+		t.Helper()
+		if p := b.submit(batch, batch+"/"+what, url.Values{}); p.status() != http.StatusSeeOther || p.location() != batch {
+			t.Fatalf("%s: %d %q", what, p.status(), p.location())
+		}
+	}
+	act("pause")
+	if err := e.app.Imports.Run(ctx); err != nil || len(e.sandbox.Sessions()) != 0 {
+		t.Fatalf("paused: err %v, %d sessions", err, len(e.sandbox.Sessions()))
+	}
+	if got := b.get(batch).find(`[data-testid="import-state"]`).Text(); !strings.Contains(got, "Paused") {
+		t.Errorf("state %q", got)
+	}
+	act("resume")
+	if err := e.app.Imports.Run(ctx); err != nil || len(e.sandbox.Sessions()) != 2 {
+		t.Fatalf("resumed: err %v, %d sessions", err, len(e.sandbox.Sessions()))
+	}
+
+	batch = confirm("userId,userEmail,userCountryCode,currency,amount,websiteReference\nC,c@example.com,DE,EUR,3,R-3\n")
+	act("cancel")
+	p := b.get(batch)
+	if got := p.find(`[data-testid="count-cancelled"]`).Text(); got != "1" {
+		t.Errorf("cancelled count %q", got)
+	}
+	if err := e.app.Imports.Run(ctx); err != nil || len(e.sandbox.Sessions()) != 2 {
+		t.Errorf("after cancel: err %v, %d sessions, want still 2", err, len(e.sandbox.Sessions()))
+	}
+	for _, action := range []string{"import.pause", "import.resume", "import.cancel"} {
+		if page, err := e.store.SearchAudit(ctx, db.AuditQuery{Action: action}); err != nil || len(page.Entries) != 1 {
+			t.Errorf("audit %s: %d entries, err %v", action, len(page.Entries), err)
+		}
+	}
+
+	old := b.upload("old.csv", []byte("userId,amount\nA,1\n"))
+	e.clock.Advance(db.ImportUploadMaxAge + time.Minute)
+	b.login(fin.Email) // the session ended meanwhile
+	b.upload("new.csv", []byte("userId,amount\nB,1\n"))
+	if p := b.get(old.location()); p.status() != http.StatusNotFound {
+		t.Errorf("a day-old upload: %d, want 404", p.status())
 	}
 }
