@@ -296,6 +296,14 @@ func (s *Store) ImportBatchByID(ctx context.Context, id int64) (ImportBatch, err
 	return b, err
 }
 
+// ImportBatchByUploadToken is the batch an upload became (ErrNotFound:
+// none yet).
+func (s *Store) ImportBatchByUploadToken(ctx context.Context, token string) (int64, error) {
+	var id int64
+	err := s.read.QueryRowContext(ctx, "SELECT id FROM import_batches WHERE upload_token = ?", token).Scan(&id)
+	return id, mapErr(err)
+}
+
 // ImportBatchesByHash lists the batches made from a file with this hash,
 // newest first.
 func (s *Store) ImportBatchesByHash(ctx context.Context, hash string) ([]ImportBatch, error) {

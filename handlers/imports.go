@@ -64,6 +64,7 @@ type ImportStore interface {
 	CreateImportBatch(ctx context.Context, nb db.NewImportBatch, a db.AuditEntry) (int64, bool, error)
 	ImportBatchByID(ctx context.Context, id int64) (db.ImportBatch, error)
 	ImportBatchesByHash(ctx context.Context, hash string) ([]db.ImportBatch, error)
+	ImportBatchByUploadToken(ctx context.Context, token string) (int64, error)
 	RecentImportBatches(ctx context.Context, limit int) ([]db.ImportBatch, error)
 	ImportRows(ctx context.Context, batchID int64) ([]db.ImportRow, error)
 	SetImportState(ctx context.Context, id int64, state string, a db.AuditEntry) error
@@ -443,6 +444,10 @@ func (a *app) importConfirm(c echo.Context) error {
 	}
 	u, err := a.upload(c, s)
 	if he := (*echo.HTTPError)(nil); errors.As(err, &he) && he.Code == http.StatusNotFound {
+		// Confirmed already (a double click, a second tab): its batch.
+		if id, berr := s.ImportBatchByUploadToken(ctx, token); berr == nil {
+			return a.redirect(c, a.url(RouteImportBatch, id))
+		}
 		return err
 	}
 	if err != nil {

@@ -96,8 +96,8 @@ func TestImportUploadCheckConfirmMint(t *testing.T) {
 	}
 	// A second confirmation (two tabs): the same batch, nothing more.
 	again := b.post(action, url.Values{"_csrf": {tok}})
-	if again.status() != http.StatusNotFound {
-		t.Errorf("second confirmation: %d, want 404 (the upload became the batch)", again.status())
+	if again.status() != http.StatusSeeOther || again.location() != done.location() {
+		t.Errorf("second confirmation: %d %q, want 303 to the first batch %q", again.status(), again.location(), done.location())
 	}
 	if n, _ := e.store.CountLinks(ctx); n != 3 {
 		t.Fatalf("%d links after confirming, want 1+2 (a bad row and a duplicate skipped)", n)
