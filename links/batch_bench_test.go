@@ -69,3 +69,15 @@ func BenchmarkBaselineDirectCalls200(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*benchBatch)/total.Seconds(), "links/s")
 }
+
+// BenchmarkConfirmImport10000 is the confirmation of a full file: one
+// transaction committing 10,000 creating links, their timeline lines and
+// rows (it runs inside the request, within its 20 s).
+func BenchmarkConfirmImport10000(b *testing.B) {
+	m := newMinting(b)
+	n := 0
+	for b.Loop() {
+		importBatch(b, m, 10000, fmt.Sprintf("c%d", n))
+		n++
+	}
+}
