@@ -64,6 +64,10 @@ const (
 	DefaultAPIRatePerMinute = 600
 	APIIdempotencyKeep      = 48 * time.Hour
 	APIIdempotencyPrune     = time.Hour
+	// Bulk imports: links sent to StableMint at once, and how often the
+	// import job looks for queued links when nothing wakes it.
+	DefaultImportInFlight = links.DefaultImportInFlight
+	DefaultImportInterval = 2 * time.Second
 )
 
 // Config is the application's settings. Zero values take the defaults
@@ -101,6 +105,8 @@ type Config struct {
 	// one is derived from the first session key: tests and embedders.
 	APIKeyHashKey    []byte
 	APIRatePerMinute int
+	// ImportInFlight is how many links of bulk imports are minted at once.
+	ImportInFlight int
 
 	MetricsToken string          // serves GET /metrics on the app's own address when set
 	HashParams   argon2id.Params // zero: auth.DefaultHashParams
@@ -139,6 +145,10 @@ type App struct {
 	Mailer   *outbox.Mailer
 	Webhooks *ingest.Ingester
 	Expiry   *links.ExpirySweeper
+	// Imports mints the links of confirmed bulk imports; ImportEmails
+	// emails each customer whose row asked, once the link is open.
+	Imports      *links.BatchMinter
+	ImportEmails *outbox.ImportEmails
 	// Reminders queues customers' reminders; Notifier staff notifications.
 	Reminders *outbox.Reminders
 	Notifier  *outbox.Notifier
@@ -237,6 +247,11 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	a.Hasher = hasher
 	a.Minter = links.NewMinter(p.Store, client, log, now)
 	a.Minter.ObserveOutcomes(a.Metrics.LinkCreation)
+	var breakerState func() string
+	if breaker != nil {
+		breakerState = breaker.BreakerState
+	}
+	a.Imports = links.NewBatchMinter(a.Minter, p.Store, cfg.ImportInFlight, breakerState, log)
 	mc := cfg.Mail
 	mc.Logger, mc.Now, mc.Metrics = log, now, a.Metrics
 	if mc.LockPath == "" && p.Store.Path() != "" {
@@ -244,6 +259,8 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	}
 	a.Mailer = outbox.NewMailer(p.Store, mc)
 	a.Reminders = outbox.NewReminders(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
+		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
+	a.ImportEmails = outbox.NewImportEmails(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
 	a.Notifier = outbox.NewNotifier(p.Store, outbox.NotifyConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		BaseURL: cfg.BaseURL.String(), Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
@@ -262,7 +279,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		Logger: log, Store: p.Store, Hasher: hasher, BaseURL: cfg.BaseURL, SessionKeys: cfg.SessionKeys,
 		IdleTimeout: cfg.IdleTimeout, AbsoluteTimeout: cfg.AbsoluteTimeout, TrustedProxies: cfg.TrustedProxies,
 		LoginRatePerMinute: cfg.LoginRatePerMinute, SandboxMode: cfg.SandboxMode, Now: now,
-		Client: client, Minter: a.Minter,
+		Client: client, Minter: a.Minter, Imports: a.Imports,
 		Mail: a.Mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRatePerMinute,
 		Verifier: p.Verifier, Webhooks: a.Webhooks,
 		WebhookRatePerSecond: cfg.WebhookRatePerSecond, WebhookBurst: cfg.WebhookBurst,
@@ -284,7 +301,7 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 // Jobs is the application's background work: expired sessions swept, open
 // links past their expiry expired, links left in creating re-sent (those of
 // an earlier process, last touched before startedAt, at once), queued
-// emails sent, due reminders queued, staff notified (at once and in daily
+// emails sent, due reminders queued, bulk imports' links minted, staff notified (at once and in daily
 // digests).
 func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 	idle, absolute := a.cfg.IdleTimeout, a.cfg.AbsoluteTimeout
@@ -305,7 +322,7 @@ func (a *App) Jobs(startedAt time.Time) []jobs.Job {
 		return err
 	}}
 	return append([]jobs.Job{sessions, idempotency, a.checkpointJob(), a.Expiry.Job(), a.Minter.RecoveryJob(startedAt, DefaultRecoveryInterval, DefaultStuckAfter), a.Mailer.Job(),
-		a.Reminders.Job(), a.Outbound.Job()}, a.Notifier.Jobs()...)
+		a.Reminders.Job(), a.Outbound.Job(), a.Imports.Job(DefaultImportInterval), a.ImportEmails.Job()}, a.Notifier.Jobs()...)
 }
 
 // checkpointJob copies the WAL into the database every second and

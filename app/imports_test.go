@@ -20,15 +20,18 @@ var importRules = map[string][]string{
 	// Storage speaks the domain's words and nothing else.
 	"db": {"paylink"},
 	// Services: storage, the provider, mail, each other; never the web.
-	"links":    {"db", "jobs", "paylink", "stablemint"},
-	"metrics":  {"links", "stablemint"},
+	"links":   {"db", "jobs", "paylink", "stablemint"},
+	"metrics": {"links", "stablemint"},
+	// Bulk import: reading a spreadsheet and checking its rows with the
+	// links service's rules; pure (no storage, no provider calls).
+	"importer": {"links", "stablemint"},
 	"ingest":   {"db", "paylink", "stablemint"},
 	"outbox":   {"db", "jobs", "mail", "metrics", "paylink"},
 	"outbound": {"api", "db", "jobs", "paylink", "stablemint"},
 	// The API contract: generated types, the spec, a link's JSON form.
 	"api": {"db", "paylink", "stablemint"},
 	// The web layer: services, storage, views; never the root.
-	"handlers": {"api", "auth", "db", "ingest", "links", "mail", "metrics", "outbound", "outbox", "paylink", "stablemint", "static", "views"},
+	"handlers": {"api", "auth", "db", "importer", "ingest", "links", "mail", "metrics", "outbound", "outbox", "paylink", "stablemint", "static", "views"},
 	// The composition root may use every layer.
 	"app": {"auth", "db", "handlers", "ingest", "jobs", "links", "mail", "metrics", "outbound", "outbox", "paylink", "stablemint"},
 	// Commands.

@@ -203,10 +203,7 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Lin
 			}
 		}
 		if !nl.AllowDuplicate {
-			dups, err := queryLinks(ctx, tx, "SELECT "+linkCols+linkFrom+` WHERE l.customer_id = ? AND l.website_reference = ?
-				AND l.amount_minor = ? AND l.currency = ? AND l.id <> ?
-				AND l.status NOT IN ('failed', 'expired', 'paid', 'settled') ORDER BY l.id DESC LIMIT 10`,
-				nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency, nl.ReissueOf)
+			dups, err := duplicatesOf(ctx, tx, DupKey{nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency}, nl.ReissueOf)
 			if err != nil {
 				return err
 			}
@@ -249,6 +246,24 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Lin
 	// the caller can still make the StableMint call it has counted.
 	l, err = s.LinkByID(context.WithoutCancel(ctx), l.ID)
 	return l, created, err
+}
+
+// DupKey is what the duplicate guard compares: an unfinished link with the
+// same customer, website reference, amount and currency.
+type DupKey struct {
+	CustomerID, WebsiteReference string
+	AmountMinor                  int64
+	Currency                     string
+}
+
+// duplicatesOf lists the unfinished links with k's customer, reference and
+// amount (newest first, at most 10), other than except: the guard the form
+// and bulk import share.
+func duplicatesOf(ctx context.Context, q querier, k DupKey, except int64) ([]Link, error) {
+	return queryLinks(ctx, q, "SELECT "+linkCols+linkFrom+` WHERE l.customer_id = ? AND l.website_reference = ?
+		AND l.amount_minor = ? AND l.currency = ? AND l.id <> ?
+		AND l.status NOT IN ('failed', 'expired', 'paid', 'settled') ORDER BY l.id DESC LIMIT 10`,
+		k.CustomerID, k.WebsiteReference, k.AmountMinor, k.Currency, except)
 }
 
 func insertLinkEvent(ctx context.Context, tx *Tx, linkID int64, kind string, actor int64, msg string, ref int64) error {
@@ -439,7 +454,10 @@ func (s *Store) RetryLink(ctx context.Context, id int64, actor int64, a AuditEnt
 // LinksCreating lists links left in creating since before olderThan: after a
 // crash, or while StableMint was slow. The recovery worker re-sends them.
 func (s *Store) LinksCreating(ctx context.Context, olderThan time.Time) ([]Link, error) {
-	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+" WHERE l.status = 'creating' AND l.updated_at < ? ORDER BY l.id", ms(olderThan))
+	// A bulk import's links are the import job's to send
+	// (ImportLinksToMint), at its pace and only while the batch runs.
+	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+` WHERE l.status = 'creating' AND l.updated_at < ?
+		AND NOT EXISTS (SELECT 1 FROM import_rows r WHERE r.link_id = l.id) ORDER BY l.id`, ms(olderThan))
 }
 
 // querier is a pool or a transaction.

@@ -51,6 +51,8 @@ type LinkQuery struct {
 	ExpiresFrom time.Time
 	ExpiresTo   time.Time
 	CreatedBy   int64
+	// ImportBatch keeps the links one bulk import made.
+	ImportBatch int64
 	// NeedsAttention keeps the links someone must act on: in error, or
 	// flagged for review, paid after expiry or paid after cancel.
 	NeedsAttention bool
@@ -211,6 +213,10 @@ func (q LinkQuery) filters() ([]string, []any) {
 	if q.CreatedBy != 0 {
 		where = append(where, "l.created_by = ?")
 		args = append(args, q.CreatedBy)
+	}
+	if q.ImportBatch != 0 {
+		where = append(where, "l.id IN (SELECT r.link_id FROM import_rows r WHERE r.batch_id = ? AND r.link_id IS NOT NULL)")
+		args = append(args, q.ImportBatch)
 	}
 	if q.NeedsAttention {
 		where = append(where, "(l.status = 'error' OR l.needs_review = 1 OR l.paid_after_expiry = 1 OR l.paid_after_cancel = 1)")
@@ -400,7 +406,7 @@ func (q LinkQuery) termCondition(fts bool) (string, []any) {
 // hasFilters reports whether any filter narrows the matches.
 func (q LinkQuery) hasFilters() bool {
 	return len(q.Statuses) > 0 || q.Currency != "" || q.CreatedBy != 0 || !q.CreatedFrom.IsZero() ||
-		!q.CreatedTo.IsZero() || !q.ExpiresFrom.IsZero() || !q.ExpiresTo.IsZero() || q.NeedsAttention
+		!q.CreatedTo.IsZero() || !q.ExpiresFrom.IsZero() || !q.ExpiresTo.IsZero() || q.NeedsAttention || q.ImportBatch != 0
 }
 
 // SearchLinks returns one page of links matching q, ranked exact, prefix,

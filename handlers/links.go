@@ -37,8 +37,7 @@ type linkInput struct {
 }
 
 // linkFields are the plain form fields, named as the API names them.
-var linkFields = []string{"userId", "userEmail", "userCountryCode", "currency", "amount", "websiteReference",
-	"note", "successUrl", "supportUrl", "exitUrl", "errorUrl"}
+var linkFields = links.FormFields
 
 // draft is the input as the links service takes it.
 func (in linkInput) draft() links.Draft {
@@ -52,15 +51,13 @@ func (in linkInput) draft() links.Draft {
 func parseLinkInput(form url.Values) linkInput {
 	in := linkInput{Values: map[string]string{}, RemoveField: -1}
 	for _, f := range linkFields {
-		in.Values[f] = strings.TrimSpace(form.Get(f))
+		in.Values[f] = form.Get(f)
 	}
-	in.Values["userCountryCode"] = strings.ToUpper(in.Values["userCountryCode"])
-	in.Values["currency"] = strings.ToUpper(in.Values["currency"])
 	for _, f := range kycFields {
 		name := "userKyc." + f.Key
-		in.Values[name] = strings.TrimSpace(form.Get(name))
+		in.Values[name] = form.Get(name)
 	}
-	in.Values["userKyc.citizenshipCountryCode"] = strings.ToUpper(in.Values["userKyc.citizenshipCountryCode"])
+	links.CleanFields(in.Values) // as bulk import reads a row
 	keys, vals := form["customFields.key"], form["customFields.value"]
 	for i := 0; i < len(keys) && i < links.MaxCustomFields+1; i++ {
 		v := ""

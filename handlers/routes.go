@@ -132,7 +132,10 @@ func (a *app) routes(e *echo.Echo) error {
 			return err
 		},
 	}))
-	e.Use(middleware.BodyLimit(bodyLimitGlobal))
+	// The import upload has its own, larger limit (handlers/imports.go).
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: bodyLimitGlobal, Skipper: importUploadPath}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: bodyLimitImport,
+		Skipper: func(c echo.Context) bool { return !importUploadPath(c) }}))
 	e.Use(middleware.ContextTimeout(requestTimeout))
 
 	// Static assets: no session, no CSRF, cached for a year, gzip only here
@@ -253,6 +256,7 @@ func (a *app) routes(e *echo.Echo) error {
 	e.GET("/links/email/batches/:id", a.emailBatchPage, signedIn, finance).Name = RouteEmailBatch
 	e.GET("/links/:id/live", a.linkLive, signedIn).Name = RouteLinkLive
 	e.POST("/links/:id/reminders", a.saveLinkReminders, signedIn, finance).Name = RouteLinkReminders
+	a.importRoutes(e, signedIn, finance)
 
 	// StableMint's webhooks: no session, no CSRF (sessionless), their own
 	// body limit and per-IP rate limit, then the signature check.

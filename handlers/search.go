@@ -71,6 +71,10 @@ func parseLinkSearch(v url.Values) linkSearch {
 	}
 	q := db.LinkQuery{Term: f.Q, Limit: linksPerPage, After: v.Get("after"), Before: v.Get("before")}
 	q.AmountTexts = amountCandidates(f.Q)
+	// ?batch=<id>: the links one bulk import made (its progress page links here).
+	if n, err := strconv.ParseInt(v.Get("batch"), 10, 64); err == nil && n > 0 {
+		q.ImportBatch = n
+	}
 	for _, s := range v["status"] {
 		for _, known := range allStatuses {
 			if s == string(known) && !f.Statuses[s] {
@@ -397,7 +401,7 @@ func (a *app) links(c echo.Context) error {
 		p.PrevURL = pageURL("before", page.Prev, start-linksPerPage)
 	}
 	if canWrite {
-		p.NewURL = a.url(RouteLinkNew)
+		p.NewURL, p.ImportURL = a.url(RouteLinkNew), a.url(RouteImport)
 	}
 	p.Tabs = statusTabs(base, s)
 	if !s.refused {

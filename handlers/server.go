@@ -182,6 +182,8 @@ type Options struct {
 	// links with it.
 	Client links.HostedSessions
 	Minter *links.Minter
+	// Imports is the bulk-import job (handlers/imports.go wakes it).
+	Imports *links.BatchMinter
 	// Mail is the outbox the pages queue customer emails into (app runs its
 	// job). MailFrom is their sender; CompanyName is the company name
 	// until an admin saves one under Settings (handlers/brand.go);
@@ -226,8 +228,8 @@ type Options struct {
 func (o *Options) check() error {
 	switch {
 	case o.Store == nil || o.Hasher == nil || o.BaseURL == nil || o.Client == nil || o.Minter == nil ||
-		o.Mail == nil || o.Metrics == nil || o.Logger == nil || o.Now == nil:
-		return errors.New("handlers: Store, Hasher, BaseURL, Client, Minter, Mail, Metrics, Logger and Now are required")
+		o.Imports == nil || o.Mail == nil || o.Metrics == nil || o.Logger == nil || o.Now == nil:
+		return errors.New("handlers: Store, Hasher, BaseURL, Client, Minter, Imports, Mail, Metrics, Logger and Now are required")
 	case len(o.SessionKeys) == 0 || len(o.SessionKeys)%2 != 0:
 		return errors.New("handlers: session keys come in (hash, block) pairs")
 	case o.IdleTimeout <= 0 || o.AbsoluteTimeout <= 0 || o.LoginRatePerMinute <= 0 || o.WebhookRatePerSecond <= 0 ||

@@ -50,6 +50,26 @@ type Draft struct {
 	Reminders *db.ReminderRule
 }
 
+// FormFields are the draft's plain fields by the form's names, in the
+// form's order (userKyc.<key> for each of KYCKeys come after them).
+var FormFields = []string{"userId", "userEmail", "userCountryCode", "currency", "amount", "websiteReference",
+	"note", "successUrl", "supportUrl", "exitUrl", "errorUrl"}
+
+// CleanFields tidies raw field values as every way in reads them before
+// Validate: spaces around each value trimmed, country and currency codes
+// in capitals. The form and bulk import both call it, so a value gets the
+// same verdict from either.
+func CleanFields(v map[string]string) {
+	for k, s := range v {
+		v[k] = strings.TrimSpace(s)
+	}
+	for _, k := range []string{"userCountryCode", "currency", "userKyc.citizenshipCountryCode"} {
+		if s, ok := v[k]; ok {
+			v[k] = strings.ToUpper(s)
+		}
+	}
+}
+
 // CustomField is one name and value the merchant passes through StableMint.
 type CustomField struct{ Name, Value string }
 
@@ -107,14 +127,7 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 		a.Action = "link.reissue"
 		a.Details = "reissue of link:" + strconv.FormatInt(d.ReissueOf, 10)
 	}
-	l, created, err := m.store.CreateLink(ctx, db.NewLink{
-		IdempotencyKey: uuid.NewString(), FormToken: d.FormToken,
-		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
-		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
-		Note: d.Fields["note"], CustomFields: req.CustomFields, KYC: d.KYC(),
-		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
-		ReissueOf: d.ReissueOf, CreatedBy: createdBy, AllowDuplicate: d.AllowDuplicate,
-	}, a)
+	l, created, err := m.store.CreateLink(ctx, NewLink(d, req, createdBy), a)
 	if err != nil {
 		return db.Link{}, nil, err
 	}
@@ -141,6 +154,20 @@ func (m *Minter) Create(ctx context.Context, d Draft, createdBy int64, a db.Audi
 		}
 	}
 	return l, nil, nil
+}
+
+// NewLink is the link to store for a draft Validate accepted as req, with
+// a fresh idempotency key: the form (through Create) and bulk import store
+// the same thing for the same draft.
+func NewLink(d Draft, req stablemint.Request, createdBy int64) db.NewLink {
+	return db.NewLink{
+		IdempotencyKey: uuid.NewString(), FormToken: d.FormToken,
+		CustomerID: req.UserID, CustomerEmail: req.UserEmail, Country: req.UserCountryCode,
+		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
+		Note: d.Fields["note"], CustomFields: req.CustomFields, KYC: d.KYC(),
+		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
+		ReissueOf: d.ReissueOf, CreatedBy: createdBy, AllowDuplicate: d.AllowDuplicate,
+	}
 }
 
 // Reissuable reports whether staff may re-issue l (a new link, a new

@@ -24,10 +24,11 @@ type minting struct {
 	st     *db.Store
 	sb     *sandbox.Server
 	minter *links.Minter
+	client *stablemint.Client
 	user   int64
 }
 
-func newMinting(t *testing.T) *minting {
+func newMinting(t testing.TB) *minting {
 	t.Helper()
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(t.TempDir(), "links.db"))
@@ -60,7 +61,7 @@ func newMinting(t *testing.T) *minting {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &minting{st: st, sb: sb, minter: links.NewMinter(st, client, nil, nil), user: usr.ID}
+	return &minting{st: st, sb: sb, minter: links.NewMinter(st, client, nil, nil), client: client, user: usr.ID}
 }
 
 func draft(ref string) links.Draft {

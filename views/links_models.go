@@ -113,6 +113,8 @@ type LinksPage struct {
 	NextURL  string // the following page; "" on the last page
 	PrevURL  string // the preceding page; "" on the first page
 	NewURL   string // "" when the viewer may not create links
+	// ImportURL is bulk import's page ("" when the viewer may not create links).
+	ImportURL string
 	// ExportCSV and ExportXLSX download the rows the filters select.
 	ExportCSV  string
 	ExportXLSX string

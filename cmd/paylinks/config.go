@@ -160,6 +160,9 @@ var settings = []setting{
 	{Name: "PAYLINKS_MAIL_RATE", Default: "60",
 		Doc:   "customer emails each user may queue per minute (1 to 10000; a batch counts each email); refusals are logged and audited",
 		parse: parseRate(func(c *Config) *int { return &c.MailRate }, 10000)},
+	{Name: "PAYLINKS_IMPORT_IN_FLIGHT", Default: "4",
+		Doc:   "links of bulk imports sent to StableMint at once (1 to 32); more is faster until StableMint answers 429",
+		parse: parseRate(func(c *Config) *int { return &c.ImportInFlight }, 32)},
 	{Name: "PAYLINKS_METRICS_TOKEN",
 		Doc:  "unset: `/metrics` is 404 on `PAYLINKS_ADDR`. Set: a bearer token (16 or more printable characters, no spaces) that `GET /metrics` requires, and `/metrics` is served on `PAYLINKS_ADDR` too",
 		show: hidden,
@@ -323,6 +326,8 @@ type Config struct {
 	MailFrom    mail.Address
 	CompanyName string
 	MailRate    int
+	// ImportInFlight is how many links of bulk imports are minted at once.
+	ImportInFlight int
 	// MetricsToken guards /metrics; MetricsAddr is a listener of its own
 	// for it. With neither, no metrics are served.
 	MetricsToken string

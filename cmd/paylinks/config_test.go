@@ -523,6 +523,7 @@ func TestTableDefaultsAreTheAppDefaults(t *testing.T) {
 		{"PAYLINKS_LOGIN_RATE", c.LoginRate, app.DefaultLoginRatePerMinute},
 		{"PAYLINKS_WEBHOOK_RATE", c.WebhookRate, app.DefaultWebhookRatePerSecond},
 		{"PAYLINKS_MAIL_RATE", c.MailRate, app.DefaultMailRatePerMinute},
+		{"PAYLINKS_IMPORT_IN_FLIGHT", c.ImportInFlight, app.DefaultImportInFlight},
 		{"PAYLINKS_COMPANY_NAME", c.CompanyName, app.DefaultCompanyName},
 		{"PAYLINKS_MAIL_FROM", c.MailFrom.Email, app.DefaultMailFrom},
 		{"PAYLINKS_WAL_LIMIT", c.WALLimit, int64(db.DefaultWALLimit)},

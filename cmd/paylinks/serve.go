@@ -88,6 +88,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) 
 		MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRate,
 		Mail:         outbox.Config{Sender: sender},
 		MetricsToken: cfg.MetricsToken, APIKeyHashKey: apiHashKey,
+		ImportInFlight: cfg.ImportInFlight,
 	}, app.Parts{Store: st, StableMint: prov.Client, Verifier: prov.Verifier, Logger: log})
 	if err != nil {
 		return err

@@ -1,0 +1,185 @@
+package links
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/jobs"
+	"github.com/paylinks/paylinks/paylink"
+)
+
+// DefaultImportInFlight is how many links of bulk imports are sent to
+// StableMint at once unless configured.
+const DefaultImportInFlight = 4
+
+// BatchStore is the storage the import job needs. *db.Store implements it.
+type BatchStore interface {
+	ImportLinksToMint(ctx context.Context, limit int) ([]int64, error)
+	RequeueImportLink(ctx context.Context, id int64, why string) error
+	ImportBatchOfLink(ctx context.Context, linkID int64) (batch int64, line int, state string, err error)
+	ImportBatchByID(ctx context.Context, id int64) (db.ImportBatch, error)
+	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	CancelStore
+}
+
+// BatchMinter is the import job: it sends the links of confirmed import
+// batches to StableMint through the minter (Minter.Mint: each link with
+// its own idempotency key, the attempt committed before the call), at most
+// InFlight at a time. When StableMint is unavailable (its circuit breaker
+// open, or busy past the client's retries, which honour Retry-After) the
+// link goes back in the queue and the job waits, doubling its wait up to a
+// minute, then carries on by itself. A link of a cancelled batch that was
+// already sent is finished, then cancelled through Cancel.
+type BatchMinter struct {
+	minter   *Minter
+	store    BatchStore
+	inFlight int
+	breaker  func() string // the client's breaker state; nil: none
+	log      *slog.Logger
+	now      func() time.Time
+	wake     chan struct{}
+
+	mu       sync.Mutex
+	resumeAt time.Time
+	backoff  time.Duration
+	why      string
+}
+
+// NewBatchMinter builds the import job's minter; inFlight < 1 takes
+// DefaultImportInFlight; breaker, when set, reports the StableMint
+// client's circuit breaker ("open" pauses every batch).
+func NewBatchMinter(m *Minter, store BatchStore, inFlight int, breaker func() string, log *slog.Logger) *BatchMinter {
+	if inFlight < 1 {
+		inFlight = DefaultImportInFlight
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &BatchMinter{minter: m, store: store, inFlight: inFlight, breaker: breaker, now: m.now,
+		log: log.With("component", "imports"), wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the job to run now (a batch was confirmed, resumed or retried).
+func (b *BatchMinter) Wake() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Waiting says why every batch is waiting for StableMint, and until when
+// ("" when it is not).
+func (b *BatchMinter) Waiting() (string, time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.now().Before(b.resumeAt) {
+		return b.why, b.resumeAt
+	}
+	if b.breaker != nil && b.breaker() == "open" {
+		return "StableMint is unavailable (several calls in a row failed). The import waits and carries on by itself.", time.Time{}
+	}
+	return "", time.Time{}
+}
+
+// Job runs the import job every interval, at start (a batch a restart
+// interrupted carries on), and whenever woken.
+func (b *BatchMinter) Job(interval time.Duration) jobs.Job {
+	return jobs.Job{Name: "imports", Interval: interval, AtStart: b.Run, Run: b.Run, Wake: b.wake}
+}
+
+// Run sends every queued link of running batches, InFlight at a time,
+// until none is left or StableMint is unavailable.
+func (b *BatchMinter) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if why, _ := b.Waiting(); why != "" {
+			return nil
+		}
+		ids, err := b.store.ImportLinksToMint(ctx, 8*b.inFlight)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, b.inFlight)
+		for _, id := range ids {
+			if stop.Load() || ctx.Err() != nil {
+				break
+			}
+			sem <- struct{}{}
+			if stop.Load() { // StableMint turned unavailable while this one waited its turn
+				<-sem
+				break
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if !b.mintOne(ctx, id) {
+					stop.Store(true)
+				}
+			})
+		}
+		wg.Wait()
+		if stop.Load() {
+			return nil
+		}
+	}
+	return nil
+}
+
+// mintOne sends one link; false when StableMint was unavailable (the link
+// is queued again and the job waits).
+func (b *BatchMinter) mintOne(ctx context.Context, id int64) bool {
+	err := b.minter.Mint(ctx, id)
+	if err != nil && Classify(err).Outcome == "unavailable" {
+		ctx := context.WithoutCancel(ctx)
+		if rerr := b.store.RequeueImportLink(ctx, id, "StableMint was unavailable; the import sends this row again by itself, with the same key."); rerr != nil {
+			b.log.Warn("requeue import link", "link_id", id, "err", rerr)
+		}
+		b.pause(Classify(err).Sentence)
+		return false
+	}
+	b.mu.Lock()
+	b.backoff = 0
+	b.mu.Unlock()
+	b.cancelIfBatchCancelled(context.WithoutCancel(ctx), id)
+	return true
+}
+
+func (b *BatchMinter) pause(sentence string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.backoff == 0:
+		b.backoff = 2 * time.Second
+	case b.backoff < time.Minute:
+		b.backoff = min(2*b.backoff, time.Minute)
+	}
+	b.resumeAt = b.now().Add(b.backoff)
+	b.why = "StableMint is unavailable: the import waits and carries on by itself. (" + sentence + ")"
+	b.log.Warn("imports waiting for StableMint", "for", b.backoff)
+}
+
+// cancelIfBatchCancelled cancels, through Cancel, a link just made for a
+// batch staff cancelled while it was being sent.
+func (b *BatchMinter) cancelIfBatchCancelled(ctx context.Context, id int64) {
+	batch, _, state, err := b.store.ImportBatchOfLink(ctx, id)
+	if err != nil || state != db.ImportCancelled {
+		return
+	}
+	l, err := b.store.LinkByID(ctx, id)
+	if err != nil || !l.Status.Cancellable() || l.Status == paylink.StatusCancelled {
+		return
+	}
+	bt, err := b.store.ImportBatchByID(ctx, batch)
+	if err != nil {
+		return
+	}
+	_, _, err = Cancel(ctx, b.store, id, bt.CreatedBy, Cancellation{Reason: "other", Text: "The import " + bt.FileName + " was cancelled."},
+		db.AuditEntry{Action: "link.cancel", ActorID: bt.CreatedBy, Details: "import cancelled"})
+	if err != nil {
+		b.log.Warn("cancel link of a cancelled import", "link_id", id, "err", err)
+	}
+}
