@@ -45,9 +45,13 @@ var importRules = map[string][]string{
 // sandbox never import each other (they implement the contract separately),
 // services never import the web layer, and tests' helpers stay in tests.
 func TestImportRules(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}:{{range .Imports}} {{.}}{{end}}", module+"...").CombinedOutput()
+	// Packages on stdout; warnings (a symlinked node_modules, say) on stderr.
+	var stderr strings.Builder
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}:{{range .Imports}} {{.}}{{end}}", module+"...")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
 	seen := 0
 	for line := range strings.Lines(string(out)) {
