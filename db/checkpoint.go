@@ -37,7 +37,7 @@ const (
 const truncateWait = 250 * time.Millisecond
 
 // DefaultWALLimit is the WAL size past which the checkpoint job truncates.
-const DefaultWALLimit = 64 << 20
+const DefaultWALLimit = 32 << 20
 
 // CheckpointResult is one checkpoint's outcome.
 type CheckpointResult struct {

@@ -60,9 +60,9 @@ type Store struct {
 // pragmas apply to every pooled connection because they live in the DSN.
 // busy_timeout comes first so the others can wait for a lock.
 // journal_size_limit: a WAL that a checkpoint has reset is cut back to
-// 64 MiB rather than kept at its largest (db/checkpoint.go).
+// 32 MiB rather than kept at its largest (db/checkpoint.go).
 const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
-	"&_pragma=journal_size_limit(67108864)"
+	"&_pragma=journal_size_limit(33554432)"
 
 // DSN returns the data source name for path; readOnly adds query_only.
 func DSN(path string, readOnly bool) string {

@@ -185,7 +185,7 @@ var settings = []setting{
 			c.PprofAddr = v
 			return checkLoopbackHostPort(v)
 		}},
-	{Name: "PAYLINKS_WAL_LIMIT", Default: "64MiB",
+	{Name: "PAYLINKS_WAL_LIMIT", Default: "32MiB",
 		Doc: "how large the database's write-ahead log (`<PAYLINKS_DB>-wal`) may grow before the checkpoint job (every second) waits briefly for readers and truncates it: a size in `KiB`, `MiB` or `GiB` (1 MiB to 16 GiB); see [WAL](#the-write-ahead-log-wal)",
 		parse: func(c *Config, v string) (err error) {
 			c.WALLimit, err = parseSize(v, 1<<20, 16<<30)
