@@ -178,6 +178,23 @@ func TestImportUploadCheckConfirmMint(t *testing.T) {
 	if n := list.find(`[data-testid="links-row"]`).Length(); n != 2 {
 		t.Errorf("links filtered by the batch: %d rows, want 2", n)
 	}
+	// The batch stays through a tab, a typed term and the search form, and
+	// the page says the list is narrowed to it.
+	if note := list.find(`[data-testid="batch-note"]`).Text(); !strings.Contains(note, "import #1") {
+		t.Errorf("batch note: %q", note)
+	}
+	if v, _ := list.find(`[data-testid="search-form"] input[name="batch"]`).Attr("value"); v != "1" {
+		t.Errorf("the search form does not carry the batch: %q", v)
+	}
+	tabs := list.find(`[data-testid="status-tabs"] a`)
+	if tabs.Length() == 0 {
+		t.Fatal("no status tabs found")
+	}
+	tabs.Each(func(_ int, a *goquerySelection) {
+		if href, _ := a.Attr("href"); !strings.Contains(href, "batch=1") {
+			t.Errorf("tab %q drops the batch: %s", a.Text(), href)
+		}
+	})
 
 	// The same file again: a warning naming the first import.
 	up2 := b.upload("month-end (1).csv", []byte(monthEnd))

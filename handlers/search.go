@@ -73,7 +73,7 @@ func parseLinkSearch(v url.Values) linkSearch {
 	q.AmountTexts = amountCandidates(f.Q)
 	// ?batch=<id>: the links one bulk import made (its progress page links here).
 	if n, err := strconv.ParseInt(v.Get("batch"), 10, 64); err == nil && n > 0 {
-		q.ImportBatch = n
+		q.ImportBatch, f.Batch = n, strconv.FormatInt(n, 10)
 	}
 	for _, s := range v["status"] {
 		for _, known := range allStatuses {
@@ -192,7 +192,7 @@ func shortTerm(q string) bool {
 func (s linkSearch) searched() bool {
 	f := s.filter
 	return f.Q != "" || len(f.Statuses) > 0 || f.Attention || f.Currency != "" || f.CreatedFrom != "" || f.CreatedTo != "" ||
-		f.ExpiresFrom != "" || f.ExpiresTo != "" || f.CreatedBy != "" || f.Sort != db.SortCreated
+		f.ExpiresFrom != "" || f.ExpiresTo != "" || f.CreatedBy != "" || f.Batch != "" || f.Sort != db.SortCreated
 }
 
 // values writes the search back as a query string (without the page).
@@ -216,6 +216,7 @@ func (s linkSearch) values() url.Values {
 	set("expires_from", f.ExpiresFrom)
 	set("expires_to", f.ExpiresTo)
 	set("created_by", f.CreatedBy)
+	set("batch", f.Batch)
 	if f.Attention {
 		v.Set("attention", "1")
 	}

@@ -216,7 +216,9 @@ type LinkFilter struct {
 	CreatedBy   string
 	Sort        string
 	Attention   bool // the Needs attention tab: errors and flagged links
-	Errors      FieldErrors
+	// Batch keeps the links one bulk import made (?batch=<id>); "" for all.
+	Batch  string
+	Errors FieldErrors
 	// AmountNote says how a term written as an amount with a currency
 	// ("€9.99") was searched; "" for other terms.
 	AmountNote string
