@@ -307,7 +307,7 @@ func (s *Store) ImportBatchByUploadToken(ctx context.Context, token string) (int
 // ImportBatchesByHash lists the batches made from a file with this hash,
 // newest first.
 func (s *Store) ImportBatchesByHash(ctx context.Context, hash string) ([]ImportBatch, error) {
-	ids, err := s.importBatchIDs(ctx, "SELECT id FROM import_batches WHERE file_hash = ? ORDER BY id DESC LIMIT 5", hash)
+	ids, err := s.ids(ctx, "SELECT id FROM import_batches WHERE file_hash = ? ORDER BY id DESC LIMIT 5", hash)
 	if err != nil {
 		return nil, err
 	}
@@ -316,28 +316,11 @@ func (s *Store) ImportBatchesByHash(ctx context.Context, hash string) ([]ImportB
 
 // RecentImportBatches lists the newest batches with their counts.
 func (s *Store) RecentImportBatches(ctx context.Context, limit int) ([]ImportBatch, error) {
-	ids, err := s.importBatchIDs(ctx, "SELECT id FROM import_batches ORDER BY id DESC LIMIT ?", limit)
+	ids, err := s.ids(ctx, "SELECT id FROM import_batches ORDER BY id DESC LIMIT ?", limit)
 	if err != nil {
 		return nil, err
 	}
 	return s.importBatches(ctx, ids)
-}
-
-func (s *Store) importBatchIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 func (s *Store) importBatches(ctx context.Context, ids []int64) ([]ImportBatch, error) {
