@@ -705,13 +705,21 @@ func (s *Store) OutboundMessages(ctx context.Context, f OutboundFilter) ([]Outbo
 
 // OutboundAttempts lists a message's attempts, oldest first.
 func (s *Store) OutboundAttempts(ctx context.Context, messageID int64) ([]OutboundAttempt, error) {
+	m, err := s.OutboundAttemptsOf(ctx, []int64{messageID})
+	return m[messageID], err
+}
+
+// OutboundAttemptsOf lists the attempts of several messages in one read
+// (a delivery log page), each message's oldest first.
+func (s *Store) OutboundAttemptsOf(ctx context.Context, messageIDs []int64) (map[int64][]OutboundAttempt, error) {
+	ids, _ := json.Marshal(messageIDs) // a slice of ints always marshals
 	rows, err := s.read.QueryContext(ctx, `SELECT id, message_id, at, duration_ms, http_status, error, response
-		FROM outbound_attempts WHERE message_id = ? ORDER BY id`, messageID)
+		FROM outbound_attempts WHERE message_id IN (SELECT value FROM json_each(?)) ORDER BY message_id, id`, string(ids))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []OutboundAttempt
+	out := map[int64][]OutboundAttempt{}
 	for rows.Next() {
 		var a OutboundAttempt
 		var at, dur int64
@@ -719,9 +727,16 @@ func (s *Store) OutboundAttempts(ctx context.Context, messageID int64) ([]Outbou
 			return nil, err
 		}
 		a.At, a.Duration = fromMS(at), time.Duration(dur)*time.Millisecond
-		out = append(out, a)
+		out[a.MessageID] = append(out[a.MessageID], a)
 	}
 	return out, rows.Err()
+}
+
+// OutboundPendingFor counts an endpoint's messages still to be delivered.
+func (s *Store) OutboundPendingFor(ctx context.Context, endpointID int64) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM outbound_messages WHERE endpoint_id = ? AND status = 'pending'", endpointID).Scan(&n)
+	return n, err
 }
 
 // ResendOutbound sends one message again, as it was (the same webhook-id

@@ -51,7 +51,8 @@ type OutboundStore interface {
 	SetOutboundPrivateHosts(ctx context.Context, hosts []string, actor int64, a db.AuditEntry) error
 	OutboundMessageByID(ctx context.Context, id int64) (db.OutboundMessage, error)
 	OutboundMessages(ctx context.Context, f db.OutboundFilter) ([]db.OutboundMessage, error)
-	OutboundAttempts(ctx context.Context, messageID int64) ([]db.OutboundAttempt, error)
+	OutboundAttemptsOf(ctx context.Context, messageIDs []int64) (map[int64][]db.OutboundAttempt, error)
+	OutboundPendingFor(ctx context.Context, endpointID int64) (int, error)
 	ResendOutbound(ctx context.Context, id int64, a db.AuditEntry) error
 	SendOutboundTest(ctx context.Context, endpointID int64, a db.AuditEntry) (db.OutboundMessage, error)
 	ReplayOutbound(ctx context.Context, f db.OutboundFilter, dryRun bool, a db.AuditEntry) (db.ReplayPlan, error)
@@ -133,8 +134,8 @@ func (a *app) endpointRow(ctx context.Context, loc *time.Location, e db.Outbound
 	if e.OldSecret != "" && a.now().Before(e.OldSecretUntil) {
 		r.Rotating = when(loc, e.OldSecretUntil)
 	}
-	if ms, err := a.outStore().OutboundMessages(ctx, db.OutboundFilter{EndpointID: e.ID, Status: db.OutboundPending, Limit: 1000}); err == nil {
-		r.Pending = len(ms)
+	if n, err := a.outStore().OutboundPendingFor(ctx, e.ID); err == nil {
+		r.Pending = n
 	}
 	return r
 }
@@ -246,12 +247,17 @@ func (a *app) targetEndpoint(c echo.Context) (db.OutboundEndpoint, error) {
 
 // messageRows builds log rows with each message's attempts.
 func (a *app) messageRows(ctx context.Context, loc *time.Location, ms []db.OutboundMessage, endpoints map[int64]string) ([]views.WebhookMessageRow, error) {
+	ids := make([]int64, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	attempts, err := a.outStore().OutboundAttemptsOf(ctx, ids) // one read for the page
+	if err != nil {
+		return nil, err
+	}
 	rows := make([]views.WebhookMessageRow, 0, len(ms))
 	for _, m := range ms {
-		atts, err := a.outStore().OutboundAttempts(ctx, m.ID)
-		if err != nil {
-			return nil, err
-		}
+		atts := attempts[m.ID]
 		r := views.WebhookMessageRow{ID: m.ID, MsgID: m.MsgID, Type: m.Type, LinkID: m.LinkID, Status: m.Status, Replay: m.Replay,
 			ReplayedAs: m.ReplayedAs, CreatedAt: when(loc, m.CreatedAt), LastError: m.LastError, Endpoint: endpoints[m.EndpointID]}
 		if m.LinkID != 0 {
