@@ -46,6 +46,9 @@ type Store struct {
 
 	trigrams trigramStats // substring search: trigram document counts
 	tierCap  int          // search tier cap; 0 = defaultTierCap (tests lower it)
+	// substringPath is the substring tier's way: substringAuto, or one
+	// forced by tests (db/search_tiers.go).
+	substringPath int
 
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // see prepared

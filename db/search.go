@@ -308,6 +308,10 @@ type segment struct {
 	lo, hi int
 	ranked bool
 	walk   bool
+	// outer, when set, reads the rows of a page whose query selects only
+	// link ids and ranks (from the narrow search entries): fetch orders
+	// and limits the query, and outer (%s for it, as p) reads those rows.
+	outer string
 }
 
 // segments are the runs a page reads, in rank order. A count selects no
@@ -334,21 +338,38 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 	}
 	var out []segment
 	if p.hits != "" {
-		// json_each drives: one rowid probe per hit, whatever the table size.
-		hq := sel + ", h.value FROM json_each(?) h CROSS JOIN links l ON l.id = CAST(h.key AS INTEGER)"
-		if join {
-			hq += " LEFT JOIN users u ON u.id = l.created_by"
+		// json_each drives: one probe per hit, whatever the table size, into
+		// the narrow search entries (migration 0026) when they hold every
+		// column the filters test. A page orders the hits there and reads
+		// the full rows of its own (up to Limit+1) only.
+		links := "links l"
+		if q.narrowFilters() {
+			links = "links l INDEXED BY links_search_text"
 		}
+		hq := " FROM json_each(?) h CROSS JOIN " + links + " ON l.id = CAST(h.key AS INTEGER)" + cond()
 		hi := 2
 		if p.walk {
 			hi = p.walkRank - 1
 		}
-		out = append(out, segment{query: hq + cond(), rank: "h.value", args: append([]any{p.hits}, fargs...), hi: hi, ranked: true})
+		sg := segment{query: "SELECT 1, h.value" + hq, rank: "h.value", args: append([]any{p.hits}, fargs...), hi: hi, ranked: true}
+		if !count {
+			sg.query = "SELECT l.id AS id, h.value AS value" + hq
+			sg.outer = sel + ", p.value FROM (%s) p CROSS JOIN links l ON l.id = p.id"
+			if join {
+				sg.outer += " LEFT JOIN users u ON u.id = l.created_by"
+			}
+		}
+		out = append(out, sg)
 	}
 	if !p.walk {
 		return out
 	}
 	match, margs := q.matchCondition()
+	if p.walkRank == 2 {
+		// Every exact and prefix match is among the hits: the walk looks
+		// for the term inside the columns only, without link_keys.
+		match, margs = q.substringCondition(true)
+	}
 	args := append(append([]any{}, fargs...), margs...)
 	if p.hits != "" {
 		match += " AND l.id NOT IN (SELECT CAST(key AS INTEGER) FROM json_each(?))"
@@ -385,22 +406,35 @@ func (q LinkQuery) termCondition(fts bool) (string, []any) {
 	}
 	cond := "(EXISTS (SELECT 1 FROM link_keys k WHERE k.link_id = l.id AND (" + strings.Join(keys, " OR ") + "))"
 	if long {
-		switch {
-		case isASCII(q.Term):
-			f := strings.ToLower(q.Term)
-			cond += ` OR instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
-				instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?)`
-			args = append(args, f, f, f, f)
-		case !fts:
-			cond += ` OR instr(l.customer_email, ?) OR instr(l.customer_id, ?) OR
-				instr(l.website_reference, ?) OR instr(COALESCE(l.note, ''), ?)`
-			args = append(args, q.Term, q.Term, q.Term, q.Term)
-		default:
-			cond += " OR l.id IN (SELECT rowid FROM links_fts WHERE links_fts MATCH ?)"
-			args = append(args, escapeFTS(q.Term))
-		}
+		sub, sargs := q.substringCondition(fts)
+		cond += " OR " + sub
+		args = append(args, sargs...)
 	}
 	return cond + ")", args
+}
+
+// substringCondition tests one link row for the term (3+ characters)
+// inside a searched column, as the substring tier does: ASCII terms on the
+// row itself, case-insensitively; others through FTS5, or, without fts,
+// as typed (instr).
+func (q LinkQuery) substringCondition(fts bool) (string, []any) {
+	switch {
+	case isASCII(q.Term):
+		f := strings.ToLower(q.Term)
+		return `(instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
+			instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?))`, []any{f, f, f, f}
+	case !fts:
+		return `(instr(l.customer_email, ?) OR instr(l.customer_id, ?) OR
+			instr(l.website_reference, ?) OR instr(COALESCE(l.note, ''), ?))`, []any{q.Term, q.Term, q.Term, q.Term}
+	}
+	return "l.id IN (SELECT rowid FROM links_fts WHERE links_fts MATCH ?)", []any{escapeFTS(q.Term)}
+}
+
+// narrowFilters reports whether the narrow search entries (migration
+// 0026: id, created_at, amount_minor, status, currency and the searched
+// text) hold every column the filters test.
+func (q LinkQuery) narrowFilters() bool {
+	return q.ExpiresFrom.IsZero() && q.ExpiresTo.IsZero() && q.CreatedBy == 0 && !q.NeedsAttention
 }
 
 // hasFilters reports whether any filter narrows the matches.
@@ -525,6 +559,9 @@ func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor,
 	}
 	full += " LIMIT ?"
 	args = append(args, limit)
+	if sg.outer != "" {
+		full = fmt.Sprintf(sg.outer, full) + fmt.Sprintf(" ORDER BY p.value %s, %s %s, l.id %s", rankDir, col, dir, dir)
+	}
 	rows, err := s.read.QueryContext(ctx, full, args...)
 	if err != nil {
 		return err

@@ -23,8 +23,9 @@ const defaultTierCap = 10000
 // three of the term's rarest trigrams and checks the whole term on those
 // only: the rarest three trigrams of a reference leave a few hundred
 // candidates, checked in well under a millisecond, where the FTS5 phrase
-// walks every trigram's postings. Counting a trigram's links up to this
-// cap is done once and cached. docs/performance.md has the measured case.
+// walks every trigram's postings, unless the phrase reads less
+// (phraseCheaper). A trigram's links are counted (up to trigramCountCap)
+// once and cached. docs/performance.md has the measured cases.
 const rareTrigramDocs = 50000
 
 // trigramTTL is how long a trigram's document count is trusted. Counts only
@@ -200,10 +201,6 @@ func (s *Store) substringQuery(ctx context.Context, term, known string) (string,
 	if !isASCII(term) || len(tris) < 2 {
 		return phrase, []any{escapeFTS(term), known}, nil
 	}
-	type scored struct {
-		tri       string
-		pos, docs int
-	}
 	sc := make([]scored, 0, len(tris))
 	for _, t := range tris {
 		n, err := s.trigramDocs(ctx, t)
@@ -235,15 +232,65 @@ func (s *Store) substringQuery(ctx context.Context, term, known string) (string,
 			}
 		}
 	}
+	if len(chosen) == 0 || s.substringPath == substringPhrase ||
+		(s.substringPath == substringAuto && phraseCheaper(sc[0].docs, sc, len(trigrams(folded)))) {
+		return phrase, []any{escapeFTS(term), known}, nil
+	}
 	parts := make([]string, len(chosen))
 	for i, c := range chosen {
 		parts[i] = escapeFTS(c.tri)
 	}
 	match := strings.Join(parts, " AND ")
-	return `SELECT l.id FROM links_fts f CROSS JOIN links l ON l.id = f.rowid WHERE links_fts MATCH ?` + notKnown + ` AND (
+	// Candidates are checked against the links' narrow search entries
+	// (migration 0026), never the wide rows.
+	return `SELECT l.id FROM links_fts f CROSS JOIN links l INDEXED BY links_search_text ON l.id = f.rowid
+		WHERE links_fts MATCH ?` + notKnown + ` AND (
 		instr(lower(l.customer_email), ?) OR instr(lower(l.customer_id), ?) OR
-		instr(lower(l.website_reference), ?) OR instr(lower(COALESCE(l.note, '')), ?))`,
+		instr(lower(l.website_reference), ?) OR instr(lower(l.note), ?))`,
 		[]any{match, known, folded, folded, folded, folded}, nil
+}
+
+// The substring tier's two ways (Store.substringPath; tests force one).
+const (
+	substringAuto     = iota // by phraseCheaper
+	substringNarrowed        // rare trigrams, candidates checked one by one
+	substringPhrase          // the FTS5 phrase
+)
+
+// checkCost is what checking one candidate link costs (an index probe and
+// the term looked for in four columns), counted in trigram postings that
+// the FTS5 phrase reads in the same time. Measured at 1,000,000 links
+// (docs/performance.md): checking 10,000 candidates took 20 to 100 ms, the
+// phrase over 130,000 postings 3 to 17 ms.
+const checkCost = 50
+
+// phraseCheaper reports whether the FTS5 phrase reads fewer postings than
+// checking the candidates would cost. The phrase reads every trigram's
+// postings: about the sum of their counts (of probed, those looked up,
+// scaled to all n of the term's trigrams; counts stop at trigramCountCap+1,
+// four times rareTrigramDocs, so a trigram every link has still counts
+// four times any candidate set).
+// The candidates are at most the rarest trigram's links (rarest). A
+// reference like INV-2026-04999 has rare trigrams of a few thousand links
+// and a dozen shared by all: narrowed. A surname in emails ("lovelace",
+// 50,000 links) has only trigrams of that size: the phrase, a few ms,
+// where checking its candidates would read 10,000 entries or more.
+func phraseCheaper(rarest int, probed []scored, n int) bool {
+	sum := 0
+	for _, p := range probed {
+		sum += p.docs
+	}
+	if len(probed) > 0 && n > len(probed) {
+		sum = sum * n / len(probed)
+	}
+	return sum < rarest*checkCost
+}
+
+// scored is one of a term's trigrams: where it is in the term and how
+// many links hold it (up to trigramCountCap+1).
+type scored struct {
+	tri       string
+	pos, docs int
 }
 
 // maxProbedTrigrams bounds the trigrams of one term whose counts are looked
@@ -271,8 +318,15 @@ func isASCII(s string) bool {
 	return true
 }
 
+// trigramCountCap is how far a trigram's links are counted: far enough
+// past rareTrigramDocs to tell a trigram of 50,000 links (a surname in
+// emails: its phrase is cheap) from one that every link has ("202": its
+// phrase is not; see phraseCheaper). Counting to it takes about 12 ms of
+// CPU at 1,000,000 links, once an hour per trigram.
+const trigramCountCap = 200000
+
 // trigramStats caches how many links hold each trigram, counted up to
-// rareTrigramDocs+1 (a bounded probe, cheap for common trigrams too).
+// trigramCountCap+1 (a bounded probe, cheap enough for common trigrams too).
 type trigramStats struct {
 	mu   sync.Mutex
 	docs map[string]trigramCount
@@ -298,7 +352,7 @@ func (s *Store) trigramDocs(ctx context.Context, tri string) (int, error) {
 	}
 	var n int
 	if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM links_fts WHERE links_fts MATCH ? LIMIT ?)",
-		escapeFTS(tri), rareTrigramDocs+1).Scan(&n); err != nil {
+		escapeFTS(tri), trigramCountCap+1).Scan(&n); err != nil {
 		return 0, err
 	}
 	st.mu.Lock()

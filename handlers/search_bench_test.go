@@ -204,6 +204,13 @@ func BenchmarkSearch(b *testing.B) {
 		{"substring", func(l db.Link) string { return l.WebsiteReference[6 : len(l.WebsiteReference)-1] },
 			"SELECT " + cols + " FROM links_fts f CROSS JOIN links l ON l.id = f.rowid WHERE links_fts MATCH ? LIMIT 50",
 			func(t string) []any { return []any{`"` + t + `"`} }},
+		// Parts of an email, as the load test types them
+		// (cmd/paylinks-load/vuser.go): the whole local part ("ada.lovelace12",
+		// a few dozen links), a surname ("lovelace", tens of thousands), and
+		// five characters from the middle of the local part ("a.lov").
+		{"email-local", emailLocal, ftsPhrase, phraseArgs},
+		{"email-surname", emailSurname, ftsPhrase, phraseArgs},
+		{"email-part", func(l db.Link) string { return emailLocal(l)[1:6] }, ftsPhrase, phraseArgs},
 	}
 	// Warm up as a running server would be: the page cache, and the
 	// trigram counts the substring tier caches (an hour) on first sight.
@@ -257,6 +264,17 @@ func BenchmarkSearch(b *testing.B) {
 			}
 		})
 	})
+	// The totals the email searches' pages defer, as htmx loads them.
+	for _, k := range kinds[5:] {
+		b.Run(k.name+"-total/handler", func(b *testing.B) {
+			timeEach(b, samples, func(l db.Link) {
+				rec := app.do(http.MethodGet, "/links/count?q="+url.QueryEscape(k.term(l)), "")
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			})
+		})
+	}
 	// A page deep in the list, by keyset.
 	b.Run("keyset-page/handler", func(b *testing.B) {
 		timeEach(b, samples, func(l db.Link) {
@@ -273,6 +291,27 @@ func BenchmarkSearch(b *testing.B) {
 				l.CreatedAt.UnixMilli(), l.ID)
 		})
 	})
+}
+
+// ftsPhrase is the bare substring query: the FTS5 phrase, 50 rows.
+const ftsPhrase = "SELECT l.id, l.status, l.amount_minor, l.currency, l.customer_id, l.customer_email, l.website_reference, " +
+	"COALESCE(l.sm_reference, ''), l.created_at FROM links_fts f CROSS JOIN links l ON l.id = f.rowid WHERE links_fts MATCH ? LIMIT 50"
+
+func phraseArgs(t string) []any { return []any{`"` + strings.ReplaceAll(t, `"`, `""`) + `"`} }
+
+// emailLocal is the part of l's email before the @.
+func emailLocal(l db.Link) string {
+	local, _, _ := strings.Cut(l.CustomerEmail, "@")
+	return local
+}
+
+// emailSurname is the surname in a seeded email (first.last12@…), digits dropped.
+func emailSurname(l db.Link) string {
+	local := emailLocal(l)
+	if _, last, ok := strings.Cut(local, "."); ok {
+		return strings.TrimRight(last, "0123456789")
+	}
+	return local
 }
 
 // timeEach runs f on the samples in turn, one per iteration, and reports
