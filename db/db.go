@@ -49,6 +49,7 @@ type Store struct {
 	// substringPath is the substring tier's way: substringAuto, or one
 	// forced by tests (db/search_tiers.go).
 	substringPath int
+	userList      userList // ListUsers' last answer (db/users.go)
 
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // see prepared

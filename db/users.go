@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"database/sql"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/paylinks/paylinks/paylink"
@@ -91,7 +93,29 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 
 // ListUsers returns every account, by email: people, not the users API
 // keys act through (ListAPIKeys has those).
+//
+// Every links list page reads them (its creator filter), so the answer is
+// kept in memory for as long as users_version, counted by triggers on
+// every change to users and api_keys (migration 0026), stays the same: one
+// row read instead of every account. A change made anywhere (this
+// process, the paylinks users command, a migration) is seen by the next
+// call.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	// The count first: a change committed between the two reads leaves a
+	// newer list under an older count, read again next time, never the
+	// other way round.
+	var version int64
+	if err := s.read.QueryRowContext(ctx, "SELECT n FROM users_version WHERE id = 1").Scan(&version); err != nil {
+		return nil, mapErr(err)
+	}
+	c := &s.userList
+	c.mu.Lock()
+	if c.ok && c.version == version {
+		out := slices.Clone(c.users)
+		c.mu.Unlock()
+		return out, nil
+	}
+	c.mu.Unlock()
 	rows, err := s.read.QueryContext(ctx, "SELECT "+userCols+" FROM users WHERE id NOT IN (SELECT user_id FROM api_keys) ORDER BY email")
 	if err != nil {
 		return nil, err
@@ -105,7 +129,21 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 		}
 		out = append(out, u)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.users, c.version, c.ok = slices.Clone(out), version, true
+	c.mu.Unlock()
+	return out, nil
+}
+
+// userList is ListUsers' answer and the users_version it was read at.
+type userList struct {
+	mu      sync.Mutex
+	ok      bool
+	version int64
+	users   []User
 }
 
 // updateUser runs one UPDATE on a user, checks it found the row, and writes
