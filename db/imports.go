@@ -374,13 +374,14 @@ func (s *Store) ImportRows(ctx context.Context, batchID int64) ([]ImportRow, err
 }
 
 // ImportLinksToMint lists up to limit links the import job should send
-// now, oldest first: those creating in running batches, and in paused or
-// cancelled batches those already sent once (attempts > 0: StableMint may
-// hold a session for them, so they are finished, never left hanging).
+// now, oldest first: those creating in running batches, and in paused
+// batches those already sent once (attempts > 0: StableMint may hold a
+// session for them, so they are finished, never left hanging). A
+// cancelled batch's links are cancelled, never sent (ImportBatchesToCancel).
 func (s *Store) ImportLinksToMint(ctx context.Context, limit int) ([]int64, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT l.id FROM links l
 		JOIN import_rows r ON r.link_id = l.id JOIN import_batches b ON b.id = r.batch_id
-		WHERE l.status = 'creating' AND (b.state = 'running' OR l.attempts > 0) ORDER BY l.id LIMIT ?`, limit)
+		WHERE l.status = 'creating' AND (b.state = 'running' OR (b.state = 'paused' AND l.attempts > 0)) ORDER BY l.id LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -424,37 +425,38 @@ func (s *Store) SetImportState(ctx context.Context, id int64, state string, a Au
 	})
 }
 
-// CancelImportRest cancels what a batch has not sent yet: the batch stops,
-// and each of its links StableMint never heard of (creating, attempts 0)
-// is cancelled, with a timeline line, in one transaction, audited. Links
-// already sent once are finished by the import job, then cancelled
-// through the links cancel service (links.BatchMinter). It returns how
-// many links it cancelled.
-func (s *Store) CancelImportRest(ctx context.Context, id, actor int64, reason string, a AuditEntry) (int, error) {
-	n := 0
-	err := s.withTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE import_batches SET state = 'cancelled', updated_at = ? WHERE id = ?", ms(tx.now), id); err != nil {
-			return err
-		}
-		now := ms(tx.now)
-		ids, err := queryIDs(ctx, tx, `UPDATE links SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = ?,
-			updated_at = ? WHERE status = 'creating' AND attempts = 0
-			AND id IN (SELECT link_id FROM import_rows WHERE batch_id = ? AND link_id IS NOT NULL) RETURNING id`,
-			now, actor, oneLine(reason), now, id)
+// StopImportBatch is the first step of an import's Cancel the rest: the
+// batch is cancelled (the import job starts no call for it from now on),
+// audited. Its links still creating are then cancelled one by one through
+// the links cancel service (links.CancelImportRest, with
+// ImportLinksCreating and CancelLinks).
+func (s *Store) StopImportBatch(ctx context.Context, id int64, a AuditEntry) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE import_batches SET state = 'cancelled', updated_at = ? WHERE id = ?", ms(tx.now), id)
 		if err != nil {
 			return err
 		}
-		for _, lid := range ids {
-			if err := insertLinkEvent(ctx, tx, lid, "cancelled", actor, oneLine("Cancelled before it was sent to StableMint. Reason: "+reason+"."), 0); err != nil {
-				return err
-			}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
 		}
-		n = len(ids)
 		a.Target = "import:" + itoa(id)
-		a.Details = "cancelled the rest; links cancelled: " + strconv.Itoa(n)
+		a.Details = "cancelled the rest"
 		return insertAudit(ctx, tx, a)
 	})
-	return n, err
+}
+
+// ImportLinksCreating lists a batch's links still creating, in row order.
+func (s *Store) ImportLinksCreating(ctx context.Context, batchID int64) ([]int64, error) {
+	return s.ids(ctx, `SELECT l.id FROM import_rows r JOIN links l ON l.id = r.link_id
+		WHERE r.batch_id = ? AND l.status = 'creating' ORDER BY r.line`, batchID)
+}
+
+// ImportBatchesToCancel lists the cancelled batches that still have links
+// creating: a Cancel the rest the process did not finish (it stopped
+// between StopImportBatch and the last link's cancel).
+func (s *Store) ImportBatchesToCancel(ctx context.Context) ([]int64, error) {
+	return s.ids(ctx, `SELECT b.id FROM import_batches b WHERE b.state = 'cancelled' AND EXISTS (SELECT 1
+		FROM import_rows r JOIN links l ON l.id = r.link_id WHERE r.batch_id = b.id AND l.status = 'creating') ORDER BY b.id`)
 }
 
 // RetryImportFailed moves a batch's links in error (other than those

@@ -69,7 +69,7 @@ type ImportStore interface {
 	RecentImportBatches(ctx context.Context, limit int) ([]db.ImportBatch, error)
 	ImportRows(ctx context.Context, batchID int64) ([]db.ImportRow, error)
 	SetImportState(ctx context.Context, id int64, state string, a db.AuditEntry) error
-	CancelImportRest(ctx context.Context, id, actor int64, reason string, a db.AuditEntry) (int, error)
+	links.ImportCancelStore
 	RetryImportFailed(ctx context.Context, id, actor int64, a db.AuditEntry) (int, error)
 }
 
@@ -658,11 +658,11 @@ func (a *app) importCancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.CancelImportRest(c.Request().Context(), b.ID, currentUser(c).ID, "The import "+b.FileName+" was cancelled", a.auditEntry(c, "import.cancel"))
+	n, err := links.CancelImportRest(c.Request().Context(), s, b.ID, currentUser(c).ID, a.auditEntry(c, "import.cancel"))
 	if err != nil {
 		return err
 	}
-	if err := a.flash(c, "info", fmt.Sprintf("Cancelled: %d rows not yet sent will not be created. Links already made stay as they are.", n)); err != nil {
+	if err := a.flash(c, "info", fmt.Sprintf("Cancelled: %d rows not yet made will not be created. Links already made stay as they are.", n)); err != nil {
 		return err
 	}
 	return a.redirect(c, a.url(RouteImportBatch, b.ID))
