@@ -129,18 +129,65 @@ const qInsertImportLink = `INSERT INTO links (idempotency_key, status, customer_
 	success_url, support_url, exit_url, error_url, created_by, created_at, updated_at, attempts)
 	VALUES (?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
 
-// CreateImportBatch commits a confirmed file in one transaction: the
-// batch, every row, a link in state creating with its own idempotency key
-// for each row not skipped (its timeline says which import and row made
-// it), one audit entry for the batch, and the upload deleted. Nothing is
-// sent to StableMint here: the import job mints the links. A second
-// confirmation of the same upload (a double click, two tabs) makes
-// nothing and returns the first batch with created=false. A row whose
-// duplicate appeared since the preview (unless allowed) is skipped with
-// the reason.
+// ImportChunk is how many rows' links one transaction of a confirmation
+// makes: small enough that webhooks and other writes get the writer
+// between chunks, large enough that a 10,000-row file takes a few dozen
+// commits.
+const ImportChunk = 250
+
+// CreateImportBatch commits a confirmed file: first, in one transaction,
+// the batch, every row (a row that makes a link holds that link, its
+// idempotency key chosen, as pending), one audit entry, and the upload
+// deleted; then the links, ImportChunk rows a transaction
+// (MakeImportLinks), so other writers take turns with it. Each link is
+// creating with its own idempotency key, and its timeline says which
+// import and row made it. Nothing is sent to StableMint here: the import
+// job mints the links. A crash between the transactions leaves rows
+// pending, never half made: the import job makes them (MakeImportLinks).
+// A second confirmation of the same upload (a double click, two tabs)
+// makes nothing and returns the first batch with created=false. A row
+// whose duplicate appeared since the preview (unless allowed) is skipped
+// with the reason when its link would be made.
 func (s *Store) CreateImportBatch(ctx context.Context, nb NewImportBatch, a AuditEntry) (id int64, created bool, err error) {
+	id, created, err = s.PlanImportBatch(ctx, nb, a)
+	if err != nil || !created {
+		return id, created, err
+	}
+	for {
+		n, err := s.makeImportLinks(ctx, id, ImportChunk)
+		if err != nil {
+			return id, true, err
+		}
+		if n == 0 {
+			return id, true, nil
+		}
+	}
+}
+
+// PlanImportBatch is CreateImportBatch's first transaction alone: the
+// batch, its rows (those that make a link pending, with the link), the
+// audit entry, the upload deleted; no link is made yet.
+func (s *Store) PlanImportBatch(ctx context.Context, nb NewImportBatch, a AuditEntry) (id int64, created bool, err error) {
 	headers, _ := json.Marshal(nb.Headers)
 	mapping, _ := json.Marshal(nb.Mapping)
+	type row struct {
+		cells   string
+		pending any
+	}
+	rows := make([]row, len(nb.Rows))
+	planned := 0
+	for i, r := range nb.Rows {
+		cells, _ := json.Marshal(r.Cells)
+		rows[i].cells = string(cells)
+		if r.Link != nil && r.Skipped == "" {
+			p, err := json.Marshal(r.Link)
+			if err != nil {
+				return 0, false, err
+			}
+			rows[i].pending = string(p)
+			planned++
+		}
+	}
 	err = s.withTx(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, "SELECT id FROM import_batches WHERE upload_token = ?", nb.UploadToken).Scan(&id)
 		if err == nil {
@@ -159,56 +206,13 @@ func (s *Store) CreateImportBatch(ctx context.Context, nb NewImportBatch, a Audi
 		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		insLink, err := tx.PrepareContext(ctx, qInsertImportLink)
-		if err != nil {
-			return err
-		}
-		defer insLink.Close()
-		insRow, err := tx.PrepareContext(ctx, `INSERT INTO import_rows (batch_id, line, cells, link_id, email, skipped) VALUES (?, ?, ?, ?, ?, ?)`)
+		insRow, err := tx.PrepareContext(ctx, `INSERT INTO import_rows (batch_id, line, cells, email, skipped, pending) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer insRow.Close()
-		insEvent, err := tx.PrepareContext(ctx, "INSERT INTO link_events (link_id, at, kind, actor_id, message) VALUES (?, ?, 'created', ?, ?)")
-		if err != nil {
-			return err
-		}
-		defer insEvent.Close()
-		made := 0
-		for _, r := range nb.Rows {
-			cells, _ := json.Marshal(r.Cells)
-			var linkID any
-			skipped := r.Skipped
-			if nl := r.Link; nl != nil && skipped == "" {
-				if !nl.AllowDuplicate {
-					dups, err := duplicatesOf(ctx, tx, DupKey{nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency}, 0)
-					if err != nil {
-						return err
-					}
-					if len(dups) > 0 {
-						skipped = "Not created: link #" + itoa(dups[0].ID) + " for the same customer, reference and amount was made after the check."
-					}
-				}
-				if skipped == "" {
-					res, err := insLink.ExecContext(ctx, nl.IdempotencyKey, nl.CustomerID, nl.CustomerEmail, nl.Country,
-						nl.AmountMinor, nl.AmountText, nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields),
-						encodeMap(nl.KYC), nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, nb.CreatedBy, now, now)
-					if err != nil {
-						return mapErr(err)
-					}
-					lid, err := res.LastInsertId()
-					if err != nil {
-						return err
-					}
-					linkID = lid
-					made++
-					msg := "Created by import " + nb.FileName + " row " + strconv.Itoa(r.Line) + "; waiting its turn to be sent to StableMint."
-					if _, err := insEvent.ExecContext(ctx, lid, now, nb.CreatedBy, clean(msg)); err != nil {
-						return err
-					}
-				}
-			}
-			if _, err := insRow.ExecContext(ctx, id, r.Line, string(cells), linkID, r.Email, clean(skipped)); err != nil {
+		for i, r := range nb.Rows {
+			if _, err := insRow.ExecContext(ctx, id, r.Line, rows[i].cells, r.Email, clean(r.Skipped), rows[i].pending); err != nil {
 				return mapErr(err)
 			}
 		}
@@ -218,10 +222,124 @@ func (s *Store) CreateImportBatch(ctx context.Context, nb NewImportBatch, a Audi
 		created = true
 		a.Target = "import:" + itoa(id)
 		a.Details = "file " + strconv.Quote(nb.FileName) + "; sha256 " + nb.FileHash + "; rows " + strconv.Itoa(len(nb.Rows)) +
-			"; links " + strconv.Itoa(made)
+			"; links " + strconv.Itoa(planned)
 		return insertAudit(ctx, tx, a)
 	})
 	return id, created, err
+}
+
+// MakeImportLinks makes the links of up to limit pending rows of any
+// batch, in one transaction, and says how many rows it settled: what a
+// confirmation interrupted between its chunks left (CreateImportBatch).
+// The import job calls it until it returns 0.
+func (s *Store) MakeImportLinks(ctx context.Context, limit int) (int, error) {
+	return s.makeImportLinks(ctx, 0, limit)
+}
+
+// makeImportLinks makes the links of up to limit pending rows of batch (0:
+// any), in one transaction: each row's link inserted, its timeline line,
+// and the row's link_id set and pending cleared together. A row of a
+// cancelled batch makes no link; one whose duplicate appeared since the
+// check (unless allowed) neither: each is skipped with the reason.
+func (s *Store) makeImportLinks(ctx context.Context, batch int64, limit int) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(tx *Tx) error {
+		n = 0
+		q := `SELECT r.batch_id, r.line, r.pending, b.file_name, b.created_by, b.state FROM import_rows r
+			JOIN import_batches b ON b.id = r.batch_id WHERE r.pending IS NOT NULL`
+		args := []any{}
+		if batch != 0 {
+			q += " AND r.batch_id = ?"
+			args = append(args, batch)
+		}
+		q += " ORDER BY r.batch_id, r.line LIMIT ?"
+		args = append(args, limit)
+		type pendingRow struct {
+			batch, createdBy int64
+			line             int
+			fileName, state  string
+			link             NewLink
+		}
+		rs, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		var todo []pendingRow
+		for rs.Next() {
+			var p pendingRow
+			var raw string
+			if err := rs.Scan(&p.batch, &p.line, &raw, &p.fileName, &p.createdBy, &p.state); err != nil {
+				rs.Close()
+				return err
+			}
+			if err := json.Unmarshal([]byte(raw), &p.link); err != nil {
+				rs.Close()
+				return err
+			}
+			todo = append(todo, p)
+		}
+		if err := rs.Close(); err != nil {
+			return err
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		insLink, err := tx.PrepareContext(ctx, qInsertImportLink)
+		if err != nil {
+			return err
+		}
+		defer insLink.Close()
+		setRow, err := tx.PrepareContext(ctx, "UPDATE import_rows SET link_id = ?, skipped = ?, pending = NULL WHERE batch_id = ? AND line = ?")
+		if err != nil {
+			return err
+		}
+		defer setRow.Close()
+		insEvent, err := tx.PrepareContext(ctx, "INSERT INTO link_events (link_id, at, kind, actor_id, message) VALUES (?, ?, 'created', ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer insEvent.Close()
+		now := ms(tx.now)
+		for _, p := range todo {
+			nl := p.link
+			var linkID any
+			skipped := ""
+			if p.state == ImportCancelled {
+				skipped = "Not created: the import was cancelled before this row's link was made."
+			} else if !nl.AllowDuplicate {
+				dups, err := duplicatesOf(ctx, tx, DupKey{nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency}, 0)
+				if err != nil {
+					return err
+				}
+				if len(dups) > 0 {
+					skipped = "Not created: link #" + itoa(dups[0].ID) + " for the same customer, reference and amount was made after the check."
+				}
+			}
+			if skipped == "" {
+				res, err := insLink.ExecContext(ctx, nl.IdempotencyKey, nl.CustomerID, nl.CustomerEmail, nl.Country,
+					nl.AmountMinor, nl.AmountText, nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields),
+					encodeMap(nl.KYC), nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, p.createdBy, now, now)
+				if err != nil {
+					return mapErr(err)
+				}
+				lid, err := res.LastInsertId()
+				if err != nil {
+					return err
+				}
+				linkID = lid
+				msg := "Created by import " + p.fileName + " row " + strconv.Itoa(p.line) + "; waiting its turn to be sent to StableMint."
+				if _, err := insEvent.ExecContext(ctx, lid, now, p.createdBy, clean(msg)); err != nil {
+					return err
+				}
+			}
+			if _, err := setRow.ExecContext(ctx, linkID, skipped, p.batch, p.line); err != nil {
+				return mapErr(err)
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Import batch states.
@@ -249,7 +367,7 @@ type ImportBatch struct {
 
 // ImportCounts counts a batch's rows by where they stand.
 type ImportCounts struct {
-	Queued    int // creating, not yet answered
+	Queued    int // creating, not yet answered, or its link not made yet
 	Minted    int // StableMint made the session (open or any later status but cancelled)
 	Failed    int // in error
 	Cancelled int
@@ -285,11 +403,11 @@ func (s *Store) ImportBatchByID(ctx context.Context, id int64) (ImportBatch, err
 		return b, err
 	}
 	err = s.read.QueryRowContext(ctx, `SELECT
-		COALESCE(sum(l.status = 'creating'), 0),
+		COALESCE(sum(l.status = 'creating' OR r.pending IS NOT NULL), 0),
 		COALESCE(sum(l.status NOT IN ('creating', 'error', 'cancelled')), 0),
 		COALESCE(sum(l.status = 'error'), 0),
 		COALESCE(sum(l.status = 'cancelled'), 0),
-		COALESCE(sum(r.link_id IS NULL), 0),
+		COALESCE(sum(r.link_id IS NULL AND r.pending IS NULL), 0),
 		COALESCE(sum(EXISTS (SELECT 1 FROM outbox o WHERE o.link_id = r.link_id AND o.status IN ('sent', 'kept'))), 0)
 		FROM import_rows r LEFT JOIN links l ON l.id = r.link_id WHERE r.batch_id = ?`, id).Scan(
 		&b.Counts.Queued, &b.Counts.Minted, &b.Counts.Failed, &b.Counts.Cancelled, &b.Counts.Skipped, &b.Counts.Emailed)
@@ -347,13 +465,15 @@ type ImportRow struct {
 	CheckoutURL string
 	SMReference string
 	Attempts    int
+	// Pending: the confirmation has not made this row's link yet.
+	Pending bool
 }
 
 // ImportRows lists a batch's rows in file order.
 func (s *Store) ImportRows(ctx context.Context, batchID int64) ([]ImportRow, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT r.line, r.cells, r.email, r.skipped, COALESCE(r.link_id, 0),
 		COALESCE(l.status, ''), COALESCE(l.last_error, ''), COALESCE(l.checkout_url, ''), COALESCE(l.sm_reference, ''),
-		COALESCE(l.attempts, 0)
+		COALESCE(l.attempts, 0), r.pending IS NOT NULL
 		FROM import_rows r LEFT JOIN links l ON l.id = r.link_id WHERE r.batch_id = ? ORDER BY r.line`, batchID)
 	if err != nil {
 		return nil, err
@@ -364,7 +484,7 @@ func (s *Store) ImportRows(ctx context.Context, batchID int64) ([]ImportRow, err
 		var r ImportRow
 		var cells string
 		if err := rows.Scan(&r.Line, &cells, &r.Email, &r.Skipped, &r.LinkID, &r.Status, &r.LastError, &r.CheckoutURL,
-			&r.SMReference, &r.Attempts); err != nil {
+			&r.SMReference, &r.Attempts, &r.Pending); err != nil {
 			return nil, err
 		}
 		_ = json.Unmarshal([]byte(cells), &r.Cells)

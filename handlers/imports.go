@@ -562,6 +562,8 @@ func (a *app) importLiveModel(c echo.Context, s ImportStore, b db.ImportBatch) (
 // importRowStatus is a row's status in staff's words, and its error.
 func importRowStatus(r db.ImportRow) (status, label, errText string) {
 	switch {
+	case r.Pending:
+		return "creating", "Waiting", ""
 	case r.LinkID == 0:
 		return "cancelled", "Skipped", r.Skipped
 	case r.Status == paylink.StatusCreating && r.Attempts == 0:

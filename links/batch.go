@@ -20,6 +20,7 @@ const DefaultImportInFlight = 4
 
 // BatchStore is the storage the import job needs. *db.Store implements it.
 type BatchStore interface {
+	MakeImportLinks(ctx context.Context, limit int) (int, error)
 	ImportLinksToMint(ctx context.Context, limit int) ([]int64, error)
 	RequeueImportLink(ctx context.Context, id int64, why string) error
 	ImportBatchOfLink(ctx context.Context, linkID int64) (batch int64, line int, state string, err error)
@@ -119,9 +120,21 @@ func (b *BatchMinter) Start(ctx context.Context) error {
 	return b.Run(ctx)
 }
 
-// Run sends every queued link of running batches, InFlight at a time,
-// until none is left or StableMint is unavailable.
+// Run makes the links a confirmation left unmade (a crash between its
+// chunks: MakeImportLinks), then sends every queued link of running
+// batches, InFlight at a time, until none is left or StableMint is
+// unavailable.
 func (b *BatchMinter) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		n, err := b.store.MakeImportLinks(ctx, db.ImportChunk)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		b.log.Info("made the links of confirmed import rows", "rows", n)
+	}
 	for ctx.Err() == nil {
 		if why, _ := b.Waiting(); why != "" {
 			return nil
