@@ -373,6 +373,9 @@ type ImportCounts struct {
 	Cancelled int
 	Skipped   int
 	Emailed   int // rows whose customer was sent an email about the link
+	// EmailsWaiting counts rows that asked for an email, whose link is
+	// open, with none queued yet (ImportEmailsDue).
+	EmailsWaiting int
 }
 
 // Done reports a batch with no row still waiting for StableMint.
@@ -408,9 +411,12 @@ func (s *Store) ImportBatchByID(ctx context.Context, id int64) (ImportBatch, err
 		COALESCE(sum(l.status = 'error'), 0),
 		COALESCE(sum(l.status = 'cancelled'), 0),
 		COALESCE(sum(r.link_id IS NULL AND r.pending IS NULL), 0),
-		COALESCE(sum(EXISTS (SELECT 1 FROM outbox o WHERE o.link_id = r.link_id AND o.status IN ('sent', 'kept'))), 0)
+		COALESCE(sum(EXISTS (SELECT 1 FROM outbox o WHERE o.link_id = r.link_id AND o.status IN ('sent', 'kept'))), 0),
+		COALESCE(sum(r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)), 0)
 		FROM import_rows r LEFT JOIN links l ON l.id = r.link_id WHERE r.batch_id = ?`, id).Scan(
-		&b.Counts.Queued, &b.Counts.Minted, &b.Counts.Failed, &b.Counts.Cancelled, &b.Counts.Skipped, &b.Counts.Emailed)
+		&b.Counts.Queued, &b.Counts.Minted, &b.Counts.Failed, &b.Counts.Cancelled, &b.Counts.Skipped, &b.Counts.Emailed,
+		&b.Counts.EmailsWaiting)
 	return b, err
 }
 
@@ -632,12 +638,20 @@ func (s *Store) RequeueImportLink(ctx context.Context, id int64, why string) err
 }
 
 // ImportEmailsDue lists up to limit open links of import rows that asked
-// for an email ("email" yes) and have none queued yet, oldest first.
-func (s *Store) ImportEmailsDue(ctx context.Context, limit int) ([]Link, error) {
-	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+` JOIN import_rows r ON r.link_id = l.id
-		WHERE r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)
-		ORDER BY l.id LIMIT ?`, limit)
+// for an email ("email" yes) and have none queued yet, by id after after,
+// leaving out the links of cancelled batches and those made by
+// skipUsers (whose email budget is spent).
+func (s *Store) ImportEmailsDue(ctx context.Context, after int64, limit int, skipUsers []int64) ([]Link, error) {
+	q := "SELECT " + linkCols + linkFrom + ` JOIN import_rows r ON r.link_id = l.id
+		JOIN import_batches b ON b.id = r.batch_id AND b.state <> 'cancelled'
+		WHERE r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL AND l.id > ?
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)`
+	args := []any{after}
+	for _, u := range skipUsers {
+		q += " AND l.created_by <> ?"
+		args = append(args, u)
+	}
+	return queryLinks(ctx, s.read, q+" ORDER BY l.id LIMIT ?", append(args, limit)...)
 }
 
 // QueueImportEmail queues the email an import row asked for, at most once

@@ -528,6 +528,7 @@ func (a *app) importLiveModel(c echo.Context, s ImportStore, b db.ImportBatch) (
 	if b.State == db.ImportRunning {
 		l.Waiting, _ = a.opts.Imports.Waiting()
 	}
+	l.EmailWait = a.importEmailWait(b)
 	rows, err := s.ImportRows(ctx, b.ID)
 	if err != nil {
 		return l, err
@@ -554,9 +555,24 @@ func (a *app) importLiveModel(c echo.Context, s ImportStore, b db.ImportBatch) (
 		all = all[:maxProgressRows]
 	}
 	l.Items = all
-	l.Version = fmt.Sprintf("%s.%d.%d.%d.%d.%d.%d.%s", b.State, b.Counts.Queued, b.Counts.Minted, b.Counts.Failed,
-		b.Counts.Cancelled, b.Counts.Emailed, b.UpdatedAt.UnixMilli(), l.Waiting)
+	l.Version = fmt.Sprintf("%s.%d.%d.%d.%d.%d.%d.%s.%s", b.State, b.Counts.Queued, b.Counts.Minted, b.Counts.Failed,
+		b.Counts.Cancelled, b.Counts.Emailed, b.UpdatedAt.UnixMilli(), l.Waiting, l.EmailWait)
 	return l, nil
+}
+
+// importEmailWait says how many of a batch's customer emails wait to be
+// queued, and, when the confirming person's email budget (the one their
+// own Send takes from, outbox.SendBudget) is spent, that they wait for it.
+func (a *app) importEmailWait(b db.ImportBatch) string {
+	n := b.Counts.EmailsWaiting
+	switch {
+	case n == 0 || b.State == db.ImportCancelled:
+		return ""
+	case a.sendLimits.Spent(b.CreatedBy, a.now()):
+		return fmt.Sprintf("%d customer emails wait for the sending limit: at most %d customer emails a minute go out for each person, "+
+			"and these count as %s's. They go out by themselves as the limit allows, each once.", n, a.sendLimits.PerMinute(), b.CreatedByName)
+	}
+	return fmt.Sprintf("%d customer emails are about to be queued.", n)
 }
 
 // importRowStatus is a row's status in staff's words, and its error.
