@@ -260,8 +260,11 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	a.Mailer = outbox.NewMailer(p.Store, mc)
 	a.Reminders = outbox.NewReminders(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
+	// One email budget per user for every customer email: the pages' and
+	// the API's Send, and the import emails.
+	budget := outbox.NewSendBudget(cfg.MailRatePerMinute)
 	a.ImportEmails = outbox.NewImportEmails(p.Store, outbox.ReminderConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
-		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
+		Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake}, budget)
 	a.Notifier = outbox.NewNotifier(p.Store, outbox.NotifyConfig{From: cfg.MailFrom, CompanyName: cfg.CompanyName,
 		BaseURL: cfg.BaseURL.String(), Money: handlers.FormatMoney, Now: now, Logger: log, Wake: a.Mailer.Wake})
 	a.Expiry = links.NewExpirySweeper(p.Store, now, links.DefaultExpiryInterval, log)
@@ -281,7 +284,8 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		LoginRatePerMinute: cfg.LoginRatePerMinute, SandboxMode: cfg.SandboxMode, Now: now,
 		Client: client, Minter: a.Minter, Imports: a.Imports,
 		Mail: a.Mailer, MailFrom: cfg.MailFrom, CompanyName: cfg.CompanyName, MailRatePerMinute: cfg.MailRatePerMinute,
-		Verifier: p.Verifier, Webhooks: a.Webhooks,
+		MailBudget: budget,
+		Verifier:   p.Verifier, Webhooks: a.Webhooks,
 		WebhookRatePerSecond: cfg.WebhookRatePerSecond, WebhookBurst: cfg.WebhookBurst,
 		DashboardMaxAge: cfg.DashboardMaxAge, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
 		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,

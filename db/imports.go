@@ -129,18 +129,65 @@ const qInsertImportLink = `INSERT INTO links (idempotency_key, status, customer_
 	success_url, support_url, exit_url, error_url, created_by, created_at, updated_at, attempts)
 	VALUES (?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`
 
-// CreateImportBatch commits a confirmed file in one transaction: the
-// batch, every row, a link in state creating with its own idempotency key
-// for each row not skipped (its timeline says which import and row made
-// it), one audit entry for the batch, and the upload deleted. Nothing is
-// sent to StableMint here: the import job mints the links. A second
-// confirmation of the same upload (a double click, two tabs) makes
-// nothing and returns the first batch with created=false. A row whose
-// duplicate appeared since the preview (unless allowed) is skipped with
-// the reason.
+// ImportChunk is how many rows' links one transaction of a confirmation
+// makes: small enough that webhooks and other writes get the writer
+// between chunks, large enough that a 10,000-row file takes a few dozen
+// commits.
+const ImportChunk = 250
+
+// CreateImportBatch commits a confirmed file: first, in one transaction,
+// the batch, every row (a row that makes a link holds that link, its
+// idempotency key chosen, as pending), one audit entry, and the upload
+// deleted; then the links, ImportChunk rows a transaction
+// (MakeImportLinks), so other writers take turns with it. Each link is
+// creating with its own idempotency key, and its timeline says which
+// import and row made it. Nothing is sent to StableMint here: the import
+// job mints the links. A crash between the transactions leaves rows
+// pending, never half made: the import job makes them (MakeImportLinks).
+// A second confirmation of the same upload (a double click, two tabs)
+// makes nothing and returns the first batch with created=false. A row
+// whose duplicate appeared since the preview (unless allowed) is skipped
+// with the reason when its link would be made.
 func (s *Store) CreateImportBatch(ctx context.Context, nb NewImportBatch, a AuditEntry) (id int64, created bool, err error) {
+	id, created, err = s.PlanImportBatch(ctx, nb, a)
+	if err != nil || !created {
+		return id, created, err
+	}
+	for {
+		n, err := s.makeImportLinks(ctx, id, ImportChunk)
+		if err != nil {
+			return id, true, err
+		}
+		if n == 0 {
+			return id, true, nil
+		}
+	}
+}
+
+// PlanImportBatch is CreateImportBatch's first transaction alone: the
+// batch, its rows (those that make a link pending, with the link), the
+// audit entry, the upload deleted; no link is made yet.
+func (s *Store) PlanImportBatch(ctx context.Context, nb NewImportBatch, a AuditEntry) (id int64, created bool, err error) {
 	headers, _ := json.Marshal(nb.Headers)
 	mapping, _ := json.Marshal(nb.Mapping)
+	type row struct {
+		cells   string
+		pending any
+	}
+	rows := make([]row, len(nb.Rows))
+	planned := 0
+	for i, r := range nb.Rows {
+		cells, _ := json.Marshal(r.Cells)
+		rows[i].cells = string(cells)
+		if r.Link != nil && r.Skipped == "" {
+			p, err := json.Marshal(r.Link)
+			if err != nil {
+				return 0, false, err
+			}
+			rows[i].pending = string(p)
+			planned++
+		}
+	}
 	err = s.withTx(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, "SELECT id FROM import_batches WHERE upload_token = ?", nb.UploadToken).Scan(&id)
 		if err == nil {
@@ -159,56 +206,13 @@ func (s *Store) CreateImportBatch(ctx context.Context, nb NewImportBatch, a Audi
 		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		insLink, err := tx.PrepareContext(ctx, qInsertImportLink)
-		if err != nil {
-			return err
-		}
-		defer insLink.Close()
-		insRow, err := tx.PrepareContext(ctx, `INSERT INTO import_rows (batch_id, line, cells, link_id, email, skipped) VALUES (?, ?, ?, ?, ?, ?)`)
+		insRow, err := tx.PrepareContext(ctx, `INSERT INTO import_rows (batch_id, line, cells, email, skipped, pending) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer insRow.Close()
-		insEvent, err := tx.PrepareContext(ctx, "INSERT INTO link_events (link_id, at, kind, actor_id, message) VALUES (?, ?, 'created', ?, ?)")
-		if err != nil {
-			return err
-		}
-		defer insEvent.Close()
-		made := 0
-		for _, r := range nb.Rows {
-			cells, _ := json.Marshal(r.Cells)
-			var linkID any
-			skipped := r.Skipped
-			if nl := r.Link; nl != nil && skipped == "" {
-				if !nl.AllowDuplicate {
-					dups, err := duplicatesOf(ctx, tx, DupKey{nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency}, 0)
-					if err != nil {
-						return err
-					}
-					if len(dups) > 0 {
-						skipped = "Not created: link #" + itoa(dups[0].ID) + " for the same customer, reference and amount was made after the check."
-					}
-				}
-				if skipped == "" {
-					res, err := insLink.ExecContext(ctx, nl.IdempotencyKey, nl.CustomerID, nl.CustomerEmail, nl.Country,
-						nl.AmountMinor, nl.AmountText, nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields),
-						encodeMap(nl.KYC), nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, nb.CreatedBy, now, now)
-					if err != nil {
-						return mapErr(err)
-					}
-					lid, err := res.LastInsertId()
-					if err != nil {
-						return err
-					}
-					linkID = lid
-					made++
-					msg := "Created by import " + nb.FileName + " row " + strconv.Itoa(r.Line) + "; waiting its turn to be sent to StableMint."
-					if _, err := insEvent.ExecContext(ctx, lid, now, nb.CreatedBy, clean(msg)); err != nil {
-						return err
-					}
-				}
-			}
-			if _, err := insRow.ExecContext(ctx, id, r.Line, string(cells), linkID, r.Email, clean(skipped)); err != nil {
+		for i, r := range nb.Rows {
+			if _, err := insRow.ExecContext(ctx, id, r.Line, rows[i].cells, r.Email, clean(r.Skipped), rows[i].pending); err != nil {
 				return mapErr(err)
 			}
 		}
@@ -218,10 +222,130 @@ func (s *Store) CreateImportBatch(ctx context.Context, nb NewImportBatch, a Audi
 		created = true
 		a.Target = "import:" + itoa(id)
 		a.Details = "file " + strconv.Quote(nb.FileName) + "; sha256 " + nb.FileHash + "; rows " + strconv.Itoa(len(nb.Rows)) +
-			"; links " + strconv.Itoa(made)
+			"; links " + strconv.Itoa(planned)
 		return insertAudit(ctx, tx, a)
 	})
 	return id, created, err
+}
+
+// MakeImportLinks makes the links of up to limit pending rows of any
+// batch, in one transaction, and says how many rows it settled: what a
+// confirmation interrupted between its chunks left (CreateImportBatch).
+// The import job calls it until it returns 0.
+func (s *Store) MakeImportLinks(ctx context.Context, limit int) (int, error) {
+	// Most runs find nothing: ask a reader (import_rows_pending) before
+	// taking the writer.
+	var pending bool
+	if err := s.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM import_rows WHERE pending IS NOT NULL)").Scan(&pending); err != nil || !pending {
+		return 0, err
+	}
+	return s.makeImportLinks(ctx, 0, limit)
+}
+
+// makeImportLinks makes the links of up to limit pending rows of batch (0:
+// any), in one transaction: each row's link inserted, its timeline line,
+// and the row's link_id set and pending cleared together. A row of a
+// cancelled batch makes no link; one whose duplicate appeared since the
+// check (unless allowed) neither: each is skipped with the reason.
+func (s *Store) makeImportLinks(ctx context.Context, batch int64, limit int) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(tx *Tx) error {
+		n = 0
+		q := `SELECT r.batch_id, r.line, r.pending, b.file_name, b.created_by, b.state FROM import_rows r
+			JOIN import_batches b ON b.id = r.batch_id WHERE r.pending IS NOT NULL`
+		args := []any{}
+		if batch != 0 {
+			q += " AND r.batch_id = ?"
+			args = append(args, batch)
+		}
+		q += " ORDER BY r.batch_id, r.line LIMIT ?"
+		args = append(args, limit)
+		type pendingRow struct {
+			batch, createdBy int64
+			line             int
+			fileName, state  string
+			link             NewLink
+		}
+		rs, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		var todo []pendingRow
+		for rs.Next() {
+			var p pendingRow
+			var raw string
+			if err := rs.Scan(&p.batch, &p.line, &raw, &p.fileName, &p.createdBy, &p.state); err != nil {
+				rs.Close()
+				return err
+			}
+			if err := json.Unmarshal([]byte(raw), &p.link); err != nil {
+				rs.Close()
+				return err
+			}
+			todo = append(todo, p)
+		}
+		if err := rs.Close(); err != nil {
+			return err
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		insLink, err := tx.PrepareContext(ctx, qInsertImportLink)
+		if err != nil {
+			return err
+		}
+		defer insLink.Close()
+		setRow, err := tx.PrepareContext(ctx, "UPDATE import_rows SET link_id = ?, skipped = ?, pending = NULL WHERE batch_id = ? AND line = ?")
+		if err != nil {
+			return err
+		}
+		defer setRow.Close()
+		insEvent, err := tx.PrepareContext(ctx, "INSERT INTO link_events (link_id, at, kind, actor_id, message) VALUES (?, ?, 'created', ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer insEvent.Close()
+		now := ms(tx.now)
+		for _, p := range todo {
+			nl := p.link
+			var linkID any
+			skipped := ""
+			if p.state == ImportCancelled {
+				skipped = "Not created: the import was cancelled before this row's link was made."
+			} else if !nl.AllowDuplicate {
+				dups, err := duplicatesOf(ctx, tx, DupKey{nl.CustomerID, nl.WebsiteReference, nl.AmountMinor, nl.Currency}, 0)
+				if err != nil {
+					return err
+				}
+				if len(dups) > 0 {
+					skipped = "Not created: link #" + itoa(dups[0].ID) + " for the same customer, reference and amount was made after the check."
+				}
+			}
+			if skipped == "" {
+				res, err := insLink.ExecContext(ctx, nl.IdempotencyKey, nl.CustomerID, nl.CustomerEmail, nl.Country,
+					nl.AmountMinor, nl.AmountText, nl.Currency, nl.WebsiteReference, nl.Note, encodeMap(nl.CustomFields),
+					encodeMap(nl.KYC), nl.SuccessURL, nl.SupportURL, nl.ExitURL, nl.ErrorURL, p.createdBy, now, now)
+				if err != nil {
+					return mapErr(err)
+				}
+				lid, err := res.LastInsertId()
+				if err != nil {
+					return err
+				}
+				linkID = lid
+				msg := "Created by import " + p.fileName + " row " + strconv.Itoa(p.line) + "; waiting its turn to be sent to StableMint."
+				if _, err := insEvent.ExecContext(ctx, lid, now, p.createdBy, clean(msg)); err != nil {
+					return err
+				}
+			}
+			if _, err := setRow.ExecContext(ctx, linkID, skipped, p.batch, p.line); err != nil {
+				return mapErr(err)
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Import batch states.
@@ -249,12 +373,15 @@ type ImportBatch struct {
 
 // ImportCounts counts a batch's rows by where they stand.
 type ImportCounts struct {
-	Queued    int // creating, not yet answered
+	Queued    int // creating, not yet answered, or its link not made yet
 	Minted    int // StableMint made the session (open or any later status but cancelled)
 	Failed    int // in error
 	Cancelled int
 	Skipped   int
 	Emailed   int // rows whose customer was sent an email about the link
+	// EmailsWaiting counts rows that asked for an email, whose link is
+	// open, with none queued yet (ImportEmailsDue).
+	EmailsWaiting int
 }
 
 // Done reports a batch with no row still waiting for StableMint.
@@ -285,14 +412,17 @@ func (s *Store) ImportBatchByID(ctx context.Context, id int64) (ImportBatch, err
 		return b, err
 	}
 	err = s.read.QueryRowContext(ctx, `SELECT
-		COALESCE(sum(l.status = 'creating'), 0),
+		COALESCE(sum(l.status = 'creating' OR r.pending IS NOT NULL), 0),
 		COALESCE(sum(l.status NOT IN ('creating', 'error', 'cancelled')), 0),
 		COALESCE(sum(l.status = 'error'), 0),
 		COALESCE(sum(l.status = 'cancelled'), 0),
-		COALESCE(sum(r.link_id IS NULL), 0),
-		COALESCE(sum(EXISTS (SELECT 1 FROM outbox o WHERE o.link_id = r.link_id AND o.status IN ('sent', 'kept'))), 0)
+		COALESCE(sum(r.link_id IS NULL AND r.pending IS NULL), 0),
+		COALESCE(sum(EXISTS (SELECT 1 FROM outbox o WHERE o.link_id = r.link_id AND o.status IN ('sent', 'kept'))), 0),
+		COALESCE(sum(r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)), 0)
 		FROM import_rows r LEFT JOIN links l ON l.id = r.link_id WHERE r.batch_id = ?`, id).Scan(
-		&b.Counts.Queued, &b.Counts.Minted, &b.Counts.Failed, &b.Counts.Cancelled, &b.Counts.Skipped, &b.Counts.Emailed)
+		&b.Counts.Queued, &b.Counts.Minted, &b.Counts.Failed, &b.Counts.Cancelled, &b.Counts.Skipped, &b.Counts.Emailed,
+		&b.Counts.EmailsWaiting)
 	return b, err
 }
 
@@ -347,13 +477,15 @@ type ImportRow struct {
 	CheckoutURL string
 	SMReference string
 	Attempts    int
+	// Pending: the confirmation has not made this row's link yet.
+	Pending bool
 }
 
 // ImportRows lists a batch's rows in file order.
 func (s *Store) ImportRows(ctx context.Context, batchID int64) ([]ImportRow, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT r.line, r.cells, r.email, r.skipped, COALESCE(r.link_id, 0),
 		COALESCE(l.status, ''), COALESCE(l.last_error, ''), COALESCE(l.checkout_url, ''), COALESCE(l.sm_reference, ''),
-		COALESCE(l.attempts, 0)
+		COALESCE(l.attempts, 0), r.pending IS NOT NULL
 		FROM import_rows r LEFT JOIN links l ON l.id = r.link_id WHERE r.batch_id = ? ORDER BY r.line`, batchID)
 	if err != nil {
 		return nil, err
@@ -364,7 +496,7 @@ func (s *Store) ImportRows(ctx context.Context, batchID int64) ([]ImportRow, err
 		var r ImportRow
 		var cells string
 		if err := rows.Scan(&r.Line, &cells, &r.Email, &r.Skipped, &r.LinkID, &r.Status, &r.LastError, &r.CheckoutURL,
-			&r.SMReference, &r.Attempts); err != nil {
+			&r.SMReference, &r.Attempts, &r.Pending); err != nil {
 			return nil, err
 		}
 		_ = json.Unmarshal([]byte(cells), &r.Cells)
@@ -374,13 +506,14 @@ func (s *Store) ImportRows(ctx context.Context, batchID int64) ([]ImportRow, err
 }
 
 // ImportLinksToMint lists up to limit links the import job should send
-// now, oldest first: those creating in running batches, and in paused or
-// cancelled batches those already sent once (attempts > 0: StableMint may
-// hold a session for them, so they are finished, never left hanging).
+// now, oldest first: those creating in running batches, and in paused
+// batches those already sent once (attempts > 0: StableMint may hold a
+// session for them, so they are finished, never left hanging). A
+// cancelled batch's links are cancelled, never sent (ImportBatchesToCancel).
 func (s *Store) ImportLinksToMint(ctx context.Context, limit int) ([]int64, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT l.id FROM links l
 		JOIN import_rows r ON r.link_id = l.id JOIN import_batches b ON b.id = r.batch_id
-		WHERE l.status = 'creating' AND (b.state = 'running' OR l.attempts > 0) ORDER BY l.id LIMIT ?`, limit)
+		WHERE l.status = 'creating' AND (b.state = 'running' OR (b.state = 'paused' AND l.attempts > 0)) ORDER BY l.id LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -424,37 +557,38 @@ func (s *Store) SetImportState(ctx context.Context, id int64, state string, a Au
 	})
 }
 
-// CancelImportRest cancels what a batch has not sent yet: the batch stops,
-// and each of its links StableMint never heard of (creating, attempts 0)
-// is cancelled, with a timeline line, in one transaction, audited. Links
-// already sent once are finished by the import job, then cancelled
-// through the links cancel service (links.BatchMinter). It returns how
-// many links it cancelled.
-func (s *Store) CancelImportRest(ctx context.Context, id, actor int64, reason string, a AuditEntry) (int, error) {
-	n := 0
-	err := s.withTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE import_batches SET state = 'cancelled', updated_at = ? WHERE id = ?", ms(tx.now), id); err != nil {
-			return err
-		}
-		now := ms(tx.now)
-		ids, err := queryIDs(ctx, tx, `UPDATE links SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = ?,
-			updated_at = ? WHERE status = 'creating' AND attempts = 0
-			AND id IN (SELECT link_id FROM import_rows WHERE batch_id = ? AND link_id IS NOT NULL) RETURNING id`,
-			now, actor, oneLine(reason), now, id)
+// StopImportBatch is the first step of an import's Cancel the rest: the
+// batch is cancelled (the import job starts no call for it from now on),
+// audited. Its links still creating are then cancelled one by one through
+// the links cancel service (links.CancelImportRest, with
+// ImportLinksCreating and CancelLinks).
+func (s *Store) StopImportBatch(ctx context.Context, id int64, a AuditEntry) error {
+	return s.withTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE import_batches SET state = 'cancelled', updated_at = ? WHERE id = ?", ms(tx.now), id)
 		if err != nil {
 			return err
 		}
-		for _, lid := range ids {
-			if err := insertLinkEvent(ctx, tx, lid, "cancelled", actor, oneLine("Cancelled before it was sent to StableMint. Reason: "+reason+"."), 0); err != nil {
-				return err
-			}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
 		}
-		n = len(ids)
 		a.Target = "import:" + itoa(id)
-		a.Details = "cancelled the rest; links cancelled: " + strconv.Itoa(n)
+		a.Details = "cancelled the rest"
 		return insertAudit(ctx, tx, a)
 	})
-	return n, err
+}
+
+// ImportLinksCreating lists a batch's links still creating, in row order.
+func (s *Store) ImportLinksCreating(ctx context.Context, batchID int64) ([]int64, error) {
+	return s.ids(ctx, `SELECT l.id FROM import_rows r JOIN links l ON l.id = r.link_id
+		WHERE r.batch_id = ? AND l.status = 'creating' ORDER BY r.line`, batchID)
+}
+
+// ImportBatchesToCancel lists the cancelled batches that still have links
+// creating: a Cancel the rest the process did not finish (it stopped
+// between StopImportBatch and the last link's cancel).
+func (s *Store) ImportBatchesToCancel(ctx context.Context) ([]int64, error) {
+	return s.ids(ctx, `SELECT b.id FROM import_batches b WHERE b.state = 'cancelled' AND EXISTS (SELECT 1
+		FROM import_rows r JOIN links l ON l.id = r.link_id WHERE r.batch_id = b.id AND l.status = 'creating') ORDER BY b.id`)
 }
 
 // RetryImportFailed moves a batch's links in error (other than those
@@ -510,12 +644,20 @@ func (s *Store) RequeueImportLink(ctx context.Context, id int64, why string) err
 }
 
 // ImportEmailsDue lists up to limit open links of import rows that asked
-// for an email ("email" yes) and have none queued yet, oldest first.
-func (s *Store) ImportEmailsDue(ctx context.Context, limit int) ([]Link, error) {
-	return queryLinks(ctx, s.read, "SELECT "+linkCols+linkFrom+` JOIN import_rows r ON r.link_id = l.id
-		WHERE r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)
-		ORDER BY l.id LIMIT ?`, limit)
+// for an email ("email" yes) and have none queued yet, by id after after,
+// leaving out the links of cancelled batches and those made by
+// skipUsers (whose email budget is spent).
+func (s *Store) ImportEmailsDue(ctx context.Context, after int64, limit int, skipUsers []int64) ([]Link, error) {
+	q := "SELECT " + linkCols + linkFrom + ` JOIN import_rows r ON r.link_id = l.id
+		JOIN import_batches b ON b.id = r.batch_id AND b.state <> 'cancelled'
+		WHERE r.email = 1 AND l.status = 'open' AND l.checkout_url IS NOT NULL AND l.id > ?
+		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'import:' || l.id)`
+	args := []any{after}
+	for _, u := range skipUsers {
+		q += " AND l.created_by <> ?"
+		args = append(args, u)
+	}
+	return queryLinks(ctx, s.read, q+" ORDER BY l.id LIMIT ?", append(args, limit)...)
 }
 
 // QueueImportEmail queues the email an import row asked for, at most once

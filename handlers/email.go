@@ -10,12 +10,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/mail"
@@ -31,29 +29,20 @@ const (
 	batchRefreshAfter = 3    // seconds between batch page refreshes
 )
 
-// sendLimiter is the per-user email budget: a token bucket of perMinute
-// emails refilled continuously. It lives in memory, per process.
-type sendLimiter struct {
-	mu        sync.Mutex
-	perMinute int
-	users     map[int64]*rate.Limiter
-}
+// sendLimiter is the per-user email budget, outbox.SendBudget: the same
+// budget the import emails take from (app.New shares one).
+type sendLimiter struct{ *outbox.SendBudget }
 
-func newSendLimiter(perMinute int) *sendLimiter {
-	return &sendLimiter{perMinute: perMinute, users: map[int64]*rate.Limiter{}}
+// newSendLimiter wraps the shared budget, or makes one of perMinute.
+func newSendLimiter(b *outbox.SendBudget, perMinute int) *sendLimiter {
+	if b == nil {
+		b = outbox.NewSendBudget(perMinute)
+	}
+	return &sendLimiter{b}
 }
 
 // allow takes n emails from user's budget at now, or nothing.
-func (l *sendLimiter) allow(user int64, n int, now time.Time) bool {
-	l.mu.Lock()
-	lim, ok := l.users[user]
-	if !ok {
-		lim = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)
-		l.users[user] = lim
-	}
-	l.mu.Unlock()
-	return lim.AllowN(now, n)
-}
+func (l *sendLimiter) allow(user int64, n int, now time.Time) bool { return l.Allow(user, n, now) }
 
 // allowSend checks the signed-in user's email budget for n emails; a
 // refusal is logged and audited.

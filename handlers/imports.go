@@ -69,7 +69,7 @@ type ImportStore interface {
 	RecentImportBatches(ctx context.Context, limit int) ([]db.ImportBatch, error)
 	ImportRows(ctx context.Context, batchID int64) ([]db.ImportRow, error)
 	SetImportState(ctx context.Context, id int64, state string, a db.AuditEntry) error
-	CancelImportRest(ctx context.Context, id, actor int64, reason string, a db.AuditEntry) (int, error)
+	links.ImportCancelStore
 	RetryImportFailed(ctx context.Context, id, actor int64, a db.AuditEntry) (int, error)
 }
 
@@ -528,6 +528,7 @@ func (a *app) importLiveModel(c echo.Context, s ImportStore, b db.ImportBatch) (
 	if b.State == db.ImportRunning {
 		l.Waiting, _ = a.opts.Imports.Waiting()
 	}
+	l.EmailWait = a.importEmailWait(b)
 	rows, err := s.ImportRows(ctx, b.ID)
 	if err != nil {
 		return l, err
@@ -554,14 +555,31 @@ func (a *app) importLiveModel(c echo.Context, s ImportStore, b db.ImportBatch) (
 		all = all[:maxProgressRows]
 	}
 	l.Items = all
-	l.Version = fmt.Sprintf("%s.%d.%d.%d.%d.%d.%d.%s", b.State, b.Counts.Queued, b.Counts.Minted, b.Counts.Failed,
-		b.Counts.Cancelled, b.Counts.Emailed, b.UpdatedAt.UnixMilli(), l.Waiting)
+	l.Version = fmt.Sprintf("%s.%d.%d.%d.%d.%d.%d.%s.%s", b.State, b.Counts.Queued, b.Counts.Minted, b.Counts.Failed,
+		b.Counts.Cancelled, b.Counts.Emailed, b.UpdatedAt.UnixMilli(), l.Waiting, l.EmailWait)
 	return l, nil
+}
+
+// importEmailWait says how many of a batch's customer emails wait to be
+// queued, and, when the confirming person's email budget (the one their
+// own Send takes from, outbox.SendBudget) is spent, that they wait for it.
+func (a *app) importEmailWait(b db.ImportBatch) string {
+	n := b.Counts.EmailsWaiting
+	switch {
+	case n == 0 || b.State == db.ImportCancelled:
+		return ""
+	case a.sendLimits.Spent(b.CreatedBy, a.now()):
+		return fmt.Sprintf("%d customer emails wait for the sending limit: at most %d customer emails a minute go out for each person, "+
+			"and these count as %s's. They go out by themselves as the limit allows, each once.", n, a.sendLimits.PerMinute(), b.CreatedByName)
+	}
+	return fmt.Sprintf("%d customer emails are about to be queued.", n)
 }
 
 // importRowStatus is a row's status in staff's words, and its error.
 func importRowStatus(r db.ImportRow) (status, label, errText string) {
 	switch {
+	case r.Pending:
+		return "creating", "Waiting", ""
 	case r.LinkID == 0:
 		return "cancelled", "Skipped", r.Skipped
 	case r.Status == paylink.StatusCreating && r.Attempts == 0:
@@ -658,11 +676,11 @@ func (a *app) importCancel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.CancelImportRest(c.Request().Context(), b.ID, currentUser(c).ID, "The import "+b.FileName+" was cancelled", a.auditEntry(c, "import.cancel"))
+	n, err := links.CancelImportRest(c.Request().Context(), s, b.ID, currentUser(c).ID, a.auditEntry(c, "import.cancel"))
 	if err != nil {
 		return err
 	}
-	if err := a.flash(c, "info", fmt.Sprintf("Cancelled: %d rows not yet sent will not be created. Links already made stay as they are.", n)); err != nil {
+	if err := a.flash(c, "info", fmt.Sprintf("Cancelled: %d rows not yet made will not be created. Links already made stay as they are.", n)); err != nil {
 		return err
 	}
 	return a.redirect(c, a.url(RouteImportBatch, b.ID))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paylinks/paylinks/app"
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/importer"
 	"github.com/paylinks/paylinks/links"
@@ -398,5 +399,73 @@ func TestImportActionsThroughThePages(t *testing.T) {
 	b.upload("new.csv", []byte("userId,amount\nB,1\n"))
 	if p := b.get(old.location()); p.status() != http.StatusNotFound {
 		t.Errorf("a day-old upload: %d, want 404", p.status())
+	}
+}
+
+// TestImportEmailsTakeTheSameBudgetAsSend: an import's customer emails
+// come out of the confirming person's email budget (PAYLINKS_MAIL_RATE,
+// 2 a minute here), the one their own Send takes from. Past it they wait,
+// the progress page says so, and the person's own Send is refused as
+// usual; once the minute has passed the rest go, each customer emailed
+// exactly once and none left out.
+func TestImportEmailsTakeTheSameBudgetAsSend(t *testing.T) {
+	m := newMailEnv(t, true, func(c *app.Config, _ *app.Parts) { c.MailRatePerMinute = 2 })
+	ctx := context.Background()
+	file := "Customer,Customer email,Country,Currency,Total,Invoice,Send email\n" +
+		"C-1,ann@example.com,DE,EUR,5,INV-E1,yes\n" +
+		"C-2,bob@example.com,DE,EUR,5,INV-E2,yes\n" +
+		"C-3,cy@example.com,DE,EUR,5,INV-E3,yes\n" +
+		"C-4,di@example.com,DE,EUR,5,INV-E4,yes\n"
+	up := m.b.upload("emails.csv", []byte(file))
+	preview := m.b.get(up.location())
+	action, _ := preview.find(`[data-testid="confirm-form"]`).Attr("action")
+	tok, _ := preview.find(`[data-testid="confirm-form"] input[name="_csrf"]`).Attr("value")
+	done := m.b.post(action, url.Values{"_csrf": {tok}})
+	if done.status() != http.StatusSeeOther {
+		t.Fatalf("confirm: %d", done.status())
+	}
+	if err := m.app.Imports.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m.app.ImportEmails.RunOnce(ctx); err != nil || n != 2 {
+		t.Fatalf("first run queued %d (err %v), want the budget's 2", n, err)
+	}
+	if n, err := m.app.ImportEmails.RunOnce(ctx); err != nil || n != 0 {
+		t.Fatalf("a run in the same minute queued %d (err %v), want none", n, err)
+	}
+	prog := m.b.get(done.location())
+	w := prog.find(`[data-testid="import-emails-waiting"]`).Text()
+	if !strings.Contains(w, "2 customer emails wait for the sending limit") || !strings.Contains(w, "at most 2 customer emails a minute") {
+		t.Errorf("progress page: %q, want it to say 2 emails wait for the limit", w)
+	}
+	// The same person's own Send takes from the same budget: refused.
+	p := m.b.post(linkPath(m.link.ID)+"/email", m.b.composeForm(m.link.ID))
+	if p.status() != http.StatusTooManyRequests {
+		t.Errorf("the person's own Send after the import used their budget: %d, want 429", p.status())
+	}
+	if n := m.drain(t); n != 2 {
+		t.Errorf("sent %d, want 2", n)
+	}
+	m.clock.Advance(time.Minute)
+	if n, err := m.app.ImportEmails.RunOnce(ctx); err != nil || n != 2 {
+		t.Fatalf("after a minute queued %d (err %v), want the other 2", n, err)
+	}
+	if n, err := m.app.ImportEmails.RunOnce(ctx); err != nil || n != 0 {
+		t.Errorf("then %d more (err %v), want none", n, err)
+	}
+	if n := m.drain(t); n != 2 {
+		t.Errorf("sent %d, want 2", n)
+	}
+	b, _ := m.store.ImportBatchByUploadToken(ctx, strings.TrimPrefix(up.location(), "/links/import/files/"))
+	rows, _ := m.store.ImportRows(ctx, b)
+	for _, r := range rows {
+		if ems := m.emails(t, r.LinkID); len(ems) != 1 {
+			t.Errorf("row %d: %d emails, want exactly 1", r.Line, len(ems))
+		}
+	}
+	prog = m.b.get(done.location())
+	if prog.find(`[data-testid="import-emails-waiting"]`).Length() != 0 || prog.find(`[data-testid="count-emailed"]`).Text() != "4" {
+		t.Errorf("progress page after: waiting %q, emailed %q; want none waiting, 4 emailed",
+			prog.find(`[data-testid="import-emails-waiting"]`).Text(), prog.find(`[data-testid="count-emailed"]`).Text())
 	}
 }

@@ -192,6 +192,9 @@ type Options struct {
 	MailFrom          mail.Address
 	CompanyName       string
 	MailRatePerMinute int
+	// MailBudget, when set, is the budget shared with the import emails
+	// (one rule for every customer email); nil: one of MailRatePerMinute.
+	MailBudget *outbox.SendBudget
 	// Verifier checks StableMint's webhook signatures and Webhooks commits
 	// the deliveries; without both, POST /webhooks/stablemint answers 503.
 	Verifier *stablemint.Verifier
@@ -300,7 +303,7 @@ func New(opts Options) (*echo.Echo, error) {
 	}
 	a := &app{opts: opts, log: opts.Logger, store: opts.Store, hasher: opts.Hasher, now: opts.Now,
 		client: opts.Client, minter: opts.Minter, countryNames: map[string]string{},
-		mailer: opts.Mail, sendLimits: newSendLimiter(opts.MailRatePerMinute), metrics: opts.Metrics,
+		mailer: opts.Mail, sendLimits: newSendLimiter(opts.MailBudget, opts.MailRatePerMinute), metrics: opts.Metrics,
 		admission: newAdmission(opts.ExpensiveConcurrency)}
 	a.initMetrics()
 	for _, c := range stablemint.Countries() {

@@ -2,7 +2,9 @@ package links
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +20,15 @@ const DefaultImportInFlight = 4
 
 // BatchStore is the storage the import job needs. *db.Store implements it.
 type BatchStore interface {
+	MakeImportLinks(ctx context.Context, limit int) (int, error)
 	ImportLinksToMint(ctx context.Context, limit int) ([]int64, error)
 	RequeueImportLink(ctx context.Context, id int64, why string) error
 	ImportBatchOfLink(ctx context.Context, linkID int64) (batch int64, line int, state string, err error)
 	ImportBatchByID(ctx context.Context, id int64) (db.ImportBatch, error)
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	ImportBatchesToCancel(ctx context.Context) ([]int64, error)
 	CancelStore
+	ImportCancelStore
 }
 
 // BatchMinter is the import job: it sends the links of confirmed import
@@ -86,14 +91,50 @@ func (b *BatchMinter) Waiting() (string, time.Time) {
 }
 
 // Job runs the import job every interval, at start (a batch a restart
-// interrupted carries on), and whenever woken.
+// interrupted carries on, and a Cancel the rest it interrupted is
+// finished), and whenever woken.
 func (b *BatchMinter) Job(interval time.Duration) jobs.Job {
-	return jobs.Job{Name: "imports", Interval: interval, AtStart: b.Run, Run: b.Run, Wake: b.wake}
+	return jobs.Job{Name: "imports", Interval: interval, AtStart: b.Start, Run: b.Run, Wake: b.wake}
 }
 
-// Run sends every queued link of running batches, InFlight at a time,
-// until none is left or StableMint is unavailable.
+// Start is the job's run at start: it finishes each Cancel the rest an
+// earlier process left half done (the batch cancelled, some of its links
+// still creating: they are cancelled through the cancel service, as the
+// batch's owner), then runs.
+func (b *BatchMinter) Start(ctx context.Context) error {
+	ids, err := b.store.ImportBatchesToCancel(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		bt, err := b.store.ImportBatchByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		n, err := cancelRest(ctx, b.store, bt, bt.CreatedBy, db.AuditEntry{ActorID: bt.CreatedBy})
+		b.log.Info("finished cancelling the rest of an import", "batch", id, "links", n)
+		if err != nil {
+			return err
+		}
+	}
+	return b.Run(ctx)
+}
+
+// Run makes the links a confirmation left unmade (a crash between its
+// chunks: MakeImportLinks), then sends every queued link of running
+// batches, InFlight at a time, until none is left or StableMint is
+// unavailable.
 func (b *BatchMinter) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		n, err := b.store.MakeImportLinks(ctx, db.ImportChunk)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		b.log.Info("made the links of confirmed import rows", "rows", n)
+	}
 	for ctx.Err() == nil {
 		if why, _ := b.Waiting(); why != "" {
 			return nil
@@ -182,4 +223,70 @@ func (b *BatchMinter) cancelIfBatchCancelled(ctx context.Context, id int64) {
 	if err != nil {
 		b.log.Warn("cancel link of a cancelled import", "link_id", id, "err", err)
 	}
+}
+
+// ImportCancelStore is the storage an import's Cancel the rest needs.
+// *db.Store implements it.
+type ImportCancelStore interface {
+	ImportBatchByID(ctx context.Context, id int64) (db.ImportBatch, error)
+	StopImportBatch(ctx context.Context, id int64, a db.AuditEntry) error
+	ImportLinksCreating(ctx context.Context, batchID int64) ([]int64, error)
+	CancelLinksStore
+}
+
+// cancelChunk is how many links one transaction of Cancel the rest
+// cancels, so webhooks and other writes are not kept waiting behind a
+// 10,000-row batch.
+const cancelChunk = 250
+
+// CancelImportRest is an import's Cancel the rest: the batch stops (no
+// call starts for it from now on), then every link of it still creating,
+// sent or not, is cancelled through the cancel service (CancelMany, with
+// creating allowed), as actor, with the reason "Cancelled with the rest
+// of import <file>" on each timeline and the same audit entry as a
+// person's cancel, in transactions of cancelChunk links. A call already
+// under way for one of them finds it cancelled: its answer is not stored.
+// A link made before the cancel stays as it is. It returns how many links
+// it cancelled. The work outlives ctx's cancellation (a closed tab); a
+// process that stops midway leaves the batch cancelled, and the next
+// one's import job finishes it (BatchMinter.Start).
+func CancelImportRest(ctx context.Context, store ImportCancelStore, batchID, actor int64, a db.AuditEntry) (int, error) {
+	ctx = context.WithoutCancel(ctx)
+	bt, err := store.ImportBatchByID(ctx, batchID)
+	if err != nil {
+		return 0, err
+	}
+	if err := store.StopImportBatch(ctx, batchID, a); err != nil {
+		return 0, err
+	}
+	return cancelRest(ctx, store, bt, actor, a)
+}
+
+// cancelRest cancels a stopped batch's links still creating.
+func cancelRest(ctx context.Context, store ImportCancelStore, bt db.ImportBatch, actor int64, a db.AuditEntry) (int, error) {
+	ids, err := store.ImportLinksCreating(ctx, bt.ID)
+	if err != nil {
+		return 0, err
+	}
+	name := []rune(bt.FileName)
+	if len(name) > 200 {
+		name = append(name[:199], '…')
+	}
+	c := Cancellation{Reason: "other", Text: "Cancelled with the rest of import " + string(name)}
+	n := 0
+	for chunk := range slices.Chunk(ids, cancelChunk) {
+		res, errs, err := CancelMany(ctx, store, chunk, actor, c, true, a)
+		if errs != nil {
+			return n, fmt.Errorf("cancel reason refused: %v", errs)
+		}
+		if err != nil {
+			return n, err
+		}
+		for _, r := range res {
+			if r.Cancelled {
+				n++
+			}
+		}
+	}
+	return n, nil
 }

@@ -123,7 +123,7 @@ func TestBatchPauseResumeCancel(t *testing.T) {
 	if err := bm.Run(ctx); err != nil || len(m.sb.Sessions()) != 0 {
 		t.Fatalf("paused: err %v, %d sessions, want none", err, len(m.sb.Sessions()))
 	}
-	n, err := m.st.CancelImportRest(ctx, id, m.user, "Wrong file", db.AuditEntry{Action: "import.cancel", ActorID: m.user})
+	n, err := links.CancelImportRest(ctx, m.st, id, m.user, db.AuditEntry{Action: "import.cancel", ActorID: m.user})
 	if err != nil || n != 5 {
 		t.Fatalf("cancelled %d (err %v), want 5", n, err)
 	}

@@ -111,3 +111,34 @@ func CancelRefusal(s paylink.Status) string {
 	}
 	return "A " + string(s) + " link cannot be cancelled."
 }
+
+// CancelLinksStore is the storage CancelMany needs.
+type CancelLinksStore interface {
+	CancelLinks(ctx context.Context, ids []int64, actor int64, reason string, creating bool, a db.AuditEntry) ([]db.LinkCancel, error)
+}
+
+// CancelMany is Cancel for several links with one reason, committed
+// together: each link is cancelled as Cancel cancels it (same guard,
+// emails stopped, timeline line and audit entry), and a link refused
+// gets its *Refusal in its LinkCancel without stopping the others. With
+// creating, a link still being created is cancelled too (an import's
+// Cancel the rest): no call to StableMint starts for it afterwards, and
+// the answer of a call already under way is not stored (the minter's
+// writes are guarded by the status creating), so its checkout link is
+// never shown or emailed. Cancel keeps refusing a creating link: the
+// page and the API cancel a link one person made, whose mint answers in
+// seconds.
+func CancelMany(ctx context.Context, store CancelLinksStore, ids []int64, actor int64, c Cancellation, creating bool, a db.AuditEntry) ([]db.LinkCancel, FieldErrors, error) {
+	reason, errs := c.Validate()
+	if errs != nil {
+		return nil, errs, nil
+	}
+	out, err := store.CancelLinks(ctx, ids, actor, reason, creating, a)
+	for i := range out {
+		var nc *db.NotCancellableError
+		if errors.As(out[i].Err, &nc) {
+			out[i].Err = &Refusal{Status: nc.Status, Reason: CancelRefusal(nc.Status)}
+		}
+	}
+	return out, nil, err
+}

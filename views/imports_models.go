@@ -85,9 +85,12 @@ type ImportLive struct {
 	Waiting                                          string // why StableMint is being waited for
 	Rows, Queued, Minted, Failed, Cancelled, Skipped int
 	Emailed                                          int
-	Done                                             bool
-	Items                                            []ImportProgressRow
-	Hidden                                           int // rows not listed (download the result)
+	// EmailWait says how many customers' emails wait and why (the
+	// sending limit); "" when none waits.
+	EmailWait string
+	Done      bool
+	Items     []ImportProgressRow
+	Hidden    int // rows not listed (download the result)
 	// CanWrite shows Pause, Resume, Retry failed rows and Cancel the rest
 	// (as the batch's state allows), posting to these URLs with CSRF.
 	CanWrite                     bool
