@@ -44,8 +44,12 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w, "mix: the dashboard left out (-no-dashboard)")
 	}
 	if c.LiveLists > 0 {
-		fmt.Fprintf(w, "open lists: %d Links tabs left on screen (spread over the users' sessions), each asking GET /links/live every %s (app.js: every 10 s)\n",
-			c.LiveLists, c.LiveEvery)
+		every := c.LiveEvery.String()
+		if c.LiveEvery != liveEvery {
+			every += " (app.js: every " + liveEvery.String() + ")"
+		}
+		fmt.Fprintf(w, "open lists: %d Links tabs left on screen (spread over the users' sessions), each asking GET /links/live every %s\n",
+			c.LiveLists, every)
 	}
 	fmt.Fprintf(w, "database %s: %d links", r.dbPath, r.links)
 	if r.seeded {
