@@ -7,6 +7,15 @@ import (
 	"time"
 )
 
+// BenchmarkDashboardCold is the first dashboard (GET /, the whole page)
+// of a store just opened after the kernel's page cache was dropped, as
+// after a restart of the machine, beside the same page warm: see
+// coldFirstRequest in list_bench_test.go. Needs root; run with
+// -benchtime 4x.
+func BenchmarkDashboardCold(b *testing.B) {
+	coldFirstRequest(b, "/", `data-testid="attention"`)
+}
+
 // dashboardSinces are the dashboard's three periods and the chart's start
 // (handlers/dashboard.go): today, 7 and 30 days, UTC.
 func dashboardSinces() []time.Time {

@@ -26,6 +26,9 @@ type Run struct {
 	// lines (benchmarks and sub-benchmarks), without the procs suffix.
 	Failed  map[string]bool
 	Skipped map[string]bool
+	// Why is what a failed or skipped benchmark said last (the message of
+	// b.Fatal or b.Skip, its first line), by name.
+	Why map[string]string
 }
 
 // Get returns the last result named name.
@@ -61,15 +64,23 @@ func (r *Run) Names() []string {
 	return out
 }
 
-// Status says why a benchmark has no result: "failed", "skipped" (for it or
-// a parent), or "missing".
+// Status says why a benchmark has no result: "failed" or "skipped" (for it
+// or a parent, followed by ": " and what it said when it said something),
+// or "missing".
 func (r *Run) Status(name string) string {
 	for n := name; n != ""; {
-		if r.Failed[n] {
-			return "failed"
+		status := ""
+		switch {
+		case r.Failed[n]:
+			status = "failed"
+		case r.Skipped[n]:
+			status = "skipped"
 		}
-		if r.Skipped[n] {
-			return "skipped"
+		if status != "" {
+			if why := r.Why[n]; why != "" {
+				return status + ": " + why
+			}
+			return status
 		}
 		i := strings.LastIndexByte(n, '/')
 		if i < 0 {
@@ -81,6 +92,13 @@ func (r *Run) Status(name string) string {
 }
 
 var procsSuffix = regexp.MustCompile(`-(\d+)$`)
+
+// logLine is a line the testing package writes for b.Log or b.Skip:
+// indented, "file.go:12: message".
+var logLine = regexp.MustCompile(`^(\s+)\S+\.go:\d+: (.*)$`)
+
+// maxWhy bounds a reason kept for the table.
+const maxWhy = 90
 
 // splitProcs removes the -GOMAXPROCS suffix the testing package appends
 // (absent when GOMAXPROCS is 1).
@@ -105,12 +123,31 @@ func (r *Run) Parse(in io.Reader) error {
 	if r.Skipped == nil {
 		r.Skipped = map[string]bool{}
 	}
+	if r.Why == nil {
+		r.Why = map[string]string{}
+	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	pending := ""
+	// The benchmark of the last "--- FAIL:" or "--- SKIP:" line and its
+	// indent: the lines after it indented further are its log, the last
+	// log line its reason (b.Fatal and b.Skip end a benchmark).
+	ended, endIndent := "", 0
 	for sc.Scan() {
 		line := sc.Text()
 		trimmed := strings.TrimSpace(line)
+		if ended != "" {
+			indent := len(line) - len(strings.TrimLeft(line, " \t"))
+			if trimmed == "" || indent <= endIndent {
+				ended = ""
+			} else if m := logLine.FindStringSubmatch(line); m != nil {
+				why := strings.TrimSpace(m[2])
+				if len(why) > maxWhy {
+					why = strings.ToValidUTF8(why[:maxWhy], "") + "…"
+				}
+				r.Why[ended] = why
+			}
+		}
 		switch {
 		case strings.HasPrefix(line, "cpu: "):
 			r.CPU = strings.TrimSpace(strings.TrimPrefix(line, "cpu: "))
@@ -124,6 +161,7 @@ func (r *Run) Parse(in io.Reader) error {
 				} else {
 					r.Skipped[name] = true
 				}
+				ended, endIndent = name, len(line)-len(strings.TrimLeft(line, " \t"))
 			}
 			continue
 		}

@@ -261,8 +261,14 @@ func Table(r *Run, groups []string) []Row {
 			out = append(out, searchFamily.rows(r)...)
 		case "list":
 			out = append(out, listFamily.rows(r)...)
+		case "tabs":
+			out = append(out, tabsFamily.rows(r)...)
+		case "tabs-broad":
+			out = append(out, tabsBroadFamily.rows(r)...)
 		case "live":
 			out = append(out, liveFamily.rows(r)...)
+		case "cold":
+			out = append(out, coldRows(r)...)
 		case "mint":
 			for _, q := range []string{"p50", "p99"} {
 				var t *target
@@ -319,6 +325,35 @@ func Table(r *Run, groups []string) []Row {
 				out = append(out, row(r, "dashboard figures "+q,
 					metric{bench: "BenchmarkDashboardFigures", unit: q + "-ms", show: "ms"}, baseLabel+" "+q, b, t))
 			}
+		case "outbound":
+			out = append(out,
+				row(r, "outbound delivery of 1,000 events, every attempt recorded",
+					metric{bench: "BenchmarkDeliver1000", unit: "deliveries/s", show: "/s"},
+					"the same 1,000 POSTs sent directly, 4 at once",
+					metric{bench: "BenchmarkBaselineDirectPosts1000", unit: "deliveries/s", show: "/s"},
+					atLeast(500, "≥ 500/s (#20)")),
+				row(r, "outbound delivery, CPU per delivery",
+					metric{bench: "BenchmarkDeliver1000", unit: "cpu-µs/delivery", show: "µs"},
+					"the same POSTs sent directly",
+					metric{bench: "BenchmarkBaselineDirectPosts1000", unit: "cpu-µs/delivery", show: "µs"}, nil))
+		case "import":
+			for _, f := range []struct{ kind, bench, base, baseLabel string }{
+				{"CSV", "BenchmarkParseCheck10000CSV", "BenchmarkBaselineEncodingCSV10000", "encoding/csv alone"},
+				{"XLSX", "BenchmarkParseCheck10000XLSX", "BenchmarkBaselineExcelize10000", "excelize alone"},
+			} {
+				out = append(out,
+					row(r, "import: parse + check 10,000 "+f.kind+" rows",
+						metric{bench: f.bench, unit: "ns/op", show: "s", scale: 1e-9}, f.baseLabel,
+						metric{bench: f.base, unit: "ns/op", show: "s", scale: 1e-9}, below(2, "< 2 s (#21)")),
+					row(r, "import: parse + check 10,000 "+f.kind+" rows, peak heap growth",
+						metric{bench: f.bench, unit: "peak-heap-growth-MiB", show: "MiB"}, f.baseLabel,
+						metric{bench: f.base, unit: "peak-heap-growth-MiB", show: "MiB"}, below(64, "< 64 MiB (#21)")))
+			}
+		case "batch":
+			out = append(out, row(r, "import: minting against the sandbox, 4 in flight",
+				metric{bench: "BenchmarkBatchMint200", unit: "links/s", show: "/s"},
+				"the same number of direct client calls, 4 in flight",
+				metric{bench: "BenchmarkBaselineDirectCalls200", unit: "links/s", show: "/s"}, atLeast(30, "≥ 30/s (#21)")))
 		case "export":
 			links, _ := r.Metric("BenchmarkBenchDB", "links")
 			var inTime *target
@@ -399,6 +434,53 @@ var liveFamily = pairFamily{
 		{prefix: "unchanged", targets: p99Below(2, "#18")},
 	},
 	metrics: []pairMetric{{unit: "p99-ms", baseUnit: "p99-ms", show: "ms", suffix: " p99"}},
+}
+
+// tabsFamily: a status tab's first page, and the nine tab counts the
+// unfiltered list page defers (tab_counts=1), each beside the list page,
+// through the real handler; tabsBroadFamily: the counts of a broad
+// search (the kind names the term) beside that search's list page.
+var tabsFamily = pairFamily{
+	bench: "BenchmarkTabCounts", label: "tabs:", baseLabel: "the list page (All), same run",
+	expect: []kindSpec{
+		{prefix: "tab-page", targets: p99Below(5, "#18")},
+		{prefix: "counts-no-term"},
+	},
+	metrics: tabMetrics,
+}
+
+var tabsBroadFamily = pairFamily{
+	bench: "BenchmarkTabCountsBroad", label: "tabs:", baseLabel: "the list page of the same search",
+	expect:  []kindSpec{{prefix: "counts-broad-term"}},
+	metrics: tabMetrics,
+}
+
+var tabMetrics = []pairMetric{
+	{unit: "p50-ms", baseUnit: "p50-ms", show: "ms", suffix: " p50"},
+	{unit: "p99-ms", baseUnit: "p99-ms", show: "ms", suffix: " p99"},
+}
+
+// coldRows: the first dashboard and list request of a freshly opened
+// store after the kernel's page cache was dropped, beside the same request
+// warm (made again just after, in the same iteration).
+func coldRows(r *Run) []Row {
+	var out []Row
+	for _, c := range []struct{ bench, page string }{
+		{"BenchmarkDashboardCold", "dashboard (GET /)"},
+		{"BenchmarkListPageCold", "link list (GET /links)"},
+	} {
+		n := ""
+		if res, ok := r.Get(c.bench); ok {
+			n = fmt.Sprintf(" of %d", res.N)
+		}
+		warm := metric{bench: c.bench, unit: "warm-p50-ms", show: "ms"}
+		out = append(out,
+			row(r, c.page+", first request, page cache dropped (cold), median"+n, metric{bench: c.bench, unit: "cold-p50-ms", show: "ms"},
+				"the same request warm p50", warm, nil),
+			row(r, c.page+", first request, page cache dropped (cold), worst"+n, metric{bench: c.bench, unit: "cold-max-ms", show: "ms"},
+				"the same request warm p50", warm, nil))
+	}
+	return out
 }
 
 var loginFamily = pairFamily{

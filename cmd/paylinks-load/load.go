@@ -115,16 +115,18 @@ func load(ctx context.Context, cfg config, progress io.Writer) (*report, error) 
 	end := winStart.Add(cfg.Duration)
 	runCtx, cancelRun := context.WithDeadline(ctx, end.Add(cfg.Grace))
 	defer cancelRun()
-	fmt.Fprintf(progress, "running %s: %d users, %g webhooks/s, %d links…\n", cfg.Duration, cfg.Users, cfg.WebhooksPerSec, facts.Links)
+	fmt.Fprintf(progress, "running %s: %d users, %d open lists, %g webhooks/s, %d links…\n", cfg.Duration, cfg.Users, cfg.LiveLists, cfg.WebhooksPerSec, facts.Links)
 	cpu0, self0 := mon.cpu(), selfCPU()
 
 	var wg sync.WaitGroup
 	pages := loopbackTransport(noSource, cfg.Users)
 	defer pages.CloseIdleConnections()
+	users := make([]*vuser, cfg.Users)
 	for i := range cfg.Users {
 		delay := time.Duration(int64(cfg.Ramp) * int64(i) / int64(cfg.Users))
 		u := newVUser(userEmail(i), password, srv.base, pages, mrand.New(mrand.NewPCG(cfg.Seed, uint64(i)+1)),
 			rec, facts.Sample, end, cfg)
+		users[i] = u
 		wg.Go(func() {
 			select {
 			case <-time.After(delay):
@@ -132,6 +134,12 @@ func load(ctx context.Context, cfg config, progress io.Writer) (*report, error) 
 			case <-runCtx.Done():
 			}
 		})
+	}
+	// Open lists: list i is a tab of user i mod -users (as many per user
+	// as it takes), on that user's connections.
+	for i := range cfg.LiveLists {
+		l := newLiveList(users[i%cfg.Users], mrand.New(mrand.NewPCG(cfg.Seed, uint64(cfg.Users+i)+1)), cfg.LiveEvery)
+		wg.Go(func() { l.run(runCtx) })
 	}
 	if len(hooks) > 0 {
 		wg.Go(func() {

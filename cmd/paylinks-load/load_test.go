@@ -29,6 +29,9 @@ func TestLoadSmoke(t *testing.T) {
 	// A work directory that does not exist yet is made.
 	cfg.SetupTimeout, cfg.WorkDir, cfg.Seed = 2*time.Minute, filepath.Join(dir, "work", "run1"), 1
 	cfg.CPUProfile = filepath.Join(dir, "cpu.pprof")
+	// Two open lists, asking every second instead of app.js's 10 s so
+	// that the short window sees their questions.
+	cfg.LiveLists, cfg.LiveEvery = 2, time.Second
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -52,6 +55,10 @@ func TestLoadSmoke(t *testing.T) {
 		if got[name].N == 0 {
 			t.Errorf("%s: no requests; want every route exercised", name)
 		}
+	}
+	// The open lists' requests are in the total but not in the users'.
+	if all, users := got["all requests"], got[usersTotal]; all.N != users.N+got[rLiveOpen].N+got[rLive].N {
+		t.Errorf("all requests %d; want the users' and webhooks' %d plus the open lists' %d + %d", all.N, users.N, got[rLiveOpen].N, got[rLive].N)
 	}
 	if all := got["all requests"]; all.Non23 > 0 {
 		t.Errorf("%d responses were neither 2xx nor 3xx (%s); want none", all.Non23, fmtStatuses(all.Statuses))

@@ -2,7 +2,9 @@
 // `paylinks serve` as a child process on loopback, in demo mode (the
 // in-process StableMint sandbox), against a seeded database, then holds
 // -users signed-in staff browsing, searching and opening links while a
-// sender posts -webhooks-per-sec signed StableMint webhooks, for -duration.
+// sender posts -webhooks-per-sec signed StableMint webhooks, for -duration,
+// and, with -live-lists, open Links tabs ask for their live updates every
+// 10 s as static/js/app.js does (livelist.go).
 // At the end it prints count, p50, p99 and max per route, refusals and
 // errors, throughput and the server's memory, and exits non-zero if any
 // request got a 5xx, failed in transport, or got a response a browser would
@@ -67,6 +69,8 @@ type config struct {
 	ThinkMin       time.Duration // think time between a user's actions
 	ThinkMax       time.Duration
 	NoDashboard    bool          // leave the dashboard out of the mix
+	LiveLists      int           // open list tabs polling GET /links/live
+	LiveEvery      time.Duration // how often each asks (app.js: 10 s)
 	RequestTimeout time.Duration // per request
 	Grace          time.Duration // for requests in flight when the window ends
 	SetupTimeout   time.Duration // build, seed, accounts and server start
@@ -80,7 +84,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		Links: 1_000_000, Users: 100, WebhooksPerSec: 100, Duration: 60 * time.Second,
+		Links: 1_000_000, Users: 100, WebhooksPerSec: 100, Duration: 60 * time.Second, LiveEvery: liveEvery,
 		ThinkMin: 100 * time.Millisecond, ThinkMax: 500 * time.Millisecond,
 		// Past the server's own 30 s request deadline, so that it shows as
 		// the server's 503 rather than a client timeout.
@@ -104,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.ThinkMin, "think-min", c.ThinkMin, "shortest think time between a user's actions")
 	fs.DurationVar(&c.ThinkMax, "think-max", c.ThinkMax, "longest think time between a user's actions")
 	fs.BoolVar(&c.NoDashboard, "no-dashboard", false, "leave the dashboard out: users land on /links after signing in and never open /")
+	fs.IntVar(&c.LiveLists, "live-lists", 0, "open Links tabs, each left on screen by one of the users (spread over them) and asking GET /links/live every 10 s as app.js does; reported as their own routes (0: none, as in runs before the flag)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "deadline of each request")
 	fs.DurationVar(&c.Grace, "grace", 0, "time for requests in flight when the window ends (0: -request-timeout + 5s, so none is cut short)")
 	fs.DurationVar(&c.SetupTimeout, "setup-timeout", c.SetupTimeout, "bound on build, seeding, accounts and server start")
@@ -133,6 +138,12 @@ func (c *config) validate() error {
 	}
 	if c.Users < 1 || c.Users > 1000 {
 		errs = append(errs, errors.New("-users must be between 1 and 1000"))
+	}
+	if c.LiveLists < 0 || c.LiveLists > 10_000 {
+		errs = append(errs, errors.New("-live-lists must be between 0 and 10000"))
+	}
+	if c.LiveLists > 0 && c.LiveEvery <= 0 {
+		errs = append(errs, errors.New("open lists need a positive interval"))
 	}
 	if c.WebhooksPerSec < 0 || c.WebhooksPerSec > 5000 {
 		errs = append(errs, errors.New("-webhooks-per-sec must be between 0 and 5000"))

@@ -43,6 +43,14 @@ func (r *report) print(w io.Writer) {
 	if c.NoDashboard {
 		fmt.Fprintln(w, "mix: the dashboard left out (-no-dashboard)")
 	}
+	if c.LiveLists > 0 {
+		every := c.LiveEvery.String()
+		if c.LiveEvery != liveEvery {
+			every += " (app.js: every " + liveEvery.String() + ")"
+		}
+		fmt.Fprintf(w, "open lists: %d Links tabs left on screen (spread over the users' sessions), each asking GET /links/live every %s\n",
+			c.LiveLists, every)
+	}
 	fmt.Fprintf(w, "database %s: %d links", r.dbPath, r.links)
 	if r.seeded {
 		fmt.Fprint(w, " (seeded by this run)")
@@ -59,7 +67,7 @@ func (r *report) print(w io.Writer) {
 	}
 	line("route", "count", "req/s", "p50", "p99", "max", "non-2xx/3xx", "5xx", "errors", "unexpected", "busy", "statuses")
 	for _, s := range rows {
-		if s.Name == "all requests" {
+		if s.Name == usersTotal || (s.Name == "all requests" && rows[max(0, len(rows)-2)].Name != usersTotal) {
 			fmt.Fprintln(w, strings.Repeat("-", width+85))
 		}
 		line(s.Name, s.N, fmt.Sprintf("%.1f", s.PerSec), fmtDur(s.P50), fmtDur(s.P99), fmtDur(s.Max),

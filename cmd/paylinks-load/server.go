@@ -121,6 +121,14 @@ func ensureUser(ctx context.Context, bin, dbPath string, i int, password string)
 	email := userEmail(i)
 	out, err := paylinksCmd(ctx, bin, dbPath, password+"\n", "users", "create", "--email", email,
 		"--name", fmt.Sprintf("Load user %d", i+1), "--role", "viewer", "--password-stdin")
+	// Two accounts are made at once: on a busy machine the other
+	// process's write can outlast the CLI's wait for the database
+	// ("is not writable: database is locked"). Try again a few times.
+	for try := 0; err != nil && try < 5 && strings.Contains(out, "database is locked") && ctx.Err() == nil; try++ {
+		time.Sleep(time.Duration(try+1) * 500 * time.Millisecond)
+		out, err = paylinksCmd(ctx, bin, dbPath, password+"\n", "users", "create", "--email", email,
+			"--name", fmt.Sprintf("Load user %d", i+1), "--role", "viewer", "--password-stdin")
+	}
 	if err == nil {
 		return nil
 	}

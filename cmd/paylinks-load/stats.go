@@ -21,10 +21,13 @@ const (
 	rLink      = "GET /links/{id}"
 	rLinkQR    = "GET /links/{id}/qr.png"
 	rWebhook   = "POST /webhooks/stablemint"
+	// The open lists of -live-lists (livelist.go), apart from the users'.
+	rLiveOpen = "GET /links (open list, loaded once)"
+	rLive     = "GET /links/live (open lists)"
 )
 
 // routeOrder is the table's row order; the search kinds follow rSearch.
-var routeOrder = []string{rLoginForm, rLogin, rDashboard, rLinks, rLinksNext, rSearch, rCount, rLink, rLinkQR, rWebhook}
+var routeOrder = []string{rLoginForm, rLogin, rDashboard, rLinks, rLinksNext, rSearch, rCount, rLink, rLinkQR, rWebhook, rLiveOpen, rLive}
 
 // Search kinds, reported under rSearch.
 const (
@@ -210,14 +213,24 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[max(0, min(rank, len(sorted)-1))]
 }
 
+// openListRoutes are the requests of -live-lists' open lists.
+var openListRoutes = []string{rLiveOpen, rLive}
+
+// usersTotal names the total without the open lists' requests, shown when
+// there were some: the figure to compare with a run without them.
+const usersTotal = "users' and webhooks' requests"
+
 // rows summarises every route in table order, the search kinds indented
-// under the search, then routes the order does not know, then the total.
+// under the search, then routes the order does not know, then, when open
+// lists ran, the total without their requests, then the total.
 func (r *recorder) rows(window time.Duration) []summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []summary
 	seen := map[string]bool{}
 	total := &routeStats{statuses: map[int]int{}}
+	users := &routeStats{statuses: map[int]int{}}
+	openLists := false
 	addRoute := func(name string) {
 		s, ok := r.routes[name]
 		if !ok {
@@ -225,15 +238,21 @@ func (r *recorder) rows(window time.Duration) []summary {
 		}
 		seen[name] = true
 		out = append(out, summarise(name, s, window))
-		total.n += s.n
-		total.non23 += s.non23
-		total.s5xx += s.s5xx
-		total.errs += s.errs
-		total.bad += s.bad
-		total.busy += s.busy
-		total.lat = append(total.lat, s.lat...)
-		for k, v := range s.statuses {
-			total.statuses[k] += v
+		totals := []*routeStats{total, users}
+		if slices.Contains(openListRoutes, name) {
+			totals, openLists = totals[:1], true
+		}
+		for _, t := range totals {
+			t.n += s.n
+			t.non23 += s.non23
+			t.s5xx += s.s5xx
+			t.errs += s.errs
+			t.bad += s.bad
+			t.busy += s.busy
+			t.lat = append(t.lat, s.lat...)
+			for k, v := range s.statuses {
+				t.statuses[k] += v
+			}
 		}
 		if name == rSearch {
 			for _, k := range searchKinds {
@@ -257,6 +276,9 @@ func (r *recorder) rows(window time.Duration) []summary {
 	sort.Strings(rest)
 	for _, name := range rest {
 		addRoute(name)
+	}
+	if openLists {
+		out = append(out, summarise(usersTotal, users, window))
 	}
 	out = append(out, summarise("all requests", total, window))
 	return out

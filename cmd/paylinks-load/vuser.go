@@ -33,9 +33,10 @@ type vuser struct {
 	timeout         time.Duration
 	thinkMin        time.Duration
 	thinkMax        time.Duration
-	withDashboard   bool     // the dashboard is part of the mix
-	lastRows        []string // link paths of the last list or search page
-	pendingTotal    string   // the total the last list page deferred, for htmx to load
+	withDashboard   bool          // the dashboard is part of the mix
+	lastRows        []string      // link paths of the last list or search page
+	pendingTotal    string        // the total the last list page deferred, for htmx to load
+	signedIn        chan struct{} // closed at the first sign-in (its open lists wait for it)
 }
 
 func newVUser(email, password string, base *url.URL, tr http.RoundTripper, rng *rand.Rand, rec *recorder,
@@ -44,6 +45,7 @@ func newVUser(email, password string, base *url.URL, tr http.RoundTripper, rng *
 	return &vuser{
 		email: email, password: password, base: base, rng: rng, rec: rec, sample: sample, end: end,
 		timeout: cfg.RequestTimeout, thinkMin: cfg.ThinkMin, thinkMax: cfg.ThinkMax, withDashboard: !cfg.NoDashboard,
+		signedIn: make(chan struct{}),
 		client: &http.Client{Transport: tr, Jar: jar,
 			// Redirects are requests of their own, measured and checked.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -170,7 +172,7 @@ func (u *vuser) pause(ctx context.Context, d time.Duration) bool {
 // run signs in, tours every kind of page once, then browses at random
 // until the window ends. A failed sign-in is retried after a pause.
 func (u *vuser) run(ctx context.Context) {
-	toured := false
+	toured, announced := false, false
 	for signedIn := false; ctx.Err() == nil && time.Now().Before(u.end); {
 		if !signedIn {
 			if err := u.signIn(ctx); err != nil {
@@ -180,6 +182,10 @@ func (u *vuser) run(ctx context.Context) {
 				continue
 			}
 			signedIn = true
+			if !announced {
+				close(u.signedIn)
+				announced = true
+			}
 			// The redirect lands on the dashboard; whatever it answers,
 			// the user goes on.
 			if err := u.dashboard(ctx); errors.Is(err, errSignedOut) {
