@@ -648,6 +648,7 @@ type OutboundFilter struct {
 	Type       string
 	Status     string
 	From, To   time.Time // created_at in [From, To)
+	Before     int64     // ids below this only (a log's next page); 0: any
 	Limit      int
 }
 
@@ -671,6 +672,9 @@ func (f OutboundFilter) where() (string, []any) {
 	}
 	if !f.To.IsZero() {
 		w, args = append(w, "m.created_at < ?"), append(args, ms(f.To))
+	}
+	if f.Before > 0 {
+		w, args = append(w, "m.id < ?"), append(args, f.Before)
 	}
 	if len(w) == 0 {
 		return "", nil
@@ -822,7 +826,7 @@ func (s *Store) ReplayOutbound(ctx context.Context, f OutboundFilter, dryRun boo
 	if f.EndpointID == 0 {
 		return ReplayPlan{}, errors.New("db: a replay needs an endpoint")
 	}
-	f.Status, f.LinkID, f.Limit = OutboundFailed, 0, 0
+	f.Status, f.LinkID, f.Limit, f.Before = OutboundFailed, 0, 0, 0
 	where, args := f.where()
 	where += " AND m.replayed_as IS NULL"
 	var plan ReplayPlan

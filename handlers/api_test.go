@@ -764,7 +764,7 @@ func TestAPISpecAndReference(t *testing.T) {
 		t.Errorf("spec: %d, %d bytes", resp.StatusCode, len(body))
 	}
 	p := e.admin.get("/api/docs")
-	if p.status() != http.StatusOK || p.find("[data-testid=api-operation]").Length() != 9 || p.find("#problem-idempotency-key-reused").Length() != 1 {
+	if p.status() != http.StatusOK || p.find("[data-testid=api-operation]").Length() != 17 || p.find("#problem-idempotency-key-reused").Length() != 1 {
 		t.Errorf("reference: %d, %d operations", p.status(), p.find("[data-testid=api-operation]").Length())
 	}
 	if strings.Contains(p.body, "cdn") || strings.Contains(p.body, "unpkg") {
