@@ -743,6 +743,14 @@ func (s *Store) OutboundPendingFor(ctx context.Context, endpointID int64) (int, 
 	return n, err
 }
 
+// OutboundCountForLink counts the messages about a link, to every
+// endpoint (its delivery log's length).
+func (s *Store) OutboundCountForLink(ctx context.Context, linkID int64) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM outbound_messages WHERE link_id = ?", linkID).Scan(&n)
+	return n, err
+}
+
 // ResendOutbound sends one message again, as it was (the same webhook-id
 // and data): it becomes pending and due now. A pending message is left as
 // it is (ErrConflict).

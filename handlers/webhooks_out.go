@@ -14,6 +14,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/outbound"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -53,6 +54,7 @@ type OutboundStore interface {
 	OutboundMessages(ctx context.Context, f db.OutboundFilter) ([]db.OutboundMessage, error)
 	OutboundAttemptsOf(ctx context.Context, messageIDs []int64) (map[int64][]db.OutboundAttempt, error)
 	OutboundPendingFor(ctx context.Context, endpointID int64) (int, error)
+	OutboundCountForLink(ctx context.Context, linkID int64) (int, error)
 	ResendOutbound(ctx context.Context, id int64, a db.AuditEntry) error
 	SendOutboundTest(ctx context.Context, endpointID int64, a db.AuditEntry) (db.OutboundMessage, error)
 	ReplayOutbound(ctx context.Context, f db.OutboundFilter, dryRun bool, a db.AuditEntry) (db.ReplayPlan, error)
@@ -470,6 +472,17 @@ func (a *app) resendWebhook(c echo.Context) error {
 		back = a.url(RouteWebhookDeliveries) + "?link=" + strconv.FormatInt(m.LinkID, 10)
 	}
 	return a.redirect(c, back)
+}
+
+// linkDeliveries is the link page's way to the link's delivery log:
+// admins only, when this paylinks delivers outbound webhooks.
+func (a *app) linkDeliveries(c echo.Context, linkID int64) (url string, n int, err error) {
+	st, ok := a.store.(OutboundStore)
+	if !ok || a.opts.Outbound == nil || !currentUser(c).Role.AtLeast(paylink.RoleAdmin) {
+		return "", 0, nil
+	}
+	n, err = st.OutboundCountForLink(c.Request().Context(), linkID)
+	return a.url(RouteWebhookDeliveries) + "?link=" + strconv.FormatInt(linkID, 10), n, err
 }
 
 // webhookDeliveries is the delivery log of one link, across endpoints.
