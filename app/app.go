@@ -380,6 +380,7 @@ func (a *App) Close() {
 	a.Webhooks.Close()
 	a.Minter.Close()
 	a.Mailer.Close()
+	a.Outbound.Close()
 }
 
 // newOutbound builds the outbound-webhook worker: the sandbox's rules in
@@ -399,6 +400,9 @@ func newOutbound(cfg Config, st *db.Store, log *slog.Logger, now func() time.Tim
 		g := *o.Guard
 		g.Allowed = st.OutboundPrivateHosts
 		o.Guard = &g
+	}
+	if o.LockPath == "" && st.Path() != "" {
+		o.LockPath = st.Path() + ".webhooks-lock"
 	}
 	if o.Disabled == nil {
 		o.Disabled = outbound.EmailAdmins(st, outbound.AdminEmail{FromAddr: cfg.MailFrom.Email, FromName: cfg.MailFrom.Name,

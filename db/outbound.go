@@ -469,6 +469,29 @@ func (s *Store) ClaimOutbound(ctx context.Context, n, perEndpoint int, lease tim
 	return out, err
 }
 
+// ReleaseDeadOutbound frees every message leased by another process (its
+// lease token does not start with this Store's prefix) and makes it due
+// now. Call it only while no other process can be delivering (the
+// outbound worker holds the delivery lock), so those processes are dead.
+// A message the dead process had sent goes again, under the same
+// webhook-id (delivery is at least once). It returns how many it freed.
+func (s *Store) ReleaseDeadOutbound(ctx context.Context) (int, error) {
+	var n int64
+	err := s.withTx(ctx, func(tx *Tx) error {
+		now := ms(tx.now)
+		res, err := tx.ExecContext(ctx, `UPDATE outbound_messages SET locked_until = NULL, lease_token = NULL,
+			next_attempt_at = min(next_attempt_at, ?)
+			WHERE status = 'pending' AND lease_token IS NOT NULL AND locked_until > ? AND substr(lease_token, 1, ?) <> ?`,
+			now, now, len(s.leasePrefix), s.leasePrefix)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // The worker's statements, prepared once per Store (withPrepared).
 const (
 	qLeased = `SELECT endpoint_id, count(*) FROM outbound_messages
