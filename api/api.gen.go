@@ -3503,6 +3503,8 @@ type ListWebhookEndpointsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListWebhookEndpointsResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -3527,6 +3529,11 @@ func (r ListWebhookEndpointsResponse) GetApplicationproblemJSON403() *Forbidden 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r ListWebhookEndpointsResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListWebhookEndpointsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3595,6 +3602,8 @@ type CreateWebhookEndpointResponse struct {
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateWebhookEndpointResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3646,6 +3655,11 @@ func (r CreateWebhookEndpointResponse) GetApplicationproblemJSON422() *Unprocess
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r CreateWebhookEndpointResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateWebhookEndpointResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3700,6 +3714,8 @@ type DeleteWebhookEndpointResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteWebhookEndpointResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -3729,6 +3745,11 @@ func (r DeleteWebhookEndpointResponse) GetApplicationproblemJSON404() *NotFound 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r DeleteWebhookEndpointResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeleteWebhookEndpointResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3785,6 +3806,8 @@ type GetWebhookEndpointResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetWebhookEndpointResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -3819,6 +3842,11 @@ func (r GetWebhookEndpointResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r GetWebhookEndpointResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetWebhookEndpointResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3881,6 +3909,8 @@ type UpdateWebhookEndpointResponse struct {
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *UpdateWebhookEndpointResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -3930,6 +3960,11 @@ func (r UpdateWebhookEndpointResponse) GetApplicationproblemJSON422() *Unprocess
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r UpdateWebhookEndpointResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateWebhookEndpointResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3988,6 +4023,8 @@ type ListWebhookDeliveriesResponse struct {
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListWebhookDeliveriesResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
@@ -4027,6 +4064,11 @@ func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON422() *Unprocess
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListWebhookDeliveriesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4096,6 +4138,8 @@ type RotateWebhookSecretResponse struct {
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *RotateWebhookSecretResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -4152,6 +4196,11 @@ func (r RotateWebhookSecretResponse) GetApplicationproblemJSON422() *Unprocessab
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r RotateWebhookSecretResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RotateWebhookSecretResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4221,6 +4270,8 @@ type SendWebhookTestResponse struct {
 	ApplicationproblemJSON422 *Unprocessable
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// Headers202 the parsed response headers for an HTTP 202 response
 	Headers202 *SendWebhookTestResponse202Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -4277,6 +4328,11 @@ func (r SendWebhookTestResponse) GetApplicationproblemJSON422() *Unprocessable {
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r SendWebhookTestResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SendWebhookTestResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5679,6 +5735,13 @@ func ParseListWebhookEndpointsResponse(rsp *http.Response) (*ListWebhookEndpoint
 		}
 		response.ApplicationproblemJSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5784,6 +5847,13 @@ func ParseCreateWebhookEndpointResponse(rsp *http.Response) (*CreateWebhookEndpo
 		}
 		response.ApplicationproblemJSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5881,6 +5951,13 @@ func ParseDeleteWebhookEndpointResponse(rsp *http.Response) (*DeleteWebhookEndpo
 		}
 		response.ApplicationproblemJSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -5964,6 +6041,13 @@ func ParseGetWebhookEndpointResponse(rsp *http.Response) (*GetWebhookEndpointRes
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -6070,6 +6154,13 @@ func ParseUpdateWebhookEndpointResponse(rsp *http.Response) (*UpdateWebhookEndpo
 		}
 		response.ApplicationproblemJSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -6160,6 +6251,13 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -6272,6 +6370,13 @@ func ParseRotateWebhookSecretResponse(rsp *http.Response) (*RotateWebhookSecretR
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -6394,6 +6499,13 @@ func ParseSendWebhookTestResponse(rsp *http.Response) (*SendWebhookTestResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -8428,6 +8540,22 @@ func (response ListWebhookEndpoints429ApplicationProblemPlusJSONResponse) VisitL
 	return err
 }
 
+type ListWebhookEndpoints503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints503ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateWebhookEndpointRequestObject struct {
 	Params CreateWebhookEndpointParams
 	Body   *CreateWebhookEndpointJSONRequestBody
@@ -8599,6 +8727,22 @@ func (response CreateWebhookEndpoint429ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type CreateWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteWebhookEndpointRequestObject struct {
 	Id EndpointID `json:"id"`
 }
@@ -8697,6 +8841,22 @@ func (response DeleteWebhookEndpoint429ApplicationProblemPlusJSONResponse) Visit
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8805,6 +8965,22 @@ func (response GetWebhookEndpoint429ApplicationProblemPlusJSONResponse) VisitGet
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8966,6 +9142,22 @@ func (response UpdateWebhookEndpoint429ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type UpdateWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookDeliveriesRequestObject struct {
 	Id     EndpointID `json:"id"`
 	Params ListWebhookDeliveriesParams
@@ -9087,6 +9279,22 @@ func (response ListWebhookDeliveries429ApplicationProblemPlusJSONResponse) Visit
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookDeliveries503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookDeliveries503ApplicationProblemPlusJSONResponse) VisitListWebhookDeliveriesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9275,6 +9483,22 @@ func (response RotateWebhookSecret429ApplicationProblemPlusJSONResponse) VisitRo
 	return err
 }
 
+type RotateWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret503ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWebhookTestRequestObject struct {
 	Id     EndpointID `json:"id"`
 	Params SendWebhookTestParams
@@ -9455,6 +9679,22 @@ func (response SendWebhookTest429ApplicationProblemPlusJSONResponse) VisitSendWe
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest503ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10252,114 +10492,115 @@ func (sh *strictHandler) GetLinksByWebsiteReference(ctx echo.Context, reference 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcttKkuar1GI7wtJpiLpY7t0j/5Jv3Vr7HHtlOxw9hx6hCCTJagFVOFUFUWiHJubXPMA8xDxYP8lE",
-	"ZhUuBMGbbMset/44TBKoa9aXX2Zlpj4FscpyJUFaE5x8CqbAE9D037MEslxZkPYc8pSXkOC3CZhYi9wK",
-	"JYOTILK6gIjNpiCZnQrDhGF2CsxYpSFhXJoZaGYV45IB16kAzTT8XoCxbCbs1D3MM2B1b3G59xLKQRAG",
-	"Jp5CxrFTkEUWnPwWYG/BxzCwZQ7BSWCsFnIS3NzchEHONc/A+rE/l0muhLRnz/CTwKHm3E6DMJA8w1dF",
-	"EoQBjkRonBc23O5wrHTGLT4n7Z+OgzDIhBQZDuKw7l1ICxPQAfbeGv1LKBfX6ZRdQsnUmJWq0CyeKmWE",
-	"nISskOL3AlgOmqkcNMfH2Q5n79+fPcO11GIytbshO8Q1PHr0iF0JI0YpsNO3T8/OWDzlmsc4aVwvmqbb",
-	"wGainXVdOeuMX78CObHT4OTo0SOadPX5EFfYWtDYx7/+9r/2/u3jH/8QLO5EGLwS8vJulv0GmzK5kgZo",
-	"05/w5NzJFn6KlUTZxf/yPE9FTIu7n2s1SiH7498MbsynVud/0DAOToL/vd+ciH33q9l/495ync5v7bsp",
-	"1CItDJPKstmUW3ccTt+cMQ08MWwn4ylODxL2/96+/jXEE1HIS6lmko0FpEnIOLviaQEoJngsZlrJCcNZ",
-	"M6UZZ5kwKDTM7fDuILgJg6dKjlMR3/mEUyEvHxhmLLfAEgVu3jxN1YwmjpPBZ9hY6eaMx4WxKgMdMg1j",
-	"0CBjYFwmjGeqkLR6hRwLKcwUktBNugMWwnSBAt8yVqQp04WUQk5oXV4oPRJJAvKuFwaPecrjSweD9ZnG",
-	"tYpVDjQr/CXmacpiXJSxVhkKA08SDcYwVVgjEqCnLqF8YNyy7qXCWJrbr8q+UIVM7nJqvypminhKexoy",
-	"8OiKk9GqsEDjeqfUK64ncNdLPlIJSYG6As3+dMxeiifVeH7hsvSQYL6BJDwwtfzuKM0g4yLdZaMimQBJ",
-	"u8lB2sdMg9Ul42MLmkXn+GHvFD9EzECsZELg3lLMrUfmR7uIkDdh8F7ywk6VFn+HuxYZRL9LKEnolUSR",
-	"5jTvGgrDCgIREa7UJST4KFznqB46s/7w4cPeaWGnIC2OGXqn3jACN/MrLlI+Su9UJnNe4jExLOYSUZG4",
-	"EOOytFOEb1LpTKrZY8RM+mrGDTMgLSr5txbH+4uQ7rC/l7lWMRhz17NAESa9ZNhIA78kPMJdQ6EuUjBs",
-	"B3g8dc88MCzDMU6ACcki0FppE+3WaNfFbJxwYSBxsM5xHUDTQfaTNkWeK20h+QUSwd/R5n4bVMEdjNq9",
-	"YS/RgKiObwp7esplDGnKXQufAp4kAv/P0zcatYAVyFHGPDUQBnnrq0+BBu4HPj+K15KoANGAiwQsF6kJ",
-	"Wc5FcuFX7GLGyxBHeKFmpDFpGXdmUxFPmQRIDIssXNtod7BI1cIAf+rSvoODgz5S579Ro79BbIl4eFW+",
-	"5VxjVPS67DmxYUDw2PuLSPqOeJtI/uaYpWsirLv52DPy51U3WwzbDWCBnXbxNgzw4F9s/DTSp8Is7vzv",
-	"BRS4n4gJIRtzkeKn2ImYw8hLyC3bSVXMU4YTGqnr/k02hZt537pateG6VtOiV5o26xksXecWH99iuT2W",
-	"9JlROWiDbaDUO45kIctTpKF5ymMwCED4NYkCrkhLug8P+sS7Mk66nT2DMS9Se0LNvfzrUzYu0pThsyET",
-	"YwT0nuZX78CKDqppIFN0L3juLAyxrs36cju6ohtP3CsmvnSZNgKB51luy023uMsOnOqzihmwj1HUExZ9",
-	"uolaQtx09AKVzHPUKltKEmmnxSWplVvIRiWti+dpDwxtsGE7EozFoybBsL8pIStllShrTlB56ZdlPMjU",
-	"SKTwZqok9B+/paL8wdmIwCQgt3emUsYMLw0bgbcAuHXDHPRa2u1j6iba9Nd3Il/+9em2cC2s+DtIMxX5",
-	"UwepT1UCHZ1x2CeICbfwevxEaHyio2J6Hsej9as/heulfAIycapn/tm+9W82aKPnK3w5S5Bnjr3S/7XI",
-	"Rn0d9raAMNQ/9SVvaNpuGcOpMwE3eavvOL4S8nLLDXaWN7nYrnmWI8UMDo8eHQwODvqk2amgi4axLHki",
-	"heSC2zktiAKxZ0UGve1OIb5Uhb0odNp3VEA7rK9hK+elCdlsKlKoYY1swBxk7zmMNXC77aj8O6Oyb0yK",
-	"+d+ZsCeMe83kAYSY7zDwBhAbFgcHD2P8gf4Hw2D5IJX2BGK+wxciRfvQTdZYxC3h3SJRM1CCzw2YR1xo",
-	"jWx8fuefvz/vHRat+oWzBpYLWB/B6Ipo3KKNq8h5TS+RF5I5aLbaunHKJ2ZdJ3heXtCDNcfchOJxYy+g",
-	"0kVdqSjnxFFIRk+G+D9j+Xj8wLCZ0s6kX+Qhypm1i5hCpH+L+WsQxhRwocYbzsq/kFw4c2YT8grWbnvO",
-	"DRm3mZD2ovYALq5iYwIjGQJjhJKNxzBkSsaAwu9uFyAZLOnKc+t1IvDWPXkTBkWebA0SMxgZYWF+PhtQ",
-	"aj++sILg1plsHZO+9ufAbA6l5hCke26rQ/FxieZ4pvl4WxZ3iuzFOwU9kZqjMw+M4y+OVA3YuV8F//BQ",
-	"th0KJyxCWnWWRKH7H1kQ1YcW/8Cv3KpF4VBG1brh1361zqvFih57dpcIjZT6/fkrwxJHiJF70iBQkoWc",
-	"mAcDdlp72ZVGkSMnhZvCBKxpO0Eah8dQ4tfeC/HA1P6PwVAGCwo3TdXsWeHcCT2y/5R2swERntqpKiZT",
-	"d11QOcfJmzblZmPX+g6kBlh0fPBzhHtBzHsKWZuzjpRKgUsUh4YVdC2JWGQ8ZU6uQ8abBWGWX6LxZdnO",
-	"sGIQwyBkw+CQHT06CPETIiLPRmJSqMLQ6PwK7y4aIL1qqNFZ6+inW44XazVWq53jfnKW8ev2K+2hNeeH",
-	"Nvy94y7rm4RrYTd+uNIJG5ixGpG1cpeuQr1z/+B5kYKzUOMYjNl4TN47t/HznfO7yQbW538zCu2AY/Nn",
-	"X5bxukVCa6nB9/M2vN+WnL+oWMkWDJ3ceBcargTMWqqldVodORhb0BeOfa99jBhV2fdYR1MtvtPXXTg/",
-	"yGUK5pXY2hGUcEt+XGEh20iXt0gn15qXCzOiFpeN8I231O92hLh81/YiLrTp45RvuDGItBF3d0LVjSq+",
-	"xHI+gceMj+j2QDnPFxJU+mG912DlarytGVQVfkHsAtvxiBeEARpcTskhgrjfUEKCmiAi8SAPZlBReeIm",
-	"lZ3YE84RBpVvfmExzl88ZT8fP/o/lbZl3i8+WFC07odeNp1U6rfH9fqBLiTY8cHPtNCc1Q87/1lLB7tL",
-	"nvkoltVqmII0KkHZgGJ35cTxio3FreU162lMSGN5P19ts+eeUQmbwgpzb9Fp+/78rMU62KWQCVPjag/X",
-	"iyn9WnW80ul87syYL+GTZFYlvFznmZxTpdt114qjUDM0cFxLRIYZ7g7wpIoFaSjqIqNEWHjGy4rP+HiZ",
-	"A0cS6gCagz4Bo3dfy36FMYKx0vAXVejbNO3eXtZ2xq+3brMjFHUHzTT6JOKdyCAV8qvietXHc7p0urUK",
-	"mm9mS0debPuUx2nXLbXKJ+VCbpwuQfCrL7IRwdr30j2IvY3JjOe/Fz9azvLVgECGLzWz2uP9AUZTpS5P",
-	"rYUs35Z8bDOlpHBxPhcbY3vtQVpoa2ptfrHsavDUbQ8FXEpVBVjGPGtr+zm/jguQu4DrGHRu++9CXDNk",
-	"rWtjXQRNuMketOe9YgOeQSquYHuhdvu2ucbr7HeP1ruNH7gKd9r8YveWzsSFnre7TiYa6dfMT7DrnhQp",
-	"sBxkIuTkxAmRoIgcqwUkRCnnHMhrfIx5yst+fDcL3NH3ijLjhKHNDPs44BIyIRlcUahM6aPpZm7PBxZM",
-	"PzT5B3q96ij8/vc9kfjQypOGzynqTpfMLytBoZIUmIjEYP0xISrcGsK8OIUVt6ndgX5VO06++iRscMi+",
-	"thXTPdP/IwwaP+gqLnzbe9BboMbcpPusEEExXcnFsvifD9PSn87q0RM2Kl2oaCYkCb8TTn+iSh8qQiv6",
-	"kCW87L9mAEmt9Z9cOl1bI+5zfIvCtHqkAUcl5OTCiH53P37twGj+rLnZ1NLgkwy8PCgJjPxWkLgbgM12",
-	"ZWMwVWlyYSDWYC+ueCqSi0Ja0XM5SWGYiAfKkiY8YfRgM1qVJsw1xIyYSMOsUpuPt4LNhX5/cbTHsBkX",
-	"1lstI2A1uPbTgdvccPg72Q1gDp+cF/xanhqpC1uqYA7jWmPb4AQ/nXK5Pc7Nn8n1vsKvfVQyfn3m3j1y",
-	"1o//dLh4iorNvK0365dus5uez125b7E4C1wBubSpQ+trgybjpYvA38ET+vbt+Qs2KbhOUKur9IouMrqX",
-	"EstWu30K3AHwU99AiL+2S7Sr9W5tmnYa+iDs9C1h2pajh5b+3XLgpu5vkcIhsCIGumdCNpsaiC/+8e//",
-	"xXbeWi4T3FrfpNk9YWaqZj5fTcl4A1pRD7sexqpFqmW4RX8phM/DnQ+oHKgcZPNpzoXqvuF18OWgcabS",
-	"x9qjSp8at6rrpvat+i+cex7VqqxQmcL+UK3WH5ZScbf2hRa2fIvb43ZyBFyD7j10ddh/lKcXqI5wJyJK",
-	"gcBvkKi7b4RkhstkpK5ZphIXQUcSQEDrOqiHg0fZBWsLOVbLbk5DNhYyCV1cYxUz6+8a98g3iCiQIZ9w",
-	"UODTb1zotCmNhWwod7hkz8/fUJIWjymaGMUr5/Eln8DugD0nouKTeLQWYPDRyrWS8QQcVRtK4mrCWM2t",
-	"0oxb9tNPp/gV+8d//Gf1gvnpJ7pMjU59poZnEk9oCVh7FYdyZ80asuc8ntIwptxnHZnHjLvBtpKLMibM",
-	"UFZ33C6Q6PjgYTQYyqE8JX+1YVwjpWjf+jYeb6FZdSXLdqKhvzUeBiesfQM8lMP65tb99vz9+TCIdkMm",
-	"ke5RNhyTFGBnBozc1a7fytc/lNGyaP+o2onozeu37yIf884lizoZB9GJv+pHow7XZt5tT8H+zgnir7TJ",
-	"D+K9K3zChcSFbzJi96qU2BNGGbC7j5vG6ubbeQ2UzOnWGls6PjrCd5oANtfhXLYbp5a66W1h3Sw+NJQU",
-	"JIoPUnyCu+FHcUcVR4lFA/YSSreiFDSOxsHx/2VTVWgTUuapl0La+Cpbip5PRSYsJO2HHlccvXI8OeGP",
-	"zrmFV/j4Hv1LgRnNd+d4HHH0bmxzvxiwUeguSdwK8ZThAv0c7VbNY1uttCgXV+GvIZp0m9M3Z0EYXIE2",
-	"DhAOBweDA6LyOUiei+AkeDg4GDykGyo7JRTbp1fxf5NluuUVNY7mJ0UjcR1PEWRSi7KCwzZK25DsEXwI",
-	"jzhnyKUHDC3doYxa1nDERjy+7LN+xypN1cyhzAQG7FcU5aGMaIAnGnji513nFJ4lwUmADIJGGMynQP+2",
-	"6AluRVBV6FiFU4okrCJFlPah9XBtXYRHmUNSRdX3LAYbqes6+/j3AuiS2Kf7/h4sSy/u5VLdMb8EyD1M",
-	"C8m4LP11iAHm/CVABi5c5ymFFbh04r6B1O6VZjQb39g28WENIW3FLNQc1NiSBBKtqgAn0zeQVpBXM5R2",
-	"ZvXp3r98/PTwpje3ul/lkUMKdcvYBYgKg6Y/23n/7unuso2pDC/UfkFvBjbaYtuPwV3KbDkIl1OyzRD6",
-	"WqvCRG8zpVXtbT+6RQzxYXkPKOsNj9vjFl14YLyMT/lVO+03aoL5onVLOCqDzyhfsJh5lpZ+TEZlgNCW",
-	"FagPY/LJ7TRhreOUTybe4+TCP1yGmhdGFzSCguGI2FJRaHPThaTOVnRK/1YhAs+96CP8mgUi/0MriIG+",
-	"qSMvFy6UV+/mPKD7G9ocp68KUzsqe6dJObtLMPHR4dHGwkmauX/Kjw7CuXvVNZv/sVNE4ejgYEWq5XYp",
-	"lnVMTU+O5etKX6qxEzXK/Dx2vfc1Wo9yv1XngV45XP/KXBI0vfRw/UtNEQF84+hok27a2br01s/r3+om",
-	"qpPFVWQZ16XX8I5nOHWbem1vKZbMWZYku9d7juzXXxJrCD7ehEGuzBJ20xuu64MzXVAuFZ6w/BJYrDIw",
-	"DYFBDjuURFV7M4Hb0aFocRsmrCN6Vd4zGiC+UozSlO04YK+R286Emc/riFWWCWshCfFryTIU4IRxO5TN",
-	"xbRr3Nb3mXWvbijcOhsohbGlQNUIiWE1BWENq9JQ2PvzV+Red5G8ETO8pDztabnrmRnzxGymhYVeZuYU",
-	"I4V8LVCzPnloHtnvVJNxZ5SE44lKyi96PJ0v8Gbe4YE86mYBFw6/aMerKosQ75zLAvAb6reuUxmgxyxb",
-	"NgL/1n5PbaObMHil4jqBe2msTuVMFLIu8TLo01pzpQi+Y1w72ACh6jIz+MLhw40gzdUCoRcebTKRnpT/",
-	"O4bdMHi0yfK1y0rMQ7UP3udzLqbNoJpwJPiI7TmbdP+TSG5ahuk8uPwZ7K2QxRdn+upaf9Xp/t4V/cHx",
-	"+jfqGjxfRsf/GWxVMIny+gxzsQEbq/h5sdlv4sCXa37qzVvyrnrFgJ1WSSfYbNmqOFD5xrhxV9KPScgF",
-	"1Sggx3RTpsA7o4n0+3jhWo13vY0/R/3qdFGZ0kg+S+TD70XtzpUK2UjzHtyh5q33/Oso2Zsf7Ozfa89e",
-	"QHvq710+WwPu11Vh+pHs/xdQgGkqfjRWg4c2SiKiIG5DbluKj9Eqa14Zyqr2xoBFVkVVfqDxCYL9NTNC",
-	"Fvk6HRGzyqUANjU8Box8KFxSRrobkHfqt40MZ5VMOZUZGsoKOmMu2ciPDpJ28t7ugD11NzNWzbhOTMtf",
-	"5Cfjy4t5F3oHX+mZXnOF1unHANi5yjMbAezRl+17GcI6CRWGuQI/dCNKdzLeuz5XzqeO8fUCrK9A020Q",
-	"WFbku/fwfA/Pt4bn5/NQaZVzfzRZ5xvgtQPmBbz2hQSWI3aTM965hPWpXGzH3QXiU40PoKoDsMsoQDZG",
-	"Vsm7nLNTI4ucNz5Rq05WbuuG8yokIFFgNmSiPsPox0DKTrrUd+QGqmTk27h6qt5/RHfPPYR+EQitscPb",
-	"7d6/TBo7VXICGimcD+G6Pf21rfS1VZ6gOs3te/QI1YNbXU26mmvIVJqAsS4o5t5dtCB7p90V29pX1BTi",
-	"2avDQsz+p/r/az2PT8rzVkGajsj1FH5vl6+5bQH6LtLeOzG/cydmi7619387Ua3Ss6oYXLNUNF8JYzuB",
-	"wy6j6ivJSF8wd4/IuAjFavi94HZHN9hf5i7aNjlzDFrrXG2r/21hZ6vvTzIuKWF35cV0xbso8GQELKJQ",
-	"/siH8lKUPv1dEZYXo1TE9fNoU1s1lJxNFV2cu2wpV0Qfkl0yBHximfvFxds1abBsqtLEOI9ONb8HphNj",
-	"7nIElUxLAmGfqOUCy3fow1CiaR82Ro5rPWQFZfn3lcVuh2buDobSGySdhVtx29wNm/9OL55781Hu2PhY",
-	"ntGwzHlT/dEDlEBENycI38ZAacnl/X30P4m9MRHGpRp2wfdW2NurWutL5wRScHXH5mHmGX3/uTDT+utM",
-	"PSTuuK/wHHab3JOuBbFwK9MjFKyOaqqzg1M1uaWaXmYJfF1B+GpMbS3E77jUlAbld+9Fb0H0Xkv4MlBE",
-	"+RjxtCeli3J8fX4MxSUa+oM5RL3sFLRhlwC5T0aiP55lHJPTYIrUsTC6b4MEaZ9zKte7LMyAPZd8lJIz",
-	"WTY/1CklVeL9UMYpcG1IIsZcpIXGPmKlE2R7pkq8z6qkbGN5lY2/2+RybELk3lMW9Bc/WF+dxPl87DuO",
-	"Z9j2YHPDYhroj6dL/kkCCxwkfHUStO+1ps9b7s0OO7N1sLMJEVpqsz50EdEuNnqupsUOWosh+8u7d298",
-	"DlPIqiJKYctMbNdi2nWZZGx9IplK0bRUsnWbtYA5vSlk8zVdcNKfgzh3mTXxp+MfLGmir5rPmvwJFzsw",
-	"+fE4yjcCmVPZNrA/mz+vQBmqGgN7TW2DFQ6xlnOqqrReFZbZ6VQ02HUsSKVUKXwoXQYxlZ8Jq78uI2zo",
-	"S9VE/bVuIrZzdOydUSdDSYhW5XZUeb8jZafULreFBoRDLimpeTvSc07L4CXfu2E+E4C+l1Ck1l9I+rbc",
-	"6BYerkbC7qON7q/Kb38xJK5gzr5ydti8Q/1LI6v19X9Xho3ymh9R+cCoxjcf+dlc2sym3HqfADPFCNsa",
-	"AUWI7vhSdXF1CeBrRu1uQcHegkz8cX2H4/4nxb6jr0WiliGej8P0u34Pcvcgd2uQwyPMOEMYcRVKPwfQ",
-	"jLCwPjCjG1fpX2yVnheGlcjfXNYtAKXeshGwQorfC2A7vCmLdAmQU92zkBnlqGSV9eNM2CZkE6njvLnL",
-	"LcuUsezw4GAR3XzIiHlSfuj+MY0fNXRkWSxAFT7S8Rfce5d7o0mqeN06e1vr0rl+5uV8u5iSVj0zErmq",
-	"ktlvH1EsXKC9E0aqKhjs81zsXx2SnvTdLJa0bZUUG7Q9DjiangIbhR3hWi3GUVB4AsUlGOZQwdXq4nYo",
-	"25XDPnRf/OmnVtli8nlTJPVC7cOq5BdxF8qHF8SDjo+OIqYkiwqdRrth0xYvEmEZSIsGXxPOMJSXUFZB",
-	"1VR9vqrFVR/+6k9Q91uAfolqbLz5ePPfAQAA//8=",
+	"7H3rctw4ku6r4PBMhKUeqnSxPOe0/Evty4yP3W0f2Q7HbJdXRJFZVRiRABsAJXEc2thf+wD7EPtg8yQb",
+	"mQCvxbrJttrj1R+Hq4rENfHll4nM1KcgVlmuJEhrgpNPwRx4Apr++yKBLFcWpD2DPOUlJPhtAibWIrdC",
+	"yeAkiKwuIGJXc5DMzoVhwjA7B2as0pAwLs0VaGYV45IB16kAzTT8VoCx7ErYuXuYZ8Dq3uJy7yWUoyAM",
+	"TDyHjGOnIIssOPk1wN6Cj2FgyxyCk8BYLeQsuLm5CYOca56B9WN/JpNcCWlfPMVPAoeaczsPwkDyDF8V",
+	"SRAGOBKhcV7YcLvDqdIZt/ictH86DsIgE1JkOIjDunchLcxAB9h7a/QvoVxcp1N2ASVTU1aqQrN4rpQR",
+	"chayQorfCmA5aKZy0BwfZzucvX//4imupRazud0N2SGu4dGjR+xSGDFJgZ2+ffLiBYvnXPMYJ43rRdN0",
+	"G9hMtLeuK2ed8etXIGd2HpwcPXpEk64+H+IKWwsa+/jXX//X3r99/OMfgsWdCINXQl7czbLfYFMmV9IA",
+	"bfpPPDlzsoWfYiVRdvG/PM9TEdPi7udaTVLI/vg3gxvzqdX5HzRMg5Pgf+83J2Lf/Wr237i3XKfdrX03",
+	"h1qkhWFSWXY159Ydh9M3L5gGnhi2k/EUpwcJ+39vX/8S4oko5IVUV5JNBaRJyDi75GkBKCZ4LK60kjOG",
+	"s2ZKM84yYVBomNvh3VFwEwZPlJymIr7zCadCXjwwzFhugSUK3Lx5mqormjhOBp9hU6WbMx4XxqoMdMg0",
+	"TEGDjIFxmTCeqULS6hVyKqQwc0hCN+keWAjTBwp8y1iRpkwXUgo5o3V5rvREJAnIu14YPOYpjy8cDNZn",
+	"GtcqVjnQrPCXmKcpi3FRplplKAw8STQYw1RhjUiAnrqA8oFxy7qXCmNpbr8o+1wVMrnLqf2imCniOe1p",
+	"yMCjK05Gq8ICjeudUq+4nsFdL/lEJSQF6hI0+9Mxeyl+qsbzM5elhwTzO0jCA1PL747SDDIu0l02KZIZ",
+	"kLSbHKR9zDRYXTI+taBZdIYf9k7xQ8QMxEomBO4txdx6pDvaRYS8CYP3khd2rrT4O9y1yCD6XUBJQq8k",
+	"ijSneddQGFYQiIhwqS4gwUfhOkf10Jv1hw8f9k4LOwdpccwwOPWGEbiZX3KR8kl6pzKZ8xKPiWExl4iK",
+	"xIUYl6WdI3yTSmdSXbEdqdxXV9wwA9Kikn9rcbw/C4lqX+mwRtArmMyVumgwxYSIFROEgupHw7gGgmID",
+	"lhU5U56WVWOig/Fe5lrFYMxdrwweC9J1hk008AuaF0oCHpQiBcN2gMdz98wDwzIc4wyYkCwCrZU20W6N",
+	"oH09gItYGEicquC4tqAJHPykTZHnSltIfoZE8HckML8PUuEGRe3esJdoRPTJN4U9PeEyhjTlroVPAU8S",
+	"gf/n6RuNUmAF8p4pTw2EQd766lOggfuBd0fxWhK9IGpxnoDlIjUhy7lIzv2KnV/xMsQRnqsr0sK0jDtX",
+	"cxHPmQRIDIssXNtod7RI/8IAf+pTyYODgyGi6L9Rk79BbInMeHqw5VxjJA+6HECBMCDIHfxFJEOw0San",
+	"vzq26poI624+Doz8WdXNFsN2A1hgvH0MDwM8uOcbP42UrDCLO/9bAQXuJ+JMyKZcpPgpdiLmcPcCcst2",
+	"UhXzlOGEJup6eJNN4WY+tK5Wbbiu1bTolabNegZL17nF8bdYbo8lQ6ZZDtpgGyj1jndZyPIUqW2e8hgM",
+	"AhB+TaKAK9KS7sODIfGuDJ5+Z09hyovUnlBzL//6hE2LNGX4bMjEFJXEQPOrd2BFB9U0kH26F7w2EYaY",
+	"3GZ9uR1d0Y03Bip2v3SZNgKBZ1luy023uM84nDq1CtXfYxT1hEWfbqKWEDcdPUcl8wy1ypaSRNppcUlq",
+	"5RaySUnr4rnfA0MbbNiOBGPxqEkw7G9KyEpZJcqaE1Re+mUZjzI1ESm8mSsJw8dvqSh/cHYnMAloLzjz",
+	"K2OGl4ZNwFsV3Lphjgat9/YxdRNt+hs6kS//+mRbuBZW/B2kmYv8iYPUJyqBns44HBLEhFt4Pf1JaHyi",
+	"p2IGHsej9Ys/heulfAYycaqn++zQ+jcbtNHzFb68SJC7Tr3S/6XIJkMdDraAMDQ89SVvaNpuGcOpMys3",
+	"eWvoOL4S8mLLDXbWPLntrnmWI8UMDo8eHYwODoak2amg84axLHkiheSc244WRIHYsyKDwXbnEF+owp4X",
+	"Oh06KqAd1tewlfPShOxqLlKoYY3syhzk4DmMNXC77aj8O5NyaEyK+d+ZsCeMe83kAYSY7zjwRhUbFwcH",
+	"D2P8gf4H42D5IJX2BKLb4XORos3pJmss4pbwrpaoGSjB5wbMIy60Rjbe3fln788Gh0Wrfu6sgeUCNkQw",
+	"+iIat2jjKnJe00vkhWRimq22bprymVnXCZ6X5/RgzTE3oXjc2HOodFFfKsqOOArJ6MkQ/2csn04fGHal",
+	"tHMTLPIQ5UzlRUwh0r/F/DUIYwo4V9MNZ+VfSM6dObMJeQVrtz3nhgzmTEh7XnsVF1exMauRDIExQsnG",
+	"CxkyJWNA4Xc3FpCMlnTlufU6EXjrnrwJgyJPtgaJK5gYYaE7nw0otR9fWEFw60y2jslQ+x0w66BUB0H6",
+	"57Y6FB+XaI6nmk+3ZXGnyF68o9ETqQ6deWAcf3GkasTO/Cr4h8ey7VA4YRHSqhdJFLr/kQVRfWjxD/zK",
+	"rVoUjmVUrRt+7VfrrFqs6LFnd4nQSKnfn70yLHGEGLknDQIlWciZeTBip7XnXmkUOXJSuCnMwJq2E6Rx",
+	"eIwlfu29EA9M7f8YjWWwoHDTVF09LZw7YUD2n9BuNiDCUztXxWzuriAqhzt56ObcbOyu34HUAIuOD36M",
+	"cC+Iec8ha3PWiVIpcIni0LCCviURi4ynzMl1yHizIMzyCzS+LNsZVwxiHIRsHByyo0cHIX5CROTZRMwK",
+	"VRganV/h3UUDZFANNTprHf10y/F8rcZqtXM8TM4yft1+pT205vzQhr933GV9k3At7MYPVzphAzNWI7JW",
+	"LthVqHfmHzwrUnAWahyDMRuPyXvnNn6+d3432cD6/G9GoR1wbP7syzJet0hoLTX4ftaG99uS8+cVK9mC",
+	"oZMb71zDpYCrlmppnVZHDqYW9Llj32sfI0ZVDj3W01SL7wx1F3YHuUzBvBJbO4ISbsmPKyxkG+nyFunk",
+	"WvNyYUbU4rIRvvGW+t2OEJfv2p7HhTZDnPINNwaRNuLunqm6Y8CXWM5n8JjxCd1IKOf5QoJKP6z3Gqxc",
+	"jbc1g6pCOohdYDse8YIwQIPLKTlEEPcbSkhQE0QkHuTBDCoqT9ykshMHQkTCoPLNLyzG2fMn7MfjR/+n",
+	"0rbM+8VHC4rW/TDIppNK/Q64Xj/QhQQ7PviRFpqz+mHnP2vpYHdx1I2MWa2GKfCjEpQNKHZfThyv2Fjc",
+	"Wl6zgcaENJYP89U2ex4YlbAprDD3Fp22789etFgHuxAyYWpa7eF6MaVfq45XOp3PnBnzJXySzKqEl+s8",
+	"kx1Vul13rdgMdYUGjmuJyDDD3QGeVPElDUVdZJQIC095WfEZH4Nz4EhCHZRzMCRg9O5rOawwJjBVGv6i",
+	"Cn2bpt3by9rO+PXWbfaEou6gmcaQRLwTGaRCflVcr/p4RpdOt1ZB3Wa2dOTFdkh5nPbdUqt8Ui6Mx+kS",
+	"BL/6chwRrDHKB83tbUxmPP+D+NFylq8GBDJ8qZnVHu8P7qr91FrI8m3JxzZTSgp3z3++MbbXHqSFtubW",
+	"5ufLrgZP3fZQEKdUVdBmzLO2tu/4dVzQ3Tlcx6BzO3wX4poha10b66Jywk32oD3vFRvwFFJxCdsLtdu3",
+	"zTVeb78HtN5t/MBVCNXmF7u3dCYu9LzddTLRSL9mfoJ996RIgeUgEyFnJ06IBEX5WC0gIUrZcSCv8THm",
+	"KS+H8d0scEffK8qME4Y2MxzigEvIhGRwSeE3pY/Q8+E0IwtmGJr8A4Ne9XdNsM6eSHy45knD5xR1p0vm",
+	"l5WgUEkKdkRisP6YEBVuDaErTmHFbWp3oF/VnpOvPgkbHLKvbcX0z/Q/hUHjB13Fmm97D3oL1OhMesgK",
+	"ERTTlZwvi//5MC/96awePWGT0oWfZkKS8Dvh9Ceq9KEitKIPWcLL4WsGkNTa8Mml07U14j7DtyhMa0Aa",
+	"cFRCzs6NGHb349cOjLpnzc2mlgafuODlQUlg5LeCxN0AbLYrG4OpSpNzA7EGe37JU5GcF9KKgctJCu1E",
+	"PFCWNOEJoweb0ao0Ya4hZsRMGmaV2ny8FWwu9Puzoz2GXXFhvdUyAVaD6zAduM0Nh7+T3QDm8Mmu4Nfy",
+	"1Ehd2FIFHYxrjW2DE/xkzuX2ONc9k+t9hV/7qGT8+oV798hZP/7T4eIpKjbztt6sX7rNbno+d+V+j8VZ",
+	"4ArIpU0drl8bNBkvXVT/Dp7Qt2/PnrNZwXWCWl2ll3SR0b+UWLba7VPgDoCf+gZC/LVdon2td2vTtNfQ",
+	"B2HnbwnTthw9tPTvlgM3dX+LFA6BFTHQPROyq7mB+Pwf//5fbOet5TLBrfVNmt0TZubqygdbKxlvQCvq",
+	"YdfDWLVItQy36C+F8Hm48wGVI5WDbD51XKjuG14HX44aZyp9rD2q9Klxq7puat+q/8K551GtygqVKewP",
+	"1Wr9YSkVd2tfaGHLt7g9bicnwDXowUNXpxJEeXqO6gh3IqK0CvwGibr7RkhmuEwm6pplKnERdCQBBLSu",
+	"g3o4eJRdsLaQU7Xs5jRkUyGT0MU1VjGz/q5xj3yDiAIZ8gkHBT6lx4VOm9JYyMZyh0v27OwNJX7xmKKJ",
+	"UbxyHl/wGeyO2DMiKj4xSGsBBh+tXCsZT8BRtbEkriaM1dwqzbhlP/xwil+xf/zHf1YvmB9+oMvU6NRn",
+	"f3gm8RMtAWuv4ljurFlD9ozHcxrGnPtMJvOYcTfYVsJSxoQZy+qO2wUSHR88jEZjOZan5K92KQpJ59a3",
+	"8XgLzaorWbYTjf2t8Tg4Ye0b4LEc1ze37rdn78/GQbQbMol0jzLsmKQAOzNi5K52/Va+/rGMlkX7R9VO",
+	"RG9ev30X+Zh3LlnUyziITvxVPxp1uDZdtz0F+zsniL/SJj+I967wGRcSF77Jst2r0mxPGGXV7j5uGqub",
+	"b+c1UIKoW2ts6fjoCN9pAthch50MOk4t9VPmwrpZfGgsKUgUH6T4BHfDj+KOKo6SlUbsJZRuRSloHI2D",
+	"4//L5qrQJqRsVi+FtPFVBhY9n4pMWEjaDz2uOHrleHLCH51xC6/w8T36lwIzmu/O8Dji6N3YOr8YsFHo",
+	"LkncCvGU4QL9GO1WzWNbrVQrF1fhryGaFJ7TNy+CMLgEbRwgHI4ORgdE5XOQPBfBSfBwdDB6SDdUdk4o",
+	"tk+v4v9my3TLK2oczU+KRuI6niPIpBZlBYdtlLYh2SP4EB5xzpBLjxhaumMZtazhiE14fDFk/U5Vmqor",
+	"hzIzGLFfUJTHMqIBnmjgiZ93nVP0IglOAmQQNMKgm1b966InuBVBVaFjFU4pkrCKFFHah9bDtXURHmUO",
+	"SRVVP7AYbKKu64zm3wqgS2KfQvxbsCxleZBL9cf8EiD3MC0k47L01yEGmPOXABm4cJ2nFFbgUpSHBlK7",
+	"V5rRbHxj28SHNYS0FbNQc1BjSxJItKoCnMzQQFpBXs1Q2tnap3v/8vHTw5vBfO1hlUcOKdQtUxcgKgya",
+	"/mzn/bsnu8s2pjK8UPsFg1ndaIttPwZ3KbPlIFxOyTZDGGqtChO9zZRWtbf96BYxxIflPaCsNzxuj1t0",
+	"4YHxMj7nl+1U4qgJ5ovWLeGkDD6jJMJi5lla+jEZlQFCW1agPozJJ7fThLVOUz6beY+TC/9wGWpeGF3Q",
+	"CAqGI2JLRaHNTRcSRVvRKcNbhQjcedFH+DULRP6HVhADfVNHXi5cKK/ezS6g+xvaHKevClM7KgenSXnA",
+	"SzDx0eHRxsJJmnl4yo8Ows696prN/9grzHB0cLAi1XK7FMs6pmYgx/J1pS/VlDXprseu96FG61Hut2pH",
+	"0CuH61/pJFbTSw/Xv9QUJsA3jo426aadrUtv/bj+rX7yO1lcRZZxXXoN73iGU7ep1/aWYsmcZUmye73n",
+	"yH79JbGG4ONNGOTKLGE3g+G6PjjTBeVSMQvLL4DFKgPTEBjksGNJVHUwE7gdHYoWt2HCOqJX5VKjAeKr",
+	"zyhN2Y4j9hq57ZUw3byOWGWZsBaSEL+WLEMBThi3Y9lcTLvGbX2fWffqhsKts4FSmFoKVI2QGFZTENaw",
+	"Kg2FvT97Re51F8kbMcNLyv2el7uemTFPzK60sDDIzJxipJCvBWo2JA/NI/u9CjXujJJw/KSS8oseT+cL",
+	"vOk6PJBH3SzgwuEX7XhVtRLinZ0sAL+hfut61QYGzLJlI/Bv7Q/US7oJg1cqrhO4l8bqVM5EIeuyMaMh",
+	"rdUpb/AN49rBBghVl67BFw4fbgRprr4IvfBok4kMpPzfMeyGwaNNlq9dqqIL1T54n3dcTJtBNeFI8BHb",
+	"czbp/ieR3LQM0y64/BnsrZDFF3z66lp/1en+1hX9wfH6N+q6Pl9Gx/8ZbFWEifL6DHOxARur+K7Y7Ddx",
+	"4Ms1P/XmLXlXvWLETqukE2y2bFUcqHxj3Lgr6cck5IJqFJBjuilT4J3RRPp9vHCtxvvexh+jYXW6qExp",
+	"JJ8l8uG3onY7pUI20rwHd6h56z3/Okr25js7+/facxDQnvh7l8/WgPt1VZhhJPv/BRRgmoofjdXgoY2S",
+	"iCiI25DbluJjtMqaV8ayqr0xYpFVUZUfaHyC4HDNjJBFvk5HxKxyKYBNDY8RIx8Kl5SR7gbknfptI8NZ",
+	"JXNOZYbGsoLOmEs28aODpJ28tztiT9zNjFVXXCem5S/yk/Ely7wLvYev9MyguULr9H0AbKfyzEYAe/Rl",
+	"+16GsE5ChWGuwA/diNKdjPeud8r51DG+XoD1JWi6DaJqYbv38HwPz7eG52ddqLTKuT+arPMN8NoB8wJe",
+	"+0ICyxG7yRnvXcL6VC624+4C8anGB1DVAdhlFCAbI6vkfc7Zq5FFzhufqFUnK7d1w1kVEpAoMBsyUZ9h",
+	"9H0gZS9d6htyA1Uy8vu4eqrev0d3zz2EfhEIrbHD2+3ev0waO1VyBhopnA/huj39ta30tVWeoDrN7Vv0",
+	"CNWDW12huppryFSagLEuKObeXbQge6f9FdvaV9QU4tmrw0LM/qf6/2s9jz+VZ62CND2RGygm3y5fc9ui",
+	"9n2kvXdifuNOzBZ9a+//dqJapWdVMbhmqWi+Esb2AoddRtVXkpGhYO4BkXERitXwB8Htjm6wf5dLEbq/",
+	"bhfFhtbeVKJQ1cTuS0P1/UnGJSX5rrzMrrgaBatMgEUU/h/58F+K7Ke/b8LyYpKKuH4e7XCrxpKzuaLL",
+	"dpdh5Yr5Q7JLxoNPRnO/uBi9JnWWzVWaGOcFqub3wPTi0l1eoZJpScDtk7tcMPoOfRjLC8ht2BhGrvWQ",
+	"FVQZYKiUdjucc3c0lt6I6S3cihvqfqj9N3pZPZjDcscGy/IsiGUOn+qPL6AEIiI6Qfh9jJqWXN7fYd/f",
+	"YS+B6zOYCeNSGvuAfSu8HlTh9eV2Aim4+mZdaHpK338uNLX+stQAWTweKnCH3Sb35O6LiJJbzQFBYnXE",
+	"VZ25nKrZLenAMivl6wrPV2ORa1XJjkubabTJ7r24fhFxfS3hy0Ae5ZfE84EUNcpZ9vk+FGdp6I8KES20",
+	"c9CGXQDkPrmK/sCYcSxTgylSxxDp/hASpKTOSV5LhjAj9kzySUrOcdn8UKfIVIUExjJOgWtDUjTlIi00",
+	"9hErnSATNVUhgaxKMjeWV9UFdpvclE1I5nvK6v7ih/GrE0yfX37H8RnbggE3LKaBfn86656iLQ0zdDDy",
+	"1QnavtfOPnd7MEPuha0Dvk2IcFS7NkIXFe7iwzt1PXbQ+g3ZX969e+PzuEJWFZIKW2Zvux7VrsumY+uT",
+	"6VSKprKSrRu9BZwaTKPr1rXBSX8OSt1l5sifjr+zxJGhikZrckhc/MTs++NC/0TAdCrbTobP5vYrkImq",
+	"7cBeUxNihVOw5aCrKtRXBXl2epUgdh3bUilVWB9Ll3lNZXvC6q/yCBv6Ej/RcI2giO0cHXuH3MlYEgpW",
+	"OTFVvvRE2Tm1y22hASGUS0oG345cndEy+NPiXVGfCVrfSghX6y9L/b4c7BZevkbC7qO07kMM7hSC/ywu",
+	"oWP7ORuxexHxpdHY+lrLK0N0ec3DqFRjVGOij7JtLsiu5tx6HwczxQTbmgBF4+74soBxdXni63PtbkH1",
+	"3oJM/BF/h+P+H4qXR1+LrC1DSR/z6nf9HhjvgfFOgRGPPeMMocdVkP0cEDTCwvrAmX7cq3+x9acBhGEl",
+	"8kSXFQ1AqdFsAqyQ4rcC2A5vylZdAORUly5kRjnKWmVlOfO6CalFito1xbllmTKWHR4cLCKiD+kxP5Uf",
+	"+n/s5HsN7VkWq1GF9/R8Gfce9sFonyqeus6u17p0bqmunG8X89OqN0ciV1Wa+/UjioVLhHDCSFUfg32e",
+	"i/3LQ9KtvpvFksOtkm+jtjcERzNQAKX3t9qbmBUKBaEYEMMcKrhaatyOZbuy24f+iz/80CorTT58inRf",
+	"qE1ZlWQjvkP1CgRxp+Ojo4gpyaJCp9Fu2LTFi0RYBtKiYdmEjozlBZRV0Dv9dYCqVlp9+Ks/ET5safol",
+	"qrHx5uPNfwcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
