@@ -476,7 +476,7 @@ func (a *app) resendWebhook(c echo.Context) error {
 
 // linkDeliveries is the link page's way to the link's delivery log:
 // admins only, when this paylinks delivers outbound webhooks.
-func (a *app) linkDeliveries(c echo.Context, linkID int64) (url string, n int, err error) {
+func (a *app) linkDeliveries(c echo.Context, linkID int64) (href string, n int, err error) {
 	st, ok := a.store.(OutboundStore)
 	if !ok || a.opts.Outbound == nil || !currentUser(c).Role.AtLeast(paylink.RoleAdmin) {
 		return "", 0, nil
