@@ -64,6 +64,11 @@ const (
 	DefaultAPIRatePerMinute = 600
 	APIIdempotencyKeep      = 48 * time.Hour
 	APIIdempotencyPrune     = time.Hour
+	// The API's read audits (api.read) are committed in groups: the first
+	// waits at most ReadAuditLinger for others, up to ReadAuditBatch in one
+	// transaction. A crash loses at most that moment's reads' entries.
+	ReadAuditLinger = 200 * time.Millisecond
+	ReadAuditBatch  = 256
 	// Bulk imports: links sent to StableMint at once, and how often the
 	// import job looks for queued links when nothing wakes it.
 	DefaultImportInFlight = links.DefaultImportInFlight
@@ -154,6 +159,9 @@ type App struct {
 	Notifier  *outbox.Notifier
 	// Outbound delivers paylinks' own webhooks (outbound/).
 	Outbound *outbound.Worker
+
+	// ReadAudits group-commits the JSON API's read audits; Close flushes it.
+	ReadAudits *db.AuditWriter
 
 	cfg Config
 	log *slog.Logger
@@ -277,6 +285,11 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 	a.Webhooks = ingest.New(writer, log, cfg.Ingest)
 
 	a.Outbound = newOutbound(cfg, p.Store, log, now, a.Mailer.Wake)
+	// The JSON API's read audits, group-committed (db/audit.go); Close
+	// commits what is queued.
+	a.ReadAudits = p.Store.NewAuditWriter(ReadAuditLinger, ReadAuditBatch, func(n int, err error) {
+		log.Error("API read audit entries could not be stored", "component", "audit", "count", n, "err", err)
+	})
 
 	o := handlers.Options{
 		Logger: log, Store: p.Store, Hasher: hasher, BaseURL: cfg.BaseURL, SessionKeys: cfg.SessionKeys,
@@ -290,13 +303,14 @@ func New(ctx context.Context, cfg Config, p Parts) (*App, error) {
 		DashboardMaxAge: cfg.DashboardMaxAge, ExpensiveConcurrency: cfg.ExpensiveConcurrency,
 		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken, Breaker: breaker,
 		APIKeyHashKey: cfg.APIKeyHashKey, APIRatePerMinute: cfg.APIRatePerMinute,
-		Outbound: a.Outbound,
+		Outbound: a.Outbound, ReadAudits: a.ReadAudits,
 	}
 	if cfg.Web != nil {
 		cfg.Web(&o)
 	}
 	if a.Handler, err = handlers.New(o); err != nil {
 		a.Webhooks.Close()
+		a.ReadAudits.Close()
 		return nil, err
 	}
 	return a, nil
@@ -384,6 +398,8 @@ func (a *App) Close() {
 	a.Webhooks.Close()
 	a.Minter.Close()
 	a.Mailer.Close()
+	a.Outbound.Close()
+	a.ReadAudits.Close()
 }
 
 // newOutbound builds the outbound-webhook worker: the sandbox's rules in
@@ -403,6 +419,9 @@ func newOutbound(cfg Config, st *db.Store, log *slog.Logger, now func() time.Tim
 		g := *o.Guard
 		g.Allowed = st.OutboundPrivateHosts
 		o.Guard = &g
+	}
+	if o.LockPath == "" && st.Path() != "" {
+		o.LockPath = st.Path() + ".webhooks-lock"
 	}
 	if o.Disabled == nil {
 		o.Disabled = outbound.EmailAdmins(st, outbound.AdminEmail{FromAddr: cfg.MailFrom.Email, FromName: cfg.MailFrom.Name,

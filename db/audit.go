@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -66,4 +67,169 @@ func (s *Store) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) 
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// AuditWriter records entries that may wait a moment before they are
+// committed (the JSON API's reads: handlers/api_middleware.go) in group
+// commits: the first entry waits at most linger for others, and up to max
+// go in one transaction, each chained (appendAudit) as Audit would chain
+// it, in the order they came. Entries that record a change never come
+// here: they commit in the change's own transaction.
+//
+// What a crash can lose: the entries queued and not yet committed, at most
+// linger's worth (and max per batch), never an entry of a change. Close
+// (at shutdown) commits everything queued first.
+type AuditWriter struct {
+	s       *Store
+	in      chan AuditEntry
+	flush   chan chan struct{}
+	done    chan struct{}
+	linger  time.Duration
+	max     int
+	onError func(n int, err error)
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+// NewAuditWriter starts a writer; onError hears of a batch that could not
+// be committed (its n entries are lost). Close stops it.
+func (s *Store) NewAuditWriter(linger time.Duration, max int, onError func(n int, err error)) *AuditWriter {
+	w := &AuditWriter{s: s, in: make(chan AuditEntry, 4*max), flush: make(chan chan struct{}), done: make(chan struct{}), linger: linger, max: max, onError: onError}
+	go w.run()
+	return w
+}
+
+// Add queues e. When the queue is full (the disk is slower than the
+// calls) or the writer is closed, e is committed at once, by the caller:
+// an entry is never dropped for want of room.
+func (w *AuditWriter) Add(ctx context.Context, e AuditEntry) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if !w.closed {
+		select {
+		case w.in <- e:
+			return nil
+		default:
+		}
+	}
+	return w.s.Audit(ctx, e)
+}
+
+// Close commits what is queued and stops the writer; call it before the
+// store closes.
+func (w *AuditWriter) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.in)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *AuditWriter) run() {
+	defer close(w.done)
+	timer := time.NewTimer(w.linger)
+	timer.Stop()
+	var batch []AuditEntry
+	// take moves what is queued now into batch, without waiting.
+	take := func() bool {
+		for len(batch) < w.max {
+			select {
+			case e, ok := <-w.in:
+				if !ok {
+					return false
+				}
+				batch = append(batch, e)
+			default:
+				return true
+			}
+		}
+		return true
+	}
+	for {
+		var flushed chan struct{}
+		open := true
+		select {
+		case e, ok := <-w.in:
+			if !ok {
+				return
+			}
+			batch = append(batch, e)
+			timer.Reset(w.linger)
+		gather:
+			for len(batch) < w.max {
+				select {
+				case e, ok := <-w.in:
+					if !ok {
+						open = false
+						break gather
+					}
+					batch = append(batch, e)
+				case flushed = <-w.flush:
+					open = take()
+					break gather
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		case flushed = <-w.flush:
+			open = take()
+		}
+		if len(batch) > 0 {
+			w.commit(batch)
+			batch = nil
+		}
+		if flushed != nil {
+			close(flushed)
+		}
+		if !open {
+			return
+		}
+	}
+}
+
+// Flush commits what is queued now and returns once it is committed.
+func (w *AuditWriter) Flush() {
+	w.mu.RLock()
+	closed := w.closed
+	w.mu.RUnlock()
+	if closed {
+		<-w.done
+		return
+	}
+	done := make(chan struct{})
+	select {
+	case w.flush <- done:
+		<-done
+	case <-w.done:
+	}
+}
+
+// commit writes a batch in one transaction; if that fails, each entry
+// alone, so one bad entry cannot lose the others.
+func (w *AuditWriter) commit(batch []AuditEntry) {
+	ctx := context.Background()
+	err := w.s.withTx(ctx, func(tx *Tx) error {
+		for _, e := range batch {
+			if err := insertAudit(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	lost := 0
+	for _, e := range batch {
+		if err = w.s.Audit(ctx, e); err != nil {
+			lost++
+		}
+	}
+	if lost > 0 && w.onError != nil {
+		w.onError(lost, err)
+	}
 }

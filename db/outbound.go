@@ -469,6 +469,29 @@ func (s *Store) ClaimOutbound(ctx context.Context, n, perEndpoint int, lease tim
 	return out, err
 }
 
+// ReleaseDeadOutbound frees every message leased by another process (its
+// lease token does not start with this Store's prefix) and makes it due
+// now. Call it only while no other process can be delivering (the
+// outbound worker holds the delivery lock), so those processes are dead.
+// A message the dead process had sent goes again, under the same
+// webhook-id (delivery is at least once). It returns how many it freed.
+func (s *Store) ReleaseDeadOutbound(ctx context.Context) (int, error) {
+	var n int64
+	err := s.withTx(ctx, func(tx *Tx) error {
+		now := ms(tx.now)
+		res, err := tx.ExecContext(ctx, `UPDATE outbound_messages SET locked_until = NULL, lease_token = NULL,
+			next_attempt_at = min(next_attempt_at, ?)
+			WHERE status = 'pending' AND lease_token IS NOT NULL AND locked_until > ? AND substr(lease_token, 1, ?) <> ?`,
+			now, now, len(s.leasePrefix), s.leasePrefix)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // The worker's statements, prepared once per Store (withPrepared).
 const (
 	qLeased = `SELECT endpoint_id, count(*) FROM outbound_messages
@@ -648,6 +671,7 @@ type OutboundFilter struct {
 	Type       string
 	Status     string
 	From, To   time.Time // created_at in [From, To)
+	Before     int64     // ids below this only (a log's next page); 0: any
 	Limit      int
 }
 
@@ -671,6 +695,9 @@ func (f OutboundFilter) where() (string, []any) {
 	}
 	if !f.To.IsZero() {
 		w, args = append(w, "m.created_at < ?"), append(args, ms(f.To))
+	}
+	if f.Before > 0 {
+		w, args = append(w, "m.id < ?"), append(args, f.Before)
 	}
 	if len(w) == 0 {
 		return "", nil
@@ -736,6 +763,14 @@ func (s *Store) OutboundAttemptsOf(ctx context.Context, messageIDs []int64) (map
 func (s *Store) OutboundPendingFor(ctx context.Context, endpointID int64) (int, error) {
 	var n int
 	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM outbound_messages WHERE endpoint_id = ? AND status = 'pending'", endpointID).Scan(&n)
+	return n, err
+}
+
+// OutboundCountForLink counts the messages about a link, to every
+// endpoint (its delivery log's length).
+func (s *Store) OutboundCountForLink(ctx context.Context, linkID int64) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM outbound_messages WHERE link_id = ?", linkID).Scan(&n)
 	return n, err
 }
 
@@ -822,7 +857,7 @@ func (s *Store) ReplayOutbound(ctx context.Context, f OutboundFilter, dryRun boo
 	if f.EndpointID == 0 {
 		return ReplayPlan{}, errors.New("db: a replay needs an endpoint")
 	}
-	f.Status, f.LinkID, f.Limit = OutboundFailed, 0, 0
+	f.Status, f.LinkID, f.Limit, f.Before = OutboundFailed, 0, 0, 0
 	where, args := f.where()
 	where += " AND m.replayed_as IS NULL"
 	var plan ReplayPlan

@@ -218,7 +218,7 @@ func (s *apiServer) docs(c echo.Context) error {
 	sort.Strings(paths)
 	for _, path := range paths {
 		item := doc.Paths.Value(path)
-		for _, method := range []string{http.MethodGet, http.MethodPost} {
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
 			op := item.GetOperation(method)
 			if op == nil {
 				continue

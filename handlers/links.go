@@ -432,6 +432,9 @@ func (a *app) renderLink(c echo.Context, l db.Link, status int, cancel *views.Ca
 		}
 	}
 	p.Timeline = a.timeline(c, events)
+	if p.DeliveriesURL, p.Deliveries, err = a.linkDeliveries(c, l.ID); err != nil {
+		return err
+	}
 	return a.render(c, status, views.Link(p))
 }
 

@@ -221,6 +221,9 @@ type Options struct {
 	// APIRatePerMinute is each key's request budget.
 	APIKeyHashKey    []byte
 	APIRatePerMinute int
+	// ReadAudits group-commits the API's read audits (api.read); nil
+	// commits each one before the answer.
+	ReadAudits *db.AuditWriter
 	// Outbound delivers outbound webhooks; its Guard checks endpoint
 	// addresses (handlers/webhooks_out.go). nil: no endpoint pages.
 	Outbound *outbound.Worker

@@ -14,6 +14,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/outbound"
+	"github.com/paylinks/paylinks/paylink"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -53,6 +54,7 @@ type OutboundStore interface {
 	OutboundMessages(ctx context.Context, f db.OutboundFilter) ([]db.OutboundMessage, error)
 	OutboundAttemptsOf(ctx context.Context, messageIDs []int64) (map[int64][]db.OutboundAttempt, error)
 	OutboundPendingFor(ctx context.Context, endpointID int64) (int, error)
+	OutboundCountForLink(ctx context.Context, linkID int64) (int, error)
 	ResendOutbound(ctx context.Context, id int64, a db.AuditEntry) error
 	SendOutboundTest(ctx context.Context, endpointID int64, a db.AuditEntry) (db.OutboundMessage, error)
 	ReplayOutbound(ctx context.Context, f db.OutboundFilter, dryRun bool, a db.AuditEntry) (db.ReplayPlan, error)
@@ -97,34 +99,20 @@ func (f webhookEndpointForm) view() views.WebhookEndpointForm {
 	return v
 }
 
-// validate checks the form and the address (the SSRF guard resolves it).
-func (a *app) validateEndpoint(ctx context.Context, f views.WebhookEndpointForm) (views.FieldErrors, []string) {
-	errs := views.FieldErrors{}
-	var types []string
+// endpoints is the admins' service: the pages and the API call it.
+func (a *app) endpoints() *outbound.Endpoints {
+	return outbound.NewEndpoints(a.outStore(), a.opts.Outbound)
+}
+
+// endpointInput is the form as the service takes it.
+func endpointInput(f views.WebhookEndpointForm) outbound.EndpointInput {
+	in := outbound.EndpointInput{URL: f.URL, Description: f.Description, Enabled: f.Enabled}
 	for _, t := range db.OutboundEventTypes {
 		if f.Types[t] {
-			types = append(types, t)
+			in.Types = append(in.Types, t)
 		}
 	}
-	if len(types) == 0 {
-		errs["types"] = "Choose at least one event."
-	}
-	switch {
-	case f.URL == "":
-		errs["url"] = "Enter the address that receives the webhooks."
-	case len(f.URL) > 2000:
-		errs["url"] = "The address is too long (2,000 characters at most)."
-	default:
-		if err := a.opts.Outbound.Guard().CheckURL(ctx, f.URL); err != nil {
-			msg := err.Error()
-			msg = strings.TrimPrefix(msg, outbound.ErrRefused.Error()+": ")
-			errs["url"] = "paylinks refuses this address: " + msg + "."
-		}
-	}
-	if len(f.Description) > 200 {
-		errs["description"] = "Keep the description under 200 characters."
-	}
-	return errs, types
+	return in
 }
 
 func (a *app) endpointRow(ctx context.Context, loc *time.Location, e db.OutboundEndpoint) views.WebhookEndpointRow {
@@ -180,19 +168,16 @@ func (a *app) createWebhookEndpoint(c echo.Context) error {
 	}
 	form := f.view()
 	ctx := c.Request().Context()
-	errs, types := a.validateEndpoint(ctx, form)
+	e, secret, errs, err := a.endpoints().Create(ctx, endpointInput(form), currentUser(c).ID, a.auditEntry(c, outbound.ActionCreate))
+	if err != nil {
+		return err
+	}
 	if len(errs) > 0 {
-		p, err := a.endpointsPage(c, form, errs, nil)
+		p, err := a.endpointsPage(c, form, views.FieldErrors(errs), nil)
 		if err != nil {
 			return err
 		}
 		return a.render(c, http.StatusUnprocessableEntity, views.WebhookEndpoints(p))
-	}
-	secret := outbound.NewSecret()
-	e, err := a.outStore().CreateOutboundEndpoint(ctx, db.NewOutboundEndpoint{URL: form.URL, Description: form.Description,
-		Types: types, Secret: secret, CreatedBy: currentUser(c).ID}, a.auditEntry(c, "webhook_endpoint.create"))
-	if err != nil {
-		return err
 	}
 	p, err := a.endpointsPage(c, views.WebhookEndpointForm{Types: map[string]bool{}}, nil, &views.WebhookSecret{URL: e.URL, Secret: secret})
 	if err != nil {
@@ -327,19 +312,17 @@ func (a *app) saveWebhookEndpoint(c echo.Context) error {
 	}
 	form := f.view()
 	ctx := c.Request().Context()
-	errs, types := a.validateEndpoint(ctx, form)
+	errs, err := a.endpoints().Update(ctx, e.ID, endpointInput(form), a.auditEntry(c, outbound.ActionUpdate))
+	if err != nil {
+		return err
+	}
 	if len(errs) > 0 {
-		p, err := a.endpointPage(c, e, &form, errs)
+		p, err := a.endpointPage(c, e, &form, views.FieldErrors(errs))
 		if err != nil {
 			return err
 		}
 		return a.render(c, http.StatusUnprocessableEntity, views.WebhookEndpoint(p))
 	}
-	if err := a.outStore().UpdateOutboundEndpoint(ctx, e.ID, db.OutboundEndpointChange{URL: form.URL, Description: form.Description,
-		Types: types, Enabled: form.Enabled}, a.auditEntry(c, "webhook_endpoint.update")); err != nil {
-		return err
-	}
-	a.opts.Outbound.Wake()
 	if err := a.flash(c, "ok", "Endpoint saved."); err != nil {
 		return err
 	}
@@ -353,12 +336,8 @@ func (a *app) rotateWebhookSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	secret := outbound.NewSecret()
-	if err := a.outStore().RotateOutboundSecret(c.Request().Context(), e.ID, secret, outbound.RotationOverlap,
-		a.auditEntry(c, "webhook_endpoint.rotate")); err != nil {
-		return err
-	}
-	if e, err = a.outStore().OutboundEndpointByID(c.Request().Context(), e.ID); err != nil {
+	e, secret, err := a.endpoints().Rotate(c.Request().Context(), e.ID, a.auditEntry(c, outbound.ActionRotate))
+	if err != nil {
 		return err
 	}
 	p, err := a.endpointPage(c, e, nil, nil)
@@ -374,10 +353,9 @@ func (a *app) testWebhookEndpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.outStore().SendOutboundTest(c.Request().Context(), e.ID, a.auditEntry(c, "webhook_endpoint.test")); err != nil {
+	if _, err := a.endpoints().SendTest(c.Request().Context(), e.ID, a.auditEntry(c, outbound.ActionTest)); err != nil {
 		return err
 	}
-	a.opts.Outbound.Wake()
 	msg := "Test event queued; it appears in the delivery log below."
 	if !e.Enabled {
 		msg = "Test event queued; it goes once the endpoint is enabled."
@@ -393,7 +371,7 @@ func (a *app) deleteWebhookEndpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.outStore().DeleteOutboundEndpoint(c.Request().Context(), e.ID, a.auditEntry(c, "webhook_endpoint.delete")); err != nil {
+	if err := a.endpoints().Delete(c.Request().Context(), e.ID, a.auditEntry(c, outbound.ActionDelete)); err != nil {
 		return err
 	}
 	if err := a.flash(c, "ok", "Endpoint "+e.URL+" deleted, with its delivery log."); err != nil {
@@ -444,7 +422,7 @@ func (a *app) replayWebhooks(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	dry := f.Confirm != "1"
-	plan, err := a.outStore().ReplayOutbound(ctx, filter, dry || len(errs) > 0, a.auditEntry(c, "webhook_endpoint.replay"))
+	plan, err := a.endpoints().Replay(ctx, filter, dry || len(errs) > 0, a.auditEntry(c, outbound.ActionReplay))
 	if err != nil {
 		return err
 	}
@@ -462,7 +440,6 @@ func (a *app) replayWebhooks(c echo.Context) error {
 		}
 		return a.render(c, status, views.WebhookEndpoint(p))
 	}
-	a.opts.Outbound.Wake()
 	if err := a.flash(c, "ok", strconv.Itoa(plan.Messages)+" messages queued for replay."); err != nil {
 		return err
 	}
@@ -480,12 +457,11 @@ func (a *app) resendWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = a.outStore().ResendOutbound(ctx, id, a.auditEntry(c, "webhook_message.resend"))
+	err = a.endpoints().Resend(ctx, id, a.auditEntry(c, outbound.ActionResend))
 	switch {
-	case errors.Is(err, db.ErrConflict):
+	case errors.Is(err, outbound.ErrPending):
 		err = a.flash(c, "ok", "That delivery is waiting to be sent already.")
 	case err == nil:
-		a.opts.Outbound.Wake()
 		err = a.flash(c, "ok", "Delivery queued to be sent again.")
 	}
 	if err != nil {
@@ -496,6 +472,17 @@ func (a *app) resendWebhook(c echo.Context) error {
 		back = a.url(RouteWebhookDeliveries) + "?link=" + strconv.FormatInt(m.LinkID, 10)
 	}
 	return a.redirect(c, back)
+}
+
+// linkDeliveries is the link page's way to the link's delivery log:
+// admins only, when this paylinks delivers outbound webhooks.
+func (a *app) linkDeliveries(c echo.Context, linkID int64) (href string, n int, err error) {
+	st, ok := a.store.(OutboundStore)
+	if !ok || a.opts.Outbound == nil || !currentUser(c).Role.AtLeast(paylink.RoleAdmin) {
+		return "", 0, nil
+	}
+	n, err = st.OutboundCountForLink(c.Request().Context(), linkID)
+	return a.url(RouteWebhookDeliveries) + "?link=" + strconv.FormatInt(linkID, 10), n, err
 }
 
 // webhookDeliveries is the delivery log of one link, across endpoints.

@@ -299,3 +299,33 @@ func TestWebhookLogResendAndReplay(t *testing.T) {
 		t.Errorf("the link's log shows %d deliveries, want 3 (opened, processing, the replay)", n)
 	}
 }
+
+// A link's page leads admins to that link's delivery log, saying how many
+// messages it holds; finance staff see no such link.
+func TestLinkPageLeadsToItsWebhookDeliveries(t *testing.T) {
+	e := newEnv(t, withOutbound(false, 0))
+	admin := e.addUser("admin@acme.example", paylink.RoleAdmin)
+	e.addUser("fin@acme.example", paylink.RoleFinance)
+	ctx := context.Background()
+	if _, err := e.store.CreateOutboundEndpoint(ctx, db.NewOutboundEndpoint{URL: "https://hooks.example.com/a", Types: []string{"link.created", "link.opened"},
+		Secret: outbound.NewSecret(), CreatedBy: admin.ID}, db.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	l := e.openLink(t, admin.ID)
+	b := e.browser()
+	b.login("admin@acme.example")
+	a := b.get(fmt.Sprintf("/links/%d", l.ID)).find("[data-testid=link-webhook-deliveries]")
+	href, _ := a.Attr("href")
+	if a.Length() != 1 || strings.TrimSpace(a.Text()) != "Webhook deliveries (2)" {
+		t.Fatalf("link page: %d links, %q", a.Length(), a.Text())
+	}
+	log := b.get(href)
+	if log.status() != http.StatusOK || log.find("[data-testid=delivery-row]").Length() != 2 {
+		t.Errorf("%s: status %d, %d rows, want the link's 2 messages", href, log.status(), log.find("[data-testid=delivery-row]").Length())
+	}
+	fin := e.browser()
+	fin.login("fin@acme.example")
+	if n := fin.get(fmt.Sprintf("/links/%d", l.ID)).find("[data-testid=link-webhook-deliveries]").Length(); n != 0 {
+		t.Errorf("finance sees the deliveries link")
+	}
+}

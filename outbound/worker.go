@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,6 +26,7 @@ type Store interface {
 	ClaimOutbound(ctx context.Context, n, perEndpoint int, lease time.Duration) ([]db.OutboundMessage, error)
 	RecordOutbound(ctx context.Context, outs []db.OutboundOutcome) (db.OutboundRecorded, error)
 	LinkByID(ctx context.Context, id int64) (db.Link, error)
+	ReleaseDeadOutbound(ctx context.Context) (int, error)
 }
 
 // Delivery limits (docs/outbound-webhooks.md).
@@ -76,6 +78,13 @@ type Options struct {
 	// Disabled, when set, hears of endpoints disabled for failing too long,
 	// after the commit (admins are told).
 	Disabled func(ctx context.Context, endpointIDs []int64)
+	// LockPath is the delivery lock's file (beside the database). Only the
+	// worker holding it delivers: another paylinks process on the same
+	// database stands by, trying the lock at each poll, and takes over
+	// within a poll of the holder's end. Taking it frees the leases dead
+	// processes left. "" delivers without the lock (each message is still
+	// claimed by one worker at a time).
+	LockPath string
 }
 
 // Worker delivers committed messages.
@@ -85,6 +94,10 @@ type Worker struct {
 	client *http.Client
 	log    *slog.Logger
 	wake   chan struct{}
+
+	lockMu  sync.Mutex
+	unlock  func() // releases the delivery lock; nil when not held
+	standby bool   // another process held the lock at the last try (logged once)
 }
 
 // New builds a worker; its Job runs it.
@@ -171,6 +184,9 @@ func (w *Worker) Job() jobs.Job {
 // together (one commit for all that finished meanwhile) while the others
 // run, so a slow receiver holds one slot, not the worker.
 func (w *Worker) Drain(ctx context.Context) (int, error) {
+	if !w.delivering(ctx) {
+		return 0, nil
+	}
 	results := make(chan db.OutboundOutcome, w.opts.Concurrency)
 	inflight, done := 0, 0
 	var firstErr error
@@ -211,6 +227,51 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 			firstErr = err
 		}
 		claim = true
+	}
+}
+
+// delivering reports whether this worker may deliver: it holds the
+// delivery lock, or there is none. On taking the lock it frees the leases
+// other processes left: they are dead (or they would hold the lock), so
+// their messages go now rather than when their leases run out.
+func (w *Worker) delivering(ctx context.Context) bool {
+	if w.opts.LockPath == "" || !canLock {
+		return true
+	}
+	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
+	if w.unlock != nil {
+		return true
+	}
+	release, ok, err := lockDelivery(w.opts.LockPath)
+	switch {
+	case err != nil:
+		w.log.Error("webhook delivery lock; not delivering", "err", err)
+		return false
+	case !ok:
+		if !w.standby {
+			w.log.Info("another paylinks process delivers the webhooks of this database; standing by")
+			w.standby = true
+		}
+		return false
+	}
+	w.unlock, w.standby = release, false
+	n, err := w.store.ReleaseDeadOutbound(ctx)
+	if err != nil {
+		w.log.Error("free the webhook leases of stopped processes; they are sent when their leases expire", "err", err)
+	} else if n > 0 {
+		w.log.Info("webhooks a stopped process was sending are due again", "count", n)
+	}
+	return true
+}
+
+// Close releases the delivery lock (call it once the job has stopped).
+func (w *Worker) Close() {
+	w.lockMu.Lock()
+	defer w.lockMu.Unlock()
+	if w.unlock != nil {
+		w.unlock()
+		w.unlock = nil
 	}
 }
 

@@ -281,6 +281,10 @@ type LinkPage struct {
 	ReissuedAsURL    string
 	ReissuedAsID     int64
 	RedirectURLs     []KV
+	// DeliveriesURL is the link's outbound-webhook delivery log (admins
+	// only; "" hides it) and Deliveries how many messages it holds.
+	DeliveriesURL string
+	Deliveries    int
 }
 
 // LinkFlagSet are the warnings a link carries.
