@@ -243,6 +243,9 @@ type searchPlan struct {
 	walkRank int
 	partial  bool
 	m        matchSet // the tiers read so far (not for walk plans)
+	// phrase, set for counts only (countPhrase), bounds a substring walk
+	// to the links the term's FTS5 phrase finds.
+	phrase string
 }
 
 // plan finds the term's matches tier by tier (see matches); with
@@ -376,6 +379,15 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 		args = append(args, p.hits)
 	}
 	rank := strconv.Itoa(p.walkRank)
+	if count && p.phrase != "" {
+		// The phrase's links only (countPhrase), each probed by id.
+		links := "links l"
+		if q.narrowFilters() {
+			links = "links l INDEXED BY links_search_text"
+		}
+		from = " FROM (SELECT rowid AS id FROM links_fts WHERE links_fts MATCH ?) f CROSS JOIN " + links + " ON l.id = f.id"
+		args = append([]any{p.phrase}, args...)
+	}
 	return append(out, segment{query: sel + ", " + rank + from + cond(match), rank: rank, args: args,
 		lo: p.walkRank, hi: p.walkRank, walk: true})
 }
@@ -517,6 +529,34 @@ func (s *Store) CountSearch(ctx context.Context, q LinkQuery, upTo int) (int, er
 		return 0, err
 	}
 	return s.count(ctx, q, p, upTo)
+}
+
+// countPhrase is the FTS5 phrase that bounds a filtered count's substring
+// walk, or "". A substring tier over the cap makes a walk; a page's walk
+// stops once the page is full, but a count under a filter (a status tab of
+// a surname search: "torvalds" in 20,000 links, 6,000 of them paid) walks
+// until the cap or the end of the filtered links, testing every row: all
+// the paid links. When the term's rarest trigram is in at most
+// trigramCountCap links, the phrase's matches are at most that many, so
+// the count probes those (into the narrow search entries) instead.
+func (s *Store) countPhrase(ctx context.Context, q LinkQuery, p searchPlan) (string, error) {
+	if !p.walk || p.walkRank != 2 || !q.hasFilters() || !isASCII(q.Term) {
+		return "", nil
+	}
+	tris := trigrams(strings.ToLower(q.Term))
+	if len(tris) == 0 || len(tris) > maxProbedTrigrams {
+		return "", nil
+	}
+	for _, t := range tris {
+		n, err := s.trigramDocs(ctx, t)
+		if err != nil {
+			return "", err
+		}
+		if n <= trigramCountCap {
+			return escapeFTS(q.Term), nil
+		}
+	}
+	return "", nil
 }
 
 // defaultPageSize is LinkQuery.Limit's default.
@@ -712,6 +752,11 @@ func (s *Store) count(ctx context.Context, q LinkQuery, p searchPlan, limit int)
 			return limit + 1, nil // one tier alone holds more than the cap
 		}
 	}
+	phrase, err := s.countPhrase(ctx, q, p)
+	if err != nil {
+		return 0, err
+	}
+	p.phrase = phrase
 	var parts []string
 	var args []any
 	for _, sg := range q.segments(p, true) {
@@ -719,7 +764,7 @@ func (s *Store) count(ctx context.Context, q LinkQuery, p searchPlan, limit int)
 		args = append(args, sg.args...)
 	}
 	var n int
-	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM ("+strings.Join(parts, " UNION ALL ")+" LIMIT ?)", append(args, limit+1)...).Scan(&n)
+	err = s.read.QueryRowContext(ctx, "SELECT count(*) FROM ("+strings.Join(parts, " UNION ALL ")+" LIMIT ?)", append(args, limit+1)...).Scan(&n)
 	return n, err
 }
 
