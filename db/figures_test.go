@@ -118,6 +118,7 @@ func compareWithOracle(t *testing.T, st *db.Store, raw *sql.DB, now time.Time) {
 			}
 		}
 	}
+	compareKeyFigures(t, st, raw, now)
 	var wantErrors int
 	if err := raw.QueryRow(oldErrorLinks).Scan(&wantErrors); err != nil {
 		t.Fatal(err)
@@ -145,6 +146,136 @@ func compareWithOracle(t *testing.T, st *db.Store, raw *sql.DB, now time.Time) {
 	}
 	if !reflect.DeepEqual(totals, want) {
 		t.Errorf("status totals:\n kept  %v\n links %v", totals, want)
+	}
+}
+
+// Exact SQL over the links for the dashboard's key figures, to check the
+// kept figures the dashboard reads them from (handlers/dashboard.go).
+const (
+	// Collected since the 1st: links now paid or settled, paid in the month.
+	exactCollected = `SELECT currency, count(*), sum(amount_minor) FROM links
+		WHERE status IN ('paid', 'settled') AND paid_at >= ? GROUP BY currency ORDER BY currency`
+	// The paid rate's parts: paid in the period, and now failed or expired
+	// with their last change in it.
+	exactPaidRate = `SELECT currency, sum(COALESCE(paid_at >= ?1, 0)), sum(status = 'failed' AND updated_at >= ?1),
+			sum(status = 'expired' AND updated_at >= ?1)
+		FROM links GROUP BY currency
+		HAVING sum(COALESCE(paid_at >= ?1, 0)) + sum(status = 'failed' AND updated_at >= ?1) + sum(status = 'expired' AND updated_at >= ?1) > 0
+		ORDER BY currency`
+	// The median time to pay of the links paid in the period: of an even
+	// number, the lower of the two middle ones.
+	exactMedianPayTime = `SELECT currency, n, d FROM (
+			SELECT currency, paid_at - created_at AS d,
+				row_number() OVER (PARTITION BY currency ORDER BY paid_at - created_at) AS k,
+				count(*) OVER (PARTITION BY currency) AS n
+			FROM links WHERE paid_at >= ?)
+		WHERE k = (n + 1) / 2 ORDER BY currency`
+)
+
+// compareKeyFigures checks the key figures at now: collected since the
+// 1st of the month (UTC), the paid rate's parts and the median time to pay
+// over the last 30 days, per currency, against exact SQL over the links;
+// the median within the histogram's tolerance (db.PayTimeTolerance, and a
+// second for the rounding).
+func compareKeyFigures(t *testing.T, st *db.Store, raw *sql.DB, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	today := now.UTC().Truncate(24 * time.Hour)
+	month := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, time.UTC)
+	last30 := today.AddDate(0, 0, -29)
+
+	type collected struct {
+		links int
+		minor int64
+	}
+	want := map[string]collected{}
+	scanRows(t, raw, exactCollected, []any{month.UnixMilli()}, func(sc func(...any)) {
+		var c string
+		var v collected
+		sc(&c, &v.links, &v.minor)
+		want[c] = v
+	})
+	figs, err := st.PeriodFigures(ctx, month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]collected{}
+	for _, f := range figs {
+		if f.Paid != 0 || f.PaidMinor != 0 {
+			got[f.Currency] = collected{f.Paid, f.PaidMinor}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("collected since %s:\n kept  %v\n links %v", month.Format(time.DateOnly), got, want)
+	}
+
+	type rate struct{ paid, failed, expired int }
+	wantRate := map[string]rate{}
+	scanRows(t, raw, exactPaidRate, []any{last30.UnixMilli()}, func(sc func(...any)) {
+		var c string
+		var r rate
+		sc(&c, &r.paid, &r.failed, &r.expired)
+		wantRate[c] = r
+	})
+	if figs, err = st.PeriodFigures(ctx, last30); err != nil {
+		t.Fatal(err)
+	}
+	gotRate := map[string]rate{}
+	for _, f := range figs {
+		if f.Paid+f.Failed+f.Expired > 0 {
+			gotRate[f.Currency] = rate{f.Paid, f.Failed, f.Expired}
+		}
+	}
+	if !reflect.DeepEqual(gotRate, wantRate) {
+		t.Errorf("paid rate's parts since %s:\n kept  %v\n links %v", last30.Format(time.DateOnly), gotRate, wantRate)
+	}
+
+	type median struct {
+		links int
+		d     time.Duration
+	}
+	wantMedian := map[string]median{}
+	scanRows(t, raw, exactMedianPayTime, []any{last30.UnixMilli()}, func(sc func(...any)) {
+		var c string
+		var n int
+		var ms int64
+		sc(&c, &n, &ms)
+		wantMedian[c] = median{n, time.Duration(ms) * time.Millisecond}
+	})
+	times, err := st.PayTimes(ctx, last30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(times) != len(wantMedian) {
+		t.Errorf("median time to pay for %d currencies, links have paid ones in %d", len(times), len(wantMedian))
+	}
+	for _, p := range times {
+		w := wantMedian[p.Currency]
+		slack := time.Duration(db.PayTimeTolerance*float64(w.d)) + time.Second
+		if p.Links != w.links || p.Median < w.d-slack || p.Median > w.d+slack {
+			t.Errorf("%s median time to pay since %s: %v of %d links, links say %v of %d (tolerance ±%v)",
+				p.Currency, last30.Format(time.DateOnly), p.Median, p.Links, w.d, w.links, slack)
+		}
+	}
+}
+
+// scanRows runs q and hands each row's Scan to fn, failing on any error.
+func scanRows(t *testing.T, raw *sql.DB, q string, args []any, fn func(scan func(...any))) {
+	t.Helper()
+	rows, err := raw.Query(q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		fn(func(dest ...any) {
+			if err := rows.Scan(dest...); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -443,8 +574,8 @@ func (w *figuresWorld) step() string {
 
 // TestCheckFiguresFindsAndRebuildFixes: a figure out of step with the
 // links is reported by row and column, and a rebuild puts it right.
-// Changes the application never makes (amount, currency and creation time
-// rewritten, a link deleted) are kept too.
+// Changes the application never makes (amount, currency, creation and
+// payment time rewritten, links deleted) are kept too.
 func TestCheckFiguresFindsAndRebuildFixes(t *testing.T) {
 	st := mustOpenDB(t)
 	ctx := context.Background()
@@ -478,12 +609,33 @@ func TestCheckFiguresFindsAndRebuildFixes(t *testing.T) {
 	}
 	checkFigures(t, st, "after the rebuild")
 
+	// The time-to-pay histogram likewise: the payment took under a second
+	// of the test's clock (bucket 0).
+	if _, err := w.Exec("UPDATE figures_pay_time SET links = links - 1 WHERE currency = 'EUR'"); err != nil {
+		t.Fatal(err)
+	}
+	diffs, err = st.CheckFigures(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []db.FigureDiff{{Row: "figures_pay_time 2026-12-05 EUR bucket 0 (0s to 1s)", Column: "links", Kept: 0, Links: 1}}
+	if !reflect.DeepEqual(diffs, want) {
+		t.Fatalf("check after tampering with the time to pay: %v, want %v", diffs, want)
+	}
+	if err := st.RebuildFigures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, st, "after the second rebuild")
+
 	for _, q := range []string{
 		"UPDATE links SET amount_minor = 1234 WHERE id = " + fmt.Sprint(l.ID),
 		"UPDATE links SET currency = 'USD' WHERE id = " + fmt.Sprint(l.ID),
 		"UPDATE links SET created_at = created_at - 3 * 86400000 WHERE id = " + fmt.Sprint(other.ID),
+		"UPDATE links SET created_at = created_at - 2 * 3600000 WHERE id = " + fmt.Sprint(l.ID), // paid 2 h after created now
+		"UPDATE links SET paid_at = paid_at + 86400000 WHERE id = " + fmt.Sprint(l.ID),
 		"PRAGMA foreign_keys = OFF",
 		"DELETE FROM links WHERE id = " + fmt.Sprint(other.ID),
+		"DELETE FROM links WHERE id = " + fmt.Sprint(l.ID),
 	} {
 		if _, err := w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -40,7 +40,8 @@ func (s *Store) RealLinkCount(ctx context.Context) (int, error) {
 // rows a second. The figures (db/figures.go) are rebuilt in one pass when
 // the triggers are restored, whether or not the load finished.
 var bulkTriggers = []string{"links_keys_insert", "links_keys_update", "links_fts_insert", "links_fts_update", "links_fts_delete",
-	"figures_created_insert", "figures_paid_insert", "figures_ended_insert", "figures_status_insert"}
+	"figures_created_insert", "figures_paid_insert", "figures_ended_insert", "figures_status_insert",
+	"figures_pay_time_insert"}
 
 // SeedLinks bulk-loads n links from gen in transactions of batch rows, with
 // one "created" timeline entry each, by user. It drops the search triggers

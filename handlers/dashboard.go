@@ -23,16 +23,33 @@ const (
 	chartHeight = 160
 )
 
-// dashboard shows, per currency, what happened today and over the last 7
-// and 30 days (UTC), paid amount per day for the last 30 days as an SVG
-// chart with the same numbers as a table, and what needs attention.
+// dashboard shows one currency's key figures (outstanding, collected this
+// month, paid rate and median time to pay) and its paid amount per day for
+// the last 30 days as an SVG chart with the same numbers as a table, the
+// currency picked with ?currency= (a plain GET form); then, per currency,
+// what happened today and over the last 7 and 30 days (UTC), and what
+// needs attention.
 func (a *app) dashboard(c echo.Context) error {
 	d, err := a.dashboardFigures(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.chart,
-		Attention: d.attention, Outstanding: d.outstanding, Expiring: d.expiring, AsOf: d.at.In(viewerZone(c)).Format("15:04:05 MST")}
+	cur, asked := d.defaultCurrency, strings.ToUpper(strings.TrimSpace(c.QueryParam("currency")))
+	var notice string
+	if _, ok := d.key[asked]; ok {
+		cur = asked
+	} else if asked != "" {
+		notice = "No figures in " + truncate(asked, 8) + " yet: showing " + cur + "."
+	}
+	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.charts[cur],
+		Attention: d.attention, Outstanding: d.outstanding, Expiring: d.expiring, AsOf: d.at.In(viewerZone(c)).Format("15:04:05 MST"),
+		Key: d.key[cur], Currencies: d.currencies, Currency: cur, CurrencyNotice: notice, Action: a.url(RouteHome)}
+	if p.Chart.Title == "" {
+		p.Chart = views.Chart{Title: "Paid per day in " + cur + ", last 30 days"}
+	}
+	if p.Key.Currency == "" {
+		p.Key = emptyKeyFigures(cur, d.at)
+	}
 	if hasRole(c, paylink.RoleAdmin) {
 		// Until an admin names the company, customers see the first-run
 		// default (PAYLINKS_COMPANY_NAME) on their pages and emails.
@@ -62,11 +79,16 @@ func (a *app) dashboard(c echo.Context) error {
 }
 
 // dashboardData is what every user's dashboard shows, worked out at `at`.
+// The key figures and the chart are there for every currency offered
+// (currencies, sorted): a viewer's pick chooses among them.
 type dashboardData struct {
-	at        time.Time
-	periods   []views.PeriodFigures
-	chart     views.Chart
-	attention []views.AttentionItem
+	at              time.Time
+	periods         []views.PeriodFigures
+	currencies      []string
+	defaultCurrency string
+	key             map[string]views.KeyFigures
+	charts          map[string]views.Chart
+	attention       []views.AttentionItem
 	// outstanding and expiring are information beside the attention list.
 	outstanding []views.OutstandingRow
 	expiring    views.AttentionItem
@@ -124,6 +146,7 @@ func (a *app) dashboardFigures(ctx context.Context) (*dashboardData, error) {
 func (a *app) workOutDashboard(ctx context.Context, now time.Time) (*dashboardData, error) {
 	d := &dashboardData{at: now}
 	today := now.Truncate(24 * time.Hour)
+	var last30 []db.CurrencyFigures
 	for _, per := range []struct {
 		title string
 		since time.Time
@@ -132,6 +155,7 @@ func (a *app) workOutDashboard(ctx context.Context, now time.Time) (*dashboardDa
 		if err != nil {
 			return nil, err
 		}
+		last30 = figs // the last period's: the key figures' paid rate counts them too
 		pf := views.PeriodFigures{Title: per.title}
 		for _, f := range figs {
 			pf.Rows = append(pf.Rows, views.CurrencyRow{
@@ -144,7 +168,7 @@ func (a *app) workOutDashboard(ctx context.Context, now time.Time) (*dashboardDa
 		d.periods = append(d.periods, pf)
 	}
 	var err error
-	if d.chart, err = a.paidChart(ctx, today); err != nil {
+	if err = a.keyFigures(ctx, d, today, last30); err != nil {
 		return nil, err
 	}
 	if d.attention, d.expiring, err = a.attention(ctx, now); err != nil {
@@ -195,17 +219,168 @@ func (a *app) outstanding(ctx context.Context) ([]views.OutstandingRow, error) {
 	return rows, nil
 }
 
-// paidChart draws the paid amount per day of the most-paid currency
-// (amounts in different currencies cannot share an axis).
-func (a *app) paidChart(ctx context.Context, today time.Time) (views.Chart, error) {
-	since := today.AddDate(0, 0, -(chartDays - 1))
-	cur, err := a.store.TopPaidCurrency(ctx, since)
-	if err != nil || cur == "" {
-		return views.Chart{Title: "Paid per day, last 30 days"}, err
-	}
-	days, err := a.store.PaidPerDay(ctx, cur, since)
+// keyFigures fills d's key figures and charts, one of each per currency
+// that has something to show (outstanding links, links created, paid or
+// finished in the last 30 days, or paid this month), all from the kept
+// figures (recent: the last 30 days' period figures, read already), and
+// picks the default currency: the settings', if it has figures, else the
+// one with the most paid links in the last 30 days. Amounts in different
+// currencies are never added up.
+func (a *app) keyFigures(ctx context.Context, d *dashboardData, today time.Time, recent []db.CurrencyFigures) error {
+	month := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, time.UTC)
+	last30 := today.AddDate(0, 0, -(chartDays - 1))
+	collected, err := a.store.PeriodFigures(ctx, month)
 	if err != nil {
-		return views.Chart{}, err
+		return err
+	}
+	payTimes, err := a.store.PayTimes(ctx, last30)
+	if err != nil {
+		return err
+	}
+	totals, err := a.store.StatusTotals(ctx)
+	if err != nil {
+		return err
+	}
+	d.key = map[string]views.KeyFigures{}
+	key := func(cur string) views.KeyFigures {
+		k, ok := d.key[cur]
+		if !ok {
+			k = emptyKeyFigures(cur, today)
+		}
+		return k
+	}
+	outstanding := map[string]int64{}
+	for _, t := range totals {
+		if t.Links == 0 || (t.Status != string(paylink.StatusOpen) && t.Status != string(paylink.StatusProcessing)) {
+			continue
+		}
+		k := key(t.Currency)
+		if t.Status == string(paylink.StatusOpen) {
+			k.OutstandingOpen += t.Links
+		} else {
+			k.OutstandingProcessing += t.Links
+		}
+		outstanding[t.Currency] += t.Minor
+		k.OutstandingAmount = formatMoney(outstanding[t.Currency], t.Currency)
+		k.OutstandingNote = plural(k.OutstandingOpen+k.OutstandingProcessing, "link", "links") + ": " +
+			strconv.Itoa(k.OutstandingOpen) + " open, " + strconv.Itoa(k.OutstandingProcessing) + " being paid"
+		d.key[t.Currency] = k
+	}
+	for _, f := range collected {
+		if f.Paid == 0 {
+			continue
+		}
+		k := key(f.Currency)
+		k.CollectedAmount = formatMoney(f.PaidMinor, f.Currency)
+		k.CollectedNote = plural(f.Paid, "link", "links") + " paid"
+		d.key[f.Currency] = k
+	}
+	for _, f := range recent {
+		k := key(f.Currency)
+		k.PaidRate, k.PaidRateNote = paidRate(f.Paid, f.Failed, f.Expired)
+		d.key[f.Currency] = k
+	}
+	for _, p := range payTimes {
+		if k, ok := d.key[p.Currency]; ok { // paid in the last 30 days: it has a row already
+			k.MedianPayTime, k.MedianAbout = formatPayTime(p.Median), true
+			k.MedianNote = "The middle of " + plural(p.Links, "paid link", "paid links") + "; exact to within 10 %."
+			d.key[p.Currency] = k
+		}
+	}
+	for cur := range d.key {
+		d.currencies = append(d.currencies, cur)
+	}
+	slices.Sort(d.currencies)
+
+	st, err := a.store.GetSettings(ctx)
+	if err != nil {
+		return err
+	}
+	top, err := a.store.TopPaidCurrency(ctx, last30)
+	if err != nil {
+		return err
+	}
+	switch _, ok := d.key[st.DefaultCurrency]; {
+	case ok:
+		d.defaultCurrency = st.DefaultCurrency
+	case top != "":
+		d.defaultCurrency = top
+	case len(d.currencies) > 0:
+		d.defaultCurrency = d.currencies[0]
+	default:
+		d.defaultCurrency = a.defaults(st).DefaultCurrency
+	}
+	d.charts = map[string]views.Chart{}
+	for _, cur := range d.currencies {
+		if d.charts[cur], err = a.paidChart(ctx, cur, last30); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emptyKeyFigures is a currency's key figures with nothing to count.
+func emptyKeyFigures(cur string, today time.Time) views.KeyFigures {
+	k := views.KeyFigures{Currency: cur, OutstandingAmount: formatMoney(0, cur), OutstandingNote: "No open or processing links.",
+		CollectedAmount: formatMoney(0, cur), CollectedNote: "Nothing paid yet this month.",
+		CollectedSince: "1 " + today.UTC().Format("Jan") + " (UTC)", MedianPayTime: "—",
+		MedianNote: "No link was paid in the last 30 days."}
+	k.PaidRate, k.PaidRateNote = paidRate(0, 0, 0)
+	return k
+}
+
+// paidRate is paid ÷ (paid + failed + expired) as a percentage with a
+// line saying what it counted, or "—" and why there is none.
+func paidRate(paid, failed, expired int) (rate, note string) {
+	n := paid + failed + expired
+	if n == 0 {
+		return "—", "No link was paid, failed or expired in the last 30 days."
+	}
+	pct := strconv.FormatFloat(float64(paid)*100/float64(n), 'f', 1, 64)
+	pct = strings.TrimSuffix(pct, ".0")
+	if paid != n && pct == "100" { // never round a failure away
+		pct = "99.9"
+	}
+	return pct + " %", strconv.Itoa(paid) + " paid of " + strconv.Itoa(n) + " (" + strconv.Itoa(failed) + " failed, " + strconv.Itoa(expired) + " expired)"
+}
+
+// formatPayTime says a time to pay the way a person would, to two units:
+// "45 s", "12 min", "2 h 10 min", "3 days 4 h".
+func formatPayTime(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Round(time.Minute)/time.Minute)) + " min"
+	case d < 24*time.Hour:
+		m := int(d.Round(time.Minute) / time.Minute)
+		if m%60 == 0 {
+			return strconv.Itoa(m/60) + " h"
+		}
+		return strconv.Itoa(m/60) + " h " + strconv.Itoa(m%60) + " min"
+	}
+	h := int(d.Round(time.Hour) / time.Hour)
+	days := plural(h/24, "day", "days")
+	if h%24 == 0 {
+		return days
+	}
+	return days + " " + strconv.Itoa(h%24) + " h"
+}
+
+// plural is "1 link", "3 links".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// paidChart draws the paid amount per day of one currency since since's
+// day (amounts in different currencies cannot share an axis).
+func (a *app) paidChart(ctx context.Context, cur string, since time.Time) (views.Chart, error) {
+	days, err := a.store.PaidPerDay(ctx, cur, since)
+	if err != nil || len(days) == 0 {
+		return views.Chart{Title: "Paid per day in " + cur + ", last 30 days"}, err
 	}
 	byDay := map[int64]db.DayAmount{}
 	var peak db.DayAmount
@@ -277,12 +452,6 @@ func (a *app) attention(ctx context.Context, now time.Time) ([]views.AttentionIt
 	}
 	var items []views.AttentionItem
 	links := a.url(RouteLinks)
-	plural := func(n int, one, many string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.Itoa(n) + " " + many
-	}
 	if at.ErrorLinks > 0 {
 		items = append(items, views.AttentionItem{Kind: "bad", Text: plural(at.ErrorLinks, "link has", "links have") + " no checkout: StableMint refused or could not be reached. Retry or re-issue.",
 			URL: links + "?" + url.Values{"status": {string(paylink.StatusError)}}.Encode()})

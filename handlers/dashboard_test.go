@@ -212,7 +212,8 @@ func (c *countingDashboard) PeriodFigures(ctx context.Context, since time.Time) 
 }
 
 // TestDashboardViewersShareOneComputation: twenty people opening the home
-// page at once cost one computation (three period reads), not twenty.
+// page at once cost one computation (four period reads: today, 7 and 30
+// days, and this month), not twenty.
 func TestDashboardViewersShareOneComputation(t *testing.T) {
 	var counter *countingDashboard
 	e := newEnv(t, func(c *app.Config, _ *app.Parts) {
@@ -234,7 +235,151 @@ func TestDashboardViewersShareOneComputation(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := counter.periods.Load(); n != 3 {
-		t.Fatalf("20 concurrent views read the period figures %d times, want 3 (one computation)", n)
+	if n := counter.periods.Load(); n != 4 {
+		t.Fatalf("20 concurrent views read the period figures %d times, want 4 (one computation)", n)
 	}
+}
+
+// TestDashboardKeyFiguresAndCurrencyPicker: the key figures at the top are
+// one currency's (the settings' default currency, else the most-paid
+// one), each saying what it counts; the picker, a plain GET form, moves
+// them and the chart to another currency; a currency without payments
+// says why it has no paid rate or median.
+func TestDashboardKeyFiguresAndCurrencyPicker(t *testing.T) {
+	e := newEnv(t, func(c *app.Config, _ *app.Parts) { c.DashboardMaxAge = 10 * time.Second })
+	u := e.addUser("fin@example.com", paylink.RoleFinance)
+	now := e.clock.Now() // 2026-11-25 09:00 UTC
+	at := func(when time.Time, f func()) {
+		e.clock.Advance(when.Sub(e.clock.Now()))
+		f()
+	}
+	n := 0
+	// link is created at created; each move then sets its status at a time.
+	link := func(created time.Time, minor int64, cur string, moves ...any) {
+		n++
+		at(created, func() {
+			l, _, err := e.store.CreateLink(context.Background(), db.NewLink{
+				IdempotencyKey: "kf-" + itoa(n), CustomerID: "C", CustomerEmail: "c@example.com", Country: "DE",
+				AmountMinor: minor, AmountText: "x", Currency: cur, SuccessURL: "https://x/s", SupportURL: "https://x/h",
+				ExitURL: "https://x/e", ErrorURL: "https://x/r", CreatedBy: u.ID, AllowDuplicate: true,
+			}, db.AuditEntry{Action: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < len(moves); i += 2 {
+				at(moves[i+1].(time.Time), func() { setStatus(t, e, l.ID, moves[i].(paylink.Status)) })
+			}
+		})
+	}
+	day := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
+	// EUR: paid 1 h, 3 h (since settled) and 2 h (in October) after being
+	// created; one failed, one expired; one open and one being paid now.
+	link(day(24, 6, 0), 2000, "EUR", paylink.StatusPaid, day(24, 7, 0))
+	link(day(20, 9, 0), 3000, "EUR", paylink.StatusPaid, day(20, 12, 0), paylink.StatusSettled, day(21, 12, 0))
+	link(time.Date(2026, 10, 30, 9, 0, 0, 0, time.UTC), 700, "EUR", paylink.StatusPaid, time.Date(2026, 10, 30, 11, 0, 0, 0, time.UTC))
+	link(day(10, 9, 0), 100, "EUR", paylink.StatusFailed, day(10, 10, 0))
+	link(day(12, 9, 0), 200, "EUR", paylink.StatusExpired, day(13, 9, 0))
+	link(day(25, 7, 0), 1000, "EUR", paylink.StatusOpen, day(25, 7, 0))
+	link(day(25, 7, 0), 500, "EUR", paylink.StatusProcessing, day(25, 8, 0))
+	// USD: one payment 20 minutes after the link was made.
+	link(day(25, 8, 30), 999, "USD", paylink.StatusPaid, day(25, 8, 50))
+	// GBP: one open link, nothing paid, failed or expired.
+	link(day(25, 8, 0), 400, "GBP", paylink.StatusOpen, day(25, 8, 0))
+	at(now, func() {})
+
+	b := e.browser()
+	b.login("fin@example.com")
+	key := func(p page, id string) (value, note, how string) {
+		tile := p.find("[data-testid=key-figures] [data-testid=" + id + "]")
+		return strings.TrimSpace(tile.Find("dd.value").Text()), strings.TrimSpace(tile.Find("dd.note").Text()),
+			strings.TrimSpace(tile.Find("dt .how").Text())
+	}
+	type figure struct{ id, value, note string }
+	check := func(p page, cur string, want []figure) {
+		t.Helper()
+		if p.status() != http.StatusOK {
+			t.Fatalf("dashboard %d", p.status())
+		}
+		if h := p.find("[data-testid=key-figures] h2").Text(); h != "Key figures in "+cur {
+			t.Errorf("key figures heading %q, want %q", h, "Key figures in "+cur)
+		}
+		if sel, _ := p.find("#currency option[selected]").Attr("value"); sel != cur {
+			t.Errorf("picker shows %q selected, want %q", sel, cur)
+		}
+		if h := p.find("[data-testid=chart] h2").Text(); !strings.Contains(h, cur) {
+			t.Errorf("chart heading %q, want %s", h, cur)
+		}
+		for _, f := range want {
+			if v, note, _ := key(p, f.id); v != f.value || note != f.note {
+				t.Errorf("%s %s = %q / %q, want %q / %q", cur, f.id, v, note, f.value, f.note)
+			}
+		}
+	}
+
+	// No default currency in the settings: the most-paid one, EUR.
+	p := b.get("/")
+	check(p, "EUR", []figure{
+		{"kf-outstanding", "€15.00", "2 links: 1 open, 1 being paid"},
+		{"kf-collected", "€50.00", "2 links paid"},
+		{"kf-paid-rate", "60 %", "3 paid of 5 (1 failed, 1 expired)"},
+		{"kf-median", "about 2 h 5 min", "The middle of 3 paid links; exact to within 10 %."},
+	})
+	for id, want := range map[string]string{
+		"kf-outstanding": "open + processing links, now",
+		"kf-collected":   "paid + settled, paid since 1 Nov (UTC)",
+		"kf-paid-rate":   "paid ÷ (paid + failed + expired), last 30 days",
+		"kf-median":      "created → paid, links paid in the last 30 days",
+	} {
+		if _, _, how := key(p, id); how != want {
+			t.Errorf("%s says it counts %q, want %q", id, how, want)
+		}
+	}
+	var offered []string
+	p.find("#currency option").Each(func(_ int, o *goquery.Selection) { offered = append(offered, o.Text()) })
+	if strings.Join(offered, " ") != "EUR GBP USD" {
+		t.Errorf("picker offers %v, want the currencies with figures: EUR GBP USD", offered)
+	}
+	if !strings.Contains(p.find("[data-testid=chart-table]").Text(), "€20.00") {
+		t.Error("EUR chart table lacks 24 Nov's €20.00")
+	}
+
+	// The picker is a GET form to the dashboard: choosing USD is ?currency=USD.
+	form := p.find("[data-testid=currency-picker]")
+	if m, _ := form.Attr("method"); m != "get" {
+		t.Fatalf("picker form method %q", m)
+	}
+	action, _ := form.Attr("action")
+	name, _ := form.Find("select").Attr("name")
+	p = b.get(action + "?" + name + "=USD")
+	check(p, "USD", []figure{
+		{"kf-outstanding", "$0.00", "No open or processing links."},
+		{"kf-collected", "$9.99", "1 link paid"},
+		{"kf-paid-rate", "100 %", "1 paid of 1 (0 failed, 0 expired)"},
+		{"kf-median", "about 19 min", "The middle of 1 paid link; exact to within 10 %."},
+	})
+	if strings.Contains(p.find("[data-testid=chart-table]").Text(), "€") {
+		t.Error("the USD chart shows euros")
+	}
+
+	// GBP has nothing paid, failed or expired: no rate, no median, and why.
+	check(b.get("/?currency=gbp"), "GBP", []figure{
+		{"kf-outstanding", "£4.00", "1 link: 1 open, 0 being paid"},
+		{"kf-collected", "£0.00", "Nothing paid yet this month."},
+		{"kf-paid-rate", "—", "No link was paid, failed or expired in the last 30 days."},
+		{"kf-median", "—", "No link was paid in the last 30 days."},
+	})
+
+	// A currency without figures: the default, and a line saying so.
+	p = b.get("/?currency=CHF")
+	check(p, "EUR", nil)
+	if got := p.find("[data-testid=currency-notice]").Text(); got != "No figures in CHF yet: showing EUR." {
+		t.Errorf("notice %q", got)
+	}
+
+	// With USD as the settings' default currency, the dashboard opens on it.
+	if err := e.store.SaveSettings(context.Background(), db.Settings{DefaultCurrency: "USD"}, u.ID, db.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(11 * time.Second)
+	check(b.get("/"), "USD", nil)
 }

@@ -14,6 +14,33 @@ type DashboardPage struct {
 	Expiring    AttentionItem
 	NewURL      string // "" when the viewer may not create links
 	AsOf        string // when the figures were worked out, "15:04:05 UTC"
+	// Key is the key figures of Currency, the one the chart draws too;
+	// Currencies are those with figures, for the picker, a GET form to
+	// Action. CurrencyNotice says a currency asked for has no figures.
+	Key            KeyFigures
+	Currency       string
+	Currencies     []string
+	CurrencyNotice string
+	Action         string
+}
+
+// KeyFigures are one currency's figures at the top of the dashboard, each
+// with a line saying what it counted (or why there is nothing).
+type KeyFigures struct {
+	Currency string
+	// Outstanding: open + processing links now.
+	OutstandingOpen, OutstandingProcessing int
+	OutstandingAmount, OutstandingNote     string
+	// Collected: paid + settled amount of the links paid since the 1st of
+	// the month (UTC), CollectedSince says it: "1 Dec (UTC)".
+	CollectedAmount, CollectedNote, CollectedSince string
+	// PaidRate: paid ÷ (paid + failed + expired) over the last 30 days,
+	// "92.5 %" or "—".
+	PaidRate, PaidRateNote string
+	// MedianPayTime: created → paid, links paid in the last 30 days,
+	// "2 h 10 min" (MedianAbout: shown as "about 2 h 10 min") or "—".
+	MedianPayTime, MedianNote string
+	MedianAbout               bool
 }
 
 // PeriodFigures is one period (today, 7 days, 30 days).

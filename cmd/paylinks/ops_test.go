@@ -247,12 +247,15 @@ func TestFiguresCheckAndRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec("UPDATE figures_status SET links = links + 5 WHERE status = 'paid' AND currency = 'EUR'"); err != nil {
+	// One figure of each kind: a status total and a median's histogram row.
+	if _, err := raw.Exec(`UPDATE figures_status SET links = links + 5 WHERE status = 'paid' AND currency = 'EUR';
+		UPDATE figures_pay_time SET links = links + 3 WHERE (day, currency, bucket) = (SELECT day, currency, bucket FROM figures_pay_time LIMIT 1)`); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runOut(t, env, "figures", "check")
-	if err == nil || !regexp.MustCompile(`figures_status paid EUR links: kept \d+, links say \d+`).MatchString(out) {
-		t.Fatalf("check after tampering: err %v, out %q; want the row named and a failure", err, out)
+	if err == nil || !regexp.MustCompile(`figures_status paid EUR links: kept \d+, links say \d+`).MatchString(out) ||
+		!regexp.MustCompile(`figures_pay_time \d{4}-\d\d-\d\d [A-Z]{3} bucket \d+ \(.* to .*\) links: kept \d+, links say \d+`).MatchString(out) {
+		t.Fatalf("check after tampering: err %v, out %q; want both rows named and a failure", err, out)
 	}
 	if out, err := runOut(t, env, "figures", "rebuild"); err != nil || !strings.Contains(out, "figures rebuilt") {
 		t.Fatalf("rebuild: %v\n%s", err, out)
