@@ -510,3 +510,35 @@ func TestListOnlyPagesCarryWhatTheListShows(t *testing.T) {
 		}
 	}
 }
+
+// TestNeedsAttentionReadsItsIndex: the Needs attention tab's page and count
+// read links_attention (migration 0024), not every link: SQLite uses a
+// partial index only when the query's condition implies the index's, so
+// the filter's text and the index's must stay in step.
+func TestNeedsAttentionReadsItsIndex(t *testing.T) {
+	st := OpenTestStore(t)
+	q := LinkQuery{NeedsAttention: true}
+	where, args := q.filters()
+	for _, sql := range []string{
+		"SELECT l.id FROM links l WHERE " + strings.Join(where, " AND ") + " ORDER BY " + sortColumn(SortCreated) + " DESC, l.id DESC LIMIT 51",
+		"SELECT count(*) FROM (SELECT 1 FROM links l WHERE " + strings.Join(where, " AND ") + " LIMIT 10001)",
+	} {
+		rows, err := st.read.Query("EXPLAIN QUERY PLAN "+sql, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(plan, "; "), "links_attention") {
+			t.Errorf("%s\nplan: %s; want it to read links_attention", sql, strings.Join(plan, "; "))
+		}
+	}
+}
