@@ -16,7 +16,7 @@ const module = "github.com/paylinks/paylinks/"
 var importRules = map[string][]string{
 	// The domain's words and the leaves: nothing of the project.
 	"paylink": {}, "stablemint": {}, "sandbox": {}, "mail": {}, "mail/smtptest": {}, "views": {},
-	"migrations": {}, "static": {}, "jobs": {}, "auth": {}, "internal/testkit": {},
+	"migrations": {}, "static": {}, "jobs": {}, "auth": {}, "internal/testkit": {}, "internal/filelock": {},
 	// Storage speaks the domain's words and nothing else.
 	"db": {"paylink"},
 	// Services: storage, the provider, mail, each other; never the web.
@@ -26,8 +26,8 @@ var importRules = map[string][]string{
 	// links service's rules; pure (no storage, no provider calls).
 	"importer": {"links", "stablemint"},
 	"ingest":   {"db", "paylink", "stablemint"},
-	"outbox":   {"db", "jobs", "mail", "metrics", "paylink"},
-	"outbound": {"api", "db", "jobs", "paylink", "stablemint"},
+	"outbox":   {"db", "internal/filelock", "jobs", "mail", "metrics", "paylink"},
+	"outbound": {"api", "db", "internal/filelock", "jobs", "paylink", "stablemint"},
 	// The API contract: generated types, the spec, a link's JSON form.
 	"api": {"db", "paylink", "stablemint"},
 	// The web layer: services, storage, views; never the root.

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/internal/filelock"
 	"github.com/paylinks/paylinks/jobs"
 )
 
@@ -235,7 +236,7 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 // other processes left: they are dead (or they would hold the lock), so
 // their messages go now rather than when their leases run out.
 func (w *Worker) delivering(ctx context.Context) bool {
-	if w.opts.LockPath == "" || !canLock {
+	if w.opts.LockPath == "" || !filelock.Supported {
 		return true
 	}
 	w.lockMu.Lock()
@@ -243,7 +244,7 @@ func (w *Worker) delivering(ctx context.Context) bool {
 	if w.unlock != nil {
 		return true
 	}
-	release, ok, err := lockDelivery(w.opts.LockPath)
+	release, ok, err := filelock.TryLock(w.opts.LockPath)
 	switch {
 	case err != nil:
 		w.log.Error("webhook delivery lock; not delivering", "err", err)

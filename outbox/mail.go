@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/db"
+	"github.com/paylinks/paylinks/internal/filelock"
 	"github.com/paylinks/paylinks/jobs"
 	"github.com/paylinks/paylinks/mail"
 	"github.com/paylinks/paylinks/metrics"
@@ -183,7 +184,7 @@ func (w *Mailer) releaseDeadLeases(ctx context.Context) {
 	if w.lockPath == "" || w.unlock != nil {
 		return
 	}
-	release, ok, err := lockMailer(w.lockPath)
+	release, ok, err := filelock.TryLock(w.lockPath)
 	switch {
 	case err != nil:
 		w.log.Warn("mailer lock", "err", err)
