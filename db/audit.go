@@ -183,6 +183,16 @@ func (w *AuditWriter) run() {
 			batch = nil
 		}
 		if flushed != nil {
+			// Everything queued when Flush was called, not only the first
+			// batch of it: the queue holds up to 4 batches.
+			for open {
+				open = take()
+				if len(batch) == 0 {
+					break
+				}
+				w.commit(batch)
+				batch = nil
+			}
 			close(flushed)
 		}
 		if !open {
