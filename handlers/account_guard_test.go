@@ -168,16 +168,22 @@ func TestSignInAnswersAlikeWhenTheHasherIsSaturated(t *testing.T) {
 	if !saturated {
 		t.Fatal("an unknown email never got 503 while 80 senders kept the hasher and its queue full")
 	}
-	// Pairs of probes, at least 10, until each kind of email has met the
-	// full queue: under a loaded machine the senders keep it full only
-	// most of the time, and a probe in a gap is rightly answered 401.
+	// Pairs of probes, one of each kind in turn. Under a loaded machine the
+	// senders keep the queue full only most of the time, and a probe in a
+	// gap is rightly answered 401, whichever its email: so the two kinds
+	// must meet the full queue about equally often. An unknown email that
+	// skipped the hasher (answering 401 at once, telling an attacker it is
+	// unknown) would get 503 never or far less often than a known one.
+	// (One 401 for one kind and none for the other, in 10 pairs, is a gap
+	// that fell to one side: it failed CI once and is not a difference.)
 	known, unknown := map[int]int{}, map[int]int{}
-	for i := 0; i < 10 || (i < 300 && (known[http.StatusServiceUnavailable] == 0 || unknown[http.StatusServiceUnavailable] == 0)); i++ {
+	for range 40 {
 		known[probe("known@example.com")]++
 		unknown[probe("nobody@example.com")]++
 	}
-	if unknown[http.StatusUnauthorized] > 0 && known[http.StatusUnauthorized] == 0 {
-		t.Fatalf("under saturation an unknown email answered %v, a known one %v", unknown, known)
+	k, u := known[http.StatusServiceUnavailable], unknown[http.StatusServiceUnavailable]
+	if 2*u < k || 2*k < u {
+		t.Fatalf("under saturation an unknown email answered %v, a known one %v: not alike", unknown, known)
 	}
 	if unknown[http.StatusServiceUnavailable] == 0 {
 		t.Fatalf("an unknown email never got 503 under saturation: %v (known: %v)", unknown, known)
