@@ -274,6 +274,15 @@ func BenchmarkSearch(b *testing.B) {
 				}
 			})
 		})
+		b.Run(k.name+"-total/baseline", func(b *testing.B) {
+			timeEach(b, samples, func(l db.Link) {
+				var n int
+				if err := raw.db.QueryRow("SELECT count(*) FROM (SELECT rowid FROM links_fts WHERE links_fts MATCH ? LIMIT 10001)",
+					phraseArgs(k.term(l))...).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
 	}
 	// A page deep in the list, by keyset.
 	b.Run("keyset-page/handler", func(b *testing.B) {

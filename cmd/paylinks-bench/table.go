@@ -406,6 +406,10 @@ var searchFamily = pairFamily{
 		{prefix: "exact-email", optional: true}, // not one of #6's targets
 		// The total a prefix page defers, loaded just after it.
 		{prefix: "prefix-total", baseLabel: "bare FTS5 phrase count", optional: true},
+		// The totals the email searches' pages defer.
+		{prefix: "email-local-total", baseLabel: "bare FTS5 phrase count", optional: true},
+		{prefix: "email-surname-total", baseLabel: "bare FTS5 phrase count", optional: true},
+		{prefix: "email-part-total", baseLabel: "bare FTS5 phrase count", optional: true},
 		{prefix: "prefix", targets: p99Below(3, "#6")},
 		{prefix: "substring", targets: p99Below(40, "#6")},
 		{prefix: "keyset", targets: p99Below(5, "#6")},
