@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -62,7 +63,10 @@ func (a *app) listRow(c echo.Context, l db.Link) views.LinkRow {
 }
 
 // rowVersion changes whenever the link's row may: the link's last change.
-func rowVersion(l db.Link) string { return strconv.FormatInt(l.UpdatedAt.UnixMilli(), 36) }
+func rowVersion(l db.Link) string { return versionOf(l.UpdatedAt) }
+
+// versionOf is the version of a link last changed at t.
+func versionOf(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 36) }
 
 // listLive gives the page p of search s what its live updates ask with:
 // the search, the newest link now (new links are those after it), and
@@ -112,7 +116,19 @@ func (a *app) linksLive(c echo.Context) error {
 	for i, r := range rows {
 		ids[i] = r.id
 	}
-	got, err := a.store.ListLinksByIDs(ctx, ids)
+	// Versions first (two columns), whole rows only for the rows that
+	// changed: usually none.
+	versions, err := a.store.LinkVersions(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var changed []int64
+	for _, r := range rows {
+		if v, ok := versions[r.id]; ok && versionOf(v) != r.version {
+			changed = append(changed, r.id)
+		}
+	}
+	got, err := a.store.ListLinksByIDs(ctx, changed)
 	if err != nil {
 		return err
 	}
@@ -121,12 +137,10 @@ func (a *app) linksLive(c echo.Context) error {
 		byID[l.ID] = l
 	}
 	p := views.LinksLive{Selectable: q.Get("sel") == "1"}
-	for _, r := range rows {
-		l, ok := byID[r.id]
-		if !ok || rowVersion(l) == r.version {
-			continue
+	for _, id := range changed {
+		if l, ok := byID[id]; ok {
+			p.Rows = append(p.Rows, a.listRow(c, l))
 		}
-		p.Rows = append(p.Rows, a.listRow(c, l))
 	}
 	if since, err := strconv.ParseInt(q.Get("since"), 10, 64); err == nil && since >= 0 {
 		if s := parseLinkSearch(q); !s.refused {

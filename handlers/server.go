@@ -67,6 +67,7 @@ type Store interface {
 	SingleReferenceHit(ctx context.Context, term string) (int64, bool, error)
 	// The list's live updates (handlers/list_live.go).
 	ListLinksByIDs(ctx context.Context, ids []int64) ([]db.Link, error)
+	LinkVersions(ctx context.Context, ids []int64) (map[int64]time.Time, error)
 	LastLinkID(ctx context.Context) (int64, error)
 	CountNewLinks(ctx context.Context, q db.LinkQuery, since int64, upTo int) (int, error)
 	// Saved views of the list (handlers/saved_views.go).
