@@ -24,23 +24,17 @@ const newLinksScan = 1000
 // are ignored) with the columns a list shows (LinkQuery.ListOnly) and the
 // held checkout host, in no particular order. Unknown ids are left out.
 func (s *Store) ListLinksByIDs(ctx context.Context, ids []int64) ([]Link, error) {
-	if len(ids) > maxLiveIDs {
-		ids = ids[:maxLiveIDs]
-	}
-	if len(ids) == 0 {
+	args := liveIDArgs(ids)
+	if len(args) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
 	rows, err := s.read.QueryContext(ctx, "SELECT "+listCols+", 0, COALESCE(l.held_checkout_host, '') FROM links l WHERE l.id IN ("+
-		placeholders(len(ids))+")", args...)
+		placeholders(len(args))+")", args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([]Link, 0, len(ids)) // a Link is large: no regrowth
+	out := make([]Link, 0, len(args)) // a Link is large: no regrowth
 	var rank int
 	for rows.Next() {
 		out = append(out, Link{})
@@ -57,22 +51,16 @@ func (s *Store) ListLinksByIDs(ctx context.Context, ids []int64) ([]Link, error)
 // open list asks it for all its rows and reads whole rows (ListLinksByIDs)
 // only for those that changed.
 func (s *Store) LinkVersions(ctx context.Context, ids []int64) (map[int64]time.Time, error) {
-	if len(ids) > maxLiveIDs {
-		ids = ids[:maxLiveIDs]
-	}
-	if len(ids) == 0 {
+	args := liveIDArgs(ids)
+	if len(args) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := s.read.QueryContext(ctx, "SELECT id, updated_at FROM links WHERE id IN ("+placeholders(len(ids))+")", args...)
+	rows, err := s.read.QueryContext(ctx, "SELECT id, updated_at FROM links WHERE id IN ("+placeholders(len(args))+")", args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make(map[int64]time.Time, len(ids))
+	out := make(map[int64]time.Time, len(args))
 	for rows.Next() {
 		var id, updated int64
 		if err := rows.Scan(&id, &updated); err != nil {
@@ -121,4 +109,14 @@ func (s *Store) CountNewLinks(ctx context.Context, q LinkQuery, since int64, upT
 	var n int
 	err := s.read.QueryRowContext(ctx, query, append(append([]any{since, newLinksScan}, args...), upTo+1)...).Scan(&n)
 	return n, err
+}
+
+// liveIDArgs are the first maxLiveIDs of ids as query arguments.
+func liveIDArgs(ids []int64) []any {
+	ids = ids[:min(len(ids), maxLiveIDs)]
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
 }
