@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/paylinks/paylinks/mail"
+	"github.com/paylinks/paylinks/outbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -157,7 +158,7 @@ var settings = []setting{
 			}
 			return nil
 		}},
-	{Name: "PAYLINKS_MAIL_RATE", Default: "60",
+	{Name: "PAYLINKS_MAIL_RATE", Default: strconv.Itoa(outbox.DefaultSendBudget),
 		Doc:   "customer emails each user may queue per minute (1 to 10000; a batch counts each email); refusals are logged and audited",
 		parse: parseRate(func(c *Config) *int { return &c.MailRate }, 10000)},
 	{Name: "PAYLINKS_IMPORT_IN_FLIGHT", Default: "4",
