@@ -176,6 +176,79 @@ type IdemAnswer struct {
 	Body        []byte
 }
 
+// IdemStale is PeekIdempotency's answer for a claim older than staleAfter:
+// its process died, and ClaimIdempotency takes it over.
+const IdemStale = "stale"
+
+// ErrIdemTaken is CreateLink's refusal of a link whose IdemClaim another
+// request holds already (it committed first); nothing was stored.
+var ErrIdemTaken = errors.New("idempotency key already claimed")
+
+// IdemClaim is an Idempotency-Key claim taken in the transaction of the
+// change it guards, rather than in one of its own: CreateLink inserts it
+// with the link's creating row, so an API create commits as often as the
+// form's (handlers/api_middleware.go, apiIdempotency).
+type IdemClaim struct {
+	KeyID       int64
+	Key         string
+	Fingerprint string
+}
+
+// insertIdemClaim stores c as pending in tx, or is ErrIdemTaken when a
+// record of its key exists.
+func insertIdemClaim(ctx context.Context, tx *Tx, c IdemClaim) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO api_idempotency (api_key_id, idem_key, fingerprint, state, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (api_key_id, idem_key) DO NOTHING`, c.KeyID, c.Key, c.Fingerprint, ms(tx.now), ms(tx.now))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrIdemTaken
+	}
+	return nil
+}
+
+// idemState is what a stored record means for a request with fingerprint
+// at now (IdemMismatch, IdemReplay, IdemStale or IdemBusy).
+func idemState(fp, fingerprint, state string, updated int64, now time.Time, staleAfter time.Duration) string {
+	switch {
+	case fp != fingerprint:
+		return IdemMismatch
+	case state == "done":
+		return IdemReplay
+	case now.Sub(fromMS(updated)) > staleAfter:
+		return IdemStale
+	default:
+		return IdemBusy
+	}
+}
+
+const qIdemRecord = `SELECT fingerprint, state, status, content_type, location, body, updated_at
+	FROM api_idempotency WHERE api_key_id = ? AND idem_key = ?`
+
+// PeekIdempotency reads (keyID, idemKey)'s record without writing: "" when
+// there is none, else IdemMismatch, IdemReplay (with the answer), IdemBusy
+// or IdemStale. A request that finds none runs with an IdemClaim, which its
+// change's own transaction stores.
+func (s *Store) PeekIdempotency(ctx context.Context, keyID int64, idemKey, fingerprint string, staleAfter time.Duration) (string, IdemAnswer, error) {
+	var fp, st, ctype, loc string
+	var status int
+	var body []byte
+	var updated int64
+	err := s.read.QueryRowContext(ctx, qIdemRecord, keyID, idemKey).Scan(&fp, &st, &status, &ctype, &loc, &body, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", IdemAnswer{}, nil
+	}
+	if err != nil {
+		return "", IdemAnswer{}, err
+	}
+	state := idemState(fp, fingerprint, st, updated, s.Now(), staleAfter)
+	if state == IdemReplay {
+		return state, IdemAnswer{Status: status, ContentType: ctype, Location: loc, Body: body}, nil
+	}
+	return state, IdemAnswer{}, nil
+}
+
 // ClaimIdempotency claims (keyID, idemKey) for a request with this
 // fingerprint, in one write transaction, before the operation runs: the
 // first request claims it; a later one with the same fingerprint gets the
@@ -189,40 +262,42 @@ func (s *Store) ClaimIdempotency(ctx context.Context, keyID int64, idemKey, fing
 		var status int
 		var body []byte
 		var updated int64
-		err := tx.QueryRowContext(ctx, `SELECT fingerprint, state, status, content_type, location, body, updated_at
-			FROM api_idempotency WHERE api_key_id = ? AND idem_key = ?`, keyID, idemKey).
-			Scan(&fp, &st, &status, &ctype, &loc, &body, &updated)
+		err := tx.QueryRowContext(ctx, qIdemRecord, keyID, idemKey).Scan(&fp, &st, &status, &ctype, &loc, &body, &updated)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			state = IdemClaimed
-			_, err = tx.ExecContext(ctx, `INSERT INTO api_idempotency (api_key_id, idem_key, fingerprint, state, created_at, updated_at)
-				VALUES (?, ?, ?, 'pending', ?, ?)`, keyID, idemKey, fingerprint, ms(tx.now), ms(tx.now))
-			return err
+			return insertIdemClaim(ctx, tx, IdemClaim{KeyID: keyID, Key: idemKey, Fingerprint: fingerprint})
 		case err != nil:
 			return err
-		case fp != fingerprint:
-			state = IdemMismatch
-		case st == "done":
-			state, ans = IdemReplay, IdemAnswer{Status: status, ContentType: ctype, Location: loc, Body: body}
-		case tx.now.Sub(fromMS(updated)) > staleAfter:
+		}
+		switch state = idemState(fp, fingerprint, st, updated, tx.now, staleAfter); state {
+		case IdemReplay:
+			ans = IdemAnswer{Status: status, ContentType: ctype, Location: loc, Body: body}
+		case IdemStale:
 			state = IdemClaimed
 			_, err = tx.ExecContext(ctx, "UPDATE api_idempotency SET updated_at = ? WHERE api_key_id = ? AND idem_key = ?",
 				ms(tx.now), keyID, idemKey)
 			return err
-		default:
-			state = IdemBusy
 		}
 		return nil
 	})
 	return state, ans, err
 }
 
-// FinishIdempotency stores the answer of a claimed key.
-func (s *Store) FinishIdempotency(ctx context.Context, keyID int64, idemKey string, ans IdemAnswer) error {
+// FinishIdempotency stores the answer of a claimed key: the claim's own row,
+// or a new one when the claim was to be taken with a change that was never
+// stored (the request was refused first). A record of another request, or
+// one already answered, is left as it is.
+func (s *Store) FinishIdempotency(ctx context.Context, c IdemClaim, ans IdemAnswer) error {
 	return s.withTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE api_idempotency SET state = 'done', status = ?, content_type = ?, location = ?,
-			body = ?, updated_at = ? WHERE api_key_id = ? AND idem_key = ?`,
-			ans.Status, ans.ContentType, ans.Location, ans.Body, ms(tx.now), keyID, idemKey)
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_idempotency
+			(api_key_id, idem_key, fingerprint, state, status, content_type, location, body, created_at, updated_at)
+			VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (api_key_id, idem_key) DO UPDATE SET state = 'done', status = excluded.status,
+				content_type = excluded.content_type, location = excluded.location, body = excluded.body,
+				updated_at = excluded.updated_at
+			WHERE api_idempotency.state = 'pending' AND api_idempotency.fingerprint = excluded.fingerprint`,
+			c.KeyID, c.Key, c.Fingerprint, ans.Status, ans.ContentType, ans.Location, ans.Body, ms(tx.now), ms(tx.now))
 		return err
 	})
 }

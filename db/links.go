@@ -84,6 +84,9 @@ type NewLink struct {
 	CreatedBy        int64
 	// AllowDuplicate skips the duplicate guard (the user confirmed).
 	AllowDuplicate bool
+	// Claim, when set, is an Idempotency-Key claim stored with the link, in
+	// its transaction (ErrIdemTaken when another request holds it).
+	Claim *IdemClaim
 }
 
 // DuplicateError refuses a new link because links for the same customer,
@@ -189,6 +192,11 @@ func (s *Store) CreateLink(ctx context.Context, nl NewLink, a AuditEntry) (l Lin
 		return Link{}, false, err
 	}
 	err = s.withTx(ctx, func(tx *Tx) error {
+		if nl.Claim != nil {
+			if err := insertIdemClaim(ctx, tx, *nl.Claim); err != nil {
+				return err
+			}
+		}
 		var formToken any
 		if nl.FormToken != "" {
 			formToken = nl.FormToken

@@ -40,7 +40,8 @@ type apiStore interface {
 	RevokeAPIKey(ctx context.Context, id, actor int64, a db.AuditEntry) error
 	TouchAPIKey(ctx context.Context, id int64, at time.Time, ip string) error
 	ClaimIdempotency(ctx context.Context, keyID int64, idemKey, fingerprint string, staleAfter time.Duration) (string, db.IdemAnswer, error)
-	FinishIdempotency(ctx context.Context, keyID int64, idemKey string, ans db.IdemAnswer) error
+	PeekIdempotency(ctx context.Context, keyID int64, idemKey, fingerprint string, staleAfter time.Duration) (string, db.IdemAnswer, error)
+	FinishIdempotency(ctx context.Context, c db.IdemClaim, ans db.IdemAnswer) error
 	ReleaseIdempotency(ctx context.Context, keyID int64, idemKey string) error
 	LinkBySMReference(ctx context.Context, ref string) (db.Link, error)
 	LinksByWebsiteReference(ctx context.Context, ref string, limit int) ([]db.Link, error)
@@ -195,7 +196,7 @@ func (s *apiServer) CreateLink(ctx context.Context, req api.CreateLinkRequestObj
 	}
 	in := parseLinkInput(draftValues(*req.Body, a.defaults(st)))
 	d := in.draft()
-	d.FormToken = caller.formToken()
+	d.FormToken, d.Claim = caller.formToken(), caller.claim
 	d.AllowDuplicate = req.Body.AllowDuplicate != nil && *req.Body.AllowDuplicate
 	if r := req.Body.Reminders; r != nil {
 		rule := db.ReminderRule{BeforeExpiry: r.BeforeOn, AfterEmail: r.AfterOn}
@@ -464,7 +465,7 @@ func (s *apiServer) ReissueLink(ctx context.Context, req api.ReissueLinkRequestO
 	}
 	in := inputFromLink(old, linkInput{RemoveField: -1})
 	d := in.draft()
-	d.FormToken = caller.formToken()
+	d.FormToken, d.Claim = caller.formToken(), caller.claim
 	l, err := s.create(ctx, d, caller, "link.create")
 	if err != nil {
 		return nil, err

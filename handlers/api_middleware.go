@@ -170,6 +170,9 @@ type apiCaller struct {
 	ip        string
 	requestID string
 	idemKey   string
+	// claim is set while this request's Idempotency-Key is to be claimed
+	// in the transaction of the link it creates (apiIdempotency).
+	claim *db.IdemClaim
 }
 
 type apiCallerKey struct{}
@@ -594,13 +597,21 @@ func validationProblem(err error) *problem {
 	return p
 }
 
-// apiIdempotency runs a POST at most once per key and Idempotency-Key:
-// the row is claimed in its own transaction first; a repeat with the same
-// request gets the stored answer with Idempotent-Replayed: true; another
-// request under the key gets 422; a repeat while the first still runs
-// gets 409 and Retry-After: 1. A 5xx is not stored, so the key may be
-// sent again. The fingerprint is the method, the path and the body with
-// its keys sorted (whitespace and key order do not matter).
+// apiIdempotency runs a POST at most once per key and Idempotency-Key: a
+// repeat with the same request gets the stored answer with
+// Idempotent-Replayed: true; another request under the key gets 422; a
+// repeat while the first still runs gets 409 and Retry-After: 1. A 5xx is
+// not stored, so the key may be sent again. The fingerprint is the method,
+// the path and the body with its keys sorted (whitespace and key order do
+// not matter).
+//
+// The claim is a pending row. For the operations that create a link
+// (claimsWithLink) it is inserted in the link's own creating transaction,
+// after a read finds no record: the API then commits as often as the form
+// does. Of concurrent requests with one key exactly one stores its link;
+// the others' transactions find its claim (db.ErrIdemTaken) and answer as
+// a repeat would. Every other POST claims in a transaction of its own
+// before it runs.
 func (s *apiServer) apiIdempotency(next echo.HandlerFunc) echo.HandlerFunc {
 	a := s.a
 	return func(c echo.Context) error {
@@ -623,35 +634,42 @@ func (s *apiServer) apiIdempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		h := sha256.New()
 		fmt.Fprintf(h, "%s\n%s\n", r.Method, r.URL.Path)
 		h.Write(canonical)
-		fp := hex.EncodeToString(h.Sum(nil))
+		claim := db.IdemClaim{KeyID: caller.key.ID, Key: caller.idemKey, Fingerprint: hex.EncodeToString(h.Sum(nil))}
 		st := s.store
-		state, ans, err := st.ClaimIdempotency(ctx, caller.key.ID, caller.idemKey, fp, apiIdemStale)
+		var state string
+		var ans db.IdemAnswer
+		var err error
+		withLink := false
+		if route, ok := s.apiRouteOf(c); ok && claimsWithLink[route.route.Operation.OperationID] {
+			state, ans, err = st.PeekIdempotency(ctx, claim.KeyID, claim.Key, claim.Fingerprint, apiIdemStale)
+			withLink = err == nil && state == ""
+		}
+		if err == nil && !withLink && state != db.IdemMismatch && state != db.IdemReplay && state != db.IdemBusy {
+			state, ans, err = st.ClaimIdempotency(ctx, claim.KeyID, claim.Key, claim.Fingerprint, apiIdemStale)
+		}
 		if err != nil {
 			return err
 		}
-		switch state {
-		case db.IdemMismatch:
-			p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
-				"This Idempotency-Key was used with a different request (another method, path or body). Use a new key for a new request.")
-			p.errors = []api.FieldError{{Field: "Idempotency-Key", Message: "Already used with a different request."}}
-			return p
-		case db.IdemBusy:
-			p := newProblem(http.StatusConflict, "idempotency-key-in-progress", "Request in progress",
-				"A request with this Idempotency-Key is still running. Retry in a second to get its answer.")
-			p.header = http.Header{"Retry-After": {"1"}}
-			return p
-		case db.IdemReplay:
-			hd := c.Response().Header()
-			hd.Set("Idempotent-Replayed", "true")
-			if ans.Location != "" {
-				hd.Set("Location", ans.Location)
-			}
-			return c.Blob(ans.Status, ans.ContentType, ans.Body)
+		if !withLink && state != db.IdemClaimed {
+			return idemRefusal(c, state, ans)
 		}
-		// Claimed: run it, capturing the answer.
+		if withLink {
+			caller.claim = &claim
+			c.SetRequest(r.WithContext(context.WithValue(ctx, apiCallerKey{}, caller)))
+		}
+		// Claimed, or to be claimed with the link: run it, capturing the answer.
 		rec := &captureWriter{ResponseWriter: c.Response().Writer}
 		c.Response().Writer = rec
 		err = next(c)
+		if withLink && errors.Is(err, db.ErrIdemTaken) && !c.Response().Committed {
+			// Another request with the key stored its link first.
+			c.Response().Writer = rec.ResponseWriter
+			state, ans, err = st.PeekIdempotency(ctx, claim.KeyID, claim.Key, claim.Fingerprint, apiIdemStale)
+			if err != nil {
+				return err
+			}
+			return idemRefusal(c, state, ans)
+		}
 		if err != nil && !c.Response().Committed {
 			err = a.writeProblem(c, err)
 		}
@@ -660,18 +678,46 @@ func (s *apiServer) apiIdempotency(next echo.HandlerFunc) echo.HandlerFunc {
 		bg := context.WithoutCancel(ctx)
 		status := c.Response().Status
 		if err != nil || status >= 500 || status == http.StatusTooManyRequests {
-			if rerr := st.ReleaseIdempotency(bg, caller.key.ID, caller.idemKey); rerr != nil {
+			if rerr := st.ReleaseIdempotency(bg, claim.KeyID, claim.Key); rerr != nil {
 				logFrom(ctx, a.log).Error("release idempotency key", "err", rerr)
 			}
 			return err
 		}
 		hd := c.Response().Header()
-		if ferr := st.FinishIdempotency(bg, caller.key.ID, caller.idemKey, db.IdemAnswer{Status: status,
+		if ferr := st.FinishIdempotency(bg, claim, db.IdemAnswer{Status: status,
 			ContentType: hd.Get("Content-Type"), Location: hd.Get("Location"), Body: rec.buf.Bytes()}); ferr != nil {
 			logFrom(ctx, a.log).Error("store idempotent answer", "err", ferr)
 		}
 		return nil
 	}
+}
+
+// claimsWithLink are the operations whose Idempotency-Key claim is stored
+// in the transaction of the link they create (links.Draft.Claim).
+var claimsWithLink = map[string]bool{"createLink": true, "reissueLink": true}
+
+// idemRefusal answers a request whose Idempotency-Key has a record: the
+// stored answer again, 422 for another request under the key, or 409
+// while the first still runs.
+func idemRefusal(c echo.Context, state string, ans db.IdemAnswer) error {
+	switch state {
+	case db.IdemMismatch:
+		p := newProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+			"This Idempotency-Key was used with a different request (another method, path or body). Use a new key for a new request.")
+		p.errors = []api.FieldError{{Field: "Idempotency-Key", Message: "Already used with a different request."}}
+		return p
+	case db.IdemReplay:
+		hd := c.Response().Header()
+		hd.Set("Idempotent-Replayed", "true")
+		if ans.Location != "" {
+			hd.Set("Location", ans.Location)
+		}
+		return c.Blob(ans.Status, ans.ContentType, ans.Body)
+	}
+	p := newProblem(http.StatusConflict, "idempotency-key-in-progress", "Request in progress",
+		"A request with this Idempotency-Key is still running. Retry in a second to get its answer.")
+	p.header = http.Header{"Retry-After": {"1"}}
+	return p
 }
 
 // captureWriter copies what is written through it.

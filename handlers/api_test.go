@@ -424,6 +424,29 @@ func TestAPIIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestAPIRefusedCreateIsAnsweredAgain: a create refused before any link
+// is stored (here an amount the form refuses) keeps its answer under its
+// Idempotency-Key like any other, although no link carried its claim.
+func TestAPIRefusedCreateIsAnsweredAgain(t *testing.T) {
+	e := newAPIEnv(t)
+	c := e.client(e.key("ERP", allScopes, ""))
+	ctx := context.Background()
+	d := draft("INV-90")
+	d.Amount = str("-5.00")
+	first, err := c.CreateLinkWithResponse(ctx, idem("order-90"), d)
+	if err != nil || first.StatusCode() != http.StatusUnprocessableEntity {
+		t.Fatalf("first: %v %d %s", err, first.StatusCode(), first.Body)
+	}
+	again, err := c.CreateLinkWithResponse(ctx, idem("order-90"), d)
+	if err != nil || again.StatusCode() != http.StatusUnprocessableEntity ||
+		again.HTTPResponse.Header.Get("Idempotent-Replayed") != "true" || string(again.Body) != string(first.Body) {
+		t.Errorf("again: %v %d replayed=%q %s", err, again.StatusCode(), again.HTTPResponse.Header.Get("Idempotent-Replayed"), again.Body)
+	}
+	if n := e.linkCount(); n != 0 {
+		t.Errorf("%d links, want 0", n)
+	}
+}
+
 func TestAPIConcurrentRequestsWithOneKeyMakeOneLink(t *testing.T) {
 	e := newAPIEnv(t)
 	c := e.client(e.key("ERP", allScopes, ""))

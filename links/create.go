@@ -48,6 +48,9 @@ type Draft struct {
 	// reminders.afterDays and reminders.max). The API and bulk import set
 	// it; the new-link form does not yet.
 	Reminders *db.ReminderRule
+	// Claim is the API's Idempotency-Key claim, stored in the link's
+	// creating transaction (db.NewLink.Claim); nil for the pages and import.
+	Claim *db.IdemClaim
 }
 
 // FormFields are the draft's plain fields by the form's names, in the
@@ -166,7 +169,7 @@ func NewLink(d Draft, req stablemint.Request, createdBy int64) db.NewLink {
 		AmountMinor: req.Amount.Minor, AmountText: req.Amount.String(), Currency: req.Currency, WebsiteReference: req.WebsiteReference,
 		Note: d.Fields["note"], CustomFields: req.CustomFields, KYC: d.KYC(),
 		SuccessURL: req.SuccessURL, SupportURL: req.SupportURL, ExitURL: req.ExitURL, ErrorURL: req.ErrorURL,
-		ReissueOf: d.ReissueOf, CreatedBy: createdBy, AllowDuplicate: d.AllowDuplicate,
+		ReissueOf: d.ReissueOf, CreatedBy: createdBy, AllowDuplicate: d.AllowDuplicate, Claim: d.Claim,
 	}
 }
 

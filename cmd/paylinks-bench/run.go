@@ -44,7 +44,7 @@ var defaultGroups = []group{
 	{"live", "./handlers", "^BenchmarkListLive$", "2000x", "list live update vs bare id lookup+templ"},
 	{"cold", "./handlers", "^(BenchmarkDashboardCold|BenchmarkListPageCold)$", "4x", "first dashboard and list request after dropping the page cache (cold) vs the same warm"},
 	{"mint", "./handlers", "^BenchmarkCreateLink$", "300x", "mint overhead"},
-	{"api", "./handlers", "^(BenchmarkAPICreateLink|BenchmarkAPIGetByReference)$", "300x", "API create overhead beside the form's; GET by reference"},
+	{"api", "./handlers", "^(BenchmarkAPICreateLink|BenchmarkAPIGetByReference)$", "1000x", "API create overhead beside the form's; GET by reference"},
 	{"passwords", "./handlers", "^(BenchmarkHash|BenchmarkLogin)$", "60x", "argon2id hash, logins/s"},
 	{"export", "./handlers", "^BenchmarkExportCSV$", "1x", "CSV export of every link"},
 	{"dashboard", "./handlers", "^BenchmarkDashboardFigures$", "300x", "dashboard figures from the kept tables"},

@@ -291,6 +291,16 @@ func Table(r *Run, groups []string) []Row {
 					"the form's own overhead, same run "+q,
 					metric{bench: "BenchmarkAPICreateLink", unit: "form-own-" + q + "-ms", show: "ms"}, create))
 			}
+			// What the API adds over the form for the same link, and the
+			// disk's share of both: each link is two fsynced commits.
+			for _, q := range []string{"p50", "p99"} {
+				out = append(out, row(r, "API create: the API's extra over the form, same iteration "+q,
+					metric{bench: "BenchmarkAPICreateLink", unit: "api-extra-" + q + "-ms", show: "ms"}, "", metric{}, nil))
+			}
+			for _, q := range []string{"p50", "p99"} {
+				out = append(out, row(r, "the disk: two one-row commits (an fsync each), same run "+q,
+					metric{bench: "BenchmarkAPICreateLink", unit: "two-commits-" + q + "-ms", show: "ms"}, "", metric{}, nil))
+			}
 			for _, q := range []string{"p50", "p99"} {
 				var get *target
 				if q == "p99" {
