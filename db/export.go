@@ -12,8 +12,9 @@ import (
 	"github.com/paylinks/paylinks/paylink"
 )
 
-// ExportLink is one link of an export: the link and what only an export
-// reads about it.
+// ExportLink is one link of an export: the link, with the fields an
+// export writes (exportCols; the others are zero), and what only an
+// export reads about it.
 type ExportLink struct {
 	Link
 	// FinishedAt is when a link whose status is failed or expired became
@@ -26,6 +27,36 @@ type ExportLink struct {
 	// server, or kept in the local mailbox when none is configured.
 	// Queued, failed and cancelled emails are not counted.
 	Emailed int
+}
+
+// exportCols are the columns an export writes (handlers/export_columns.go),
+// 27 of linkCols' 45: without the URLs, keys and errors no column shows,
+// nor linkCols' two subqueries per row (the re-issue and the canceller's
+// name). Reading a million links whole took about a quarter longer.
+const exportCols = `l.id, l.status, l.amount_minor, l.currency, l.customer_id, l.customer_email, l.country,
+	l.website_reference, l.note, l.custom_fields, l.kyc, COALESCE(l.sm_reference, ''), COALESCE(l.checkout_url, ''),
+	l.expires_at, COALESCE(l.sm_session_id, ''), COALESCE(l.deposit_reference, ''), l.paid_after_expiry,
+	l.needs_review, l.cancelled_at, l.cancel_reason, l.paid_after_cancel, l.paid_at, l.settled_at,
+	l.created_by, COALESCE(u.name, ''), l.created_at, l.updated_at`
+
+// scanExportLink reads exportCols and the rank; the link's other fields
+// stay zero.
+func scanExportLink(r scanner, l *Link, rank *int) error {
+	var custom, kyc string
+	var expires, cancelled, paid, settled sql.NullInt64
+	var created, updated int64
+	if err := r.Scan(&l.ID, &l.Status, &l.AmountMinor, &l.Currency, &l.CustomerID, &l.CustomerEmail, &l.Country,
+		&l.WebsiteReference, &l.Note, &custom, &kyc, &l.SMReference, &l.CheckoutURL,
+		&expires, &l.SMSessionID, &l.DepositReference, &l.PaidAfterExpiry,
+		&l.NeedsReview, &cancelled, &l.CancelReason, &l.PaidAfterCancel, &paid, &settled,
+		&l.CreatedBy, &l.CreatedByName, &created, &updated, rank); err != nil {
+		return mapErr(err)
+	}
+	l.ExpiresAt, l.CancelledAt = nullMS(expires), nullMS(cancelled)
+	l.PaidAt, l.SettledAt = nullMS(paid), nullMS(settled)
+	l.CreatedAt, l.UpdatedAt = fromMS(created), fromMS(updated)
+	l.CustomFields, l.KYC = decodeMap(custom), decodeMap(kyc)
+	return nil
 }
 
 // exportPage is how many links StreamExport reads per keyset page, and
@@ -132,7 +163,7 @@ func (s *Store) addNames(ctx context.Context, query string, args []any, names []
 // the count. fn's error stops it.
 func (s *Store) StreamExport(ctx context.Context, q LinkQuery, fn func(ExportLink) error) error {
 	q.Term = cleanTerm(q.Term)
-	q.Limit, q.Before, q.CountUpTo, q.ListOnly = exportPage, "", 0, false
+	q.Limit, q.Before, q.CountUpTo, q.ListOnly, q.exportOnly = exportPage, "", 0, false, true
 	plan, err := s.plan(ctx, q, true) // once: the matches, then page by page
 	if err != nil {
 		return err

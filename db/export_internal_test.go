@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -181,5 +182,48 @@ func TestStreamExportExtras(t *testing.T) {
 	}
 	if at := got[open.ID].FinishedAt; !at.IsZero() {
 		t.Errorf("an open link has a finished time %v", at)
+	}
+}
+
+// TestStreamExportReadsWhatTheExportWrites: an export reads its own
+// columns (exportCols), not the whole row; every field it writes is the
+// link's as LinkByID reads it, for links that set each of them, and with
+// a term and the order the list shows (the other path through fetch).
+func TestStreamExportReadsWhatTheExportWrites(t *testing.T) {
+	ctx := context.Background()
+	st := OpenTestStore(t)
+	u := testUser(t, st)
+	plain := testLink(t, st, u, 1, nil)
+	full := testLink(t, st, u, 2, func(nl *NewLink) {
+		nl.Note = "March invoice, \"net 30\""
+		nl.CustomFields = map[string]string{"po": "PO-7", "region": "north"}
+		nl.KYC = map[string]string{"firstName": "Ada"}
+		nl.Currency, nl.AmountMinor, nl.AmountText = "GBP", 123456, "1234.56"
+	})
+	at := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	if _, err := st.write.ExecContext(ctx, `UPDATE links SET status = 'paid', sm_reference = 'SM-2', checkout_url = 'https://pay/2',
+		expires_at = ?, sm_session_id = 'sess-2', deposit_reference = 'DEP-2', paid_after_expiry = 1, needs_review = 1,
+		cancelled_at = ?, cancel_reason = 'Paid by bank transfer', paid_after_cancel = 1, paid_at = ?, settled_at = ?,
+		last_error = 'x', attempts = 3 WHERE id = ?`, ms(at), ms(at.Add(time.Hour)), ms(at.Add(2*time.Hour)), ms(at.Add(3*time.Hour)), full.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []LinkQuery{{}, {Term: "c@example.com"}, {Sort: SortAmount}} {
+		got := map[int64]Link{}
+		if err := st.StreamExport(ctx, q, func(l ExportLink) error { got[l.ID] = l.Link; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []int64{plain.ID, full.ID} {
+			want, err := st.LinkByID(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What no export column shows is not read.
+			want.IdempotencyKey, want.FormToken, want.LastError, want.Attempts = "", "", "", 0
+			want.SuccessURL, want.SupportURL, want.ExitURL, want.ErrorURL = "", "", "", ""
+			want.ReissueOf, want.ReissuedAs, want.HeldCheckoutURL, want.HeldCheckoutHost, want.CancelledByName = 0, 0, "", "", ""
+			if !reflect.DeepEqual(got[id], want) {
+				t.Errorf("%+v: link %d exported as\n%+v\nwant\n%+v", q, id, got[id], want)
+			}
+		}
 	}
 }

@@ -77,6 +77,9 @@ type LinkQuery struct {
 	// references, checkout URL, expiry, creation, last change); every other field of the
 	// returned links is zero. A page of full rows costs about twice as much.
 	ListOnly bool
+	// exportOnly reads just the columns an export writes (exportCols):
+	// StreamExport sets it.
+	exportOnly bool
 	// Expensive, when set, is called before the search does its costly
 	// work: reading the substring tier, or walking the links for a broad
 	// term (a tier over the cap). Its error stops the search and is
@@ -325,6 +328,8 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 	switch {
 	case q.ListOnly && !count:
 		sel = "SELECT " + listCols
+	case q.exportOnly && !count:
+		sel, from = "SELECT "+exportCols, linkFrom
 	case !count:
 		sel, from = "SELECT "+linkCols, linkFrom
 	}
@@ -608,8 +613,11 @@ func (s *Store) fetch(ctx context.Context, q LinkQuery, sg segment, pos *cursor,
 	}
 	defer rows.Close()
 	scan := scanLinkWithRank
-	if q.ListOnly {
+	switch {
+	case q.ListOnly:
 		scan = scanListLink
+	case q.exportOnly:
+		scan = scanExportLink
 	}
 	for rows.Next() {
 		got.links = append(got.links, Link{})
