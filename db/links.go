@@ -344,10 +344,29 @@ func (s *Store) CompleteLinkCreation(ctx context.Context, id int64, reference, c
 			return mapErr(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
+			return noteLateSession(ctx, tx, id, reference)
 		}
 		return insertLinkEvent(ctx, tx, id, "answered", 0, msg, 0)
 	})
+}
+
+// noteLateSession records, on a link cancelled while its StableMint call
+// was under way, the session StableMint made for it all the same: the
+// reference only (a search for it finds the link, a webhook about it
+// matches it), with a timeline line, never the checkout URL, so nobody is
+// sent to pay a cancelled link. Any other link that is no longer waiting
+// for an answer (one a concurrent retry already opened) is left alone.
+func noteLateSession(ctx context.Context, tx *Tx, id int64, reference string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE links SET sm_reference = ?, updated_at = ?
+		WHERE id = ? AND status = 'cancelled' AND sm_reference IS NULL`, reference, ms(tx.now), id)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return insertLinkEvent(ctx, tx, id, "answered", 0, "StableMint answered after the cancel: it made session "+reference+
+		". Its checkout link was not kept and was never shown or emailed.", 0)
 }
 
 // qOpenLink opens a link with StableMint's answer (prepared once: naming
@@ -374,7 +393,7 @@ func (s *Store) HoldLinkCheckout(ctx context.Context, id int64, reference, check
 			return mapErr(err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
+			return noteLateSession(ctx, tx, id, reference)
 		}
 		return insertLinkEvent(ctx, tx, id, "held", 0, "StableMint created session "+reference+
 			", but its checkout page is on "+host+", which paylinks does not know: held for an admin to approve the host.", 0)

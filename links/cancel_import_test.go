@@ -11,6 +11,7 @@ import (
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/links"
 	"github.com/paylinks/paylinks/paylink"
+	"github.com/paylinks/paylinks/sandbox"
 	"github.com/paylinks/paylinks/stablemint"
 )
 
@@ -101,6 +102,24 @@ func TestCancelTheRestWhileRowsAreInFlight(t *testing.T) {
 			if !strings.Contains(text, "whatever it answers is not kept") {
 				t.Errorf("row %d (call under way): timeline\n%s", r.Line, text)
 			}
+			// The session StableMint made all the same is named, so the
+			// link is found by its reference; its checkout link is not kept.
+			var sess sandbox.SessionInfo
+			ok := false
+			for _, x := range m.sb.Sessions() {
+				if x.IdempotencyKey == l.IdempotencyKey {
+					sess, ok = x, true
+				}
+			}
+			if !ok || l.SMReference != sess.Reference ||
+				!strings.Contains(text, "StableMint answered after the cancel: it made session "+sess.Reference+".") {
+				t.Errorf("row %d (call under way): reference %q (StableMint's %q, %v), timeline\n%s", r.Line, l.SMReference, sess.Reference, ok, text)
+			}
+			if found, err := m.st.LinkBySMReference(ctx, sess.Reference); err != nil || found.ID != l.ID {
+				t.Errorf("row %d: its session's reference finds link %d, %v", r.Line, found.ID, err)
+			}
+		} else if l.SMReference != "" {
+			t.Errorf("row %d was never sent, yet has reference %q", r.Line, l.SMReference)
 		}
 	}
 	if inFlight != 3 {
