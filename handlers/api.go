@@ -53,10 +53,11 @@ type apiServer struct {
 	store apiStore
 	spec  *apiSpec
 
-	touchMu sync.Mutex
-	touched map[int64]apiTouched
-	limitMu sync.Mutex
-	limits  map[int64]*rate.Limiter
+	touchMu    sync.Mutex
+	touched    map[int64]apiTouched
+	limitMu    sync.Mutex
+	limits     map[int64]*rate.Limiter
+	limitedLog map[int64]limitedLog // apiAudit's rate-limit entries
 }
 
 var _ api.StrictServerInterface = (*apiServer)(nil)
@@ -85,10 +86,11 @@ func (a *app) apiRoutes(e *echo.Echo, admin *echo.Group) error {
 	if err != nil {
 		return err
 	}
-	s := &apiServer{a: a, store: st, spec: spec, touched: map[int64]apiTouched{}, limits: map[int64]*rate.Limiter{}}
+	s := &apiServer{a: a, store: st, spec: spec, touched: map[int64]apiTouched{}, limits: map[int64]*rate.Limiter{},
+		limitedLog: map[int64]limitedLog{}}
 	e.GET(apiPrefix+"/openapi.yaml", s.specFile).Name = RouteAPISpec
-	g := e.Group(apiPrefix, s.apiProblems, s.needStore, middleware.BodyLimit("64KiB"), s.apiAuth, s.apiRateLimit, s.apiScopes,
-		s.apiAudit, s.apiBody, s.apiValidate, s.apiIdempotency)
+	g := e.Group(apiPrefix, s.apiProblems, s.needStore, middleware.BodyLimit("64KiB"), s.apiAuth, s.apiAudit, s.apiRateLimit,
+		s.apiScopes, s.apiBody, s.apiValidate, s.apiIdempotency)
 	api.RegisterHandlers(g, api.NewStrictHandler(s, nil))
 	e.GET("/api/docs", s.docs, a.requireSignedIn).Name = RouteAPIDocs
 	admin.GET("/api-keys", s.keysPage, s.needStore).Name = RouteAPIKeys

@@ -72,6 +72,8 @@ type problem struct {
 	errors     []api.FieldError
 	duplicates []int64
 	header     http.Header
+	// audited: the refusal has its audit entry already (api.denied).
+	audited bool
 }
 
 func (p *problem) Error() string { return p.title + ": " + p.detail }
@@ -160,8 +162,12 @@ func (a *app) writeProblem(c echo.Context, err error) error {
 	if merr != nil {
 		return merr
 	}
+	c.Set(problemWritten, p) // for apiAudit
 	return c.Blob(p.status, "application/problem+json", b)
 }
+
+// problemWritten is the echo.Context key of the problem writeProblem sent.
+const problemWritten = "api.problem"
 
 // apiCaller is the key a request authenticated with, carried in the
 // request's context to the strict handlers.
@@ -283,6 +289,7 @@ func (s *apiServer) apiAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			if err := a.store.Audit(ctx, e); err != nil {
 				logFrom(ctx, a.log).Error("audit api refusal", "err", err)
 			}
+			p.audited = true
 			return p
 		}
 		switch {
@@ -398,8 +405,10 @@ func (s *apiServer) apiScopes(next echo.HandlerFunc) echo.HandlerFunc {
 				if err := a.store.Audit(ctx, e); err != nil {
 					logFrom(ctx, a.log).Error("audit api refusal", "err", err)
 				}
-				return newProblem(http.StatusForbidden, "missing-scope", "Missing scope",
+				p := newProblem(http.StatusForbidden, "missing-scope", "Missing scope",
 					"This key lacks the scope "+s+", which this operation needs.")
+				p.audited = true
+				return p
 			}
 		}
 		return next(c)
@@ -731,31 +740,67 @@ func (w *captureWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// apiAudit records each read with the key as the actor (writes are
-// audited by the services, in their own transactions). Reads go through
-// the group-commit writer (db.AuditWriter) when there is one: the answer
-// does not wait for the disk, and a crash can lose the last moment's read
-// entries (docs/api.md, Audit), never a change's.
+// apiAudit records every call with the key as the actor, except those
+// audited already: a change by the service that made it, in its own
+// transaction, and a refusal of the key (api.denied) by apiAuth or
+// apiScopes before the answer. It records reads (api.read), every other
+// refusal (api.refused: bad input, a conflict, the rate limit) and a
+// repeat answered from the Idempotency-Key's record (api.replayed).
+// These go through the group-commit writer (db.AuditWriter) when there is
+// one: the answer does not wait for the disk, and a crash can lose the
+// last moment's entries (docs/api.md, Audit), never a change's. A key over
+// its rate limit is recorded once a minute, with the count since.
 func (s *apiServer) apiAudit(next echo.HandlerFunc) echo.HandlerFunc {
 	a := s.a
 	return func(c echo.Context) error {
 		err := next(c)
 		r := c.Request()
-		if r.Method != http.MethodGet {
-			return err
-		}
 		ctx := r.Context()
-		e := callerFrom(ctx).audit("api.read")
-		e.Target = r.URL.Path
+		caller := callerFrom(ctx)
 		status := c.Response().Status
+		p, _ := c.Get(problemWritten).(*problem)
 		if err != nil {
-			status = problemOf(err).status
+			p = problemOf(err)
+			status = p.status
 		}
-		if status >= 400 {
-			e.Outcome = "failed"
-		}
-		if q := r.URL.RawQuery; q != "" {
-			e.Details = truncate(q, 500)
+		var e db.AuditEntry
+		switch {
+		case p != nil && p.audited:
+			return err
+		case status == http.StatusTooManyRequests:
+			more, due := s.limitedEntry(caller.key.ID, a.now())
+			if !due {
+				return err
+			}
+			e = caller.audit("api.refused")
+			e.Outcome, e.Target = "failed", r.Method+" "+r.URL.Path
+			e.Details = "429 Too many requests: over the key's rate limit"
+			if more > 0 {
+				e.Details += fmt.Sprintf(" (and %d more refused for it since the last such entry)", more)
+			}
+		case r.Method == http.MethodGet:
+			e = caller.audit("api.read")
+			e.Target = r.URL.Path
+			if status >= 400 {
+				e.Outcome = "failed"
+			}
+			if q := r.URL.RawQuery; q != "" {
+				e.Details = truncate(q, 500)
+			}
+		case status >= 400:
+			e = caller.audit("api.refused")
+			e.Outcome, e.Target = "failed", r.Method+" "+r.URL.Path
+			e.Details = strconv.Itoa(status)
+			if p != nil {
+				e.Details += " " + p.title + ": " + p.detail
+			}
+			e.Details = truncate(e.Details, 500)
+		case c.Response().Header().Get("Idempotent-Replayed") == "true":
+			e = caller.audit("api.replayed")
+			e.Target = r.Method + " " + r.URL.Path
+			e.Details = "the first answer (" + strconv.Itoa(status) + ") again, for Idempotency-Key " + truncate(caller.idemKey, 255)
+		default:
+			return err // a change: its service audited it
 		}
 		var aerr error
 		if w := a.opts.ReadAudits; w != nil {
@@ -764,8 +809,31 @@ func (s *apiServer) apiAudit(next echo.HandlerFunc) echo.HandlerFunc {
 			aerr = a.store.Audit(context.WithoutCancel(ctx), e)
 		}
 		if aerr != nil {
-			logFrom(ctx, a.log).Error("audit api read", "err", aerr)
+			logFrom(ctx, a.log).Error("audit api call", "err", aerr)
 		}
 		return err
 	}
+}
+
+// limitedEntry reports whether a rate-limit refusal of key is due an
+// audit entry (the first in a minute) and how many went unrecorded since
+// the last one.
+func (s *apiServer) limitedEntry(key int64, now time.Time) (more int, due bool) {
+	s.limitMu.Lock()
+	defer s.limitMu.Unlock()
+	l := s.limitedLog[key]
+	if !l.at.IsZero() && now.Sub(l.at) < time.Minute {
+		l.more++
+		s.limitedLog[key] = l
+		return 0, false
+	}
+	s.limitedLog[key] = limitedLog{at: now}
+	return l.more, true
+}
+
+// limitedLog is when a key's last rate-limit refusal was recorded, and
+// how many followed unrecorded.
+type limitedLog struct {
+	at   time.Time
+	more int
 }

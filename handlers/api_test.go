@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -816,4 +817,98 @@ func (b *browser) cookieHeader() string {
 		parts = append(parts, c.Name+"="+c.Value)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// TestAPIEveryCallIsAudited: every call of a known key leaves an audit
+// entry with the key as the actor: a change its service's, a read
+// api.read, and each refusal the service never saw (bad JSON, a wrong
+// content type, the form's refusal) and each repeat answered from the
+// Idempotency-Key's record their own. A key over its rate limit is
+// recorded once a minute, with the count of refusals since.
+func TestAPIEveryCallIsAudited(t *testing.T) {
+	e := newAPIEnv(t, func(cfg *app.Config, _ *app.Parts) { cfg.APIRatePerMinute = 8 })
+	ctx := context.Background()
+	tok := e.key("ERP", allScopes, "")
+	c := e.client(tok)
+	post := func(body, ctype, key string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/links", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := post(`{"amount": "1.00",}`, "application/json", "a1"); s != http.StatusBadRequest {
+		t.Fatalf("bad JSON: %d", s)
+	}
+	if s := post("amount=1.00", "application/x-www-form-urlencoded", "a2"); s != http.StatusUnsupportedMediaType {
+		t.Fatalf("form-encoded: %d", s)
+	}
+	bad := draft("INV-A3")
+	bad.Amount = str("-5.00")
+	if r, _ := c.CreateLinkWithResponse(ctx, idem("a3"), bad); r.StatusCode() != http.StatusUnprocessableEntity {
+		t.Fatalf("refused amount: %d", r.StatusCode())
+	}
+	first, _ := c.CreateLinkWithResponse(ctx, idem("a4"), draft("INV-A4"))
+	again, _ := c.CreateLinkWithResponse(ctx, idem("a4"), draft("INV-A4"))
+	if first.JSON201 == nil || again.HTTPResponse.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("create and repeat: %d, %d", first.StatusCode(), again.StatusCode())
+	}
+	if r, _ := c.GetLinkWithResponse(ctx, first.JSON201.Id); r.JSON200 == nil {
+		t.Fatalf("read: %d", r.StatusCode())
+	}
+	// Six calls so far: two more within the limit of 8, then four over it.
+	for range 2 {
+		if r, _ := c.ListLinksWithResponse(ctx, nil); r.StatusCode() != http.StatusOK {
+			t.Fatalf("within the limit: %d", r.StatusCode())
+		}
+	}
+	for range 4 {
+		if r, _ := c.ListLinksWithResponse(ctx, nil); r.StatusCode() != http.StatusTooManyRequests {
+			t.Fatalf("over the limit: %d", r.StatusCode())
+		}
+	}
+	e.clock.Advance(61 * time.Second)
+	for range 8 {
+		c.ListLinksWithResponse(ctx, nil)
+	}
+	if r, _ := c.ListLinksWithResponse(ctx, nil); r.StatusCode() != http.StatusTooManyRequests {
+		t.Fatalf("over the limit again: %d", r.StatusCode())
+	}
+	e.app.ReadAudits.Flush()
+
+	var refused []string
+	for _, a := range auditEntries(t, e.env, "api.refused") {
+		if a.ActorID != first.JSON201.CreatorId || a.Outcome != "failed" || a.Target != "POST /api/v1/links" && a.Target != "GET /api/v1/links" {
+			t.Errorf("refusal entry: %+v", a)
+		}
+		refused = append(refused, a.Details)
+	}
+	// Each refusal once: bad JSON, the content type, the form's refusal,
+	// and the rate limit twice (a minute apart).
+	count := map[string]int{}
+	for _, d := range refused {
+		code, _, _ := strings.Cut(d, " ")
+		count[code]++
+	}
+	if want := map[string]int{"400": 1, "415": 1, "422": 1, "429": 2}; !maps.Equal(count, want) {
+		t.Errorf("api.refused entries by status %v, want %v:\n%s", count, want, strings.Join(refused, "\n"))
+	}
+	if !slices.ContainsFunc(refused, func(d string) bool { return strings.Contains(d, "and 3 more refused") }) {
+		t.Errorf("the second rate-limit entry does not count the 3 refusals not recorded:\n%s", strings.Join(refused, "\n"))
+	}
+	if got := auditEntries(t, e.env, "api.replayed"); len(got) != 1 || !strings.Contains(got[0].Details, "a4") {
+		t.Errorf("api.replayed: %+v, want the repeat of a4", got)
+	}
+	if got := auditEntries(t, e.env, "link.create"); len(got) != 1 {
+		t.Errorf("link.create: %d entries, want the one link made", len(got))
+	}
+	if got := auditEntries(t, e.env, "api.read"); len(got) < 9 {
+		t.Errorf("api.read: %d entries, want the read and the eight lists", len(got))
+	}
 }
