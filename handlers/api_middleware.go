@@ -566,7 +566,7 @@ func validationProblem(err error) *problem {
 				f = e.Parameter.Name
 			}
 			if e.Err == nil {
-				p.errors = append(p.errors, api.FieldError{Field: f, Message: e.Reason})
+				p.errors = append(p.errors, api.FieldError{Field: f, Message: clearReason(f, e.Reason)})
 				return
 			}
 			walk(e.Err, f)
@@ -582,13 +582,13 @@ func validationProblem(err error) *problem {
 			} else if field != "" && field != "body" {
 				path = joinPath(field, path)
 			}
-			p.errors = append(p.errors, api.FieldError{Field: path, Message: msg})
+			p.errors = append(p.errors, api.FieldError{Field: path, Message: clearReason(path, msg)})
 		default:
 			if u := errors.Unwrap(err); u != nil {
 				walk(u, field)
 				return
 			}
-			p.errors = append(p.errors, api.FieldError{Field: field, Message: err.Error()})
+			p.errors = append(p.errors, api.FieldError{Field: field, Message: clearReason(field, err.Error())})
 		}
 	}
 	walk(err, "")
@@ -604,6 +604,46 @@ func validationProblem(err error) *problem {
 		}
 	}
 	return p
+}
+
+var (
+	maxLengthRE = regexp.MustCompile(`^maximum string length is (\d+)$`)
+	minLengthRE = regexp.MustCompile(`^minimum string length is (\d+)$`)
+	allowedRE   = regexp.MustCompile(`^value is not one of the allowed values (.*)$`)
+)
+
+// clearReason is the validator's reason for field in an integrator's
+// words, saying what to send instead; a reason it does not know is kept.
+func clearReason(field, reason string) string {
+	name := field[strings.LastIndex(field, ".")+1:]
+	switch {
+	case name == "amount" && strings.HasPrefix(reason, "value must be"):
+		return `Send the amount as a decimal string, such as "1250.00", never as a JSON number.`
+	case name == "Idempotency-Key" && reason == openapi3filter.ErrInvalidRequired.Error():
+		return "Send an Idempotency-Key header: a new value (a UUID is right) for each operation you mean to do once."
+	case reason == openapi3filter.ErrInvalidRequired.Error():
+		return "Required."
+	case reason == "Value is not nullable":
+		return "null is not accepted here: leave the field out instead."
+	case reason == "value must be a string":
+		return "Send this as a JSON string."
+	case reason == "value must be an integer":
+		return "Send a whole number."
+	case reason == "value must be a boolean":
+		return "Send true or false."
+	case reason == "value must be an object":
+		return "Send a JSON object."
+	}
+	if m := maxLengthRE.FindStringSubmatch(reason); m != nil {
+		return "Too long: at most " + m[1] + " characters are read."
+	}
+	if m := minLengthRE.FindStringSubmatch(reason); m != nil {
+		return "Too short: at least " + m[1] + " characters."
+	}
+	if m := allowedRE.FindStringSubmatch(reason); m != nil {
+		return "Not one of the accepted values " + m[1] + "."
+	}
+	return reason
 }
 
 // apiIdempotency runs a POST at most once per key and Idempotency-Key: a

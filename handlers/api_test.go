@@ -518,21 +518,23 @@ func TestAPIRefusesBadInput(t *testing.T) {
 		status            int
 		inDetail          string // the problem's detail says this
 		field             string // the problem's errors name this field
+		fieldSays         string // and its message says this
 	}{
-		{"invalid JSON names the offset", "application/json", `{"amount": "1.00",}`, "k1", 400, "byte 18", ""},
-		{"truncated JSON", "application/json", `{"amount": "1.00"`, "k2", 400, "byte", ""},
-		{"unknown field named", "application/json", `{"amount": "1.00", "status": "paid"}`, "k3", 400, "status", "status"},
-		{"unknown nested field named", "application/json", `{"userKyc": {"fullName": "A", "role": "admin"}}`, "k4", 400, "userKyc.role", "userKyc.role"},
-		{"amount as a number", "application/json", `{"amount": 12.5, "currency": "EUR"}`, "k5", 400, "amount", "amount"},
-		{"amount 1e400", "application/json", `{"amount": 1e400, "currency": "EUR"}`, "k6", 400, "amount", "amount"},
-		{"a field twice", "application/json", `{"amount": "1.00", "amount": "9999.00"}`, "k7", 400, `"amount" appears twice`, ""},
-		{"10,000 levels deep", "application/json", deep, "k8", 400, "deeper", ""},
-		{"form-encoded", "application/x-www-form-urlencoded", "amount=1.00", "k9", 415, "application/json", ""},
-		{"no content type", "", string(valid), "k10", 415, "application/json", ""},
-		{"64 KiB + 1", "application/json", `{"note": "` + strings.Repeat("x", 64<<10) + `"}`, "k11", 413, "64 KiB", ""},
-		{"no Idempotency-Key", "application/json", string(valid), "", 400, "Idempotency-Key", "Idempotency-Key"},
-		{"two JSON values", "application/json", `{} {}`, "k12", 400, "more than one", ""},
-		{"empty body", "application/json", "", "k13", 400, "empty", ""},
+		{"invalid JSON names the offset", "application/json", `{"amount": "1.00",}`, "k1", 400, "byte 18", "", ""},
+		{"truncated JSON", "application/json", `{"amount": "1.00"`, "k2", 400, "byte", "", ""},
+		{"unknown field named", "application/json", `{"amount": "1.00", "status": "paid"}`, "k3", 400, "status", "status", ""},
+		{"unknown nested field named", "application/json", `{"userKyc": {"fullName": "A", "role": "admin"}}`, "k4", 400, "userKyc.role", "userKyc.role", ""},
+		{"amount as a number", "application/json", `{"amount": 12.5, "currency": "EUR"}`, "k5", 400, "amount", "amount", `a decimal string, such as "1250.00"`},
+		{"amount 1e400", "application/json", `{"amount": 1e400, "currency": "EUR"}`, "k6", 400, "amount", "amount", ""},
+		{"a field twice", "application/json", `{"amount": "1.00", "amount": "9999.00"}`, "k7", 400, `"amount" appears twice`, "", ""},
+		{"10,000 levels deep", "application/json", deep, "k8", 400, "deeper", "", ""},
+		{"form-encoded", "application/x-www-form-urlencoded", "amount=1.00", "k9", 415, "application/json", "", ""},
+		{"no content type", "", string(valid), "k10", 415, "application/json", "", ""},
+		{"64 KiB + 1", "application/json", `{"note": "` + strings.Repeat("x", 64<<10) + `"}`, "k11", 413, "64 KiB", "", ""},
+		{"no Idempotency-Key", "application/json", string(valid), "", 400, "Idempotency-Key", "Idempotency-Key", "a new value (a UUID is right)"},
+		{"null where a string goes", "application/json", `{"note": null}`, "k14", 400, "note", "note", "leave the field out"},
+		{"two JSON values", "application/json", `{} {}`, "k12", 400, "more than one", "", ""},
+		{"empty body", "application/json", "", "k13", 400, "empty", "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -560,6 +562,10 @@ func TestAPIRefusesBadInput(t *testing.T) {
 				if _, ok := fieldMessages(p)[tc.field]; !ok {
 					t.Errorf("errors %v do not name %s", p.Errors, tc.field)
 				}
+			}
+			// The field's message says what to send instead.
+			if tc.fieldSays != "" && !strings.Contains(fieldMessages(p)[tc.field], tc.fieldSays) {
+				t.Errorf("%s: %q does not say %q", tc.field, fieldMessages(p)[tc.field], tc.fieldSays)
 			}
 		})
 	}
