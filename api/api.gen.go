@@ -506,10 +506,13 @@ type ListLinksParams struct {
 	CreatedBy *int64 `form:"created_by,omitempty" json:"created_by,omitempty"`
 
 	// Attention Only links someone must act on (in error, flagged for review, paid after expiry or cancel).
-	Attention *bool                `form:"attention,omitempty" json:"attention,omitempty"`
-	Sort      *ListLinksParamsSort `form:"sort,omitempty" json:"sort,omitempty"`
+	Attention *bool `form:"attention,omitempty" json:"attention,omitempty"`
 
-	// After The `next_cursor` of the previous page.
+	// Batch Only the links one bulk import made (its id, as in its progress page's address, /links/import/batches/{id}).
+	Batch *int64               `form:"batch,omitempty" json:"batch,omitempty"`
+	Sort  *ListLinksParamsSort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// After The `next_cursor` of the previous page, as it came; anything else is refused (400), never read as the first page.
 	After *string `form:"after,omitempty" json:"after,omitempty"`
 	Limit *int    `form:"limit,omitempty" json:"limit,omitempty"`
 }
@@ -1508,6 +1511,18 @@ func NewListLinksRequest(server string, params *ListLinksParams) (*http.Request,
 		if params.Attention != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "attention", *params.Attention, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Batch != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "batch", *params.Batch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -6758,6 +6773,13 @@ func (w *ServerInterfaceWrapper) ListLinks(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter attention: %s", err))
 	}
 
+	// ------------- Optional query parameter "batch" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "batch", ctx.QueryParams(), &params.Batch, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter batch: %s", err))
+	}
+
 	// ------------- Optional query parameter "sort" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "sort", ctx.QueryParams(), &params.Sort, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
@@ -10492,115 +10514,116 @@ func (sh *strictHandler) GetLinksByWebsiteReference(ctx echo.Context, reference 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rctw4ku6r4PBMhKUeqnSxPOe0/Evty4yP3W0f2Q7HbJdXRJFZVRiRABsAJXEc2thf+wD7EPtg8yQb",
-	"mQCvxbrJttrj1R+Hq4rENfHll4nM1KcgVlmuJEhrgpNPwRx4Apr++yKBLFcWpD2DPOUlJPhtAibWIrdC",
-	"yeAkiKwuIGJXc5DMzoVhwjA7B2as0pAwLs0VaGYV45IB16kAzTT8VoCx7ErYuXuYZ8Dq3uJy7yWUoyAM",
-	"TDyHjGOnIIssOPk1wN6Cj2FgyxyCk8BYLeQsuLm5CYOca56B9WN/JpNcCWlfPMVPAoeaczsPwkDyDF8V",
-	"SRAGOBKhcV7YcLvDqdIZt/ictH86DsIgE1JkOIjDunchLcxAB9h7a/QvoVxcp1N2ASVTU1aqQrN4rpQR",
-	"chayQorfCmA5aKZy0BwfZzucvX//4imupRazud0N2SGu4dGjR+xSGDFJgZ2+ffLiBYvnXPMYJ43rRdN0",
-	"G9hMtLeuK2ed8etXIGd2HpwcPXpEk64+H+IKWwsa+/jXX//X3r99/OMfgsWdCINXQl7czbLfYFMmV9IA",
-	"bfpPPDlzsoWfYiVRdvG/PM9TEdPi7udaTVLI/vg3gxvzqdX5HzRMg5Pgf+83J2Lf/Wr237i3XKfdrX03",
-	"h1qkhWFSWXY159Ydh9M3L5gGnhi2k/EUpwcJ+39vX/8S4oko5IVUV5JNBaRJyDi75GkBKCZ4LK60kjOG",
-	"s2ZKM84yYVBomNvh3VFwEwZPlJymIr7zCadCXjwwzFhugSUK3Lx5mqormjhOBp9hU6WbMx4XxqoMdMg0",
-	"TEGDjIFxmTCeqULS6hVyKqQwc0hCN+keWAjTBwp8y1iRpkwXUgo5o3V5rvREJAnIu14YPOYpjy8cDNZn",
-	"GtcqVjnQrPCXmKcpi3FRplplKAw8STQYw1RhjUiAnrqA8oFxy7qXCmNpbr8o+1wVMrnLqf2imCniOe1p",
-	"yMCjK05Gq8ICjeudUq+4nsFdL/lEJSQF6hI0+9Mxeyl+qsbzM5elhwTzO0jCA1PL747SDDIu0l02KZIZ",
-	"kLSbHKR9zDRYXTI+taBZdIYf9k7xQ8QMxEomBO4txdx6pDvaRYS8CYP3khd2rrT4O9y1yCD6XUBJQq8k",
-	"ijSneddQGFYQiIhwqS4gwUfhOkf10Jv1hw8f9k4LOwdpccwwOPWGEbiZX3KR8kl6pzKZ8xKPiWExl4iK",
-	"xIUYl6WdI3yTSmdSXbEdqdxXV9wwA9Kikn9rcbw/C4lqX+mwRtArmMyVumgwxYSIFROEgupHw7gGgmID",
-	"lhU5U56WVWOig/Fe5lrFYMxdrwweC9J1hk008AuaF0oCHpQiBcN2gMdz98wDwzIc4wyYkCwCrZU20W6N",
-	"oH09gItYGEicquC4tqAJHPykTZHnSltIfoZE8HckML8PUuEGRe3esJdoRPTJN4U9PeEyhjTlroVPAU8S",
-	"gf/n6RuNUmAF8p4pTw2EQd766lOggfuBd0fxWhK9IGpxnoDlIjUhy7lIzv2KnV/xMsQRnqsr0sK0jDtX",
-	"cxHPmQRIDIssXNtod7RI/8IAf+pTyYODgyGi6L9Rk79BbInMeHqw5VxjJA+6HECBMCDIHfxFJEOw0San",
-	"vzq26poI624+Doz8WdXNFsN2A1hgvH0MDwM8uOcbP42UrDCLO/9bAQXuJ+JMyKZcpPgpdiLmcPcCcst2",
-	"UhXzlOGEJup6eJNN4WY+tK5Wbbiu1bTolabNegZL17nF8bdYbo8lQ6ZZDtpgGyj1jndZyPIUqW2e8hgM",
-	"AhB+TaKAK9KS7sODIfGuDJ5+Z09hyovUnlBzL//6hE2LNGX4bMjEFJXEQPOrd2BFB9U0kH26F7w2EYaY",
-	"3GZ9uR1d0Y03Bip2v3SZNgKBZ1luy023uM84nDq1CtXfYxT1hEWfbqKWEDcdPUcl8wy1ypaSRNppcUlq",
-	"5RaySUnr4rnfA0MbbNiOBGPxqEkw7G9KyEpZJcqaE1Re+mUZjzI1ESm8mSsJw8dvqSh/cHYnMAloLzjz",
-	"K2OGl4ZNwFsV3Lphjgat9/YxdRNt+hs6kS//+mRbuBZW/B2kmYv8iYPUJyqBns44HBLEhFt4Pf1JaHyi",
-	"p2IGHsej9Ys/heulfAYycaqn++zQ+jcbtNHzFb68SJC7Tr3S/6XIJkMdDraAMDQ89SVvaNpuGcOpMys3",
-	"eWvoOL4S8mLLDXbWPLntrnmWI8UMDo8eHYwODoak2amg84axLHkiheSc244WRIHYsyKDwXbnEF+owp4X",
-	"Oh06KqAd1tewlfPShOxqLlKoYY3syhzk4DmMNXC77aj8O5NyaEyK+d+ZsCeMe83kAYSY7zjwRhUbFwcH",
-	"D2P8gf4H42D5IJX2BKLb4XORos3pJmss4pbwrpaoGSjB5wbMIy60Rjbe3fln788Gh0Wrfu6sgeUCNkQw",
-	"+iIat2jjKnJe00vkhWRimq22bprymVnXCZ6X5/RgzTE3oXjc2HOodFFfKsqOOArJ6MkQ/2csn04fGHal",
-	"tHMTLPIQ5UzlRUwh0r/F/DUIYwo4V9MNZ+VfSM6dObMJeQVrtz3nhgzmTEh7XnsVF1exMauRDIExQsnG",
-	"CxkyJWNA4Xc3FpCMlnTlufU6EXjrnrwJgyJPtgaJK5gYYaE7nw0otR9fWEFw60y2jslQ+x0w66BUB0H6",
-	"57Y6FB+XaI6nmk+3ZXGnyF68o9ETqQ6deWAcf3GkasTO/Cr4h8ey7VA4YRHSqhdJFLr/kQVRfWjxD/zK",
-	"rVoUjmVUrRt+7VfrrFqs6LFnd4nQSKnfn70yLHGEGLknDQIlWciZeTBip7XnXmkUOXJSuCnMwJq2E6Rx",
-	"eIwlfu29EA9M7f8YjWWwoHDTVF09LZw7YUD2n9BuNiDCUztXxWzuriAqhzt56ObcbOyu34HUAIuOD36M",
-	"cC+Iec8ha3PWiVIpcIni0LCCviURi4ynzMl1yHizIMzyCzS+LNsZVwxiHIRsHByyo0cHIX5CROTZRMwK",
-	"VRganV/h3UUDZFANNTprHf10y/F8rcZqtXM8TM4yft1+pT205vzQhr933GV9k3At7MYPVzphAzNWI7JW",
-	"LthVqHfmHzwrUnAWahyDMRuPyXvnNn6+d3432cD6/G9GoR1wbP7syzJet0hoLTX4ftaG99uS8+cVK9mC",
-	"oZMb71zDpYCrlmppnVZHDqYW9Llj32sfI0ZVDj3W01SL7wx1F3YHuUzBvBJbO4ISbsmPKyxkG+nyFunk",
-	"WvNyYUbU4rIRvvGW+t2OEJfv2p7HhTZDnPINNwaRNuLunqm6Y8CXWM5n8JjxCd1IKOf5QoJKP6z3Gqxc",
-	"jbc1g6pCOohdYDse8YIwQIPLKTlEEPcbSkhQE0QkHuTBDCoqT9ykshMHQkTCoPLNLyzG2fMn7MfjR/+n",
-	"0rbM+8VHC4rW/TDIppNK/Q64Xj/QhQQ7PviRFpqz+mHnP2vpYHdx1I2MWa2GKfCjEpQNKHZfThyv2Fjc",
-	"Wl6zgcaENJYP89U2ex4YlbAprDD3Fp22789etFgHuxAyYWpa7eF6MaVfq45XOp3PnBnzJXySzKqEl+s8",
-	"kx1Vul13rdgMdYUGjmuJyDDD3QGeVPElDUVdZJQIC095WfEZH4Nz4EhCHZRzMCRg9O5rOawwJjBVGv6i",
-	"Cn2bpt3by9rO+PXWbfaEou6gmcaQRLwTGaRCflVcr/p4RpdOt1ZB3Wa2dOTFdkh5nPbdUqt8Ui6Mx+kS",
-	"BL/6chwRrDHKB83tbUxmPP+D+NFylq8GBDJ8qZnVHu8P7qr91FrI8m3JxzZTSgp3z3++MbbXHqSFtubW",
-	"5ufLrgZP3fZQEKdUVdBmzLO2tu/4dVzQ3Tlcx6BzO3wX4poha10b66Jywk32oD3vFRvwFFJxCdsLtdu3",
-	"zTVeb78HtN5t/MBVCNXmF7u3dCYu9LzddTLRSL9mfoJ996RIgeUgEyFnJ06IBEX5WC0gIUrZcSCv8THm",
-	"KS+H8d0scEffK8qME4Y2MxzigEvIhGRwSeE3pY/Q8+E0IwtmGJr8A4Ne9XdNsM6eSHy45knD5xR1p0vm",
-	"l5WgUEkKdkRisP6YEBVuDaErTmHFbWp3oF/VnpOvPgkbHLKvbcX0z/Q/hUHjB13Fmm97D3oL1OhMesgK",
-	"ERTTlZwvi//5MC/96awePWGT0oWfZkKS8Dvh9Ceq9KEitKIPWcLL4WsGkNTa8Mml07U14j7DtyhMa0Aa",
-	"cFRCzs6NGHb349cOjLpnzc2mlgafuODlQUlg5LeCxN0AbLYrG4OpSpNzA7EGe37JU5GcF9KKgctJCu1E",
-	"PFCWNOEJoweb0ao0Ya4hZsRMGmaV2ny8FWwu9Puzoz2GXXFhvdUyAVaD6zAduM0Nh7+T3QDm8Mmu4Nfy",
-	"1Ehd2FIFHYxrjW2DE/xkzuX2ONc9k+t9hV/7qGT8+oV798hZP/7T4eIpKjbztt6sX7rNbno+d+V+j8VZ",
-	"4ArIpU0drl8bNBkvXVT/Dp7Qt2/PnrNZwXWCWl2ll3SR0b+UWLba7VPgDoCf+gZC/LVdon2td2vTtNfQ",
-	"B2HnbwnTthw9tPTvlgM3dX+LFA6BFTHQPROyq7mB+Pwf//5fbOet5TLBrfVNmt0TZubqygdbKxlvQCvq",
-	"YdfDWLVItQy36C+F8Hm48wGVI5WDbD51XKjuG14HX44aZyp9rD2q9Klxq7puat+q/8K551GtygqVKewP",
-	"1Wr9YSkVd2tfaGHLt7g9bicnwDXowUNXpxJEeXqO6gh3IqK0CvwGibr7RkhmuEwm6pplKnERdCQBBLSu",
-	"g3o4eJRdsLaQU7Xs5jRkUyGT0MU1VjGz/q5xj3yDiAIZ8gkHBT6lx4VOm9JYyMZyh0v27OwNJX7xmKKJ",
-	"UbxyHl/wGeyO2DMiKj4xSGsBBh+tXCsZT8BRtbEkriaM1dwqzbhlP/xwil+xf/zHf1YvmB9+oMvU6NRn",
-	"f3gm8RMtAWuv4ljurFlD9ozHcxrGnPtMJvOYcTfYVsJSxoQZy+qO2wUSHR88jEZjOZan5K92KQpJ59a3",
-	"8XgLzaorWbYTjf2t8Tg4Ye0b4LEc1ze37rdn78/GQbQbMol0jzLsmKQAOzNi5K52/Va+/rGMlkX7R9VO",
-	"RG9ev30X+Zh3LlnUyziITvxVPxp1uDZdtz0F+zsniL/SJj+I967wGRcSF77Jst2r0mxPGGXV7j5uGqub",
-	"b+c1UIKoW2ts6fjoCN9pAthch50MOk4t9VPmwrpZfGgsKUgUH6T4BHfDj+KOKo6SlUbsJZRuRSloHI2D",
-	"4//L5qrQJqRsVi+FtPFVBhY9n4pMWEjaDz2uOHrleHLCH51xC6/w8T36lwIzmu/O8Dji6N3YOr8YsFHo",
-	"LkncCvGU4QL9GO1WzWNbrVQrF1fhryGaFJ7TNy+CMLgEbRwgHI4ORgdE5XOQPBfBSfBwdDB6SDdUdk4o",
-	"tk+v4v9my3TLK2oczU+KRuI6niPIpBZlBYdtlLYh2SP4EB5xzpBLjxhaumMZtazhiE14fDFk/U5Vmqor",
-	"hzIzGLFfUJTHMqIBnmjgiZ93nVP0IglOAmQQNMKgm1b966InuBVBVaFjFU4pkrCKFFHah9bDtXURHmUO",
-	"SRVVP7AYbKKu64zm3wqgS2KfQvxbsCxleZBL9cf8EiD3MC0k47L01yEGmPOXABm4cJ2nFFbgUpSHBlK7",
-	"V5rRbHxj28SHNYS0FbNQc1BjSxJItKoCnMzQQFpBXs1Q2tnap3v/8vHTw5vBfO1hlUcOKdQtUxcgKgya",
-	"/mzn/bsnu8s2pjK8UPsFg1ndaIttPwZ3KbPlIFxOyTZDGGqtChO9zZRWtbf96BYxxIflPaCsNzxuj1t0",
-	"4YHxMj7nl+1U4qgJ5ovWLeGkDD6jJMJi5lla+jEZlQFCW1agPozJJ7fThLVOUz6beY+TC/9wGWpeGF3Q",
-	"CAqGI2JLRaHNTRcSRVvRKcNbhQjcedFH+DULRP6HVhADfVNHXi5cKK/ezS6g+xvaHKevClM7KgenSXnA",
-	"SzDx0eHRxsJJmnl4yo8Ows696prN/9grzHB0cLAi1XK7FMs6pmYgx/J1pS/VlDXprseu96FG61Hut2pH",
-	"0CuH61/pJFbTSw/Xv9QUJsA3jo426aadrUtv/bj+rX7yO1lcRZZxXXoN73iGU7ep1/aWYsmcZUmye73n",
-	"yH79JbGG4ONNGOTKLGE3g+G6PjjTBeVSMQvLL4DFKgPTEBjksGNJVHUwE7gdHYoWt2HCOqJX5VKjAeKr",
-	"zyhN2Y4j9hq57ZUw3byOWGWZsBaSEL+WLEMBThi3Y9lcTLvGbX2fWffqhsKts4FSmFoKVI2QGFZTENaw",
-	"Kg2FvT97Re51F8kbMcNLyv2el7uemTFPzK60sDDIzJxipJCvBWo2JA/NI/u9CjXujJJw/KSS8oseT+cL",
-	"vOk6PJBH3SzgwuEX7XhVtRLinZ0sAL+hfut61QYGzLJlI/Bv7Q/US7oJg1cqrhO4l8bqVM5EIeuyMaMh",
-	"rdUpb/AN49rBBghVl67BFw4fbgRprr4IvfBok4kMpPzfMeyGwaNNlq9dqqIL1T54n3dcTJtBNeFI8BHb",
-	"czbp/ieR3LQM0y64/BnsrZDFF3z66lp/1en+1hX9wfH6N+q6Pl9Gx/8ZbFWEifL6DHOxARur+K7Y7Ddx",
-	"4Ms1P/XmLXlXvWLETqukE2y2bFUcqHxj3Lgr6cck5IJqFJBjuilT4J3RRPp9vHCtxvvexh+jYXW6qExp",
-	"JJ8l8uG3onY7pUI20rwHd6h56z3/Okr25js7+/facxDQnvh7l8/WgPt1VZhhJPv/BRRgmoofjdXgoY2S",
-	"iCiI25DbluJjtMqaV8ayqr0xYpFVUZUfaHyC4HDNjJBFvk5HxKxyKYBNDY8RIx8Kl5SR7gbknfptI8NZ",
-	"JXNOZYbGsoLOmEs28aODpJ28tztiT9zNjFVXXCem5S/yk/Ely7wLvYev9MyguULr9H0AbKfyzEYAe/Rl",
-	"+16GsE5ChWGuwA/diNKdjPeud8r51DG+XoD1JWi6DaJqYbv38HwPz7eG52ddqLTKuT+arPMN8NoB8wJe",
-	"+0ICyxG7yRnvXcL6VC624+4C8anGB1DVAdhlFCAbI6vkfc7Zq5FFzhufqFUnK7d1w1kVEpAoMBsyUZ9h",
-	"9H0gZS9d6htyA1Uy8vu4eqrev0d3zz2EfhEIrbHD2+3ev0waO1VyBhopnA/huj39ta30tVWeoDrN7Vv0",
-	"CNWDW12huppryFSagLEuKObeXbQge6f9FdvaV9QU4tmrw0LM/qf6/2s9jz+VZ62CND2RGygm3y5fc9ui",
-	"9n2kvXdifuNOzBZ9a+//dqJapWdVMbhmqWi+Esb2AoddRtVXkpGhYO4BkXERitXwB8Htjm6wf5dLEbq/",
-	"bhfFhtbeVKJQ1cTuS0P1/UnGJSX5rrzMrrgaBatMgEUU/h/58F+K7Ke/b8LyYpKKuH4e7XCrxpKzuaLL",
-	"dpdh5Yr5Q7JLxoNPRnO/uBi9JnWWzVWaGOcFqub3wPTi0l1eoZJpScDtk7tcMPoOfRjLC8ht2BhGrvWQ",
-	"FVQZYKiUdjucc3c0lt6I6S3cihvqfqj9N3pZPZjDcscGy/IsiGUOn+qPL6AEIiI6Qfh9jJqWXN7fYd/f",
-	"YS+B6zOYCeNSGvuAfSu8HlTh9eV2Aim4+mZdaHpK338uNLX+stQAWTweKnCH3Sb35O6LiJJbzQFBYnXE",
-	"VZ25nKrZLenAMivl6wrPV2ORa1XJjkubabTJ7r24fhFxfS3hy0Ae5ZfE84EUNcpZ9vk+FGdp6I8KES20",
-	"c9CGXQDkPrmK/sCYcSxTgylSxxDp/hASpKTOSV5LhjAj9kzySUrOcdn8UKfIVIUExjJOgWtDUjTlIi00",
-	"9hErnSATNVUhgaxKMjeWV9UFdpvclE1I5nvK6v7ih/GrE0yfX37H8RnbggE3LKaBfn86656iLQ0zdDDy",
-	"1QnavtfOPnd7MEPuha0Dvk2IcFS7NkIXFe7iwzt1PXbQ+g3ZX969e+PzuEJWFZIKW2Zvux7VrsumY+uT",
-	"6VSKprKSrRu9BZwaTKPr1rXBSX8OSt1l5sifjr+zxJGhikZrckhc/MTs++NC/0TAdCrbTobP5vYrkImq",
-	"7cBeUxNihVOw5aCrKtRXBXl2epUgdh3bUilVWB9Ll3lNZXvC6q/yCBv6Ej/RcI2giO0cHXuH3MlYEgpW",
-	"OTFVvvRE2Tm1y22hASGUS0oG345cndEy+NPiXVGfCVrfSghX6y9L/b4c7BZevkbC7qO07kMM7hSC/ywu",
-	"oWP7ORuxexHxpdHY+lrLK0N0ec3DqFRjVGOij7JtLsiu5tx6HwczxQTbmgBF4+74soBxdXni63PtbkH1",
-	"3oJM/BF/h+P+H4qXR1+LrC1DSR/z6nf9HhjvgfFOgRGPPeMMocdVkP0cEDTCwvrAmX7cq3+x9acBhGEl",
-	"8kSXFQ1AqdFsAqyQ4rcC2A5vylZdAORUly5kRjnKWmVlOfO6CalFito1xbllmTKWHR4cLCKiD+kxP5Uf",
-	"+n/s5HsN7VkWq1GF9/R8Gfce9sFonyqeus6u17p0bqmunG8X89OqN0ciV1Wa+/UjioVLhHDCSFUfg32e",
-	"i/3LQ9KtvpvFksOtkm+jtjcERzNQAKX3t9qbmBUKBaEYEMMcKrhaatyOZbuy24f+iz/80CorTT58inRf",
-	"qE1ZlWQjvkP1CgRxp+Ojo4gpyaJCp9Fu2LTFi0RYBtKiYdmEjozlBZRV0Dv9dYCqVlp9+Ks/ET5safol",
-	"qrHx5uPNfwcAAP//",
+	"7H3rcttIku6r1MGZCEs9EEXJ8pzT8i+1LzM+drd9ZDscs02vUASSZI2AKnRVQRTHoY39tQ+wD7EPNk+y",
+	"kVmFK8GbbKs9Xv1xmCRQ16wvv8zKTH0KYpXlSoK0Jjj9FMyAJ6Dpvy8SyHJlQdpzyFO+gAS/TcDEWuRW",
+	"KBmcBpHVBURsPgPJ7EwYJgyzM2DGKg0J49LMQTOrGJcMuE4FaKbhtwKMZXNhZ+5hngGreosXBy9hMQjC",
+	"wMQzyDh2CrLIgtNfA+wt+BgGdpFDcBoYq4WcBjc3N2GQc80zsH7sz2SSKyHti6f4SeBQc25nQRhInuGr",
+	"IgnCAEciNM4LG252OFE64xafk/ZPJ0EYZEKKDAdxVPUupIUp6AB7b4z+JSyW1+mMXcKCqQlbqEKzeKaU",
+	"EXIaskKK3wpgOWimctAcH2d7nL1//+IprqUW05ndD9kRruHxo0fsShgxToGdvX3y4gWLZ1zzGCeN60XT",
+	"dBtYT7SzrmtnnfHrVyCndhacHj96RJMuPx/hClsLGvv411//18G/ffzjH4LlnQiDV0Je3s2y32BTJlfS",
+	"AG36Tzw5d7KFn2IlUXbxvzzPUxHT4h7mWo1TyP74N4Mb86nR+R80TILT4H8f1ifi0P1qDt+4t1yn7a19",
+	"N4NKpIVhUlk2n3HrjsPZmxdMA08M28t4itODhP2/t69/CfFEFPJSqrlkEwFpEjLOrnhaAIoJHou5VnLK",
+	"cNZMacZZJgwKDXM7vD8IbsLgiZKTVMR3PuFUyMsHhhnLLbBEgZs3T1M1p4njZPAZNlG6PuNxYazKQIdM",
+	"wwQ0yBgYlwnjmSokrV4hJ0IKM4MkdJPugIUwXaDAt4wVacp0IaWQU1qX50qPRZKAvOuFwWOe8vjSwWB1",
+	"pnGtYpUDzQp/iXmashgXZaJVhsLAk0SDMUwV1ogE6KlLWDwwblkPUmEsze0XZZ+rQiZ3ObVfFDNFPKM9",
+	"DRl4dMXJaFVYoHG9U+oV11O46yUfq4SkQF2BZn86YS/FT+V4fuZy4SHB/A6S8MBU8runNIOMi3SfjYtk",
+	"CiTtJgdpHzMNVi8Yn1jQLDrHDwdn+CFiBmIlEwL3hmJuPNIe7TJC3oTBe8kLO1Na/B3uWmQQ/S5hQUKv",
+	"JIo0p3lXUBiWEIiIcKUuIcFH4TpH9dCZ9YcPHw7OCjsDaXHM0Dv1mhG4mV9xkfJxeqcymfMFHhPDYi4R",
+	"FYkLMS4XdobwTSqdSTVne1K5r+bcMAPSopJ/a3G8PwuJal/psELQOYxnSl3WmGJCxIoxQkH5o2FcA0Gx",
+	"AcuKnClPy8ox0cF4L3OtYjDmrlcGjwXpOsPGGvglzQslAQ9KkYJhe8DjmXvmgWEZjnEKTEgWgdZKm2i/",
+	"QtCuHsBFLAwkTlVwXFvQBA5+0qbIc6UtJD9DIvg7EpjfB6lwg6Jmb9hLNCD65JvCnp5wGUOactfCp4An",
+	"icD/8/SNRimwAnnPhKcGwiBvfPUp0MD9wNujeC2JXhC1uEjAcpGakOVcJBd+xS7mfBHiCC/UnLQwLePe",
+	"fCbiGZMAiWGRhWsb7Q+W6V8Y4E9dKjkcDvuIov9Gjf8GsSUy4+nBjnONkTzoRQ8KhAFBbu8vIumDjSY5",
+	"/dWxVddEWHXzsWfkz8pudhi2G8AS4+1ieBjgwb3Y+mmkZIVZ3vnfCihwPxFnQjbhIsVPsRMxh7uXkFu2",
+	"l6qYpwwnNFbX/ZtsCjfzvnW1ast1LadFr9RtVjNYuc4Njr/Dcnss6TPNctAG20Cpd7zLQpanSG3zlMdg",
+	"EIDwaxIFXJGGdB8N+8S7NHi6nT2FCS9Se0rNvfzrEzYp0pThsyETE1QSPc2v34E1HZTTQPbpXvDaRBhi",
+	"ctv15XZ0TTfeGCjZ/cpl2goEnmW5XWy7xV3G4dSpVaj+HqOoJyz6dBM1hLju6DkqmWeoVXaUJNJOy0tS",
+	"KbeQjRe0Lp77PTC0wYbtSTAWj5oEw/6mhCyVVaKsOUXlpV8u4kGmxiKFNzMlof/4rRTlD87uBCYB7QVn",
+	"fmXM8IVhY/BWBbdumINe6715TN1E6/76TuTLvz7ZFa6FFX8HaWYif+Ig9YlKoKMzjvoEMeEWXk9+Ehqf",
+	"6KiYnsfxaP3iT+FmKZ+CTJzqaT/bt/71Bm31fIkvLxLkrhOv9H8psnFfh70tIAz1T33FG5q2W8Zw5szK",
+	"bd7qO46vhLzccYOdNU9uu2ue5Ugxg6PjR8PBcNgnzU4FXdSMZcUTKSQX3La0IArEgRUZ9LY7g/hSFfai",
+	"0GnfUQHtsL6CrZwvTMjmM5FCBWtkV+Yge89hrIHbXUfl3xkv+sakmP+dCXvKuNdMHkCI+Y4Cb1SxUTEc",
+	"PozxB/ofjILVg1TaE4h2h89Fijanm6yxiFvCu1qieqAEn1swj7jQGtl4e+efvT/vHRat+oWzBlYLWB/B",
+	"6Ipo3KCN68h5RS+RF5KJaXbauknKp2ZTJ3hentODFcfchuJxYy+g1EVdqVi0xFFIRk+G+D9j+WTywLC5",
+	"0s5NsMxDlDOVlzGFSP8O89cgjCngQk22nJV/Iblw5sw25BWs3fWcGzKYMyHtReVVXF7F2qxGMgTGCCVr",
+	"L2TIlIwBhd/dWEAyWNGV59abROCte/ImDIo82Rkk5jA2wkJ7PltQaj++sITgxplsHJO+9ltg1kKpFoJ0",
+	"z215KD6u0BxPNZ/syuLOkL14R6MnUi0688A4/uJI1YCd+1XwD49k06FwyiKkVS+SKHT/Iwui/NDgH/iV",
+	"W7UoHMmoXDf82q/WeblY0WPP7hKhkVK/P39lWOIIMXJPGgRKspBT82DAzirPvdIocuSkcFOYgjVNJ0jt",
+	"8BhJ/Np7IR6Yyv8xGMlgSeGmqZo/LZw7oUf2n9Bu1iDCUztTxXTmriBKhzt56GbcbO2u34PUAItOhj9G",
+	"uBfEvGeQNTnrWKkUuERxqFlB15KIRcZT5uQ6ZLxeEGb5JRpflu2NSgYxCkI2Co7Y8aNhiJ8QEXk2FtNC",
+	"FYZG51d4f9kA6VVDtc7aRD/dcjzfqLEa7Zz0k7OMXzdfaQ6tPj+04e8dd9ncJFwLu/XDpU7YwozViKyl",
+	"C3Yd6p37B8+LFJyFGsdgzNZj8t65rZ/vnN9tNrA6/9tRaAcc2z/7chFvWiS0lmp8P2/C+23J+fOSlezA",
+	"0MmNd6HhSsC8oVoap9WRg4kFfeHY98bHiFEt+h7raKrld/q6C9uDXKVgXomdHUEJt+THFRayrXR5g3Ry",
+	"rfliaUbU4qoRvvGW+t2OEJfv2l7EhTZ9nPINNwaRNuLunqm8Y8CXWM6n8JjxMd1IKOf5QoJKP2z2Gqxd",
+	"jbcVgypDOohdYDse8YIwQIPLKTlEEPcbSkhQEUQkHuTBDEoqT9yktBN7QkTCoPTNLy3G+fMn7MeTR/+n",
+	"1LbM+8UHS4rW/dDLppNS/fa4Xj/QhQQ7Gf5IC81Z9bDznzV0sLs4akfGrFfDFPhRCsoWFLsrJ45XbC1u",
+	"Da9ZT2NCGsv7+WqTPfeMStgU1ph7y07b9+cvGqyDXQqZMDUp93CzmNKvZcdrnc7nzoz5Ej5JZlXCF5s8",
+	"ky1Vult3jdgMNUcDx7VEZJjh7gBPyviSmqIuM0qEhad8UfIZH4MzdCShCsoZ9gkYvfta9iuMMUyUhr+o",
+	"Qt+maff2qrYzfr1zmx2hqDqop9EnEe9EBqmQXxXXyz6e0aXTrVVQu5kdHXmx7VMeZ1231DqflAvjcboE",
+	"wa+6HEcEq43yXnN7F5MZz38vfjSc5esBgQxfama9x/uDu2o/sxayfFfyscuUksLd819sje2VB2mprZm1",
+	"+cWqq8Eztz0UxClVGbQZ86yp7Vt+HRd0dwHXMejc9t+FuGbIWtfGuqiccJs9aM57zQY8hVRcwe5C7fZt",
+	"e43X2e8erXcbP3AZQrX9xe4tnYlLPe92nUw00q+Zn2DXPSlSYDnIRMjpqRMiQVE+VgtIiFK2HMgbfIx5",
+	"yhf9+G6WuKPvFWXGCUOTGfZxwBVkQjK4ovCbhY/Q8+E0AwumH5r8A71e9Xd1sM6BSHy45mnN5xR1pxfM",
+	"LytBoZIU7IjEYPMxISrcGEJbnMKS21TuQL+qHSdfdRK2OGRf24rpnul/CoPGD7qMNd/1HvQWqNGadJ8V",
+	"IiimK7lYFf/zYbbwp7N89JSNFy78NBOShN8Jpz9RCx8qQiv6kCV80X/NAJJa6z+5dLp2Rtxn+BaFafVI",
+	"A45KyOmFEf3ufvzagVH7rLnZVNLgExe8PCgJjPxWkLgbgO12ZWswVWlyYSDWYC+ueCqSi0Ja0XM5SaGd",
+	"iAfKkiY8ZfRgPVqVJsw1xIyYSsOsUtuPt4TNpX5/drTHsDkX1lstY2AVuPbTgdvccPg72S1gDp9sC34l",
+	"T7XUhQ1V0MK4xti2OMFPZlzujnPtM7nZV/i1j0rGr1+4d4+d9eM/HS2fomI7b+vN5qXb7qbnc1fu91ic",
+	"Ja6AXNpU4fqVQZPxhYvq38MT+vbt+XM2LbhOUKur9IouMrqXEqtWu3kK3AHwU99CiL+2S7Sr9W5tmnYa",
+	"+iDs7C1h2o6jh4b+3XHgpupvmcIhsCIGumdCNp8ZiC/+8e//xfbeWi4T3FrfpNk/ZWam5j7YWsl4C1pR",
+	"DbsaxrpFqmS4QX8phM/DnQ+oHKgcZP2p5UJ13/Aq+HJQO1PpY+VRpU+1W9V1U/lW/RfOPY9qVZaoTGF/",
+	"qFarDyupuFv7Qgu7eIvb43ZyDFyD7j10VSpBlKcXqI5wJyJKq8BvkKi7b4RkhstkrK5ZphIXQUcSQEDr",
+	"OqiGg0fZBWsLOVGrbk5DNhEyCV1cYxkz6+8aD8g3iCiQIZ9wUOBTelzotFkYC9lI7nHJnp2/ocQvHlM0",
+	"MYpXzuNLPoX9AXtGRMUnBmktwOCjpWsl4wk4qjaSxNWEsZpbpRm37IcfzvAr9o//+M/yBfPDD3SZGp35",
+	"7A/PJH6iJWDNVRzJvQ1ryJ7xeEbDmHGfyWQeM+4G20hYypgwI1necbtAopPhw2gwkiN5Rv5ql6KQtG59",
+	"a4+30Ky8kmV70cjfGo+CU9a8AR7JUXVz63579v58FET7IZNI9yjDjkkKsDMDRu5q12/p6x/JaFW0f1Tu",
+	"RPTm9dt3kY9555JFnYyD6NRf9aNRh2vTdttTsL9zgvgrbfKDeO8Kn3IhceHrLNuDMs32lFFW7f7jurGq",
+	"+WZeAyWIurXGlk6Oj/GdOoDNddjKoOPUUjdlLqyaxYdGkoJE8UGKT3A3/CjuqOIoWWnAXsLCrSgFjaNx",
+	"cPJ/2UwV2oSUzeqlkDa+zMCi51ORCQtJ86HHJUcvHU9O+KNzbuEVPn5A/1JgRv3dOR5HHL0bW+sXAzYK",
+	"3SWJWyGeMlygH6P9snlsq5Fq5eIq/DVEncJz9uZFEAZXoI0DhKPBcDAkKp+D5LkIToOHg+HgId1Q2Rmh",
+	"2CG9iv+brtItr6hxND8pGonreIYgk1qUFRy2UdqGZI/gQ3jEOUMuPWBo6Y5k1LCGIzbm8WWf9TtRaarm",
+	"DmWmMGC/oCiPZEQDPNXAEz/vKqfoRRKcBsggaIRBO63612VPcCOCqkTHMpxSJGEZKaK0D62Ha+siPBY5",
+	"JGVUfc9isLG6rjKafyuALol9CvFvwaqU5V4u1R3zS4Dcw7SQjMuFvw4xwJy/BMjAhes8pbACl6LcN5DK",
+	"vVKPZusb2zo+rCakjZiFioMauyCBRKsqwMn0DaQR5FUPpZmtfXbwLx8/PbzpzdfuV3nkkELdMnEBosKg",
+	"6c/23r97sr9qY0rDC7Vf0JvVjbbY7mNwlzI7DsLllOwyhL7WyjDR20xpXXu7j24ZQ3xY3gPKesPj9rhB",
+	"Fx4YL+MzftVMJY7qYL5o0xKOF8FnlERYzjxLF35MRmWA0JYVqA9j8snt1WGtk5RPp97j5MI/XIaaF0YX",
+	"NIKC4YjYSlFoctOlRNFGdErvSMtgOUMgPC7SSyayXGnriNiesMYhHMEIfsq1mnqLkJDMG4ghc/rg0L1+",
+	"OOY2noE5/CSSm5VDp4c+b/V7EUtp22rVRy3Wm04+lUZgBn1TRZMuXZKvl9C2kvK3zjluqSrcMrn1s3TX",
+	"9LhOkaXAwprcsL2T4bDidqi2qihBYjilG7dXCChLeoXGeHR0vPXRJd7Sv3iPhmHr1nnD5nzslK04Hg7X",
+	"JKLuloBaRRz1ZKC+LtmEmrA6GfjE9d7XaDXKw0ZlDXrlaPMrrbRzeunh5pfqsg34xvHxNt00c5nprR83",
+	"v9UtDUD2aJFlXC88/3EszJGR1HMhS5F2zu6mU3B94Eyh6kviVMHHmzDIlVnB/XqDmX3oqgtZplIfll8C",
+	"i1UGpqZ3yPBHkoh8b550M3bWzNQcz5ajwWWmOZpnvjaP0pQLOmCvkfnPhWlnvcQqy4S1kIT4tWQZCnDC",
+	"uB3J+treNW6r296qVzcUbp2FmMLEUhhvhLS5nAKCZpmkw96fv6LLBxfnHDHDF5QZP1vse97KPG2da2Gh",
+	"l7c62kABcUvEtU8e6kcOO/V73Bkl4fhJJYsvejydp/Sm7Q5ClnmzhAtHX7TjdbVcCIhbORJ+Q/3WdWox",
+	"9Bitq0bg3zrsqSZ1EwavVFylt6+MZCpdrUJWRXUGfTq9VfzhG8a14RYIVRX2wReOHm4Faa76Cr3waJuJ",
+	"9BREuGPYDYNH2yxfs5BHG6p9agNvOeC2g2rCkeAjtucZGlKyhtneBpc/g70VsvhyWF9d66873d+6oh+e",
+	"bH6jqnr0ZXT8n8GWJaoo6xHZ/E4qvi02h3WU/GrNT71568DV9hiwszIlB5tdNOoxlJ5DR5AFuVvRCgqZ",
+	"d9vXRRy8q55MIh9NXanxri/2x6hfnS4rUxrJZ4l8+K2o3VYhla007/AONW+1519Hyd58Z2f/Xnv2AtoT",
+	"fyv12RrwsKqZ049k/7+AAkxdD6W2Gjy0UYoVhbgbcmpT9JBWWf3KSJaVSQYssioqsyeNT5/srygSsshX",
+	"MYmYVS5Bsq5wMmDkt+GS8vXdgPyVR9PIcFbJjFMRppEsoTPmko396CBppjbuD9gTd29l1ZzrxDS8aX4y",
+	"vqCbv2Do4Cs902uu0Dp9HwDbqsuzFcAef9m+VyGsk1BhmCt/RPfFdGPl7x5axY6qCGgvwPoKNN2VUS21",
+	"/Xt4vofnW8PzszZUWuXcH3VO/hZ47YB5Ca99mYXViF1n1HeuqH2iG9tzN6X4VO0DKKsk7DMKH46RVfIu",
+	"5+xUECPnjU9jq1K5m7rhvAyYSBSYLZmoz7/6PpCyk0z2DbmBShn5fVw9Ze/fo7vnHkK/CIRW2OHtdu9f",
+	"Jo2dKjkFjRTOB7jdnv7aRnLfOk9QlQT4LXqEqsGtr99dzjVkKk3AWHehdu8uWpK9s+6K7ewrqssUHVRB",
+	"M+bwU/X/jZ7HnxbnjXI9HZHrKbXfLO5z25L/XaS9d2J+407MBn1r7v9uolomr5URymalaL4SxnbCql2+",
+	"2VeSkb5Q9x6RcfGb5fB7we2ObrB/l0sRur9ulgyHxt6UolBWDO9KQ/n9acYlpUCvvcwuuRqF8oyBRZQc",
+	"EfngaMp7oL/+wvJinIq4eh7tcKtGkrOZost2l3/m/tQBJPtkPPhUPfeLi2CsE4vZTKWJcV6gcn4PTCdq",
+	"32VdKgroERn41DcXqr9HH0byEnIb1oaRaz1kBdVN6Cs03gx23R+MpDdiOgu35oa6m4jwjV5W92b43LHB",
+	"sjpHZJXDp/zTFCiBiIhOEH4fo6Yhl/d32Pd32Cvg+hymwriEzy5g3wqve1V4dbmdQAqu+lsbmp7S958L",
+	"TY2/u9VDFk/6yv9ht8k9ufsiouRWs0eQWBVxVeV1p2p6Szqwykr5usLz1VjkRlWy5wJPa22yfy+uX0Rc",
+	"X0v4MpBH2TfxrCeBjzK6fawwxVka+pNLRAvtDLRhlwC5Tz2jP79mHMvUYIrUMUS6PwQKOnZO8koyhBmw",
+	"Z5KPU3KOy/qHKoGoLLMwknEKXBuSogkXaaGxj1jpxAWT+zILWZmCbywvay/s15k725DM95Tz/sUP41cn",
+	"mD77/o7jM3YFA25YTAP9/nTWPUVbGWboYOSrE7RDr519Zntv/uALWwV8mxDhqHJthC4q3MWHt6qe7KH1",
+	"G7K/vHv3xme5hawssxU2zN5mta59l2vINqcaqhRNZSUbN3pLONWbZNiu+oOT/hyUumUOyq0yR/508p0l",
+	"jvTVe9qQQ+LiJ6bfHxf6JwKmM9l0Mnw2t1+DTFSLCA7qihlrnIINB11Zv78sV7TXqZOx79iWSqn+/Ei6",
+	"vHQqahSWf7NI2NAXQIr6KyhFbO/4xDvkTkeSULDMiSmzycfKzqhdbgsNCKFcUqr8buTqnJbBnxbvivpM",
+	"0PpWQrgaf3fr9+Vgt/Dy1RJ2H6V1H2JwpxD8Z3EFLdvP2Yjti4gvjcbWV6JeG6LLKx5GhSyjChN9lG19",
+	"QTafcet9HMwUY2xrDBSNu+eLJsbl5YmvXra/A9V7CzLxR/wdjvt/KF4efy2ytgolfcyr3/V7YLwHxjsF",
+	"Rjz2jDOEHldf93NA0AgLmwNnunGv/sXGH04Qhi2QJ7qsaABKjWZjYIUUvxXA9nhd1OsSIKeqfSEzylHW",
+	"MivLmdd1SC1S1LYpzi3LlLHsaDhcRkQf0mN+Wnzo/imY7zW0Z1WsRhne0/Fl3HvYe6N96rIkPvpR64Vz",
+	"S7XlfLeYn0Y1PhK5sg7frx9RLFwihBNGqokZHPJcHF4dkW713SwXZG4UxBs0vSE4mp6iK52/ZF/HrFAo",
+	"CMWAGOZQwVWa43Ykm3XvPnRf/OGHRtFt8uFTpPtS5c6yYB3xHapXIIg7nRwfR0xJFhU6jfbDui1eJMIy",
+	"kBYNyzp0ZCQvYVEGvdPfTigryVWHv/wD6v2Wpl+iChtvPt78dwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

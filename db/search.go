@@ -140,6 +140,13 @@ func encodeCursor(c cursor) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// ValidCursor reports whether s is a cursor a page gave (SearchPage.Next
+// or Prev): the API refuses any other rather than list the first page.
+func ValidCursor(s string) bool {
+	_, ok := decodeCursor(s)
+	return ok
+}
+
 func decodeCursor(s string) (cursor, bool) {
 	var c cursor
 	b, err := base64.RawURLEncoding.DecodeString(s)

@@ -326,12 +326,27 @@ func (s *apiServer) ListLinks(ctx context.Context, req api.ListLinksRequestObjec
 	if p.Attention != nil && *p.Attention {
 		v.Set("attention", "1")
 	}
+	if p.Batch != nil {
+		v.Set("batch", strconv.FormatInt(*p.Batch, 10))
+	}
+	if p.After != nil && !db.ValidCursor(*p.After) {
+		pr := newProblem(http.StatusBadRequest, "invalid-request", "Invalid request", "after is not a cursor paylinks gave.")
+		pr.errors = []api.FieldError{{Field: "after", Message: "Send the previous page's next_cursor as it came, or leave after out for the first page."}}
+		return nil, pr
+	}
 	if p.Sort != nil {
 		v.Set("sort", string(*p.Sort))
 	}
 	search := parseLinkSearch(v)
 	if len(search.filter.Errors) > 0 {
-		return nil, unprocessable(fieldErrors(search.filter.Errors, nil))
+		// A range that ends before it starts: named by the API's parameter.
+		errs := fieldErrors(search.filter.Errors, map[string]string{"created_range": "created_to", "expires_range": "expires_to"})
+		for i, fe := range errs {
+			if k, ok := strings.CutSuffix(fe.Field, "_to"); ok && search.filter.Errors[k+"_range"] != "" {
+				errs[i].Message = k + "_to is earlier than " + k + "_from. Swap the two dates, or change one of them."
+			}
+		}
+		return nil, unprocessable(errs)
 	}
 	search.query.Limit = apiDefaultLimit
 	if p.Limit != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 
 	"github.com/paylinks/paylinks/api"
 	"github.com/paylinks/paylinks/app"
@@ -582,13 +584,14 @@ func TestAPIRefusesBadInput(t *testing.T) {
 	if resp, _ := (&validatingDoer{t: t, spec: e.spec}).Do(req); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("malformed date: %d", resp.StatusCode)
 	}
-	// A reversed range is refused as the Links page refuses it.
+	// A reversed range is refused as the Links page refuses it, named by
+	// the API's parameter.
 	from, to := "2026-12-31", "2026-01-01"
 	req, _ = http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/links?created_from="+from+"&created_to="+to, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, _ := (&validatingDoer{t: t, spec: e.spec}).Do(req)
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "created_range") {
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"field":"created_to"`) {
 		t.Errorf("reversed range: %d %s", resp.StatusCode, body)
 	}
 }
@@ -916,5 +919,61 @@ func TestAPIEveryCallIsAudited(t *testing.T) {
 	}
 	if got := auditEntries(t, e.env, "api.read"); len(got) < 9 {
 		t.Errorf("api.read: %d entries, want the read and the eight lists", len(got))
+	}
+}
+
+// TestAPIListRefusesWhatItCannotRead: a cursor paylinks never gave is
+// refused (a client looping on pages must not get the first page again
+// and again), a date range that ends before it starts is named by the
+// API's parameter, and batch lists one import's links, as the Links page's
+// filter does.
+func TestAPIListRefusesWhatItCannotRead(t *testing.T) {
+	e := newAPIEnv(t)
+	ctx := context.Background()
+	c := e.client(e.key("ERP", allScopes, ""))
+	garbage := "garbage"
+	r, _ := c.ListLinksWithResponse(ctx, &api.ListLinksParams{After: &garbage})
+	if r.StatusCode() != http.StatusBadRequest || !strings.Contains(fieldMessages(*r.ApplicationproblemJSON400)["after"], "next_cursor") {
+		t.Errorf("after=garbage: %d %s", r.StatusCode(), r.Body)
+	}
+	from, to := openapi_types.Date{Time: time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)}, openapi_types.Date{Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	r, _ = c.ListLinksWithResponse(ctx, &api.ListLinksParams{CreatedFrom: &from, CreatedTo: &to})
+	if r.StatusCode() != http.StatusUnprocessableEntity || fieldMessages(*r.ApplicationproblemJSON422)["created_to"] != "created_to is earlier than created_from. Swap the two dates, or change one of them." {
+		t.Errorf("reversed range: %d %s", r.StatusCode(), r.Body)
+	}
+
+	// One import of two rows beside a link made through the API.
+	if res, _ := c.CreateLinkWithResponse(ctx, idem("b0"), draft("INV-B0")); res.JSON201 == nil {
+		t.Fatalf("create: %d", res.StatusCode())
+	}
+	fin := e.addUser("fin@example.com", paylink.RoleFinance)
+	b := e.browser()
+	b.login(fin.Email)
+	up := b.upload("f.csv", []byte("userId,userEmail,userCountryCode,currency,amount,websiteReference\nA,a@example.com,DE,EUR,1,R-1\nB,b@example.com,DE,EUR,2,R-2\n"))
+	preview := b.get(up.location())
+	action, _ := preview.find(`[data-testid="confirm-form"]`).Attr("action")
+	tok, _ := preview.find(`[data-testid="confirm-form"] input[name="_csrf"]`).Attr("value")
+	done := b.post(action, url.Values{"_csrf": {tok}})
+	id, err := strconv.ParseInt(done.location()[strings.LastIndex(done.location(), "/")+1:], 10, 64)
+	if done.status() != http.StatusSeeOther || err != nil {
+		t.Fatalf("confirm: %d %q", done.status(), done.location())
+	}
+	r, _ = c.ListLinksWithResponse(ctx, &api.ListLinksParams{Batch: &id})
+	if r.JSON200 == nil || len(r.JSON200.Data) != 2 {
+		t.Fatalf("batch=%d: %d %s", id, r.StatusCode(), r.Body)
+	}
+	for _, l := range r.JSON200.Data {
+		if l.WebsiteReference != "R-1" && l.WebsiteReference != "R-2" {
+			t.Errorf("batch lists %s", l.WebsiteReference)
+		}
+	}
+	// A page's own cursor still works.
+	one := 1
+	r, _ = c.ListLinksWithResponse(ctx, &api.ListLinksParams{Limit: &one})
+	if r.JSON200 == nil || r.JSON200.NextCursor == nil {
+		t.Fatalf("first page: %d %s", r.StatusCode(), r.Body)
+	}
+	if r, _ = c.ListLinksWithResponse(ctx, &api.ListLinksParams{Limit: &one, After: r.JSON200.NextCursor}); r.JSON200 == nil || len(r.JSON200.Data) != 1 {
+		t.Errorf("second page: %d %s", r.StatusCode(), r.Body)
 	}
 }
