@@ -92,7 +92,7 @@ func (a *app) apiRoutes(e *echo.Echo, admin *echo.Group) error {
 	g := e.Group(apiPrefix, s.apiProblems, s.needStore, middleware.BodyLimit("64KiB"), s.apiAuth, s.apiAudit, s.apiRateLimit,
 		s.apiScopes, s.apiBody, s.apiValidate, s.apiIdempotency)
 	api.RegisterHandlers(g, api.NewStrictHandler(s, nil))
-	e.GET("/api/docs", s.docs, a.requireSignedIn).Name = RouteAPIDocs
+	e.GET("/api/docs", s.docs).Name = RouteAPIDocs
 	admin.GET("/api-keys", s.keysPage, s.needStore).Name = RouteAPIKeys
 	admin.POST("/api-keys", s.createKey, s.needStore).Name = RouteAPIKeyCreate
 	admin.POST("/api-keys/:id/revoke", s.revokeKey, s.needStore).Name = RouteAPIKeyRevoke

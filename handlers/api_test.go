@@ -802,6 +802,16 @@ func TestAPISpecAndReference(t *testing.T) {
 	if p.status() != http.StatusOK || p.find("[data-testid=api-operation]").Length() != 17 || p.find("#problem-idempotency-key-reused").Length() != 1 {
 		t.Errorf("reference: %d, %d operations", p.status(), p.find("[data-testid=api-operation]").Length())
 	}
+	// An integrator without a staff account opens a problem's type URI:
+	// the reference, as the spec itself, needs no sign-in, and shows no
+	// staff page's menu.
+	anon := e.browser().get("/api/docs")
+	if anon.status() != http.StatusOK || anon.find("#problem-invalid-fields").Length() != 1 || anon.find("[data-testid=api-operation]").Length() != 17 {
+		t.Errorf("the reference without signing in: %d", anon.status())
+	}
+	if anon.find(`a[href="/links"]`).Length() != 0 {
+		t.Errorf("the reference shows staff pages to a visitor")
+	}
 	if strings.Contains(p.body, "cdn") || strings.Contains(p.body, "unpkg") {
 		t.Errorf("the reference loads something from elsewhere")
 	}
