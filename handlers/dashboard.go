@@ -13,6 +13,7 @@ import (
 
 	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/paylink"
+	"github.com/paylinks/paylinks/stablemint"
 	"github.com/paylinks/paylinks/views"
 )
 
@@ -36,10 +37,14 @@ func (a *app) dashboard(c echo.Context) error {
 	}
 	cur, asked := d.defaultCurrency, strings.ToUpper(strings.TrimSpace(c.QueryParam("currency")))
 	var notice string
-	if _, ok := d.key[asked]; ok {
+	switch _, ok := d.key[asked]; {
+	case ok:
 		cur = asked
-	} else if asked != "" {
-		notice = "No figures in " + truncate(asked, 8) + " yet: showing " + cur + "."
+	case asked == "":
+	case stablemint.ValidCurrency(asked):
+		notice = "No figures in " + asked + " yet: showing " + cur + "."
+	default: // a typo in the address, or an old bookmark: say it is no currency
+		notice = "“" + shorten(asked, 12) + "” is not a currency code: showing " + cur + "."
 	}
 	p := views.DashboardPage{Layout: a.layout(c, "Dashboard", "home"), Periods: d.periods, Chart: d.charts[cur],
 		Attention: d.attention, Outstanding: d.outstanding, Expiring: d.expiring, AsOf: d.at.In(viewerZone(c)).Format("15:04:05 MST"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,6 +375,19 @@ func TestDashboardKeyFiguresAndCurrencyPicker(t *testing.T) {
 	check(p, "EUR", nil)
 	if got := p.find("[data-testid=currency-notice]").Text(); got != "No figures in CHF yet: showing EUR." {
 		t.Errorf("notice %q", got)
+	}
+	// Something that is no currency code (a typo in the address, an old
+	// bookmark) is not promised figures later, and a long one is cut
+	// between characters, never inside one.
+	for asked, want := range map[string]string{
+		"euro": "“EURO” is not a currency code: showing EUR.",
+		url.QueryEscape(strings.Repeat("€", 20)): "“" + strings.Repeat("€", 12) + "…” is not a currency code: showing EUR.",
+	} {
+		p = b.get("/?currency=" + asked)
+		check(p, "EUR", nil)
+		if got := p.find("[data-testid=currency-notice]").Text(); got != want {
+			t.Errorf("?currency=%s: notice %q, want %q", asked, got, want)
+		}
 	}
 
 	// With USD as the settings' default currency, the dashboard opens on it.

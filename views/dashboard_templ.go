@@ -1067,7 +1067,7 @@ func Dashboard(p DashboardPage) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 102, "</figcaption></figure><details><summary>The same numbers as a table</summary><div class=\"table-wrap\"><table data-testid=\"chart-table\"><thead><tr><th scope=\"col\">Day</th><th scope=\"col\" class=\"num\">Paid</th><th scope=\"col\" class=\"num\">Links</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 102, "</figcaption></figure><details><summary>The same numbers as a table</summary><div class=\"table-wrap\"><table class=\"chart-days\" data-testid=\"chart-table\"><thead><tr><th scope=\"col\">Day</th><th scope=\"col\" class=\"num\">Paid</th><th scope=\"col\" class=\"num\">Links</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
