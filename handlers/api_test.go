@@ -812,6 +812,13 @@ func TestAPISpecAndReference(t *testing.T) {
 	if anon.find(`a[href="/links"]`).Length() != 0 {
 		t.Errorf("the reference shows staff pages to a visitor")
 	}
+	// The spec's Markdown marks are set as code and bold, not shown.
+	if text := anon.find("main").Text(); strings.Contains(text, "`") || strings.Contains(text, "**") {
+		t.Errorf("the reference shows Markdown marks")
+	}
+	if anon.find("main p strong").Length() == 0 || anon.find("main p code").Length() < 5 {
+		t.Errorf("the reference sets no code or bold in its prose")
+	}
 	if strings.Contains(p.body, "cdn") || strings.Contains(p.body, "unpkg") {
 		t.Errorf("the reference loads something from elsewhere")
 	}

@@ -1,5 +1,7 @@
 package views
 
+import "strings"
+
 // APIKeysPage is the admins' API keys page.
 type APIKeysPage struct {
 	Layout Layout
@@ -77,3 +79,42 @@ type APISchema struct {
 // APIProblemType is one kind of problem the API answers with; its id is
 // the fragment of the problem's type URI.
 type APIProblemType struct{ Slug, Status, Title, When string }
+
+// ProseSpan is a run of a spec description: plain, `code` or **strong**.
+type ProseSpan struct {
+	Text         string
+	Code, Strong bool
+}
+
+// ProseSpans splits the OpenAPI descriptions' inline Markdown, the two
+// marks the spec uses: `code` and **strong**. A mark left open is text.
+func ProseSpans(s string) []ProseSpan {
+	var out []ProseSpan
+	plain := func(t string) {
+		for t != "" {
+			before, rest, ok := strings.Cut(t, "**")
+			inner, after, ok2 := strings.Cut(rest, "**")
+			if !ok || !ok2 || inner == "" {
+				out = append(out, ProseSpan{Text: t})
+				return
+			}
+			if before != "" {
+				out = append(out, ProseSpan{Text: before})
+			}
+			out = append(out, ProseSpan{Text: inner, Strong: true})
+			t = after
+		}
+	}
+	for s != "" {
+		before, rest, ok := strings.Cut(s, "`")
+		code, after, ok2 := strings.Cut(rest, "`")
+		if !ok || !ok2 || code == "" {
+			plain(s)
+			break
+		}
+		plain(before)
+		out = append(out, ProseSpan{Text: code, Code: true})
+		s = after
+	}
+	return out
+}
