@@ -39,24 +39,8 @@ func TestCrashKill9DuringImport(t *testing.T) {
 	killAt := 10 + rng.IntN(rows-100) // links open when serve is killed
 	t.Logf("seed %d: kill -9 once %d links are open (replay with PAYLINKS_CRASH_SEED=%d)", seed, killAt, seed)
 
-	dir := t.TempDir()
-	bin := buildPaylinks(t)
-	keys := writeCrashKeys(t, dir)
-	dbPath := filepath.Join(dir, "data", "paylinks.db")
-	sb := startCrashProc(t, "sandbox", bin, baseEnv(),
-		"sandbox", "--addr", "127.0.0.1:0", "--api-key", crashAPIKey, "--api-secret", keys.secret,
-		"--partner-public-key", keys.partnerPub, "--key", keys.sandboxPriv)
-	sbURL := sb.waitFor(t, regexp.MustCompile(`sandbox listening on (http://\S+)`), 15*time.Second)
-	serveEnv := append(baseEnv(), "PAYLINKS_ADDR=127.0.0.1:0", "PAYLINKS_DB="+dbPath, "PAYLINKS_LOG_LEVEL=warn",
-		"PAYLINKS_LOG_FORMAT=text", "STABLEMINT_BASE_URL="+sbURL, "STABLEMINT_API_KEY="+crashAPIKey,
-		"STABLEMINT_API_SECRET="+keys.secret, "STABLEMINT_PRIVATE_KEY_FILE="+keys.partnerPriv,
-		"STABLEMINT_WEBHOOK_PUBLIC_KEY_FILE="+keys.sandboxPub)
-	cmd := exec.Command(bin, "users", "create", "--email", crashEmail, "--name", "Crash Finance", "--role", "finance", "--password-stdin")
-	cmd.Env = append(baseEnv(), "PAYLINKS_DB="+dbPath)
-	cmd.Stdin = strings.NewReader(crashPassword + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("paylinks users create: %v\n%s", err, out)
-	}
+	rig := newCrashImportRig(t)
+	bin, dbPath, sbURL, serveEnv := rig.bin, rig.dbPath, rig.sbURL, rig.serveEnv
 	serve := startServeProc(t, bin, serveEnv, "serve (first run)")
 	b := newCrashBrowser(t)
 	b.login(t, serve.base)
@@ -66,31 +50,7 @@ func TestCrashKill9DuringImport(t *testing.T) {
 	for i := range rows {
 		fmt.Fprintf(&csv, "IMP-C-%04d,c%d@example.com,DE,EUR,%d.%02d,IMP-INV-%04d\n", i, i, 1+i%9, i%100, i)
 	}
-	doc, status, err := b.getDoc(serve.base + "/links/import")
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("GET /links/import: %d %v", status, err)
-	}
-	tok, _ := doc.Find(`input[name="_csrf"]`).First().Attr("value")
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	_ = w.WriteField("_csrf", tok)
-	fw, _ := w.CreateFormFile("file", "crash.csv")
-	_, _ = fw.Write([]byte(csv.String()))
-	_ = w.Close()
-	resp, err := b.c.Post(serve.base+"/links/import", w.FormDataContentType(), &body)
-	if err != nil || resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("upload: %v %v", resp, err)
-	}
-	resp.Body.Close()
-	preview, status, err := b.getDoc(serve.base + resp.Header.Get("Location"))
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("check page: %d %v", status, err)
-	}
-	if got := strings.TrimSpace(preview.Find(`[data-testid="confirm"]`).Text()); got != fmt.Sprintf("Create %d links", rows) {
-		t.Fatalf("button %q", got)
-	}
-	action, _ := preview.Find(`[data-testid="confirm-form"]`).Attr("action")
-	ctok, _ := preview.Find(`[data-testid="confirm-form"] input[name="_csrf"]`).Attr("value")
+	action, ctok := b.uploadCheckedImport(t, serve.base, "crash.csv", csv.String(), rows)
 	st, loc, err := b.post(serve.base+action, url.Values{"_csrf": {ctok}})
 	if err != nil || st != http.StatusSeeOther || !strings.HasPrefix(loc, "/links/import/batches/") {
 		t.Fatalf("confirm: %d %q %v", st, loc, err)
@@ -171,4 +131,71 @@ func TestCrashKill9DuringImport(t *testing.T) {
 			t.Errorf("StableMint has a session for key %s, which no link holds", k)
 		}
 	}
+}
+
+// crashImportRig is what the import crash tests share: the paylinks
+// binary, the sandbox in its own process (it outlives serve's crash), the
+// environment of serve on a database file in t.TempDir(), and a finance
+// account made the way an operator would (which also migrates the file).
+type crashImportRig struct {
+	bin, dbPath, sbURL string
+	serveEnv           []string
+	sandbox            *crashProc
+}
+
+func newCrashImportRig(t *testing.T, extraEnv ...string) crashImportRig {
+	t.Helper()
+	dir := t.TempDir()
+	bin := buildPaylinks(t)
+	keys := writeCrashKeys(t, dir)
+	dbPath := filepath.Join(dir, "data", "paylinks.db")
+	sb := startCrashProc(t, "sandbox", bin, baseEnv(),
+		"sandbox", "--addr", "127.0.0.1:0", "--api-key", crashAPIKey, "--api-secret", keys.secret,
+		"--partner-public-key", keys.partnerPub, "--key", keys.sandboxPriv)
+	sbURL := sb.waitFor(t, regexp.MustCompile(`sandbox listening on (http://\S+)`), 15*time.Second)
+	serveEnv := append(baseEnv(), "PAYLINKS_ADDR=127.0.0.1:0", "PAYLINKS_DB="+dbPath, "PAYLINKS_LOG_LEVEL=warn",
+		"PAYLINKS_LOG_FORMAT=text", "STABLEMINT_BASE_URL="+sbURL, "STABLEMINT_API_KEY="+crashAPIKey,
+		"STABLEMINT_API_SECRET="+keys.secret, "STABLEMINT_PRIVATE_KEY_FILE="+keys.partnerPriv,
+		"STABLEMINT_WEBHOOK_PUBLIC_KEY_FILE="+keys.sandboxPub)
+	serveEnv = append(serveEnv, extraEnv...)
+	cmd := exec.Command(bin, "users", "create", "--email", crashEmail, "--name", "Crash Finance", "--role", "finance", "--password-stdin")
+	cmd.Env = append(baseEnv(), "PAYLINKS_DB="+dbPath)
+	cmd.Stdin = strings.NewReader(crashPassword + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("paylinks users create: %v\n%s", err, out)
+	}
+	return crashImportRig{bin: bin, dbPath: dbPath, sbURL: sbURL, serveEnv: serveEnv, sandbox: sb}
+}
+
+// uploadCheckedImport uploads a CSV through the import page, expects its
+// check page to offer "Create <good> links", and returns the confirm
+// form's action and CSRF token.
+func (b *crashBrowser) uploadCheckedImport(t *testing.T, base, name, csv string, good int) (action, csrf string) {
+	t.Helper()
+	doc, status, err := b.getDoc(base + "/links/import")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("GET /links/import: %d %v", status, err)
+	}
+	tok, _ := doc.Find(`input[name="_csrf"]`).First().Attr("value")
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("_csrf", tok)
+	fw, _ := w.CreateFormFile("file", name)
+	_, _ = fw.Write([]byte(csv))
+	_ = w.Close()
+	resp, err := b.c.Post(base+"/links/import", w.FormDataContentType(), &body)
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("upload: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	preview, status, err := b.getDoc(base + resp.Header.Get("Location"))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("check page: %d %v", status, err)
+	}
+	if got := strings.TrimSpace(preview.Find(`[data-testid="confirm"]`).Text()); got != fmt.Sprintf("Create %d links", good) {
+		t.Fatalf("button %q, want %q", got, fmt.Sprintf("Create %d links", good))
+	}
+	action, _ = preview.Find(`[data-testid="confirm-form"]`).Attr("action")
+	csrf, _ = preview.Find(`[data-testid="confirm-form"] input[name="_csrf"]`).Attr("value")
+	return action, csrf
 }
