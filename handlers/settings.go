@@ -77,6 +77,7 @@ func (a *app) settings(c echo.Context) error {
 	}
 	p := a.withLogo(c, a.settingsPage(c, settingsValues(st), st.CurrencyLimits, nil))
 	p.ApprovedHosts = st.ApprovedCheckoutHosts
+	p.InternalHosts, p.InternalHostsURL = st.OutboundPrivateHosts, a.url(RouteWebhookEndpoints)+"#internal-hosts"
 	return a.render(c, http.StatusOK, views.Settings(p))
 }
 
@@ -123,6 +124,7 @@ func (a *app) saveSettings(c echo.Context) error {
 		return err
 	}
 	st.ApprovedCheckoutHosts = old.ApprovedCheckoutHosts // approved on held links, not on this form
+	st.OutboundPrivateHosts = old.OutboundPrivateHosts   // listed on the webhook endpoints page
 	b := parseBrand(c, form, old, errs)
 	st.CompanyName, st.SupportEmail, st.SupportPageURL, st.AccentColor = b.Company, b.SupportEmail, b.SupportURL, b.Accent
 	// Reminders and staff notifications (reminders.go); a form without
@@ -153,7 +155,10 @@ func (a *app) saveSettings(c echo.Context) error {
 		for _, k := range []string{"reminder.beforeOn", "reminder.beforeHours", "reminder.afterOn", "reminder.afterDays", "reminder.max", "notifyTeam"} {
 			values[k] = strings.TrimSpace(form.Get(k)) // as typed
 		}
-		return a.render(c, http.StatusUnprocessableEntity, views.Settings(a.withLogo(c, a.settingsPage(c, values, rows, errs))))
+		p := a.withLogo(c, a.settingsPage(c, values, rows, errs))
+		p.ApprovedHosts = old.ApprovedCheckoutHosts
+		p.InternalHosts, p.InternalHostsURL = old.OutboundPrivateHosts, a.url(RouteWebhookEndpoints)+"#internal-hosts"
+		return a.render(c, http.StatusUnprocessableEntity, views.Settings(p))
 	}
 	lc := db.LogoChange{Set: b.Logo, Remove: b.Logo == nil && b.RemoveLogo}
 	err = a.store.SaveSettingsAndLogo(c.Request().Context(), st, lc, currentUser(c).ID, a.auditEntry(c, "settings.change"))

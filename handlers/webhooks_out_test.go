@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -327,5 +328,37 @@ func TestLinkPageLeadsToItsWebhookDeliveries(t *testing.T) {
 	fin.login("fin@acme.example")
 	if n := fin.get(fmt.Sprintf("/links/%d", l.ID)).find("[data-testid=link-webhook-deliveries]").Length(); n != 0 {
 		t.Errorf("finance sees the deliveries link")
+	}
+}
+
+// TestSavingSettingsKeepsTheWebhookHosts: the hosts an admin allowed on
+// internal addresses (on the webhook endpoints page) are listed in
+// Settings, and saving the Settings form, which does not carry them,
+// keeps them: before, it wiped the list, and an ERP's endpoint on the
+// office network was refused from then on.
+func TestSavingSettingsKeepsTheWebhookHosts(t *testing.T) {
+	e, b := brandAdmin(t)
+	if p := b.submit("/admin/webhook-endpoints", "/admin/webhook-endpoints/hosts", url.Values{"hosts": {"erp.office.internal"}}); p.status() != http.StatusSeeOther {
+		t.Fatalf("save hosts: %d %s", p.status(), p.find("[data-testid=form-error]").Text())
+	}
+	s := b.get("/admin/settings").find("[data-testid=settings-internal-hosts]")
+	if !strings.Contains(s.Text(), "erp.office.internal") {
+		t.Errorf("Settings does not list the host: %q", s.Text())
+	}
+	if href, _ := s.Find("a").Attr("href"); href != "/admin/webhook-endpoints#internal-hosts" {
+		t.Errorf("Settings links to %q to change the list", href)
+	}
+	form := b.settingsFields()
+	form.Set("companyName", "Saved Co")
+	if p := b.postSettings(form, nil); p.status() != http.StatusSeeOther {
+		t.Fatalf("save settings: %d", p.status())
+	}
+	if hosts, err := e.store.OutboundPrivateHosts(context.Background()); err != nil || !slices.Equal(hosts, []string{"erp.office.internal"}) {
+		t.Errorf("after saving Settings the hosts are %v (%v), want erp.office.internal kept", hosts, err)
+	}
+	// A refused save shows them too.
+	form.Set("successUrl", "not a url")
+	if p := b.postSettings(form, nil); p.status() != http.StatusUnprocessableEntity || !strings.Contains(p.find("[data-testid=settings-internal-hosts]").Text(), "erp.office.internal") {
+		t.Errorf("refused save: %d, hosts %q", p.status(), p.find("[data-testid=settings-internal-hosts]").Text())
 	}
 }

@@ -15,6 +15,10 @@ type SettingsPage struct {
 	CurrencyLimits []CurrencyLimitRow
 	// ApprovedHosts are the checkout hosts admins approved on held links.
 	ApprovedHosts []string
+	// InternalHosts are the webhook endpoint hosts allowed on internal
+	// addresses, changed on InternalHostsURL (the webhook endpoints page).
+	InternalHosts    []string
+	InternalHostsURL string
 	// LogoURL shows the saved logo ("" when there is none). The brand's
 	// other fields are in Values: companyName, supportEmail,
 	// supportPageUrl, accentColor; removeLogo is "on" when ticked.

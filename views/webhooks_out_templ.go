@@ -194,7 +194,7 @@ func WebhookEndpoints(p WebhookEndpointsPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<button type=\"submit\" class=\"primary\">Add endpoint</button></form><p class=\"hint\">The signing secret is shown once, after the endpoint is added.</p></section><section class=\"card narrow\"><h2>Hosts allowed on internal addresses</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<button type=\"submit\" class=\"primary\">Add endpoint</button></form><p class=\"hint\">The signing secret is shown once, after the endpoint is added.</p></section><section class=\"card narrow\" id=\"internal-hosts\"><h2>Hosts allowed on internal addresses</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
