@@ -218,6 +218,24 @@ type apiRoute struct {
 type apiSpec struct {
 	doc    *openapi3.T
 	routes map[string]apiRoute
+	paths  []apiPath // for 405: the methods each path takes
+}
+
+// apiPath is a spec path as a pattern over request paths, with its methods.
+type apiPath struct {
+	re      *regexp.Regexp
+	methods []string
+}
+
+// allowed lists the methods the spec takes at a request path (nil: no
+// such path).
+func (s *apiSpec) allowed(path string) []string {
+	for _, p := range s.paths {
+		if p.re.MatchString(path) {
+			return p.methods
+		}
+	}
+	return nil
 }
 
 func loadAPISpec() (*apiSpec, error) {
@@ -226,8 +244,23 @@ func loadAPISpec() (*apiSpec, error) {
 		return nil, err
 	}
 	s := &apiSpec{doc: doc, routes: map[string]apiRoute{}}
+	param := regexp.MustCompile(`\{([^}]+)\}`)
 	for path, item := range doc.Paths.Map() {
-		echoPath := apiPrefix + regexp.MustCompile(`\{([^}]+)\}`).ReplaceAllString(path, ":$1")
+		echoPath := apiPrefix + param.ReplaceAllString(path, ":$1")
+		parts := strings.Split(path, "/")
+		for i, part := range parts {
+			if param.MatchString(part) {
+				parts[i] = "[^/]+"
+			} else {
+				parts[i] = regexp.QuoteMeta(part)
+			}
+		}
+		ap := apiPath{re: regexp.MustCompile("^" + regexp.QuoteMeta(apiPrefix) + strings.Join(parts, "/") + "$")}
+		for method := range item.Operations() {
+			ap.methods = append(ap.methods, method)
+		}
+		slices.Sort(ap.methods)
+		s.paths = append(s.paths, ap)
 		for method, op := range item.Operations() {
 			var scopes []string
 			if raw, ok := op.Extensions["x-scopes"]; ok {
@@ -394,7 +427,15 @@ func (s *apiServer) apiScopes(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		route, ok := s.apiRouteOf(c)
 		if !ok {
-			return next(c) // Echo's own 404/405 follow
+			// A path of the spec with another method is 405 with Allow
+			// (Echo's group catch-all would answer 404); others are 404.
+			if m := s.spec.allowed(c.Request().URL.Path); m != nil {
+				p := newProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+					"This address takes "+strings.Join(m, ", ")+".")
+				p.header = http.Header{"Allow": {strings.Join(m, ", ")}}
+				return p
+			}
+			return next(c)
 		}
 		caller := callerFrom(c.Request().Context())
 		for _, s := range route.scopes {

@@ -822,16 +822,28 @@ func TestAPISpecAndReference(t *testing.T) {
 	if strings.Contains(p.body, "cdn") || strings.Contains(p.body, "unpkg") {
 		t.Errorf("the reference loads something from elsewhere")
 	}
-	// An unknown operation under the API is a 404 problem, not a page.
-	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/api/v1/links/1", nil)
-	req.Header.Set("Authorization", "Bearer "+e.key("k", allScopes, ""))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/problem+json" {
-		t.Errorf("DELETE: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	// A method the path does not take is a 405 problem naming the ones it
+	// does; an unknown path a 404 problem, not a page.
+	key := e.key("k", allScopes, "")
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodDelete, "/api/v1/links/1", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodPut, "/api/v1/links", http.StatusMethodNotAllowed, "GET, POST"},
+		{http.MethodGet, "/api/v1/links/1/nothing", http.StatusNotFound, ""},
+	} {
+		req, _ := http.NewRequest(c.method, e.srv.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Allow") != c.allow || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: %d Allow %q %s", c.method, c.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"))
+		}
 	}
 }
 
