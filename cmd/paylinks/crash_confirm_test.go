@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,14 +60,7 @@ func TestCrashKill9DuringImportConfirm(t *testing.T) {
 		t.Skip("crash test: builds the binary and runs real processes; skipped with -short")
 	}
 	began := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PAYLINKS_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PAYLINKS_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
+	seed := crashSeed(t)
 	rng := mrand.New(mrand.NewPCG(seed, 0x5eed_c0f1))
 	const rows = confirmCrashRows
 	chunks := (rows + db.ImportChunk - 1) / db.ImportChunk

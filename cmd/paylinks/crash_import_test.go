@@ -7,11 +7,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,14 +25,7 @@ func TestCrashKill9DuringImport(t *testing.T) {
 		t.Skip("crash test: builds the binary and runs real processes; skipped with -short")
 	}
 	const rows = 500
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PAYLINKS_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PAYLINKS_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
+	seed := crashSeed(t)
 	rng := mrand.New(mrand.NewPCG(seed, 7))
 	killAt := 10 + rng.IntN(rows-100) // links open when serve is killed
 	t.Logf("seed %d: kill -9 once %d links are open (replay with PAYLINKS_CRASH_SEED=%d)", seed, killAt, seed)

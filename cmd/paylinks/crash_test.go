@@ -80,14 +80,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 		t.Skip("crash test: builds the binary and runs real processes; skipped with -short")
 	}
 	began := time.Now()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("PAYLINKS_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PAYLINKS_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
+	seed := crashSeed(t)
 	t.Logf("seed %d (replay with PAYLINKS_CRASH_SEED=%d)", seed, seed)
 	rng := mrand.New(mrand.NewPCG(seed, 0x9e3779b97f4a7c15))
 
@@ -361,6 +354,21 @@ func checkFiguresCmd(t *testing.T, bin, dbPath, when string) {
 
 // buildPaylinks builds cmd/paylinks once for this test, without -race:
 // the processes under test run at production speed.
+// crashSeed is PAYLINKS_CRASH_SEED, to replay a crash test's kill point,
+// or a new seed.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	s := os.Getenv("PAYLINKS_CRASH_SEED")
+	if s == "" {
+		return uint64(time.Now().UnixNano())
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("PAYLINKS_CRASH_SEED=%q: %v", s, err)
+	}
+	return v
+}
+
 func buildPaylinks(t *testing.T) string {
 	t.Helper()
 	goBin := ""
