@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,10 +139,7 @@ func newCrashImportRig(t *testing.T, extraEnv ...string) crashImportRig {
 	bin := buildPaylinks(t)
 	keys := writeCrashKeys(t, dir)
 	dbPath := filepath.Join(dir, "data", "paylinks.db")
-	sb := startCrashProc(t, "sandbox", bin, baseEnv(),
-		"sandbox", "--addr", "127.0.0.1:0", "--api-key", crashAPIKey, "--api-secret", keys.secret,
-		"--partner-public-key", keys.partnerPub, "--key", keys.sandboxPriv)
-	sbURL := sb.waitFor(t, regexp.MustCompile(`sandbox listening on (http://\S+)`), 15*time.Second)
+	sb, sbURL := startCrashSandbox(t, bin, keys)
 	serveEnv := append(baseEnv(), "PAYLINKS_ADDR=127.0.0.1:0", "PAYLINKS_DB="+dbPath, "PAYLINKS_LOG_LEVEL=warn",
 		"PAYLINKS_LOG_FORMAT=text", "STABLEMINT_BASE_URL="+sbURL, "STABLEMINT_API_KEY="+crashAPIKey,
 		"STABLEMINT_API_SECRET="+keys.secret, "STABLEMINT_PRIVATE_KEY_FILE="+keys.partnerPriv,

@@ -92,10 +92,7 @@ func TestCrashKill9DuringWebhooksAndMinting(t *testing.T) {
 	// The sandbox: its own process, so that it survives the crash of serve.
 	// It sends no webhooks (no --webhook-url): the test is StableMint's
 	// delivery side, signing with the sandbox's key.
-	sb := startCrashProc(t, "sandbox", bin, baseEnv(),
-		"sandbox", "--addr", "127.0.0.1:0", "--api-key", crashAPIKey, "--api-secret", keys.secret,
-		"--partner-public-key", keys.partnerPub, "--key", keys.sandboxPriv)
-	sbURL := sb.waitFor(t, regexp.MustCompile(`sandbox listening on (http://\S+)`), 15*time.Second)
+	sb, sbURL := startCrashSandbox(t, bin, keys)
 
 	serveEnv := append(baseEnv(),
 		"PAYLINKS_ADDR=127.0.0.1:0",
@@ -367,6 +364,16 @@ func crashSeed(t *testing.T) uint64 {
 		t.Fatalf("PAYLINKS_CRASH_SEED=%q: %v", s, err)
 	}
 	return v
+}
+
+// startCrashSandbox starts the sandbox as a process of its own (it
+// outlives a killed serve) with the crash keys, and returns its address.
+func startCrashSandbox(t *testing.T, bin string, keys crashKeys) (*crashProc, string) {
+	t.Helper()
+	sb := startCrashProc(t, "sandbox", bin, baseEnv(),
+		"sandbox", "--addr", "127.0.0.1:0", "--api-key", crashAPIKey, "--api-secret", keys.secret,
+		"--partner-public-key", keys.partnerPub, "--key", keys.sandboxPriv)
+	return sb, sb.waitFor(t, regexp.MustCompile(`sandbox listening on (http://\S+)`), 15*time.Second)
 }
 
 func buildPaylinks(t *testing.T) string {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,10 +27,7 @@ func TestSIGTERMDuringASlowMint(t *testing.T) {
 	bin := buildPaylinks(t)
 	keys := writeCrashKeys(t, dir)
 	dbPath := filepath.Join(dir, "data", "paylinks.db")
-	sb := startCrashProc(t, "sandbox", bin, baseEnv(),
-		"sandbox", "--addr", "127.0.0.1:0", "--api-key", crashAPIKey, "--api-secret", keys.secret,
-		"--partner-public-key", keys.partnerPub, "--key", keys.sandboxPriv)
-	sbURL := sb.waitFor(t, regexp.MustCompile(`sandbox listening on (http://\S+)`), 15*time.Second)
+	_, sbURL := startCrashSandbox(t, bin, keys)
 	cmd := exec.Command(bin, "users", "create", "--email", crashEmail, "--name", "Shutdown Finance", "--role", "finance", "--password-stdin")
 	cmd.Env = append(baseEnv(), "PAYLINKS_DB="+dbPath)
 	cmd.Stdin = strings.NewReader(crashPassword + "\n")
