@@ -88,16 +88,17 @@ func (s *Store) PaidPerDay(ctx context.Context, currency string, since time.Time
 	return out, rows.Err()
 }
 
-// TopPaidCurrency is the currency with the most paid links since since's
-// day (ties: the first by code), or "" when none was paid.
-func (s *Store) TopPaidCurrency(ctx context.Context, since time.Time) (string, error) {
-	var c string
-	err := s.read.QueryRowContext(ctx, `SELECT currency FROM figures_daily WHERE day >= ?
-		GROUP BY currency HAVING sum(paid) > 0 ORDER BY sum(paid) DESC, currency LIMIT 1`, day(since)).Scan(&c)
-	if err = mapErr(err); err == ErrNotFound {
-		return "", nil
+// MostPaid is the currency of figs (one period's PeriodFigures) with the
+// most paid links (ties: the first by code), or "" when none was paid: the
+// dashboard's default chart when the settings' currency has no figures.
+func MostPaid(figs []CurrencyFigures) string {
+	top, most := "", 0
+	for _, f := range figs {
+		if f.Paid > most || (f.Paid == most && most > 0 && f.Currency < top) {
+			top, most = f.Currency, f.Paid
+		}
 	}
-	return c, err
+	return top
 }
 
 // StatusTotal is how many links are in one status and currency now, and

@@ -48,7 +48,6 @@ type Store interface {
 	PeriodFigures(ctx context.Context, since time.Time) ([]db.CurrencyFigures, error)
 	PaidPerDay(ctx context.Context, currency string, since time.Time) ([]db.DayAmount, error)
 	PayTimes(ctx context.Context, since time.Time) ([]db.PayTime, error)
-	TopPaidCurrency(ctx context.Context, since time.Time) (string, error)
 	StatusTotals(ctx context.Context) ([]db.StatusTotal, error)
 	AttentionList(ctx context.Context, now, expiringBefore time.Time) (db.Attention, error)
 
