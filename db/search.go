@@ -357,11 +357,7 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 		// the narrow search entries (migration 0026) when they hold every
 		// column the filters test. A page orders the hits there and reads
 		// the full rows of its own (up to Limit+1) only.
-		links := "links l"
-		if q.narrowFilters() {
-			links = "links l INDEXED BY links_search_text"
-		}
-		hq := " FROM json_each(?) h CROSS JOIN " + links + " ON l.id = CAST(h.key AS INTEGER)" + cond()
+		hq := " FROM json_each(?) h CROSS JOIN " + q.probedLinks() + " ON l.id = CAST(h.key AS INTEGER)" + cond()
 		hi := 2
 		if p.walk {
 			hi = p.walkRank - 1
@@ -393,11 +389,7 @@ func (q LinkQuery) segments(p searchPlan, count bool) []segment {
 	rank := strconv.Itoa(p.walkRank)
 	if count && p.phrase != "" {
 		// The phrase's links only (countPhrase), each probed by id.
-		links := "links l"
-		if q.narrowFilters() {
-			links = "links l INDEXED BY links_search_text"
-		}
-		from = " FROM (SELECT rowid AS id FROM links_fts WHERE links_fts MATCH ?) f CROSS JOIN " + links + " ON l.id = f.id"
+		from = " FROM (SELECT rowid AS id FROM links_fts WHERE links_fts MATCH ?) f CROSS JOIN " + q.probedLinks() + " ON l.id = f.id"
 		args = append([]any{p.phrase}, args...)
 	}
 	return append(out, segment{query: sel + ", " + rank + from + cond(match), rank: rank, args: args,
@@ -459,6 +451,15 @@ func (q LinkQuery) substringCondition(fts bool) (string, []any) {
 // text) hold every column the filters test.
 func (q LinkQuery) narrowFilters() bool {
 	return q.ExpiresFrom.IsZero() && q.ExpiresTo.IsZero() && q.CreatedBy == 0 && !q.NeedsAttention
+}
+
+// probedLinks is the links table as a search probes it by id: through
+// the narrow search entries when they hold every column the filters test.
+func (q LinkQuery) probedLinks() string {
+	if q.narrowFilters() {
+		return "links l INDEXED BY links_search_text"
+	}
+	return "links l"
 }
 
 // hasFilters reports whether any filter narrows the matches.
