@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/paylinks/paylinks/api"
+	"github.com/paylinks/paylinks/db"
 	"github.com/paylinks/paylinks/outbound"
 )
 
@@ -219,5 +220,41 @@ func TestAPIWebhookTestEventAndDeliveryLog(t *testing.T) {
 	}
 	if nf, _ := c.ListWebhookDeliveriesWithResponse(ctx, id+100, nil); nf.StatusCode() != http.StatusNotFound {
 		t.Errorf("another endpoint's log: %d", nf.StatusCode())
+	}
+}
+
+// TestAPIWebhookEndpointDisabledAfterItsHostIsRefused: an endpoint saved
+// on an internal host an admin allowed, whose host is later taken off the
+// list, can still be disabled or relabelled: its unchanged address is not
+// checked again (the worker checks it at every connection). A new address
+// still is.
+func TestAPIWebhookEndpointDisabledAfterItsHostIsRefused(t *testing.T) {
+	e := newAPIEnv(t, withOutbound(false, 0))
+	ctx := context.Background()
+	admin, err := e.store.UserByEmail(ctx, "admin@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetOutboundPrivateHosts(ctx, []string{"inside.example.com"}, admin.ID, db.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(e.key("ERP hooks", []string{"webhooks:manage"}, ""))
+	cr, err := c.CreateWebhookEndpointWithResponse(ctx, &api.CreateWebhookEndpointParams{IdempotencyKey: "ep-in"},
+		api.WebhookEndpointDraft{Url: "https://inside.example.com/hook", Events: events("link.paid")})
+	if err != nil || cr.JSON201 == nil {
+		t.Fatalf("create on an allowed internal host: %v %d %s", err, cr.StatusCode(), cr.Body)
+	}
+	id := cr.JSON201.Endpoint.Id
+	if err := e.store.SetOutboundPrivateHosts(ctx, nil, admin.ID, db.AuditEntry{Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	up, err := c.UpdateWebhookEndpointWithResponse(ctx, id, api.WebhookEndpointChange{Enabled: &off, Description: str("retired")})
+	if err != nil || up.JSON200 == nil || up.JSON200.Enabled || up.JSON200.Description != "retired" {
+		t.Fatalf("disable once the host is refused: %v %d %s", err, up.StatusCode(), up.Body)
+	}
+	moved, err := c.UpdateWebhookEndpointWithResponse(ctx, id, api.WebhookEndpointChange{Url: str("https://inside.example.com/other")})
+	if err != nil || moved.StatusCode() != http.StatusUnprocessableEntity || fieldMessages(problemOf(t, moved.Body))["url"] == "" {
+		t.Errorf("a new address on the refused host: %v %d %s", err, moved.StatusCode(), moved.Body)
 	}
 }

@@ -3,6 +3,7 @@ package outbound
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,16 +65,24 @@ type FieldErrors map[string]string
 // guard lets through (it resolves it), a short description. It returns the
 // refusals and the types in OutboundEventTypes' order.
 func (s *Endpoints) Check(ctx context.Context, in EndpointInput) (FieldErrors, []string) {
+	return s.check(ctx, in, "")
+}
+
+// check is Check, with the SSRF guard's resolution left out for an address
+// that is stored already (saved): the worker checks it again at every
+// connection, so a changed name or a dead host never keeps an admin from
+// disabling or relabelling the endpoint.
+func (s *Endpoints) check(ctx context.Context, in EndpointInput, saved string) (FieldErrors, []string) {
 	errs := FieldErrors{}
 	var types []string
 	unknown := false
 	for _, t := range in.Types {
-		if !contains(db.OutboundEventTypes, t) {
+		if !slices.Contains(db.OutboundEventTypes, t) {
 			unknown = true
 		}
 	}
 	for _, t := range db.OutboundEventTypes {
-		if contains(in.Types, t) {
+		if slices.Contains(in.Types, t) {
 			types = append(types, t)
 		}
 	}
@@ -88,6 +97,7 @@ func (s *Endpoints) Check(ctx context.Context, in EndpointInput) (FieldErrors, [
 		errs["url"] = "Enter the address that receives the webhooks."
 	case len(in.URL) > 2000:
 		errs["url"] = "The address is too long (2,000 characters at most)."
+	case in.URL == saved:
 	default:
 		if err := s.worker.Guard().CheckURL(ctx, in.URL); err != nil {
 			msg := strings.TrimPrefix(err.Error(), ErrRefused.Error()+": ")
@@ -98,15 +108,6 @@ func (s *Endpoints) Check(ctx context.Context, in EndpointInput) (FieldErrors, [
 		errs["description"] = "Keep the description under 200 characters."
 	}
 	return errs, types
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Create checks in and registers it (enabled), returning the endpoint and
@@ -127,9 +128,13 @@ func (s *Endpoints) Create(ctx context.Context, in EndpointInput, createdBy int6
 }
 
 // Update checks in and makes it endpoint id's address, events,
-// description and state.
+// description and state. An unchanged address is not resolved again.
 func (s *Endpoints) Update(ctx context.Context, id int64, in EndpointInput, a db.AuditEntry) (FieldErrors, error) {
-	errs, types := s.Check(ctx, in)
+	old, err := s.store.OutboundEndpointByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	errs, types := s.check(ctx, in, old.URL)
 	if len(errs) > 0 {
 		return errs, nil
 	}
