@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"strings"
@@ -133,9 +134,10 @@ func (w *AuditWriter) run() {
 	timer := time.NewTimer(w.linger)
 	timer.Stop()
 	var batch []AuditEntry
-	// take moves what is queued now into batch, without waiting.
-	take := func() bool {
-		for len(batch) < w.max {
+	// take moves what is queued now into batch, up to limit entries in
+	// all, without waiting.
+	take := func(limit int) bool {
+		for len(batch) < limit {
 			select {
 			case e, ok := <-w.in:
 				if !ok {
@@ -168,7 +170,7 @@ func (w *AuditWriter) run() {
 					}
 					batch = append(batch, e)
 				case flushed = <-w.flush:
-					open = take()
+					open = take(w.max)
 					break gather
 				case <-timer.C:
 					break gather
@@ -176,7 +178,7 @@ func (w *AuditWriter) run() {
 			}
 			timer.Stop()
 		case flushed = <-w.flush:
-			open = take()
+			open = take(w.max)
 		}
 		if len(batch) > 0 {
 			w.commit(batch)
@@ -184,13 +186,15 @@ func (w *AuditWriter) run() {
 		}
 		if flushed != nil {
 			// Everything queued when Flush was called, not only the first
-			// batch of it: the queue holds up to 4 batches.
-			for open {
-				open = take()
+			// batch of it (the queue holds up to 4 batches), and no more:
+			// entries added meanwhile do not hold Flush up.
+			for left := len(w.in); open && left > 0; {
+				open = take(min(w.max, left))
 				if len(batch) == 0 {
 					break
 				}
 				w.commit(batch)
+				left -= len(batch)
 				batch = nil
 			}
 			close(flushed)
@@ -233,13 +237,14 @@ func (w *AuditWriter) commit(batch []AuditEntry) {
 	if err == nil {
 		return
 	}
-	lost := 0
+	lost, first := 0, error(nil)
 	for _, e := range batch {
-		if err = w.s.Audit(ctx, e); err != nil {
+		if err := w.s.Audit(ctx, e); err != nil {
 			lost++
+			first = cmp.Or(first, err)
 		}
 	}
 	if lost > 0 && w.onError != nil {
-		w.onError(lost, err)
+		w.onError(lost, first)
 	}
 }
